@@ -1,0 +1,243 @@
+#include "broker/cli_args.h"
+
+#include <cmath>
+#include <string_view>
+
+#include "sidecars/units.h"
+
+namespace tactus::cli {
+namespace {
+
+constexpr std::string_view kPlannedCommands[] = {"validate", "test", "eval", "resume",
+                                                 "answer", "runs", "config", "sandbox"};
+constexpr std::string_view kPlannedRunFlags[] = {"--mock", "--no-input", "--log-format"};
+
+struct ArgCursor {
+  int argc;
+  const char* const* argv;
+  int i;
+  bool done() const { return i >= argc; }
+};
+
+// Splits "--flag=value"; takes the next argument as the value otherwise.
+bool take_value(ArgCursor& c, std::string_view flag, std::string_view inline_value,
+                bool has_inline, std::string& value, std::string& error) {
+  if (has_inline) {
+    value = inline_value;
+    return true;
+  }
+  if (c.i + 1 >= c.argc) {
+    error = "option '" + std::string(flag) + "' needs a value";
+    return false;
+  }
+  value = c.argv[++c.i];
+  return true;
+}
+
+bool parse_size_flag(std::string_view flag, const std::string& v, std::uint64_t min,
+                     std::optional<std::uint64_t>& out, std::string& error) {
+  auto size = sidecars::parse_size(v);
+  if (!size) {
+    error = "option '" + std::string(flag) + "': '" + v + "' is not a size (e.g. 512k, 128m, 2g)";
+    return false;
+  }
+  if (*size < min) {
+    error = "option '" + std::string(flag) + "' must be at least " + sidecars::format_size(min);
+    return false;
+  }
+  out = *size;
+  return true;
+}
+
+bool parse_run(ArgCursor c, CliOptions& o, std::string& error) {
+  for (; !c.done(); ++c.i) {
+    const std::string_view arg = c.argv[c.i];
+    if (arg.size() < 2 || arg[0] != '-' || arg == "-") {
+      if (!o.file.empty()) {
+        error = "unexpected argument '" + std::string(arg) + "' (one FILE.tac per run)";
+        return false;
+      }
+      o.file = arg;
+      continue;
+    }
+    const auto eq = arg.find('=');
+    const std::string_view flag = arg.substr(0, eq);
+    const bool has_inline = eq != std::string_view::npos;
+    const std::string_view inline_value = has_inline ? arg.substr(eq + 1) : std::string_view();
+    std::string v;
+    auto value = [&]() { return take_value(c, flag, inline_value, has_inline, v, error); };
+    auto no_value = [&]() {
+      if (has_inline) error = "option '" + std::string(flag) + "' takes no value";
+      return !has_inline;
+    };
+
+    if (flag == "--help" || flag == "-h") {
+      o.command = Command::help;
+      o.help_topic = "run";
+      return true;
+    } else if (flag == "--json") {
+      if (!no_value()) return false;
+      o.json = true;
+    } else if (flag == "--no-sandbox") {
+      if (!no_value()) return false;
+      o.no_sandbox = true;
+    } else if (flag == "--backend") {
+      if (!value()) return false;
+      if (v != "jail" && v != "pool" && v != "none") {
+        error = "option '--backend': '" + v + "' is not one of jail, pool, none";
+        return false;
+      }
+      o.backend = v;
+    } else if (flag == "--param") {
+      if (!value()) return false;
+      const auto k = v.find('=');
+      if (k == std::string::npos || k == 0) {
+        error = "option '--param': expected key=value, got '" + v + "'";
+        return false;
+      }
+      o.params.emplace_back(v.substr(0, k), v.substr(k + 1));
+    } else if (flag == "--input") {
+      if (!value()) return false;
+      o.input_file = v;
+    } else if (flag == "--run-id") {
+      if (!value()) return false;
+      if (v.empty() || v.size() > 64 || v.find_first_not_of("abcdefghijklmnopqrstuvwxyz"
+                                                            "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                            "0123456789-_.") != std::string::npos) {
+        error = "option '--run-id': use 1-64 letters, digits, '-', '_' or '.'";
+        return false;
+      }
+      o.run_id = v;
+    } else if (flag == "--timeout") {
+      if (!value()) return false;
+      auto d = sidecars::parse_duration(v);
+      if (!d || *d <= 0) {
+        error = "option '--timeout': '" + v + "' is not a positive duration (e.g. 30, 30s, 5m)";
+        return false;
+      }
+      o.limits.timeout_seconds = *d;
+    } else if (flag == "--cpu") {
+      if (!value()) return false;
+      auto d = sidecars::parse_duration(v);
+      if (!d || *d <= 0) {
+        error = "option '--cpu': '" + v + "' is not a positive duration (e.g. 10, 10s, 1m)";
+        return false;
+      }
+      o.limits.cpu_seconds = static_cast<std::uint64_t>(std::ceil(*d));
+    } else if (flag == "--memory") {
+      if (!value() || !parse_size_flag(flag, v, sidecars::kMinMemory, o.limits.memory, error))
+        return false;
+    } else if (flag == "--output-limit") {
+      if (!value() || !parse_size_flag(flag, v, 1, o.limits.output, error)) return false;
+    } else if (flag == "--message-limit") {
+      if (!value() || !parse_size_flag(flag, v, sidecars::kMinMessage, o.limits.message, error))
+        return false;
+      if (*o.limits.message > (1ull << 30)) {
+        error = "option '--message-limit' must be at most 1 GiB";
+        return false;
+      }
+    } else if (flag == "--instructions") {
+      if (!value()) return false;
+      auto n = sidecars::parse_size(v);  // accepts plain counts and k/m/g multipliers
+      if (!n) {
+        error = "option '--instructions': '" + v + "' is not a count";
+        return false;
+      }
+      o.limits.instructions = *n;
+    } else {
+      for (auto planned : kPlannedRunFlags)
+        if (flag == planned) {
+          error = "option '" + std::string(flag) + "' is not available yet in this version";
+          return false;
+        }
+      error = "unknown option '" + std::string(flag) + "' (see 'tactus run --help')";
+      return false;
+    }
+  }
+  if (o.file.empty()) {
+    error = "'tactus run' needs a FILE.tac (see 'tactus run --help')";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void LimitFlags::apply(sidecars::RunLimits& l) const {
+  if (timeout_seconds) l.timeout_seconds = *timeout_seconds;
+  if (memory) l.memory = *memory;
+  if (cpu_seconds) l.cpu_seconds = *cpu_seconds;
+  if (output) l.output = *output;
+  if (instructions) l.instructions = *instructions;
+  if (message) l.message = *message;
+}
+
+ParseResult parse_cli(int argc, const char* const* argv) {
+  ParseResult r;
+  CliOptions& o = r.options;
+  if (argc < 2) {
+    r.error = "no command given (see 'tactus --help')";
+    return r;
+  }
+  const std::string_view cmd = argv[1];
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    o.command = Command::help;
+    if (argc > 2) o.help_topic = argv[2];
+    return r;
+  }
+  if (cmd == "--version" || cmd == "-V") {
+    o.command = Command::version;
+    return r;
+  }
+  if (cmd == "run") {
+    o.command = Command::run;
+    parse_run(ArgCursor{argc, argv, 2}, o, r.error);
+    return r;
+  }
+  for (auto planned : kPlannedCommands)
+    if (cmd == planned) {
+      r.error = "'tactus " + std::string(cmd) + "' is not available yet in this version";
+      return r;
+    }
+  r.error = "unknown command '" + std::string(cmd) + "' (see 'tactus --help')";
+  return r;
+}
+
+std::string help_text(const std::string& topic) {
+  if (topic == "run")
+    return R"(usage: tactus run FILE.tac [options]
+
+Runs a procedure in a fresh child process and restricted LuaJIT VM. What the procedure prints
+goes to stdout, then its result as JSON.
+
+options:
+  --param KEY=VALUE     set input KEY (repeatable)
+  --input FILE.json     read the input object from a JSON file
+  --json                print one JSON document {run_id, status, result|error, timings};
+                        printed lines go to stderr
+  --timeout DURATION    wall-clock limit; the run is killed after it (default 3600s)
+  --memory SIZE         VM heap limit (default 2g, at least 1m)
+  --cpu DURATION        CPU-time limit, RLIMIT_CPU (default 3600s)
+  --output-limit SIZE   bytes of printed output before the run is stopped (default 10m)
+  --instructions N      VM instruction budget (default: none)
+  --message-limit SIZE  largest protocol message (default 4m, at least 64k)
+  --run-id ID           use ID instead of a random run id
+  --backend jail|pool|none, --no-sandbox
+                        accepted; until the jail lands every run is a plain child process,
+                        and --no-sandbox / --backend none print a warning
+
+exit codes: 0 ok, 1 error, 2 usage, 3 limit (timeout, cpu, memory, output),
+            4 sandbox (violation, crashed, setup). See docs/cli.md.
+)";
+  return R"(usage: tactus COMMAND [options]
+
+commands:
+  run FILE.tac        run a procedure (see 'tactus run --help')
+  --help, --version
+
+Planned, not yet available: validate, test, eval, resume, answer, runs, config, sandbox.
+Documentation: docs/ in the source tree (cli.md, language.md, protocol.md).
+)";
+}
+
+}  // namespace tactus::cli

@@ -1,0 +1,45 @@
+// Command-line parsing for `tactus`. Parsing reads argv only: no file and no configuration,
+// so main() can fork the spawner right after it.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sidecars/run_limits.h"
+
+namespace tactus::cli {
+
+enum class Command { help, version, run };
+
+// Limits given on the command line (the top config layer); unset ones fall through.
+struct LimitFlags {
+  std::optional<double> timeout_seconds;
+  std::optional<std::uint64_t> memory, cpu_seconds, output, instructions, message;
+  void apply(sidecars::RunLimits& limits) const;
+};
+
+struct CliOptions {
+  Command command = Command::help;
+  std::string help_topic;  // "" or "run"
+  std::string file;
+  bool json = false;
+  bool no_sandbox = false;
+  std::string backend = "jail";
+  std::vector<std::pair<std::string, std::string>> params;  // --param k=v, in order
+  std::string input_file;
+  std::string run_id;
+  LimitFlags limits;
+};
+
+struct ParseResult {
+  CliOptions options;
+  std::string error;  // one line; empty on success
+};
+
+ParseResult parse_cli(int argc, const char* const* argv);
+
+std::string help_text(const std::string& topic);
+
+}  // namespace tactus::cli

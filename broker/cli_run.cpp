@@ -1,0 +1,198 @@
+#include "broker/cli_run.h"
+
+#include <fcntl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "broker/run_session.h"
+#include "sidecars/units.h"
+
+namespace tactus::cli {
+namespace {
+
+using protocol::Json;
+
+constexpr int kExitUsage = 2;
+
+void write_all(int fd, std::string_view s) {
+  while (!s.empty()) {
+    const ssize_t n = ::write(fd, s.data(), s.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    s.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+class FdSink : public broker::OutputSink {
+ public:
+  explicit FdSink(int fd) : fd_(fd) {}
+  void print(std::string_view line) override {
+    std::string s;
+    s.reserve(line.size() + 1);
+    s.append(line).push_back('\n');
+    write_all(fd_, s);
+  }
+
+ private:
+  int fd_;
+};
+
+// Reads the procedure on the host side. Everything that can be said about the file without
+// running it is said here, as one line naming the file.
+bool read_source(const std::string& path, std::uint64_t max, std::string& text,
+                 std::string& error) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+  if (!fd) {
+    error = "cannot read '" + path + "': " + std::strerror(errno);
+    return false;
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) {
+    error = "cannot read '" + path + "': " + std::strerror(errno);
+    return false;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    error = "'" + path + "' is a directory, not a .tac file";
+    return false;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    error = "'" + path + "' is not a regular file";
+    return false;
+  }
+  if (static_cast<std::uint64_t>(st.st_size) > max) {
+    error = "'" + path + "' is too large (" + sidecars::format_size(st.st_size) +
+            "; the message limit allows " + sidecars::format_size(max) + ")";
+    return false;
+  }
+  text.resize(static_cast<std::size_t>(st.st_size));
+  std::size_t got = 0;
+  while (got < text.size()) {
+    const ssize_t n = ::read(fd.get(), text.data() + got, text.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      error = "cannot read '" + path + "': " + std::strerror(errno);
+      return false;
+    }
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  text.resize(got);
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos) {
+    error = "'" + path + "' is empty: there is no procedure to run";
+    return false;
+  }
+  if (text[0] == '\x1b') {
+    error = "'" + path + "' is a precompiled (binary) chunk; tactus runs Lua source text only";
+    return false;
+  }
+  return true;
+}
+
+bool read_input(const CliOptions& o, Json& input, std::string& error) {
+  input = Json::object();
+  if (!o.input_file.empty()) {
+    std::ifstream f(o.input_file);
+    if (!f) {
+      error = "cannot read '" + o.input_file + "': " + std::strerror(errno);
+      return false;
+    }
+    std::stringstream ss;
+    ss << f.rdbuf();
+    const std::string text = ss.str();
+    if (protocol::json_depth(text) < 0) {
+      error = "'" + o.input_file + "': nested too deeply";
+      return false;
+    }
+    try {
+      input = Json::parse(text);
+    } catch (const Json::parse_error& e) {
+      error = "'" + o.input_file + "': not valid JSON (at byte " + std::to_string(e.byte) + ")";
+      return false;
+    }
+    if (!input.is_object()) {
+      error = "'" + o.input_file + "': the input must be a JSON object";
+      return false;
+    }
+  }
+  // Strings for now; [dsl] converts them by the procedure's input schema.
+  for (const auto& [k, v] : o.params) input[k] = v;
+  return true;
+}
+
+std::string random_run_id() {
+  unsigned char bytes[8] = {};
+  if (::getrandom(bytes, sizeof bytes, 0) != static_cast<ssize_t>(sizeof bytes)) {
+    const auto t = static_cast<unsigned long long>(::getpid()) ^ static_cast<unsigned long long>(
+                                                                     ::time(nullptr));
+    std::memcpy(bytes, &t, sizeof bytes);
+  }
+  static const char* hex = "0123456789abcdef";
+  std::string id;
+  for (unsigned char b : bytes) {
+    id.push_back(hex[b >> 4]);
+    id.push_back(hex[b & 15]);
+  }
+  return id;
+}
+
+int usage_failure(const CliOptions& o, const std::string& run_id, const std::string& message) {
+  if (o.json) {
+    Json doc = {{"run_id", run_id}, {"status", "usage"}, {"error", {{"message", message}}}};
+    write_all(1, protocol::dump_json(doc) + "\n");
+  } else {
+    write_all(2, "tactus: " + message + "\n");
+  }
+  return kExitUsage;
+}
+
+void print_outcome(const CliOptions& o, const broker::RunResult& r) {
+  if (o.json) {
+    write_all(1, protocol::dump_json(broker::to_json(r)) + "\n");
+    return;
+  }
+  if (r.status == broker::RunStatus::ok) {
+    if (!r.result.is_null())
+      write_all(1, protocol::dump_json(r.result, ::isatty(1) ? 2 : -1) + "\n");
+    return;
+  }
+  // The first line stands alone: a procedure error starts with its file:line already.
+  std::string text = r.status == broker::RunStatus::error ? r.message : "tactus: " + r.message;
+  text += "\n";
+  if (!r.traceback.empty()) text += r.traceback + "\n";
+  write_all(2, text);
+}
+
+}  // namespace
+
+int run_command(const CliOptions& o, spawner::SpawnerClient& spawner) {
+  broker::RunRequest req;
+  req.run_id = o.run_id.empty() ? random_run_id() : o.run_id;
+  o.limits.apply(req.limits);
+
+  std::string error;
+  // The run message carries the source; keep room for the envelope and the input.
+  const std::uint64_t max_source = req.limits.message - req.limits.message / 8;
+  if (!read_source(o.file, max_source, req.source, error)) return usage_failure(o, req.run_id, error);
+  if (!read_input(o, req.input, error)) return usage_failure(o, req.run_id, error);
+  req.chunkname = "@" + o.file;
+
+  if (o.no_sandbox || o.backend == "none")
+    write_all(2, "tactus: warning: running without the sandbox (--no-sandbox): no namespaces and "
+                 "no seccomp; only the child process and the restricted VM contain this "
+                 "procedure\n");
+
+  FdSink sink(o.json ? 2 : 1);
+  tools::ToolRegistry tools;
+  const broker::RunResult r = broker::run_procedure(spawner, req, tools, sink);
+  print_outcome(o, r);
+  return broker::exit_code(r.status);
+}
+
+}  // namespace tactus::cli

@@ -1,0 +1,30 @@
+// tactus: runs Lua agent procedures (.tac) in a restricted VM inside a child process that
+// reaches the host only through the broker's socket.
+#include <cstdio>
+
+#include "broker/cli_args.h"
+#include "broker/cli_run.h"
+#include "runtime/spawner/spawner.h"
+
+int main(int argc, char** argv) {
+  using namespace tactus;
+  const cli::ParseResult parsed = cli::parse_cli(argc, argv);
+  if (!parsed.error.empty()) {
+    std::fprintf(stderr, "tactus: %s\n", parsed.error.c_str());
+    return 2;
+  }
+  const cli::CliOptions& o = parsed.options;
+  switch (o.command) {
+    case cli::Command::help:
+      std::fputs(cli::help_text(o.help_topic).c_str(), stdout);
+      return 0;
+    case cli::Command::version:
+      std::printf("tactus %s\n", TACTUS_VERSION);
+      return 0;
+    case cli::Command::run: break;
+  }
+  // First real step: fork the spawner, before any thread exists and before any configuration
+  // (and so any secret) is read. Everything a jail is forked from stays free of secrets.
+  spawner::SpawnerClient spawner = spawner::SpawnerClient::fork_spawner();
+  return cli::run_command(o, spawner);
+}

@@ -1,0 +1,68 @@
+#include "broker/run_result.h"
+
+#include <cstring>
+
+namespace tactus::broker {
+
+const char* to_string(RunStatus s) {
+  switch (s) {
+    case RunStatus::ok: return "ok";
+    case RunStatus::error: return "error";
+    case RunStatus::timeout: return "timeout";
+    case RunStatus::memory: return "memory";
+    case RunStatus::cpu: return "cpu";
+    case RunStatus::output: return "output";
+    case RunStatus::violation: return "violation";
+    case RunStatus::crashed: return "crashed";
+    case RunStatus::setup: return "setup";
+  }
+  return "error";
+}
+
+int exit_code(RunStatus s) {
+  switch (s) {
+    case RunStatus::ok: return 0;
+    case RunStatus::error: return 1;
+    case RunStatus::timeout:
+    case RunStatus::memory:
+    case RunStatus::cpu:
+    case RunStatus::output: return 3;
+    case RunStatus::violation:
+    case RunStatus::crashed:
+    case RunStatus::setup: return 4;
+  }
+  return 1;
+}
+
+protocol::Json to_json(const RunResult& r) {
+  using protocol::Json;
+  Json doc = {{"run_id", r.run_id}, {"status", to_string(r.status)}};
+  if (r.status == RunStatus::ok) {
+    doc["result"] = r.result;
+  } else {
+    Json error = {{"message", r.message}};
+    if (!r.traceback.empty()) error["traceback"] = r.traceback;
+    if (r.status == RunStatus::violation) error["violation"] = r.violation;
+    if (r.status == RunStatus::crashed) {
+      if (r.signal) {
+        error["signal"] = r.signal;
+        error["signal_name"] = sigabbrev_np(r.signal) ? sigabbrev_np(r.signal) : "?";
+      } else {
+        error["exit_code"] = r.exit_code;
+      }
+    }
+    if (r.status == RunStatus::setup) {
+      error["step"] = r.setup_step;
+      error["errno"] = r.setup_errno;
+    }
+    doc["error"] = std::move(error);
+  }
+  doc["timings"] = {{"spawn_ms", r.timings.spawn_ms},
+                    {"ready_ms", r.timings.ready_ms},
+                    {"run_ms", r.timings.run_ms},
+                    {"total_ms", r.timings.total_ms}};
+  doc["peak_rss_kib"] = r.peak_rss_kib;
+  return doc;
+}
+
+}  // namespace tactus::broker

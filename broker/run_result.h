@@ -1,0 +1,44 @@
+// The typed result of one run (Sandbox2-style): a status and the fields that status carries,
+// never log text to be parsed.
+#pragma once
+
+#include <string>
+
+#include "runtime/protocol/message.h"
+
+namespace tactus::broker {
+
+enum class RunStatus { ok, error, timeout, memory, cpu, output, violation, crashed, setup };
+
+const char* to_string(RunStatus s);
+// The documented exit code of docs/cli.md.
+int exit_code(RunStatus s);
+
+struct Timings {
+  double spawn_ms = 0;  // asking the spawner until the child exists
+  double ready_ms = 0;  // child exists until it reported ready
+  double run_ms = 0;    // run sent until the result arrived
+  double total_ms = 0;  // the whole run, as the broker saw it
+};
+
+struct RunResult {
+  std::string run_id;
+  RunStatus status = RunStatus::error;
+  std::string message;    // one readable line
+  std::string traceback;  // details, may be empty
+  protocol::Json result;  // status ok
+
+  std::string violation;  // violation: what was violated ("protocol: ...")
+  int signal = 0;         // crashed: the signal, or 0 with exit_code set
+  int exit_code = 0;      // crashed without a signal
+  std::string setup_step; // setup
+  int setup_errno = 0;
+
+  Timings timings;
+  long peak_rss_kib = 0;  // of the child, from its rusage
+};
+
+// {run_id, status, result | error, timings, ...}
+protocol::Json to_json(const RunResult& r);
+
+}  // namespace tactus::broker

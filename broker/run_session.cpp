@@ -1,0 +1,424 @@
+#include "broker/run_session.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <asio/io_context.hpp>
+#include <asio/posix/stream_descriptor.hpp>
+#include <asio/steady_timer.hpp>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "runtime/protocol/frame.h"
+#include "sidecars/units.h"
+
+namespace tactus::broker {
+namespace {
+
+using protocol::Json;
+using protocol::Message;
+using protocol::MessageKind;
+using Clock = std::chrono::steady_clock;
+
+double ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+// At most this many reads per wake-up, so a flooding child cannot starve the timer.
+constexpr int kReadsPerWakeup = 16;
+
+class Session {
+ public:
+  Session(asio::io_context& io, UniqueFd channel, UniqueFd pidfd, const RunRequest& req,
+          const tools::ToolRegistry& tools, OutputSink& out)
+      : req_(req),
+        tools_(tools),
+        out_(out),
+        channel_(io, channel.release()),
+        pidfd_(io, pidfd.release()),
+        timer_(io),
+        decoder_(req.limits.message) {
+    ::fcntl(channel_.native_handle(), F_SETFL,
+            ::fcntl(channel_.native_handle(), F_GETFL) | O_NONBLOCK);
+  }
+
+  void start() {
+    started_ = Clock::now();
+    timer_.expires_after(std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double>(req_.limits.timeout_seconds)));
+    timer_.async_wait([this](const std::error_code& ec) {
+      if (ec || exited_) return;
+      timed_out_ = true;
+      kill_child();
+    });
+    arm_read();
+    pidfd_.async_wait(asio::posix::stream_descriptor::wait_read,
+                      [this](const std::error_code& ec) {
+                        if (!ec) on_exit();
+                      });
+  }
+
+  RunResult finish(RunResult r);
+
+  Clock::time_point ready_at_{}, run_sent_at_{}, done_at_{};
+
+ private:
+  enum class Phase { awaiting_ready, running, finished };
+
+  void arm_read() {
+    channel_.async_wait(asio::posix::stream_descriptor::wait_read,
+                        [this](const std::error_code& ec) {
+                          if (!ec) on_readable();
+                        });
+  }
+
+  void on_readable() {
+    char buf[64 * 1024];
+    for (int i = 0; i < kReadsPerWakeup; ++i) {
+      const ssize_t n = ::read(channel_.native_handle(), buf, sizeof(buf));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return arm_read();
+      if (n <= 0) return on_eof();
+      decoder_.feed(buf, static_cast<std::size_t>(n));
+      std::string payload;
+      while (channel_open_ && decoder_.next(payload)) handle_frame(payload);
+      if (!channel_open_) return;
+      if (decoder_.error() != protocol::FrameError::none) {
+        return violate(std::string("protocol: ") + protocol::to_string(decoder_.error()) + " (" +
+                       std::to_string(decoder_.declared_length()) + " bytes declared, limit " +
+                       sidecars::format_size(req_.limits.message) + ")");
+      }
+    }
+    arm_read();
+  }
+
+  void on_eof() {
+    if (decoder_.has_partial() && !violated_ && !timed_out_ && phase_ != Phase::finished)
+      truncated_ = true;
+    close_channel();
+    maybe_stop();
+  }
+
+  void handle_frame(const std::string& payload) {
+    std::string reason;
+    auto msg = protocol::parse_message(payload, reason);
+    if (!msg) return violate("protocol: malformed message: " + reason);
+    switch (phase_) {
+      case Phase::awaiting_ready:
+        if (msg->kind == MessageKind::notification && msg->method == "ready") {
+          ready_at_ = Clock::now();
+          phase_ = Phase::running;
+          return send_run();
+        }
+        if (msg->kind == MessageKind::notification && msg->method == "setup_failed")
+          return on_setup_failed(msg->params);
+        return violate("protocol: unexpected '" + msg->method + "' before ready");
+      case Phase::running: return handle_running(*msg);
+      case Phase::finished: return violate("protocol: message after the result");
+    }
+  }
+
+  void handle_running(const Message& m) {
+    if (m.kind == MessageKind::notification && m.method == "print") return on_print(m.params);
+    if (m.kind == MessageKind::notification && m.method == "done") return on_done(m.params);
+    if (m.kind == MessageKind::request && m.method == "host.call") return on_host_call(m);
+    if (m.kind == MessageKind::request && m.method == "time.now") {
+      const double now = std::chrono::duration<double>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+      return reply(protocol::make_result(m.id, Json{{"unix", now}}));
+    }
+    violate("protocol: unexpected " +
+            std::string(m.kind == MessageKind::response ? "response" : "message") +
+            (m.method.empty() ? "" : " '" + m.method + "'"));
+  }
+
+  void send_run() {
+    const Json limits = {{"memory", req_.limits.memory},
+                         {"output", req_.limits.output},
+                         {"instructions", req_.limits.instructions}};
+    run_sent_at_ = Clock::now();
+    reply(protocol::make_notification("run", Json{{"source", req_.source},
+                                                  {"chunkname", req_.chunkname},
+                                                  {"input", req_.input},
+                                                  {"limits", limits}}));
+  }
+
+  void on_print(const Json& params) {
+    if (!params.contains("text") || !params["text"].is_string())
+      return violate("protocol: print without text");
+    const auto& text = params["text"].get_ref<const std::string&>();
+    output_used_ += text.size() + 1;
+    // The VM stops itself at the same count; this is the authority if it does not.
+    if (req_.limits.output != 0 && output_used_ > req_.limits.output) {
+      output_exceeded_ = true;
+      return kill_child();
+    }
+    out_.print(text);
+  }
+
+  void on_host_call(const Message& m) {
+    const Json& p = m.params;
+    if (!p.contains("name") || !p["name"].is_string() || p["name"].get_ref<const std::string&>().empty())
+      return reply(protocol::make_error(m.id, "invalid_args", "Host.call needs a tool name"));
+    const auto& name = p["name"].get_ref<const std::string&>();
+    if (!tool_allowed(req_.policy, name))
+      return reply(protocol::make_error(
+          m.id, "denied",
+          "host tool '" + name + "' is not allowed (the sidecar's tools.allow decides)"));
+    const tools::ToolOutcome r = tools_.call(name, p.contains("args") ? p["args"] : Json());
+    if (!r.ok) return reply(protocol::make_error(m.id, r.code, r.message));
+    std::string payload = protocol::make_result(m.id, r.result);
+    if (payload.size() > req_.limits.message)
+      payload = protocol::make_error(m.id, "failed",
+                                     "the result of '" + name + "' (" +
+                                         std::to_string(payload.size()) +
+                                         " bytes) exceeds the message limit of " +
+                                         sidecars::format_size(req_.limits.message));
+    reply(payload);
+  }
+
+  void on_done(const Json& p) {
+    done_at_ = Clock::now();
+    phase_ = Phase::finished;
+    const std::string status = p.value("status", "");
+    if (status == "ok" && p.contains("result")) {
+      done_ = true;
+      done_ok_ = true;
+      done_result_ = p["result"];
+      return;
+    }
+    const Json e = p.value("error", Json());
+    if (status != "error" || !e.is_object() || !e.value("kind", Json()).is_string() ||
+        !e.value("message", Json()).is_string())
+      return violate("protocol: malformed result");
+    done_ = true;
+    done_kind_ = e["kind"].get<std::string>();
+    done_message_ = e["message"].get<std::string>();
+    if (e.contains("traceback") && e["traceback"].is_string())
+      done_traceback_ = e["traceback"].get<std::string>();
+  }
+
+  void on_setup_failed(const Json& p) {
+    phase_ = Phase::finished;
+    setup_failed_ = true;
+    setup_step_ = p.value("step", Json("unknown")).is_string() ? p.value("step", "unknown") : "?";
+    setup_errno_ = p.value("errno", Json(0)).is_number_integer() ? p.value("errno", 0) : 0;
+  }
+
+  // Queues one message to the child; writes what the socket takes now, the rest when writable.
+  void reply(const std::string& payload) {
+    if (!channel_open_) return;
+    protocol::append_frame(out_buf_, payload);
+    // A child that sends requests without reading answers must not make us buffer forever.
+    if (out_buf_.size() - out_pos_ > 2 * req_.limits.message + 2 * protocol::kFrameHeaderBytes)
+      return violate("protocol: the child does not read its answers");
+    flush();
+  }
+
+  void flush() {
+    while (out_pos_ < out_buf_.size()) {
+      const ssize_t n = ::send(channel_.native_handle(), out_buf_.data() + out_pos_,
+                               out_buf_.size() - out_pos_, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        if (!write_armed_) {
+          write_armed_ = true;
+          channel_.async_wait(asio::posix::stream_descriptor::wait_write,
+                              [this](const std::error_code& ec) {
+                                write_armed_ = false;
+                                if (!ec && channel_open_) flush();
+                              });
+        }
+        return;
+      }
+      if (n < 0) {  // the child is gone; its exit tells the rest
+        out_buf_.clear();
+        out_pos_ = 0;
+        return;
+      }
+      out_pos_ += static_cast<std::size_t>(n);
+    }
+    out_buf_.clear();
+    out_pos_ = 0;
+  }
+
+  void violate(std::string why) {
+    if (!violated_) violation_ = std::move(why);
+    violated_ = true;
+    close_channel();
+    kill_child();
+  }
+
+  void kill_child() {
+    if (exited_ || killed_) return;
+    killed_ = true;
+    ::syscall(SYS_pidfd_send_signal, pidfd_.native_handle(), SIGKILL, nullptr, 0);
+  }
+
+  void close_channel() {
+    if (!channel_open_) return;
+    channel_open_ = false;
+    std::error_code ignored;
+    channel_.close(ignored);
+  }
+
+  void on_exit() {
+    siginfo_t info{};
+    rusage ru{};
+    long r;
+    do r = ::syscall(SYS_waitid, P_PIDFD, pidfd_.native_handle(), &info, WEXITED, &ru);
+    while (r < 0 && errno == EINTR);
+    exited_ = true;
+    exit_code_ = info.si_code == CLD_EXITED ? info.si_status : 0;
+    exit_signal_ = (info.si_code == CLD_KILLED || info.si_code == CLD_DUMPED) ? info.si_status : 0;
+    peak_rss_kib_ = ru.ru_maxrss;
+    maybe_stop();
+  }
+
+  // Done when the child is reaped and its channel drained.
+  void maybe_stop() {
+    if (!exited_ || channel_open_) return;
+    std::error_code ignored;
+    timer_.cancel();
+    pidfd_.close(ignored);
+  }
+
+  const RunRequest& req_;
+  const tools::ToolRegistry& tools_;
+  OutputSink& out_;
+  asio::posix::stream_descriptor channel_;
+  asio::posix::stream_descriptor pidfd_;
+  asio::steady_timer timer_;
+  protocol::FrameDecoder decoder_;
+  std::string out_buf_;
+  std::size_t out_pos_ = 0;
+  bool write_armed_ = false;
+
+  Phase phase_ = Phase::awaiting_ready;
+  Clock::time_point started_{};
+  bool channel_open_ = true, exited_ = false, killed_ = false, timed_out_ = false;
+  bool violated_ = false, truncated_ = false, output_exceeded_ = false, setup_failed_ = false;
+  std::string violation_;
+  std::uint64_t output_used_ = 0;
+
+  bool done_ = false, done_ok_ = false;
+  Json done_result_;
+  std::string done_kind_, done_message_, done_traceback_;
+  std::string setup_step_;
+  int setup_errno_ = 0;
+  int exit_code_ = 0, exit_signal_ = 0;
+  long peak_rss_kib_ = 0;
+};
+
+std::string describe_signal(int sig) {
+  const char* abbrev = sigabbrev_np(sig);
+  return std::to_string(sig) + (abbrev ? std::string(", SIG") + abbrev : std::string());
+}
+
+RunResult Session::finish(RunResult r) {
+  r.peak_rss_kib = peak_rss_kib_;
+  if (ready_at_ != Clock::time_point{}) r.timings.ready_ms = ms_between(started_, ready_at_);
+  if (done_at_ != Clock::time_point{}) r.timings.run_ms = ms_between(run_sent_at_, done_at_);
+  const auto& L = req_.limits;
+  if (violated_) {
+    r.status = RunStatus::violation;
+    r.violation = violation_;
+    r.message = "sandbox violation: " + violation_;
+  } else if (timed_out_) {
+    r.status = RunStatus::timeout;
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%g", L.timeout_seconds);
+    r.message = std::string("wall-clock timeout of ") + buf + " s exceeded; the run was killed";
+  } else if (output_exceeded_) {
+    r.status = RunStatus::output;
+    r.message = "output limit exceeded (" + sidecars::format_size(L.output) + ")";
+  } else if (done_ && done_ok_) {
+    r.status = RunStatus::ok;
+    r.result = std::move(done_result_);
+  } else if (done_) {
+    r.status = done_kind_ == "memory"         ? RunStatus::memory
+               : done_kind_ == "instructions" ? RunStatus::cpu
+               : done_kind_ == "output"       ? RunStatus::output
+                                              : RunStatus::error;
+    r.message = done_message_;
+    if (r.status == RunStatus::memory)
+      r.message = "memory limit of " + sidecars::format_size(L.memory) +
+                  " exceeded: " + done_message_;
+    r.traceback = done_traceback_;
+  } else if (setup_failed_) {
+    r.status = RunStatus::setup;
+    r.setup_step = setup_step_;
+    r.setup_errno = setup_errno_;
+    r.message = "sandbox setup failed at step '" + setup_step_ + "': " + std::strerror(setup_errno_);
+  } else if (exit_signal_ == SIGXCPU) {
+    r.status = RunStatus::cpu;
+    r.message = "CPU time limit of " + std::to_string(L.cpu_seconds) + " s exceeded";
+  } else if (exit_signal_ != 0) {
+    r.status = RunStatus::crashed;
+    r.signal = exit_signal_;
+    r.message = "the procedure's process was killed by signal " + describe_signal(exit_signal_);
+  } else {
+    r.status = RunStatus::crashed;
+    r.exit_code = exit_code_;
+    r.message = std::string("the procedure's process exited (code ") + std::to_string(exit_code_) +
+                ") without a result" + (truncated_ ? " in the middle of a message" : "");
+  }
+  return r;
+}
+
+}  // namespace
+
+RunResult serve_child(UniqueFd channel, UniqueFd pidfd, const RunRequest& request,
+                      const tools::ToolRegistry& tools, OutputSink& out) {
+  const auto t0 = Clock::now();
+  asio::io_context io(1);
+  Session session(io, std::move(channel), std::move(pidfd), request, tools, out);
+  session.start();
+  io.run();
+  RunResult r;
+  r.run_id = request.run_id;
+  r = session.finish(std::move(r));
+  r.timings.total_ms = ms_between(t0, Clock::now());
+  return r;
+}
+
+RunResult run_procedure(spawner::SpawnerClient& spawner, const RunRequest& request,
+                        const tools::ToolRegistry& tools, OutputSink& out) {
+  const auto t0 = Clock::now();
+  RunResult r;
+  r.run_id = request.run_id;
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    r.status = RunStatus::setup;
+    r.setup_step = "socketpair";
+    r.setup_errno = errno;
+    r.message = std::string("sandbox setup failed at step 'socketpair': ") + std::strerror(errno);
+    return r;
+  }
+  UniqueFd ours(sv[0]), theirs(sv[1]);
+  spawner::SpawnRequest sreq;
+  sreq.cpu_seconds = request.limits.cpu_seconds;
+  sreq.message_limit = request.limits.message;
+  spawner::SpawnedChild child = spawner.spawn(std::move(theirs), sreq);
+  const double spawn_ms = ms_between(t0, Clock::now());
+  if (!child.error.empty()) {
+    r.status = RunStatus::setup;
+    r.setup_step = child.error.substr(0, child.error.find(':'));
+    r.message = "sandbox setup failed: " + child.error;
+    r.timings.spawn_ms = spawn_ms;
+    return r;
+  }
+  r = serve_child(std::move(ours), std::move(child.pidfd), request, tools, out);
+  r.timings.spawn_ms = spawn_ms;
+  r.timings.total_ms = ms_between(t0, Clock::now());
+  return r;
+}
+
+}  // namespace tactus::broker

@@ -1,0 +1,41 @@
+// One run, as the broker serves it: spawn a child, hand it the source, answer its requests,
+// enforce the wall clock, and turn what happened into a typed RunResult.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "broker/policy.h"
+#include "broker/run_result.h"
+#include "runtime/spawner/spawner.h"
+#include "sidecars/run_limits.h"
+#include "tools/registry.h"
+
+namespace tactus::broker {
+
+struct RunRequest {
+  std::string run_id;
+  std::string source;
+  std::string chunkname;  // "@path/to/file.tac": what errors and tracebacks name
+  protocol::Json input = protocol::Json::object();
+  sidecars::RunLimits limits;
+  RunPolicy policy;
+};
+
+// Where the procedure's printed lines go (the broker masks secrets before this in [config]).
+class OutputSink {
+ public:
+  virtual ~OutputSink() = default;
+  virtual void print(std::string_view line) = 0;
+};
+
+RunResult run_procedure(spawner::SpawnerClient& spawner, const RunRequest& request,
+                        const tools::ToolRegistry& tools, OutputSink& out);
+
+// Serves a child that already exists: channel is the broker's end of its socketpair, and the
+// child must be a child of this process (pidfd from CLONE_PIDFD or pidfd_open). Used by
+// run_procedure, and by tests that play a misbehaving child.
+RunResult serve_child(UniqueFd channel, UniqueFd pidfd, const RunRequest& request,
+                      const tools::ToolRegistry& tools, OutputSink& out);
+
+}  // namespace tactus::broker

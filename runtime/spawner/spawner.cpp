@@ -1,0 +1,187 @@
+#include "runtime/spawner/spawner.h"
+
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "runtime/jail/child_setup.h"
+
+extern char** environ;
+
+namespace tactus::spawner {
+
+bool send_with_fd(int sock, const void* data, std::size_t len, int fd) {
+  iovec iov{const_cast<void*>(data), len};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  if (fd >= 0) {
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  }
+  ssize_t n;
+  do n = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  return n == static_cast<ssize_t>(len);
+}
+
+long recv_with_fd(int sock, void* data, std::size_t len, int* fd) {
+  *fd = -1;
+  iovec iov{data, len};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  ssize_t n;
+  do n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); n >= 0 && c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+        c->cmsg_len == CMSG_LEN(sizeof(int)))
+      std::memcpy(fd, CMSG_DATA(c), sizeof(int));
+  }
+  if (n >= 0 && (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+    if (*fd >= 0) ::close(*fd);
+    *fd = -1;
+    errno = EMSGSIZE;
+    return -1;
+  }
+  return n;
+}
+
+namespace {
+
+// The spawner was forked from the user's shell environment, which may hold API keys. Jails
+// are forked from the spawner, so wipe the strings themselves, not just the environ pointer:
+// nothing a jail could find in its own memory.
+void scrub_environment() {
+  for (char** e = environ; e && *e; ++e) explicit_bzero(*e, std::strlen(*e));
+  clearenv();
+}
+
+// clone3 with CLONE_PARENT: the broker (our parent) becomes the child's parent, and we get a
+// pidfd for it that cannot refer to a recycled pid.
+pid_t clone_child_of_broker(int* pidfd) {
+  clone_args args{};
+  args.flags = CLONE_PARENT | CLONE_PIDFD;
+  args.pidfd = reinterpret_cast<std::uint64_t>(pidfd);
+  args.exit_signal = 0;  // with CLONE_PARENT the kernel uses our own exit signal (SIGCHLD)
+  return static_cast<pid_t>(::syscall(SYS_clone3, &args, sizeof(args)));
+}
+
+void reply_error(int control, const char* step, int err) {
+  SpawnReply reply;
+  reply.error_errno = err;
+  std::snprintf(reply.step, sizeof(reply.step), "%s", step);
+  send_with_fd(control, &reply, sizeof(reply), -1);
+}
+
+[[noreturn]] void spawner_main(int control, pid_t broker) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != broker) ::_exit(0);
+  ::signal(SIGPIPE, SIG_IGN);
+  ::signal(SIGINT, SIG_IGN);  // Ctrl-C is the broker's to handle; we go when it goes
+  scrub_environment();
+
+  for (;;) {
+    SpawnRequest req;
+    int channel = -1;
+    const long n = recv_with_fd(control, &req, sizeof(req), &channel);
+    if (n == 0) ::_exit(0);  // the broker is gone
+    if (n < 0) {
+      if (errno == EMSGSIZE) {
+        reply_error(control, "request", EMSGSIZE);
+        continue;
+      }
+      ::_exit(1);
+    }
+    if (n != sizeof(req) || req.magic != kSpawnMagic || channel < 0) {
+      if (channel >= 0) ::close(channel);
+      reply_error(control, "request", EPROTO);
+      continue;
+    }
+    int pidfd = -1;
+    const pid_t pid = clone_child_of_broker(&pidfd);
+    if (pid == 0) {
+      ::signal(SIGPIPE, SIG_DFL);
+      ::signal(SIGINT, SIG_DFL);
+      jail::run_child(channel, req, broker);  // never returns
+    }
+    const int err = errno;
+    ::close(channel);
+    if (pid < 0) {
+      reply_error(control, "clone3", err);
+      continue;
+    }
+    SpawnReply reply;
+    reply.pid = pid;
+    send_with_fd(control, &reply, sizeof(reply), pidfd);
+    ::close(pidfd);
+  }
+}
+
+}  // namespace
+
+SpawnerClient SpawnerClient::fork_spawner() {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+    std::perror("tactus: cannot create the spawner's control socket");
+    std::exit(4);
+  }
+  const pid_t broker = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    std::perror("tactus: cannot fork the spawner");
+    std::exit(4);
+  }
+  if (pid == 0) {
+    ::close(sv[0]);
+    spawner_main(sv[1], broker);
+  }
+  ::close(sv[1]);
+  return SpawnerClient(pid, UniqueFd(sv[0]));
+}
+
+SpawnedChild SpawnerClient::spawn(UniqueFd channel, const SpawnRequest& request) {
+  SpawnedChild out;
+  if (!send_with_fd(control_.get(), &request, sizeof(request), channel.get())) {
+    out.error = std::string("spawner request: ") + std::strerror(errno);
+    return out;
+  }
+  channel.reset();  // the child's copy is the only one left, so its exit means EOF for us
+  SpawnReply reply;
+  int pidfd = -1;
+  const long n = recv_with_fd(control_.get(), &reply, sizeof(reply), &pidfd);
+  UniqueFd owned(pidfd);
+  if (n != static_cast<long>(sizeof(reply))) {
+    out.error = n == 0 ? "spawner: exited" : std::string("spawner reply: ") + std::strerror(errno);
+    return out;
+  }
+  if (reply.error_errno != 0 || !owned) {
+    reply.step[sizeof(reply.step) - 1] = 0;
+    out.error = std::string(reply.step) + ": " + std::strerror(reply.error_errno);
+    return out;
+  }
+  out.pid = reply.pid;
+  out.pidfd = std::move(owned);
+  return out;
+}
+
+}  // namespace tactus::spawner

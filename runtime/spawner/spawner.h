@@ -1,0 +1,45 @@
+// The spawner: a small single-threaded process forked first thing in main(), before any
+// thread exists and before any configuration or secret is read. It forks one child per run.
+// Children are created with CLONE_PARENT, so the tactus process (the broker) is their parent:
+// it reaps them, gets their rusage and owns their pidfds; the spawner keeps no state per run.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "runtime/spawner/spawn_request.h"
+#include "runtime/unique_fd.h"
+
+namespace tactus::spawner {
+
+struct SpawnedChild {
+  pid_t pid = -1;
+  UniqueFd pidfd;
+  // Empty on success; otherwise "step: strerror".
+  std::string error;
+};
+
+class SpawnerClient {
+ public:
+  // Forks the spawner. Call before any thread is started. Never returns in the spawner.
+  static SpawnerClient fork_spawner();
+
+  // Asks for a child whose fd 3 is channel (the child end of the run's socketpair; the caller
+  // keeps the other end). Blocks for the fork only.
+  SpawnedChild spawn(UniqueFd channel, const SpawnRequest& request);
+
+  pid_t pid() const { return pid_; }
+
+ private:
+  SpawnerClient(pid_t pid, UniqueFd control) : pid_(pid), control_(std::move(control)) {}
+  pid_t pid_;
+  UniqueFd control_;
+};
+
+// Sends / receives one message with at most one fd attached. Return false on failure (errno).
+bool send_with_fd(int sock, const void* data, std::size_t len, int fd);
+// Returns bytes received (0 on EOF, -1 on error); *fd is -1 when none arrived.
+long recv_with_fd(int sock, void* data, std::size_t len, int* fd);
+
+}  // namespace tactus::spawner

@@ -1,0 +1,548 @@
+// The restricted environment: an allowlist of globals, read-only shared tables, a protected
+// string metatable, and the few doors out (print, Host.call, brokered os.time/os.date), all of
+// which go through fd 3. See docs/language.md, "What the restricted environment offers".
+#include <lua.hpp>
+
+#include <sys/types.h>
+#include <time.h>
+
+#include <cstring>
+#include <string>
+
+#include "runtime/vm/embedded_modules.h"
+#include "runtime/vm/host_channel.h"
+#include "runtime/vm/lua_json.h"
+#include "runtime/vm/vm_context.h"
+
+namespace tactus::vm {
+namespace {
+
+using protocol::Json;
+
+// Registry keys (addresses of these statics).
+char kContextKey;
+char kReadonlyKey;    // weak-keyed table: proxy -> backing table
+char kPrimitivesKey;  // the read-only primitives table handed to lua/ modules
+char kLoadedKey;      // require's cache
+
+// ---- read-only tables --------------------------------------------------------------------
+
+int readonly_newindex(lua_State* L) {
+  return luaL_error(L, "attempt to modify read-only table '%s'", lua_tostring(L, lua_upvalueindex(1)));
+}
+
+// Replaces the table at the top of the stack with a read-only proxy of it.
+void make_readonly(lua_State* L, const char* name) {
+  const int backing = lua_gettop(L);
+  lua_newtable(L);  // the proxy: empty, so every read goes to __index
+  lua_createtable(L, 0, 3);
+  lua_pushvalue(L, backing);
+  lua_setfield(L, -2, "__index");
+  lua_pushstring(L, name);
+  lua_pushcclosure(L, readonly_newindex, 1);
+  lua_setfield(L, -2, "__newindex");
+  lua_pushliteral(L, "read-only table");
+  lua_setfield(L, -2, "__metatable");
+  lua_setmetatable(L, -2);
+  // Remember proxy -> backing, so rawget/rawset/next/pairs and the table.* mutators see it.
+  lua_pushlightuserdata(L, &kReadonlyKey);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  lua_pushvalue(L, -2);
+  lua_pushvalue(L, backing);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+  lua_replace(L, backing);
+}
+
+// If the value at idx is a read-only proxy, pushes its backing table and returns true.
+bool push_backing(lua_State* L, int idx) {
+  if (lua_type(L, idx) != LUA_TTABLE) return false;
+  lua_pushlightuserdata(L, &kReadonlyKey);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  lua_pushvalue(L, idx);
+  lua_rawget(L, -2);
+  lua_remove(L, -2);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return false;
+  }
+  return true;
+}
+
+bool is_readonly(lua_State* L, int idx) {
+  if (!push_backing(L, idx)) return false;
+  lua_pop(L, 1);
+  return true;
+}
+
+// ---- base functions that must see through proxies ------------------------------------------
+
+int safe_rawget(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_checkany(L, 2);
+  if (push_backing(L, 1)) lua_replace(L, 1);
+  lua_settop(L, 2);
+  lua_rawget(L, 1);
+  return 1;
+}
+
+int safe_rawset(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_checkany(L, 2);
+  luaL_checkany(L, 3);
+  if (is_readonly(L, 1)) return luaL_error(L, "attempt to modify a read-only table");
+  lua_settop(L, 3);
+  lua_rawset(L, 1);
+  return 1;
+}
+
+int safe_rawlen(lua_State* L) {
+  const int t = lua_type(L, 1);
+  luaL_argcheck(L, t == LUA_TTABLE || t == LUA_TSTRING, 1, "table or string expected");
+  if (push_backing(L, 1)) lua_replace(L, 1);
+  lua_pushinteger(L, static_cast<lua_Integer>(lua_objlen(L, 1)));
+  return 1;
+}
+
+int safe_next(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  if (push_backing(L, 1)) lua_replace(L, 1);
+  lua_settop(L, 2);
+  return lua_next(L, 1) ? 2 : (lua_pushnil(L), 1);
+}
+
+// pairs(t) -> next, t, nil; a proxy iterates its backing table (there is no __pairs in 5.1).
+int safe_pairs(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_pushvalue(L, lua_upvalueindex(1));  // safe_next
+  if (!push_backing(L, 1)) lua_pushvalue(L, 1);
+  lua_pushnil(L);
+  return 3;
+}
+
+// table.insert/remove/sort write with raw sets, which a proxy would not stop.
+int guarded_table_mutator(lua_State* L) {
+  if (is_readonly(L, 1)) return luaL_error(L, "attempt to modify a read-only table");
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
+int safe_collectgarbage(lua_State* L) {
+  const char* opt = luaL_optstring(L, 1, "collect");
+  if (std::strcmp(opt, "count") != 0)
+    return luaL_error(L, "collectgarbage: only \"count\" is available in tactus");
+  lua_pushnumber(L, static_cast<lua_Number>(lua_gc(L, LUA_GCCOUNT, 0)) +
+                        lua_gc(L, LUA_GCCOUNTB, 0) / 1024.0);
+  return 1;
+}
+
+// ---- doors out: print, Host.call, time -------------------------------------------------------
+
+std::string call_tostring(lua_State* L, int idx) {
+  lua_pushvalue(L, lua_upvalueindex(1));  // the original tostring, not the global one
+  lua_pushvalue(L, idx);
+  lua_call(L, 1, 1);
+  std::size_t len = 0;
+  const char* s = lua_tolstring(L, -1, &len);
+  if (!s) luaL_error(L, "'tostring' must return a string to 'print'");
+  std::string out(s, len);
+  lua_pop(L, 1);
+  return out;
+}
+
+int sandbox_print(lua_State* L) {
+  VmContext& c = context_of(L);
+  const int n = lua_gettop(L);
+  std::string text;
+  for (int i = 1; i <= n; ++i) {
+    if (i > 1) text += '\t';
+    text += call_tostring(L, i);
+  }
+  c.output_used += text.size() + 1;
+  if (c.limits.output != 0 && c.output_used > c.limits.output)
+    trip(L, Tripped::output, "output limit exceeded (" + std::to_string(c.limits.output) + " bytes)",
+         1);
+  if (!c.channel) return 0;
+  std::string reason;
+  if (!c.channel->send(protocol::make_notification("print", Json{{"text", text}}), reason))
+    raise_coded(L, "failed", "print: " + reason);
+  return 0;
+}
+
+// One brokered request; raises "code: message" on an error answer or a transport failure.
+Json broker_request(lua_State* L, std::string_view method, const Json& params) {
+  VmContext& c = context_of(L);
+  if (!c.channel) raise_coded(L, "failed", "no broker connection");
+  std::string reason;
+  auto reply = c.channel->call(method, params, reason);
+  if (!reply) {
+    if (c.channel->last_send_too_large()) raise_coded(L, "invalid_args", "request " + reason);
+    raise_coded(L, "failed", reason);
+  }
+  if (reply->error) raise_coded(L, reply->error->code, reply->error->message);
+  return std::move(reply->result);
+}
+
+int host_call(lua_State* L) {
+  if (lua_type(L, 1) != LUA_TSTRING)
+    raise_coded(L, "invalid_args", "Host.call expects a tool name (a string) as its first argument");
+  std::string name = lua_tostring(L, 1);
+  Json args;  // Host.call(name) sends null args
+  std::string error;
+  if (!lua_isnone(L, 2) && !to_json(L, 2, args, error)) raise_coded(L, "invalid_args", "args: " + error);
+  Json result = broker_request(L, "host.call", Json{{"name", name}, {"args", std::move(args)}});
+  push_json(L, result);
+  return 1;
+}
+
+int json_encode(lua_State* L) {
+  luaL_checkany(L, 1);
+  Json value;
+  std::string error;
+  if (!to_json(L, 1, value, error)) return luaL_error(L, "json.encode: %s", error.c_str());
+  const std::string text = protocol::dump_json(value);
+  lua_pushlstring(L, text.data(), text.size());
+  return 1;
+}
+
+int json_decode(lua_State* L) {
+  std::size_t len = 0;
+  const char* s = luaL_checklstring(L, 1, &len);
+  const std::string_view text(s, len);
+  if (protocol::json_depth(text) < 0) return luaL_error(L, "json.decode: nested too deeply");
+  Json value = Json::parse(text.begin(), text.end(), nullptr, false);
+  if (value.is_discarded()) return luaL_error(L, "json.decode: not valid JSON");
+  push_json(L, value);
+  return 1;
+}
+
+// The broker's clock (journaled in [durable], so a resumed run sees the same time).
+double broker_now(lua_State* L) {
+  Json r = broker_request(L, "time.now", Json::object());
+  if (!r.is_object() || !r.contains("unix") || !r["unix"].is_number())
+    raise_coded(L, "failed", "time.now: malformed answer");
+  return r["unix"].get<double>();
+}
+
+int get_field_int(lua_State* L, int t, const char* key, int fallback, bool required) {
+  lua_getfield(L, t, key);
+  int v = fallback;
+  if (lua_isnumber(L, -1)) v = static_cast<int>(lua_tointeger(L, -1));
+  else if (required) luaL_error(L, "field '%s' missing in date table", key);
+  lua_pop(L, 1);
+  return v;
+}
+
+// os.time([t]): the broker's clock, or the table t read as UTC (the jail has no time zone).
+int os_time(lua_State* L) {
+  if (lua_isnoneornil(L, 1)) {
+    lua_pushnumber(L, static_cast<lua_Number>(static_cast<long long>(broker_now(L))));
+    return 1;
+  }
+  luaL_checktype(L, 1, LUA_TTABLE);
+  tm t{};
+  t.tm_sec = get_field_int(L, 1, "sec", 0, false);
+  t.tm_min = get_field_int(L, 1, "min", 0, false);
+  t.tm_hour = get_field_int(L, 1, "hour", 12, false);
+  t.tm_mday = get_field_int(L, 1, "day", 0, true);
+  t.tm_mon = get_field_int(L, 1, "month", 0, true) - 1;
+  t.tm_year = get_field_int(L, 1, "year", 0, true) - 1900;
+  lua_pushnumber(L, static_cast<lua_Number>(timegm(&t)));
+  return 1;
+}
+
+void set_int(lua_State* L, const char* key, int v) {
+  lua_pushinteger(L, v);
+  lua_setfield(L, -2, key);
+}
+
+// os.date([format[, t]]): formatted in UTC; "*t" / "!*t" give a table.
+int os_date(lua_State* L) {
+  const char* fmt = luaL_optstring(L, 1, "%c");
+  const time_t when = lua_isnoneornil(L, 2) ? static_cast<time_t>(broker_now(L))
+                                            : static_cast<time_t>(luaL_checknumber(L, 2));
+  if (*fmt == '!') ++fmt;
+  tm t{};
+  gmtime_r(&when, &t);
+  if (std::strcmp(fmt, "*t") == 0) {
+    lua_createtable(L, 0, 9);
+    set_int(L, "sec", t.tm_sec);
+    set_int(L, "min", t.tm_min);
+    set_int(L, "hour", t.tm_hour);
+    set_int(L, "day", t.tm_mday);
+    set_int(L, "month", t.tm_mon + 1);
+    set_int(L, "year", t.tm_year + 1900);
+    set_int(L, "wday", t.tm_wday + 1);
+    set_int(L, "yday", t.tm_yday + 1);
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "isdst");
+    return 1;
+  }
+  char buf[512];
+  const std::size_t n = std::strftime(buf, sizeof(buf), fmt, &t);
+  lua_pushlstring(L, buf, n);
+  return 1;
+}
+
+int os_clock(lua_State* L) {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  lua_pushnumber(L, static_cast<lua_Number>(ts.tv_sec) + ts.tv_nsec / 1e9);
+  return 1;
+}
+
+// ---- require ------------------------------------------------------------------------------
+
+const EmbeddedModule* find_module(std::string_view name) {
+  if (name == "prelude") return nullptr;
+  for (const auto& m : embedded_modules())
+    if (m.name == name) return &m;
+  return nullptr;
+}
+
+// Loads an embedded chunk and calls it with (name, primitives), leaving one result.
+void run_embedded(lua_State* L, const EmbeddedModule& m) {
+  if (luaL_loadbufferx(L, m.source.data(), m.source.size(), std::string(m.chunkname).c_str(),
+                       "t") != 0)
+    lua_error(L);
+  lua_pushlstring(L, m.name.data(), m.name.size());
+  lua_pushlightuserdata(L, &kPrimitivesKey);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  lua_call(L, 2, 1);
+}
+
+int sandbox_require(lua_State* L) {
+  std::size_t len = 0;
+  const char* s = luaL_checklstring(L, 1, &len);
+  const std::string name(s, len);
+  lua_pushlightuserdata(L, &kLoadedKey);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  const int loaded = lua_gettop(L);
+  lua_getfield(L, loaded, name.c_str());
+  if (lua_toboolean(L, -1)) {
+    if (lua_islightuserdata(L, -1))
+      return luaL_error(L, "loop while loading module '%s'", name.c_str());
+    return 1;
+  }
+  lua_pop(L, 1);
+  const EmbeddedModule* m = find_module(name);
+  if (!m)
+    return luaL_error(L, "module '%s' not found (only tactus.* modules embedded in tactus can be "
+                         "required)", name.c_str());
+  lua_pushlightuserdata(L, &kLoadedKey);  // in-progress marker
+  lua_setfield(L, loaded, name.c_str());
+  run_embedded(L, *m);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    lua_pushboolean(L, 1);
+  }
+  if (lua_istable(L, -1)) make_readonly(L, name.c_str());
+  lua_pushvalue(L, -1);
+  lua_setfield(L, loaded, name.c_str());
+  return 1;
+}
+
+// ---- building the environment --------------------------------------------------------------
+
+void open_lib(lua_State* L, const char* name, lua_CFunction open) {
+  lua_pushcfunction(L, open);
+  lua_pushstring(L, name);
+  lua_call(L, 1, 0);
+}
+
+void copy_global(lua_State* L, int env, const char* name) {
+  lua_getfield(L, LUA_GLOBALSINDEX, name);
+  if (lua_isnil(L, -1)) luaL_error(L, "sandbox: base function '%s' is missing", name);
+  lua_setfield(L, env, name);
+}
+
+void set_closure(lua_State* L, int table, const char* name, lua_CFunction f, int upvalues = 0) {
+  lua_pushcclosure(L, f, upvalues);
+  lua_setfield(L, table, name);
+}
+
+// Sets env[name] to a read-only proxy of the library table G0[name].
+void add_library(lua_State* L, int env, const char* name) {
+  lua_getfield(L, LUA_GLOBALSINDEX, name);
+  make_readonly(L, name);
+  lua_setfield(L, env, name);
+}
+
+void add_table_library(lua_State* L, int env) {
+  lua_getfield(L, LUA_GLOBALSINDEX, "table");
+  const int orig = lua_gettop(L);
+  lua_newtable(L);
+  const int copy = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, orig)) {
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, copy);
+  }
+  for (const char* mutator : {"insert", "remove", "sort"}) {
+    lua_getfield(L, orig, mutator);
+    set_closure(L, copy, mutator, guarded_table_mutator, 1);
+  }
+  make_readonly(L, "table");
+  lua_setfield(L, env, "table");
+  lua_pop(L, 1);
+}
+
+void add_os(lua_State* L, int env) {
+  lua_createtable(L, 0, 3);
+  const int os = lua_gettop(L);
+  set_closure(L, os, "time", os_time);
+  set_closure(L, os, "date", os_date);
+  set_closure(L, os, "clock", os_clock);
+  make_readonly(L, "os");
+  lua_setfield(L, env, "os");
+}
+
+// getmetatable("") returns this stand-in, whose __index is the read-only string proxy.
+void protect_string_metatable(lua_State* L, int env) {
+  lua_pushliteral(L, "");
+  lua_getmetatable(L, -1);
+  const int mt = lua_gettop(L);
+  lua_createtable(L, 0, 1);
+  lua_getfield(L, env, "string");
+  lua_setfield(L, -2, "__index");
+  make_readonly(L, "string metatable");
+  lua_setfield(L, mt, "__metatable");
+  lua_pop(L, 2);
+}
+
+void run_prelude(lua_State* L) {
+  for (const auto& m : embedded_modules()) {
+    if (m.name != "prelude") continue;
+    run_embedded(L, m);
+    lua_pop(L, 1);
+    return;
+  }
+  luaL_error(L, "sandbox: the prelude is not embedded");
+}
+
+// Tables the prelude defines as globals that the procedure must not change.
+void freeze_prelude_globals(lua_State* L) {
+  for (const char* name : {"Host"}) {
+    lua_getfield(L, LUA_GLOBALSINDEX, name);
+    if (lua_istable(L, -1) && !is_readonly(L, -1)) {
+      make_readonly(L, name);
+      lua_setfield(L, LUA_GLOBALSINDEX, name);
+    } else {
+      lua_pop(L, 1);
+    }
+  }
+}
+
+}  // namespace
+
+VmContext& context_of(lua_State* L) {
+  lua_pushlightuserdata(L, &kContextKey);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  auto* c = static_cast<VmContext*>(lua_touserdata(L, -1));
+  lua_pop(L, 1);
+  return *c;
+}
+
+void raise_coded(lua_State* L, std::string_view code, std::string_view message) {
+  std::string text;
+  text.reserve(code.size() + 2 + message.size());
+  text.append(code).append(": ").append(message);
+  lua_pushlstring(L, text.data(), text.size());
+  text = std::string();  // lua_error longjmps: release our copy first
+  lua_error(L);
+  __builtin_unreachable();
+}
+
+int install_sandbox(lua_State* L) {
+  auto* ctx = static_cast<VmContext*>(lua_touserdata(L, 1));
+  lua_settop(L, 0);
+  lua_pushlightuserdata(L, &kContextKey);
+  lua_pushlightuserdata(L, ctx);
+  lua_rawset(L, LUA_REGISTRYINDEX);
+
+  // Registry tables: proxy map (weak keys), require cache.
+  lua_pushlightuserdata(L, &kReadonlyKey);
+  lua_newtable(L);
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "k");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_rawset(L, LUA_REGISTRYINDEX);
+  lua_pushlightuserdata(L, &kLoadedKey);
+  lua_newtable(L);
+  lua_rawset(L, LUA_REGISTRYINDEX);
+
+  // Only these libraries are opened at all; io, os, debug, package, ffi and jit never exist.
+  open_lib(L, "", luaopen_base);  // includes coroutine in LuaJIT
+  open_lib(L, LUA_STRLIBNAME, luaopen_string);
+  open_lib(L, LUA_TABLIBNAME, luaopen_table);
+  open_lib(L, LUA_MATHLIBNAME, luaopen_math);
+  open_lib(L, LUA_BITLIBNAME, luaopen_bit);
+
+  // string.dump goes from the real table, which strings' own metatable still points at.
+  lua_getfield(L, LUA_GLOBALSINDEX, "string");
+  lua_pushnil(L);
+  lua_setfield(L, -2, "dump");
+  lua_pop(L, 1);
+
+  lua_newtable(L);
+  const int env = lua_gettop(L);
+  for (const char* name : {"assert", "error", "ipairs", "pcall", "xpcall", "select", "tonumber",
+                           "tostring", "type", "unpack", "rawequal", "setmetatable",
+                           "getmetatable", "_VERSION"})
+    copy_global(L, env, name);
+  set_closure(L, env, "rawget", safe_rawget);
+  set_closure(L, env, "rawset", safe_rawset);
+  set_closure(L, env, "rawlen", safe_rawlen);
+  set_closure(L, env, "next", safe_next);
+  lua_pushcfunction(L, safe_next);
+  set_closure(L, env, "pairs", safe_pairs, 1);
+  set_closure(L, env, "collectgarbage", safe_collectgarbage);
+  lua_getfield(L, LUA_GLOBALSINDEX, "tostring");
+  set_closure(L, env, "print", sandbox_print, 1);
+  set_closure(L, env, "require", sandbox_require);
+  for (const char* lib : {"string", "math", "coroutine", "bit"}) add_library(L, env, lib);
+  add_table_library(L, env);
+  add_os(L, env);
+  protect_string_metatable(L, env);
+  lua_pushvalue(L, env);
+  lua_setfield(L, env, "_G");
+
+  // Primitives for lua/ modules; the procedure never gets this table from a global.
+  lua_pushlightuserdata(L, &kPrimitivesKey);
+  lua_createtable(L, 0, 3);
+  const int primitives = lua_gettop(L);
+  set_closure(L, primitives, "host_call", host_call);
+  set_closure(L, primitives, "json_encode", json_encode);
+  set_closure(L, primitives, "json_decode", json_decode);
+  make_readonly(L, "primitives");
+  lua_rawset(L, LUA_REGISTRYINDEX);
+
+  // From here on every chunk loaded or function created sees only env.
+  lua_pushvalue(L, env);
+  lua_replace(L, LUA_GLOBALSINDEX);
+  run_prelude(L);
+  freeze_prelude_globals(L);
+  lua_settop(L, 0);
+  return 0;
+}
+
+void trip(lua_State* L, Tripped what, const std::string& message, int level) {
+  VmContext& c = context_of(L);
+  if (c.tripped == Tripped::none) {
+    c.tripped = what;
+    luaL_where(L, level);
+    c.trip_message = std::string(lua_tostring(L, -1)) + message;
+    lua_pop(L, 1);
+  }
+  // Fire the count hook on every instruction from now on; it re-raises the same error.
+  lua_sethook(L, lua_gethook(L), LUA_MASKCOUNT, 1);
+  lua_pushlstring(L, c.trip_message.data(), c.trip_message.size());
+  lua_error(L);
+  __builtin_unreachable();
+}
+
+}  // namespace tactus::vm

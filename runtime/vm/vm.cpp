@@ -1,0 +1,125 @@
+#include "runtime/vm/vm.h"
+
+#include <lua.hpp>
+
+#include "runtime/vm/lua_json.h"
+#include "runtime/vm/vm_context.h"
+
+namespace tactus::vm {
+namespace {
+
+// Without a budget the hook still runs, rarely, so that a tripped limit can switch it to fire
+// on every instruction.
+constexpr int kIdleHookStep = 1 << 20;
+constexpr int kBudgetHookStep = 10000;
+
+void count_hook(lua_State* L, lua_Debug*) {
+  VmContext& c = context_of(L);
+  if (c.tripped != Tripped::none) {
+    lua_pushlstring(L, c.trip_message.data(), c.trip_message.size());
+    lua_error(L);
+  }
+  c.instructions_used += static_cast<std::uint64_t>(c.hook_step);
+  if (c.limits.instructions != 0 && c.instructions_used >= c.limits.instructions)
+    trip(L, Tripped::instructions,
+         "instruction limit exceeded (" + std::to_string(c.limits.instructions) + ")", 0);
+}
+
+std::string describe_error_value(lua_State* L, int idx) {
+  switch (lua_type(L, idx)) {
+    case LUA_TSTRING:
+    case LUA_TNUMBER: return lua_tostring(L, idx);
+    case LUA_TNIL: return "nil";
+    case LUA_TTABLE: {
+      protocol::Json j;
+      std::string ignored;
+      if (to_json(L, idx, j, ignored)) return "error object: " + protocol::dump_json(j);
+      return "(error object is a table value)";
+    }
+    default: return std::string("(error object is a ") + luaL_typename(L, idx) + " value)";
+  }
+}
+
+// The message handler of the main pcall: keeps the message, records the traceback.
+int on_error(lua_State* L) {
+  VmContext& c = context_of(L);
+  const std::string message = describe_error_value(L, 1);
+  luaL_traceback(L, L, nullptr, 1);
+  c.traceback = lua_tostring(L, -1);
+  lua_pushlstring(L, message.data(), message.size());
+  return 1;
+}
+
+}  // namespace
+
+std::unique_ptr<Vm> Vm::create(const VmLimits& limits, HostChannel* channel, std::string& error) {
+  std::unique_ptr<Vm> vm(new Vm());
+  vm->ctx_ = std::make_unique<VmContext>();
+  VmContext& c = *vm->ctx_;
+  c.limits = limits;
+  c.alloc.limit = limits.memory;
+  c.channel = channel;
+  vm->L_ = lua_newstate(capped_alloc, &c.alloc);
+  if (!vm->L_) {
+    error = "not enough memory to create the VM";
+    return nullptr;
+  }
+  lua_State* L = vm->L_;
+  // The interpreter only: hooks see every instruction, and no executable memory is needed.
+  luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
+  c.hook_step = limits.instructions == 0 ? kIdleHookStep
+                : limits.instructions < kBudgetHookStep
+                    ? static_cast<int>(limits.instructions)
+                    : kBudgetHookStep;
+  lua_sethook(L, count_hook, LUA_MASKCOUNT, c.hook_step);
+  if (lua_cpcall(L, install_sandbox, &c) != 0) {
+    error = std::string("cannot build the sandbox: ") +
+            (lua_isstring(L, -1) ? lua_tostring(L, -1) : "unknown error");
+    return nullptr;
+  }
+  return vm;
+}
+
+Vm::~Vm() {
+  if (L_) lua_close(L_);
+}
+
+RunOutcome Vm::run(std::string_view source, const std::string& chunkname,
+                   const protocol::Json& input) {
+  lua_State* L = L_;
+  VmContext& c = *ctx_;
+  RunOutcome out;
+  lua_settop(L, 0);
+  lua_pushcfunction(L, on_error);
+  int status = luaL_loadbufferx(L, source.data(), source.size(), chunkname.c_str(), "t");
+  if (status == 0) {
+    push_json(L, input);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_GLOBALSINDEX, "input");
+    status = lua_pcall(L, 1, 1, 1);
+  } else {
+    c.traceback.clear();
+  }
+  if (status == 0) {
+    std::string error;
+    if (to_json(L, -1, out.result, error)) {
+      out.ok = true;
+    } else {
+      out.kind = "error";
+      out.message = "the result cannot be returned: " + error;
+    }
+    lua_settop(L, 0);
+    return out;
+  }
+  out.message = lua_isstring(L, -1) ? lua_tostring(L, -1) : "unknown error";
+  out.traceback = c.traceback;
+  if (c.tripped == Tripped::instructions) out.kind = "instructions";
+  else if (c.tripped == Tripped::output) out.kind = "output";
+  else if (status == LUA_ERRMEM || (status == LUA_ERRERR && c.alloc.refusals > 0)) out.kind = "memory";
+  else out.kind = "error";
+  if (c.tripped != Tripped::none) out.message = c.trip_message;
+  lua_settop(L, 0);
+  return out;
+}
+
+}  // namespace tactus::vm

@@ -1,0 +1,56 @@
+// One restricted LuaJIT VM: a fresh lua_State per run, built by sandbox_env.cpp.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "runtime/protocol/message.h"
+
+struct lua_State;
+
+namespace tactus::vm {
+
+class HostChannel;
+struct VmContext;
+
+struct VmLimits {
+  std::uint64_t memory = 0;        // bytes of Lua heap; 0 = none
+  std::uint64_t output = 0;        // bytes of print output; 0 = none
+  std::uint64_t instructions = 0;  // VM instructions; 0 = none
+};
+
+// How a run ended, as the VM saw it. kind is "error", "memory", "instructions" or "output".
+struct RunOutcome {
+  bool ok = false;
+  protocol::Json result;
+  std::string kind;
+  std::string message;
+  std::string traceback;
+};
+
+class Vm {
+ public:
+  // channel may be null (tests): Host.call and brokered os.* then fail with "failed: ...".
+  // Returns null with error set if the state cannot be built within the limits.
+  static std::unique_ptr<Vm> create(const VmLimits& limits, HostChannel* channel,
+                                    std::string& error);
+  ~Vm();
+  Vm(const Vm&) = delete;
+  Vm& operator=(const Vm&) = delete;
+
+  // Loads source as text (binary chunks are refused), sets the global input, runs it.
+  RunOutcome run(std::string_view source, const std::string& chunkname,
+                 const protocol::Json& input);
+
+  lua_State* state() const { return L_; }
+  const VmContext& context() const { return *ctx_; }
+
+ private:
+  Vm() = default;
+  std::unique_ptr<VmContext> ctx_;
+  lua_State* L_ = nullptr;
+};
+
+}  // namespace tactus::vm

@@ -1,0 +1,37 @@
+// Runs the real tactus binary for end-to-end tests.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace tactus::test {
+
+struct CliRun {
+  int exit_code = -1;  // -1 if killed by a signal
+  std::string out, err;
+};
+
+// Runs TACTUS_BIN with args (no shell), stdin from /dev/null, and an empty environment plus
+// env_extra. Kills it after timeout_s seconds (the test then fails on exit_code).
+CliRun run_tactus(const std::vector<std::string>& args,
+                  const std::vector<std::string>& env_extra = {}, double timeout_s = 30);
+
+// A file in a fresh temporary directory, removed with the directory at destruction.
+class TempTac {
+ public:
+  explicit TempTac(const std::string& source, const std::string& name = "proc.tac");
+  ~TempTac();
+  TempTac(const TempTac&) = delete;
+  TempTac& operator=(const TempTac&) = delete;
+  const std::string& path() const { return path_; }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_, path_;
+};
+
+// Runs a .tac source through `tactus run --json` and returns the parsed document's text
+// fields through CliRun; helpers below read them.
+CliRun run_source(const std::string& source, const std::vector<std::string>& extra_args = {});
+
+}  // namespace tactus::test
