@@ -1,0 +1,258 @@
+// The broker against children that misbehave: every class of bad frame ends that child, is
+// reported as a typed result, and leaves the broker able to serve the next run.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <functional>
+
+#include "broker/run_session.h"
+#include "runtime/protocol/frame.h"
+
+using namespace tactus;
+using broker::RunStatus;
+
+namespace {
+
+struct NullSink : broker::OutputSink {
+  std::vector<std::string> lines;
+  void print(std::string_view line) override { lines.emplace_back(line); }
+};
+
+void write_all(int fd, const std::string& s) {
+  std::size_t done = 0;
+  while (done < s.size()) {
+    const ssize_t n = ::write(fd, s.data() + done, s.size() - done);
+    if (n <= 0) return;
+    done += static_cast<std::size_t>(n);
+  }
+}
+
+std::string frame(const std::string& payload) {
+  std::string out;
+  protocol::append_frame(out, payload);
+  return out;
+}
+
+const std::string kReady = frame(R"({"method":"ready","params":{}})");
+
+// Forks a child of this process that runs script on its end of a socketpair, then serves it.
+broker::RunResult serve_fake_child(const std::function<void(int)>& script,
+                                   double timeout_s = 5) {
+  int sv[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::close(sv[0]);
+    for (int sig : {SIGSEGV, SIGABRT, SIGBUS, SIGILL, SIGFPE}) ::signal(sig, SIG_DFL);  // not Catch's
+    script(sv[1]);
+    ::_exit(0);
+  }
+  ::close(sv[1]);
+  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  REQUIRE(pidfd >= 0);
+  broker::RunRequest req;
+  req.run_id = "test";
+  req.source = "return 1";
+  req.chunkname = "@fake.tac";
+  req.limits.message = 64 * 1024;
+  req.limits.timeout_seconds = timeout_s;
+  NullSink sink;
+  tools::ToolRegistry tools;
+  return broker::serve_child(UniqueFd(sv[0]), UniqueFd(pidfd), req, tools, sink);
+}
+
+// Reads until EOF or n bytes, so the fake child sees what the broker sent.
+std::string read_some(int fd) {
+  char buf[4096];
+  const ssize_t n = ::read(fd, buf, sizeof buf);
+  return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+}
+
+void expect_violation(const broker::RunResult& r, const std::string& fragment) {
+  INFO("message: " << r.message);
+  CHECK(r.status == RunStatus::violation);
+  CHECK(r.violation.find(fragment) != std::string::npos);
+  CHECK(broker::exit_code(r.status) == 4);
+}
+
+}  // namespace
+
+TEST_CASE("a well-behaved fake child gets its run and its answers", "[broker]") {
+  const auto r = serve_fake_child([](int fd) {
+    write_all(fd, kReady);
+    read_some(fd);  // the run message
+    write_all(fd, frame(R"({"id":1,"method":"host.call","params":{"name":"host.ping","args":{"x":1}}})"));
+    const std::string answer = read_some(fd);
+    const bool echoed = answer.find(R"({"id":1,"result":{"x":1}})") != std::string::npos;
+    write_all(fd, frame(echoed ? R"({"method":"done","params":{"status":"ok","result":"echoed"}})"
+                               : R"({"method":"done","params":{"status":"ok","result":"wrong"}})"));
+  });
+  CHECK(r.status == RunStatus::ok);
+  CHECK(r.result == "echoed");
+}
+
+TEST_CASE("every class of bad frame ends the child as a violation", "[broker][protocol]") {
+  SECTION("not JSON") {
+    expect_violation(serve_fake_child([](int fd) {
+                       write_all(fd, kReady + frame("{not json"));
+                       ::pause();
+                     }),
+                     "not valid JSON");
+  }
+  SECTION("not an object") {
+    expect_violation(serve_fake_child([](int fd) {
+                       write_all(fd, frame("[1,2,3]"));
+                       ::pause();
+                     }),
+                     "not a JSON object");
+  }
+  SECTION("oversized header") {
+    expect_violation(serve_fake_child([](int fd) {
+                       const char header[4] = {0, 0x10, 0, 0};  // 1 MiB > 64 KiB limit
+                       write_all(fd, std::string(header, 4));
+                       ::pause();
+                     }),
+                     "oversized frame");
+  }
+  SECTION("empty frame") {
+    expect_violation(serve_fake_child([](int fd) {
+                       write_all(fd, std::string(4, '\0'));
+                       ::pause();
+                     }),
+                     "empty frame");
+  }
+  SECTION("unknown member") {
+    expect_violation(serve_fake_child([](int fd) {
+                       write_all(fd, frame(R"({"method":"ready","params":{},"x":1})"));
+                       ::pause();
+                     }),
+                     "unknown member");
+  }
+  SECTION("too deeply nested") {
+    expect_violation(serve_fake_child([](int fd) {
+                       write_all(fd, frame(std::string(1000, '[') + std::string(1000, ']')));
+                       ::pause();
+                     }),
+                     "nesting deeper");
+  }
+  SECTION("a message before ready") {
+    expect_violation(serve_fake_child([](int fd) {
+                       write_all(fd, frame(R"({"method":"print","params":{"text":"hi"}})"));
+                       ::pause();
+                     }),
+                     "before ready");
+  }
+  SECTION("a response from the child") {
+    expect_violation(serve_fake_child([](int fd) {
+                       write_all(fd, kReady + frame(R"({"id":7,"result":1})"));
+                       ::pause();
+                     }),
+                     "unexpected response");
+  }
+  SECTION("an unknown method") {
+    expect_violation(serve_fake_child([](int fd) {
+                       write_all(fd, kReady + frame(R"({"id":1,"method":"spawn.shell","params":{}})"));
+                       ::pause();
+                     }),
+                     "unexpected message 'spawn.shell'");
+  }
+  SECTION("a message after the result") {
+    expect_violation(
+        serve_fake_child([](int fd) {
+          write_all(fd, kReady);
+          read_some(fd);
+          write_all(fd, frame(R"({"method":"done","params":{"status":"ok","result":1}})") +
+                            frame(R"({"method":"print","params":{"text":"late"}})"));
+          ::pause();
+        }),
+        "after the result");
+  }
+  SECTION("a malformed result") {
+    expect_violation(serve_fake_child([](int fd) {
+                       write_all(fd, kReady);
+                       read_some(fd);
+                       write_all(fd, frame(R"({"method":"done","params":{"status":"maybe"}})"));
+                       ::pause();
+                     }),
+                     "malformed result");
+  }
+  SECTION("print without text") {
+    expect_violation(serve_fake_child([](int fd) {
+                       write_all(fd, kReady + frame(R"({"method":"print","params":{"text":5}})"));
+                       ::pause();
+                     }),
+                     "print without text");
+  }
+}
+
+TEST_CASE("a child that never reads its answers cannot make the broker buffer forever",
+          "[broker][protocol]") {
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto r = serve_fake_child([](int fd) {
+    write_all(fd, kReady);
+    const std::string ping =
+        frame(R"({"id":1,"method":"host.call","params":{"name":"host.ping","args":")" +
+              std::string(8000, 'x') + R"("}})");
+    for (int i = 0; i < 4000; ++i) write_all(fd, ping);
+    ::pause();
+  });
+  expect_violation(r, "does not read its answers");
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(4));
+}
+
+TEST_CASE("a truncated frame followed by exit is reported as a crash", "[broker][protocol]") {
+  const auto r = serve_fake_child([](int fd) {
+    const std::string f = frame(R"({"method":"ready","params":{}})");
+    write_all(fd, f.substr(0, f.size() - 3));
+  });
+  CHECK(r.status == RunStatus::crashed);
+  CHECK(r.message.find("in the middle of a message") != std::string::npos);
+}
+
+TEST_CASE("a child killed by a signal is reported with the signal", "[broker]") {
+  const auto r = serve_fake_child([](int) { ::raise(SIGSEGV); });
+  CHECK(r.status == RunStatus::crashed);
+  CHECK(r.signal == SIGSEGV);
+  CHECK(r.message.find("SIGSEGV") != std::string::npos);
+}
+
+TEST_CASE("a silent child is killed at the wall-clock limit", "[broker][limits]") {
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto r = serve_fake_child([](int) { ::pause(); }, 0.3);
+  CHECK(r.status == RunStatus::timeout);
+  CHECK(broker::exit_code(r.status) == 3);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(3));
+}
+
+TEST_CASE("a setup failure reported by the child is typed", "[broker]") {
+  const auto r = serve_fake_child([](int fd) {
+    write_all(fd, frame(R"({"method":"setup_failed","params":{"step":"rlimits","errno":1}})"));
+  });
+  CHECK(r.status == RunStatus::setup);
+  CHECK(r.setup_step == "rlimits");
+  CHECK(r.setup_errno == 1);
+  CHECK(broker::exit_code(r.status) == 4);
+}
+
+TEST_CASE("the broker serves the next child after a bad one", "[broker]") {
+  for (int i = 0; i < 3; ++i) {
+    const auto bad = serve_fake_child([](int fd) {
+      write_all(fd, frame("garbage"));
+      ::pause();
+    });
+    CHECK(bad.status == RunStatus::violation);
+    const auto good = serve_fake_child([](int fd) {
+      write_all(fd, kReady);
+      read_some(fd);
+      write_all(fd, frame(R"({"method":"done","params":{"status":"ok","result":42}})"));
+    });
+    CHECK(good.status == RunStatus::ok);
+    CHECK(good.result == 42);
+  }
+}
