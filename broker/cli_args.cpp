@@ -8,8 +8,8 @@
 namespace tactus::cli {
 namespace {
 
-constexpr std::string_view kPlannedCommands[] = {"validate", "test", "eval", "resume",
-                                                 "answer", "runs", "config", "sandbox"};
+constexpr std::string_view kPlannedCommands[] = {"validate", "test", "eval",   "resume",
+                                                 "answer",   "runs", "config", "sandbox"};
 constexpr std::string_view kPlannedRunFlags[] = {"--mock", "--no-input", "--log-format"};
 
 struct ArgCursor {
@@ -20,8 +20,8 @@ struct ArgCursor {
 };
 
 // Splits "--flag=value"; takes the next argument as the value otherwise.
-bool take_value(ArgCursor& c, std::string_view flag, std::string_view inline_value,
-                bool has_inline, std::string& value, std::string& error) {
+bool take_value(ArgCursor& c, std::string_view flag, std::string_view inline_value, bool has_inline,
+                std::string& value, std::string& error) {
   if (has_inline) {
     value = inline_value;
     return true;
@@ -101,9 +101,10 @@ bool parse_run(ArgCursor c, CliOptions& o, std::string& error) {
       o.input_file = v;
     } else if (flag == "--run-id") {
       if (!value()) return false;
-      if (v.empty() || v.size() > 64 || v.find_first_not_of("abcdefghijklmnopqrstuvwxyz"
-                                                            "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                                            "0123456789-_.") != std::string::npos) {
+      if (v.empty() || v.size() > 64 ||
+          v.find_first_not_of("abcdefghijklmnopqrstuvwxyz"
+                              "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                              "0123456789-_.") != std::string::npos) {
         error = "option '--run-id': use 1-64 letters, digits, '-', '_' or '.'";
         return false;
       }

@@ -129,8 +129,8 @@ bool read_input(const CliOptions& o, Json& input, std::string& error) {
 std::string random_run_id() {
   unsigned char bytes[8] = {};
   if (::getrandom(bytes, sizeof bytes, 0) != static_cast<ssize_t>(sizeof bytes)) {
-    const auto t = static_cast<unsigned long long>(::getpid()) ^ static_cast<unsigned long long>(
-                                                                     ::time(nullptr));
+    const auto t = static_cast<unsigned long long>(::getpid()) ^
+                   static_cast<unsigned long long>(::time(nullptr));
     std::memcpy(bytes, &t, sizeof bytes);
   }
   static const char* hex = "0123456789abcdef";
@@ -179,14 +179,16 @@ int run_command(const CliOptions& o, spawner::SpawnerClient& spawner) {
   std::string error;
   // The run message carries the source; keep room for the envelope and the input.
   const std::uint64_t max_source = req.limits.message - req.limits.message / 8;
-  if (!read_source(o.file, max_source, req.source, error)) return usage_failure(o, req.run_id, error);
+  if (!read_source(o.file, max_source, req.source, error))
+    return usage_failure(o, req.run_id, error);
   if (!read_input(o, req.input, error)) return usage_failure(o, req.run_id, error);
   req.chunkname = "@" + o.file;
 
   if (o.no_sandbox || o.backend == "none")
-    write_all(2, "tactus: warning: running without the sandbox (--no-sandbox): no namespaces and "
-                 "no seccomp; only the child process and the restricted VM contain this "
-                 "procedure\n");
+    write_all(2,
+              "tactus: warning: running without the sandbox (--no-sandbox): no namespaces and "
+              "no seccomp; only the child process and the restricted VM contain this "
+              "procedure\n");
 
   FdSink sink(o.json ? 2 : 1);
   tools::ToolRegistry tools;

@@ -21,7 +21,8 @@ int main(int argc, char** argv) {
     case cli::Command::version:
       std::printf("tactus %s\n", TACTUS_VERSION);
       return 0;
-    case cli::Command::run: break;
+    case cli::Command::run:
+      break;
   }
   // First real step: fork the spawner, before any thread exists and before any configuration
   // (and so any secret) is read. Everything a jail is forked from stays free of secrets.

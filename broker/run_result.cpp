@@ -6,30 +6,43 @@ namespace tactus::broker {
 
 const char* to_string(RunStatus s) {
   switch (s) {
-    case RunStatus::ok: return "ok";
-    case RunStatus::error: return "error";
-    case RunStatus::timeout: return "timeout";
-    case RunStatus::memory: return "memory";
-    case RunStatus::cpu: return "cpu";
-    case RunStatus::output: return "output";
-    case RunStatus::violation: return "violation";
-    case RunStatus::crashed: return "crashed";
-    case RunStatus::setup: return "setup";
+    case RunStatus::ok:
+      return "ok";
+    case RunStatus::error:
+      return "error";
+    case RunStatus::timeout:
+      return "timeout";
+    case RunStatus::memory:
+      return "memory";
+    case RunStatus::cpu:
+      return "cpu";
+    case RunStatus::output:
+      return "output";
+    case RunStatus::violation:
+      return "violation";
+    case RunStatus::crashed:
+      return "crashed";
+    case RunStatus::setup:
+      return "setup";
   }
   return "error";
 }
 
 int exit_code(RunStatus s) {
   switch (s) {
-    case RunStatus::ok: return 0;
-    case RunStatus::error: return 1;
+    case RunStatus::ok:
+      return 0;
+    case RunStatus::error:
+      return 1;
     case RunStatus::timeout:
     case RunStatus::memory:
     case RunStatus::cpu:
-    case RunStatus::output: return 3;
+    case RunStatus::output:
+      return 3;
     case RunStatus::violation:
     case RunStatus::crashed:
-    case RunStatus::setup: return 4;
+    case RunStatus::setup:
+      return 4;
   }
   return 1;
 }

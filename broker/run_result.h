@@ -28,10 +28,10 @@ struct RunResult {
   std::string traceback;  // details, may be empty
   protocol::Json result;  // status ok
 
-  std::string violation;  // violation: what was violated ("protocol: ...")
-  int signal = 0;         // crashed: the signal, or 0 with exit_code set
-  int exit_code = 0;      // crashed without a signal
-  std::string setup_step; // setup
+  std::string violation;   // violation: what was violated ("protocol: ...")
+  int signal = 0;          // crashed: the signal, or 0 with exit_code set
+  int exit_code = 0;       // crashed without a signal
+  std::string setup_step;  // setup
   int setup_errno = 0;
 
   Timings timings;

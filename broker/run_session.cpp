@@ -58,10 +58,9 @@ class Session {
       kill_child();
     });
     arm_read();
-    pidfd_.async_wait(asio::posix::stream_descriptor::wait_read,
-                      [this](const std::error_code& ec) {
-                        if (!ec) on_exit();
-                      });
+    pidfd_.async_wait(asio::posix::stream_descriptor::wait_read, [this](const std::error_code& ec) {
+      if (!ec) on_exit();
+    });
   }
 
   RunResult finish(RunResult r);
@@ -119,8 +118,10 @@ class Session {
         if (msg->kind == MessageKind::notification && msg->method == "setup_failed")
           return on_setup_failed(msg->params);
         return violate("protocol: unexpected '" + msg->method + "' before ready");
-      case Phase::running: return handle_running(*msg);
-      case Phase::finished: return violate("protocol: message after the result");
+      case Phase::running:
+        return handle_running(*msg);
+      case Phase::finished:
+        return violate("protocol: message after the result");
     }
   }
 
@@ -129,9 +130,9 @@ class Session {
     if (m.kind == MessageKind::notification && m.method == "done") return on_done(m.params);
     if (m.kind == MessageKind::request && m.method == "host.call") return on_host_call(m);
     if (m.kind == MessageKind::request && m.method == "time.now") {
-      const double now = std::chrono::duration<double>(
-                             std::chrono::system_clock::now().time_since_epoch())
-                             .count();
+      const double now =
+          std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+              .count();
       return reply(protocol::make_result(m.id, Json{{"unix", now}}));
     }
     violate("protocol: unexpected " +
@@ -165,7 +166,8 @@ class Session {
 
   void on_host_call(const Message& m) {
     const Json& p = m.params;
-    if (!p.contains("name") || !p["name"].is_string() || p["name"].get_ref<const std::string&>().empty())
+    if (!p.contains("name") || !p["name"].is_string() ||
+        p["name"].get_ref<const std::string&>().empty())
       return reply(protocol::make_error(m.id, "invalid_args", "Host.call needs a tool name"));
     const auto& name = p["name"].get_ref<const std::string&>();
     if (!tool_allowed(req_.policy, name))
@@ -176,11 +178,10 @@ class Session {
     if (!r.ok) return reply(protocol::make_error(m.id, r.code, r.message));
     std::string payload = protocol::make_result(m.id, r.result);
     if (payload.size() > req_.limits.message)
-      payload = protocol::make_error(m.id, "failed",
-                                     "the result of '" + name + "' (" +
-                                         std::to_string(payload.size()) +
-                                         " bytes) exceeds the message limit of " +
-                                         sidecars::format_size(req_.limits.message));
+      payload = protocol::make_error(
+          m.id, "failed",
+          "the result of '" + name + "' (" + std::to_string(payload.size()) +
+              " bytes) exceeds the message limit of " + sidecars::format_size(req_.limits.message));
     reply(payload);
   }
 
@@ -349,14 +350,15 @@ RunResult Session::finish(RunResult r) {
                                               : RunStatus::error;
     r.message = done_message_;
     if (r.status == RunStatus::memory)
-      r.message = "memory limit of " + sidecars::format_size(L.memory) +
-                  " exceeded: " + done_message_;
+      r.message =
+          "memory limit of " + sidecars::format_size(L.memory) + " exceeded: " + done_message_;
     r.traceback = done_traceback_;
   } else if (setup_failed_) {
     r.status = RunStatus::setup;
     r.setup_step = setup_step_;
     r.setup_errno = setup_errno_;
-    r.message = "sandbox setup failed at step '" + setup_step_ + "': " + std::strerror(setup_errno_);
+    r.message =
+        "sandbox setup failed at step '" + setup_step_ + "': " + std::strerror(setup_errno_);
   } else if (exit_signal_ == SIGXCPU) {
     r.status = RunStatus::cpu;
     r.message = "CPU time limit of " + std::to_string(L.cpu_seconds) + " s exceeded";

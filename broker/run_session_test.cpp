@@ -41,15 +41,15 @@ std::string frame(const std::string& payload) {
 const std::string kReady = frame(R"({"method":"ready","params":{}})");
 
 // Forks a child of this process that runs script on its end of a socketpair, then serves it.
-broker::RunResult serve_fake_child(const std::function<void(int)>& script,
-                                   double timeout_s = 5) {
+broker::RunResult serve_fake_child(const std::function<void(int)>& script, double timeout_s = 5) {
   int sv[2];
   REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
   const pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
     ::close(sv[0]);
-    for (int sig : {SIGSEGV, SIGABRT, SIGBUS, SIGILL, SIGFPE}) ::signal(sig, SIG_DFL);  // not Catch's
+    for (int sig : {SIGSEGV, SIGABRT, SIGBUS, SIGILL, SIGFPE})
+      ::signal(sig, SIG_DFL);  // not Catch's
     script(sv[1]);
     ::_exit(0);
   }
@@ -87,7 +87,8 @@ TEST_CASE("a well-behaved fake child gets its run and its answers", "[broker]") 
   const auto r = serve_fake_child([](int fd) {
     write_all(fd, kReady);
     read_some(fd);  // the run message
-    write_all(fd, frame(R"({"id":1,"method":"host.call","params":{"name":"host.ping","args":{"x":1}}})"));
+    write_all(
+        fd, frame(R"({"id":1,"method":"host.call","params":{"name":"host.ping","args":{"x":1}}})"));
     const std::string answer = read_some(fd);
     const bool echoed = answer.find(R"({"id":1,"result":{"x":1}})") != std::string::npos;
     write_all(fd, frame(echoed ? R"({"method":"done","params":{"status":"ok","result":"echoed"}})"
@@ -157,21 +158,22 @@ TEST_CASE("every class of bad frame ends the child as a violation", "[broker][pr
   }
   SECTION("an unknown method") {
     expect_violation(serve_fake_child([](int fd) {
-                       write_all(fd, kReady + frame(R"({"id":1,"method":"spawn.shell","params":{}})"));
+                       write_all(fd,
+                                 kReady + frame(R"({"id":1,"method":"spawn.shell","params":{}})"));
                        ::pause();
                      }),
                      "unexpected message 'spawn.shell'");
   }
   SECTION("a message after the result") {
-    expect_violation(
-        serve_fake_child([](int fd) {
-          write_all(fd, kReady);
-          read_some(fd);
-          write_all(fd, frame(R"({"method":"done","params":{"status":"ok","result":1}})") +
-                            frame(R"({"method":"print","params":{"text":"late"}})"));
-          ::pause();
-        }),
-        "after the result");
+    expect_violation(serve_fake_child([](int fd) {
+                       write_all(fd, kReady);
+                       read_some(fd);
+                       write_all(fd,
+                                 frame(R"({"method":"done","params":{"status":"ok","result":1}})") +
+                                     frame(R"({"method":"print","params":{"text":"late"}})"));
+                       ::pause();
+                     }),
+                     "after the result");
   }
   SECTION("a malformed result") {
     expect_violation(serve_fake_child([](int fd) {

@@ -25,12 +25,18 @@ std::optional<std::uint64_t> parse_size(std::string_view text) {
   if (!suffix.empty() && (suffix.back() == 'b' || suffix.back() == 'B') && suffix.size() == 2)
     suffix.remove_suffix(1);
   unsigned shift = 0;
-  if (suffix.empty()) shift = 0;
-  else if (suffix.size() != 1) return std::nullopt;
-  else if (suffix[0] == 'k' || suffix[0] == 'K') shift = 10;
-  else if (suffix[0] == 'm' || suffix[0] == 'M') shift = 20;
-  else if (suffix[0] == 'g' || suffix[0] == 'G') shift = 30;
-  else return std::nullopt;
+  if (suffix.empty())
+    shift = 0;
+  else if (suffix.size() != 1)
+    return std::nullopt;
+  else if (suffix[0] == 'k' || suffix[0] == 'K')
+    shift = 10;
+  else if (suffix[0] == 'm' || suffix[0] == 'M')
+    shift = 20;
+  else if (suffix[0] == 'g' || suffix[0] == 'G')
+    shift = 30;
+  else
+    return std::nullopt;
   if (shift && value > (UINT64_MAX >> shift)) return std::nullopt;
   return value << shift;
 }
@@ -40,10 +46,20 @@ std::optional<double> parse_duration(std::string_view text) {
   if (text.empty()) return std::nullopt;
   double scale = 1;
   switch (text.back()) {
-    case 's': scale = 1; text.remove_suffix(1); break;
-    case 'm': scale = 60; text.remove_suffix(1); break;
-    case 'h': scale = 3600; text.remove_suffix(1); break;
-    default: break;
+    case 's':
+      scale = 1;
+      text.remove_suffix(1);
+      break;
+    case 'm':
+      scale = 60;
+      text.remove_suffix(1);
+      break;
+    case 'h':
+      scale = 3600;
+      text.remove_suffix(1);
+      break;
+    default:
+      break;
   }
   double value = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);

@@ -13,7 +13,9 @@ using tactus::test::run_tactus;
 using tactus::test::TempTac;
 
 namespace {
-std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+std::string first_line(const std::string& s) {
+  return s.substr(0, s.find('\n'));
+}
 }  // namespace
 
 TEST_CASE("examples/hello.tac prints, then its result", "[cli]") {
@@ -24,9 +26,8 @@ TEST_CASE("examples/hello.tac prints, then its result", "[cli]") {
 }
 
 TEST_CASE("--json prints one document; printed lines go to stderr", "[cli]") {
-  const auto r = run_tactus(
-      {"run", TACTUS_SOURCE_DIR "/examples/hello.tac", "--json", "--param", "name=Ada",
-       "--run-id", "r-1"});
+  const auto r = run_tactus({"run", TACTUS_SOURCE_DIR "/examples/hello.tac", "--json", "--param",
+                             "name=Ada", "--run-id", "r-1"});
   CHECK(r.exit_code == 0);
   CHECK(r.err == "Hello, Ada!\n");
   const auto doc = nlohmann::json::parse(r.out);
@@ -153,7 +154,8 @@ TEST_CASE("command-line mistakes are usage errors, exit 2", "[cli]") {
       {{"run", "x.tac", "--json=yes"}, "tactus: option '--json' takes no value\n"},
       {{"run", "x.tac", "--backend", "docker"},
        "tactus: option '--backend': 'docker' is not one of jail, pool, none\n"},
-      {{"run", "x.tac", "--mock"}, "tactus: option '--mock' is not available yet in this version\n"},
+      {{"run", "x.tac", "--mock"},
+       "tactus: option '--mock' is not available yet in this version\n"},
       {{"validate", "x.tac"}, "tactus: 'tactus validate' is not available yet in this version\n"},
   };
   for (const auto& c : cases) {

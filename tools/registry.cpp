@@ -13,7 +13,9 @@ ToolOutcome host_ping(const protocol::Json& args) {
 
 }  // namespace
 
-bool ToolRegistry::has(std::string_view name) const { return name == "host.ping"; }
+bool ToolRegistry::has(std::string_view name) const {
+  return name == "host.ping";
+}
 
 ToolOutcome ToolRegistry::call(std::string_view name, const protocol::Json& args) const {
   if (name == "host.ping") return host_ping(args);

@@ -25,7 +25,9 @@ bool die_with_parent(pid_t broker) {
   return ::getppid() == broker;  // the broker may have died before PDEATHSIG was armed
 }
 
-bool new_session() { return ::setsid() >= 0; }
+bool new_session() {
+  return ::setsid() >= 0;
+}
 
 bool keep_only_channel(int channel) {
   if (channel != kChannelFd && ::dup2(channel, kChannelFd) < 0) return false;

@@ -4,9 +4,12 @@ namespace tactus::protocol {
 
 const char* to_string(FrameError e) {
   switch (e) {
-    case FrameError::none: return "none";
-    case FrameError::empty_frame: return "empty frame";
-    case FrameError::oversized_frame: return "oversized frame";
+    case FrameError::none:
+      return "none";
+    case FrameError::empty_frame:
+      return "empty frame";
+    case FrameError::oversized_frame:
+      return "oversized frame";
   }
   return "unknown";
 }
@@ -24,8 +27,10 @@ bool FrameDecoder::check_header() {
   const auto* p = reinterpret_cast<const unsigned char*>(buf_.data() + pos_);
   declared_ = (std::uint64_t{p[0]} << 24) | (std::uint64_t{p[1]} << 16) |
               (std::uint64_t{p[2]} << 8) | std::uint64_t{p[3]};
-  if (declared_ == 0) error_ = FrameError::empty_frame;
-  else if (declared_ > limit_) error_ = FrameError::oversized_frame;
+  if (declared_ == 0)
+    error_ = FrameError::empty_frame;
+  else if (declared_ > limit_)
+    error_ = FrameError::oversized_frame;
   return error_ == FrameError::none;
 }
 

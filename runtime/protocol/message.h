@@ -1,8 +1,8 @@
 // Messages on the host channel: one JSON object per frame, shaped like JSON-RPC 2.0.
 //
 //   request       {"id": N, "method": "...", "params": {...}}
-//   response      {"id": N, "result": ...}  or  {"id": N, "error": {"code": "...", "message": "..."}}
-//   notification  {"method": "...", "params": {...}}
+//   response      {"id": N, "result": ...}  or  {"id": N, "error": {"code": "...", "message":
+//   "..."}} notification  {"method": "...", "params": {...}}
 //
 // This header is included only by the few files that speak the protocol (it pulls in
 // nlohmann/json); both the jailed side and the broker use it, so it lives in runtime/.

@@ -80,11 +80,11 @@ TEST_CASE("every class of malformed message is refused with a reason", "[protoco
 }
 
 TEST_CASE("nesting is limited before parsing", "[protocol]") {
-  const std::string ok = R"({"method":"x","params":{"a":)" + std::string(100, '[') +
-                         std::string(100, ']') + "}}";
+  const std::string ok =
+      R"({"method":"x","params":{"a":)" + std::string(100, '[') + std::string(100, ']') + "}}";
   CHECK(parse(ok));
-  const std::string deep = R"({"method":"x","params":{"a":)" + std::string(200, '[') +
-                           std::string(200, ']') + "}}";
+  const std::string deep =
+      R"({"method":"x","params":{"a":)" + std::string(200, '[') + std::string(200, ']') + "}}";
   CHECK(why(deep) == "nesting deeper than 128");
   // Brackets inside strings do not count.
   CHECK(json_depth(R"({"a":"[[[[[[[[\"[[["})") == 1);

@@ -85,8 +85,12 @@ bool convert_table(lua_State* L, int idx, Json& out, std::string& error, int dep
 
 bool convert(lua_State* L, int idx, Json& out, std::string& error, int depth) {
   switch (lua_type(L, idx)) {
-    case LUA_TNIL: out = nullptr; return true;
-    case LUA_TBOOLEAN: out = lua_toboolean(L, idx) != 0; return true;
+    case LUA_TNIL:
+      out = nullptr;
+      return true;
+    case LUA_TBOOLEAN:
+      out = lua_toboolean(L, idx) != 0;
+      return true;
     case LUA_TNUMBER: {
       const lua_Number v = lua_tonumber(L, idx);
       if (!std::isfinite(v)) {
@@ -105,7 +109,8 @@ bool convert(lua_State* L, int idx, Json& out, std::string& error, int depth) {
       out = std::string(s, len);
       return true;
     }
-    case LUA_TTABLE: return convert_table(L, idx, out, error, depth);
+    case LUA_TTABLE:
+      return convert_table(L, idx, out, error, depth);
     default:
       error = std::string("cannot encode a value of type ") + luaL_typename(L, idx);
       return false;
@@ -123,21 +128,29 @@ void push_json(lua_State* L, const Json& value) {
   luaL_checkstack(L, 3, "JSON value nested too deeply");
   switch (value.type()) {
     case Json::value_t::null:
-    case Json::value_t::discarded: lua_pushnil(L); return;
-    case Json::value_t::boolean: lua_pushboolean(L, value.get<bool>()); return;
+    case Json::value_t::discarded:
+      lua_pushnil(L);
+      return;
+    case Json::value_t::boolean:
+      lua_pushboolean(L, value.get<bool>());
+      return;
     case Json::value_t::number_integer:
       lua_pushnumber(L, static_cast<lua_Number>(value.get<std::int64_t>()));
       return;
     case Json::value_t::number_unsigned:
       lua_pushnumber(L, static_cast<lua_Number>(value.get<std::uint64_t>()));
       return;
-    case Json::value_t::number_float: lua_pushnumber(L, value.get<double>()); return;
+    case Json::value_t::number_float:
+      lua_pushnumber(L, value.get<double>());
+      return;
     case Json::value_t::string: {
       const auto& s = value.get_ref<const std::string&>();
       lua_pushlstring(L, s.data(), s.size());
       return;
     }
-    case Json::value_t::binary: lua_pushnil(L); return;
+    case Json::value_t::binary:
+      lua_pushnil(L);
+      return;
     case Json::value_t::array: {
       lua_createtable(L, static_cast<int>(value.size()), 0);
       int i = 1;

@@ -28,7 +28,8 @@ char kLoadedKey;      // require's cache
 // ---- read-only tables --------------------------------------------------------------------
 
 int readonly_newindex(lua_State* L) {
-  return luaL_error(L, "attempt to modify read-only table '%s'", lua_tostring(L, lua_upvalueindex(1)));
+  return luaL_error(L, "attempt to modify read-only table '%s'",
+                    lua_tostring(L, lua_upvalueindex(1)));
 }
 
 // Replaces the table at the top of the stack with a read-only proxy of it.
@@ -133,8 +134,8 @@ int safe_collectgarbage(lua_State* L) {
   const char* opt = luaL_optstring(L, 1, "collect");
   if (std::strcmp(opt, "count") != 0)
     return luaL_error(L, "collectgarbage: only \"count\" is available in tactus");
-  lua_pushnumber(L, static_cast<lua_Number>(lua_gc(L, LUA_GCCOUNT, 0)) +
-                        lua_gc(L, LUA_GCCOUNTB, 0) / 1024.0);
+  lua_pushnumber(
+      L, static_cast<lua_Number>(lua_gc(L, LUA_GCCOUNT, 0)) + lua_gc(L, LUA_GCCOUNTB, 0) / 1024.0);
   return 1;
 }
 
@@ -162,8 +163,8 @@ int sandbox_print(lua_State* L) {
   }
   c.output_used += text.size() + 1;
   if (c.limits.output != 0 && c.output_used > c.limits.output)
-    trip(L, Tripped::output, "output limit exceeded (" + std::to_string(c.limits.output) + " bytes)",
-         1);
+    trip(L, Tripped::output,
+         "output limit exceeded (" + std::to_string(c.limits.output) + " bytes)", 1);
   if (!c.channel) return 0;
   std::string reason;
   if (!c.channel->send(protocol::make_notification("print", Json{{"text", text}}), reason))
@@ -187,11 +188,13 @@ Json broker_request(lua_State* L, std::string_view method, const Json& params) {
 
 int host_call(lua_State* L) {
   if (lua_type(L, 1) != LUA_TSTRING)
-    raise_coded(L, "invalid_args", "Host.call expects a tool name (a string) as its first argument");
+    raise_coded(L, "invalid_args",
+                "Host.call expects a tool name (a string) as its first argument");
   std::string name = lua_tostring(L, 1);
   Json args;  // Host.call(name) sends null args
   std::string error;
-  if (!lua_isnone(L, 2) && !to_json(L, 2, args, error)) raise_coded(L, "invalid_args", "args: " + error);
+  if (!lua_isnone(L, 2) && !to_json(L, 2, args, error))
+    raise_coded(L, "invalid_args", "args: " + error);
   Json result = broker_request(L, "host.call", Json{{"name", name}, {"args", std::move(args)}});
   push_json(L, result);
   return 1;
@@ -229,8 +232,10 @@ double broker_now(lua_State* L) {
 int get_field_int(lua_State* L, int t, const char* key, int fallback, bool required) {
   lua_getfield(L, t, key);
   int v = fallback;
-  if (lua_isnumber(L, -1)) v = static_cast<int>(lua_tointeger(L, -1));
-  else if (required) luaL_error(L, "field '%s' missing in date table", key);
+  if (lua_isnumber(L, -1))
+    v = static_cast<int>(lua_tointeger(L, -1));
+  else if (required)
+    luaL_error(L, "field '%s' missing in date table", key);
   lua_pop(L, 1);
   return v;
 }
@@ -329,8 +334,10 @@ int sandbox_require(lua_State* L) {
   lua_pop(L, 1);
   const EmbeddedModule* m = find_module(name);
   if (!m)
-    return luaL_error(L, "module '%s' not found (only tactus.* modules embedded in tactus can be "
-                         "required)", name.c_str());
+    return luaL_error(L,
+                      "module '%s' not found (only tactus.* modules embedded in tactus can be "
+                      "required)",
+                      name.c_str());
   lua_pushlightuserdata(L, &kLoadedKey);  // in-progress marker
   lua_setfield(L, loaded, name.c_str());
   run_embedded(L, *m);
@@ -490,9 +497,9 @@ int install_sandbox(lua_State* L) {
 
   lua_newtable(L);
   const int env = lua_gettop(L);
-  for (const char* name : {"assert", "error", "ipairs", "pcall", "xpcall", "select", "tonumber",
-                           "tostring", "type", "unpack", "rawequal", "setmetatable",
-                           "getmetatable", "_VERSION"})
+  for (const char* name :
+       {"assert", "error", "ipairs", "pcall", "xpcall", "select", "tonumber", "tostring", "type",
+        "unpack", "rawequal", "setmetatable", "getmetatable", "_VERSION"})
     copy_global(L, env, name);
   set_closure(L, env, "rawget", safe_rawget);
   set_closure(L, env, "rawset", safe_rawset);

@@ -28,15 +28,18 @@ void count_hook(lua_State* L, lua_Debug*) {
 std::string describe_error_value(lua_State* L, int idx) {
   switch (lua_type(L, idx)) {
     case LUA_TSTRING:
-    case LUA_TNUMBER: return lua_tostring(L, idx);
-    case LUA_TNIL: return "nil";
+    case LUA_TNUMBER:
+      return lua_tostring(L, idx);
+    case LUA_TNIL:
+      return "nil";
     case LUA_TTABLE: {
       protocol::Json j;
       std::string ignored;
       if (to_json(L, idx, j, ignored)) return "error object: " + protocol::dump_json(j);
       return "(error object is a table value)";
     }
-    default: return std::string("(error object is a ") + luaL_typename(L, idx) + " value)";
+    default:
+      return std::string("(error object is a ") + luaL_typename(L, idx) + " value)";
   }
 }
 
@@ -67,10 +70,9 @@ std::unique_ptr<Vm> Vm::create(const VmLimits& limits, HostChannel* channel, std
   lua_State* L = vm->L_;
   // The interpreter only: hooks see every instruction, and no executable memory is needed.
   luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
-  c.hook_step = limits.instructions == 0 ? kIdleHookStep
-                : limits.instructions < kBudgetHookStep
-                    ? static_cast<int>(limits.instructions)
-                    : kBudgetHookStep;
+  c.hook_step = limits.instructions == 0                ? kIdleHookStep
+                : limits.instructions < kBudgetHookStep ? static_cast<int>(limits.instructions)
+                                                        : kBudgetHookStep;
   lua_sethook(L, count_hook, LUA_MASKCOUNT, c.hook_step);
   if (lua_cpcall(L, install_sandbox, &c) != 0) {
     error = std::string("cannot build the sandbox: ") +
@@ -113,10 +115,14 @@ RunOutcome Vm::run(std::string_view source, const std::string& chunkname,
   }
   out.message = lua_isstring(L, -1) ? lua_tostring(L, -1) : "unknown error";
   out.traceback = c.traceback;
-  if (c.tripped == Tripped::instructions) out.kind = "instructions";
-  else if (c.tripped == Tripped::output) out.kind = "output";
-  else if (status == LUA_ERRMEM || (status == LUA_ERRERR && c.alloc.refusals > 0)) out.kind = "memory";
-  else out.kind = "error";
+  if (c.tripped == Tripped::instructions)
+    out.kind = "instructions";
+  else if (c.tripped == Tripped::output)
+    out.kind = "output";
+  else if (status == LUA_ERRMEM || (status == LUA_ERRERR && c.alloc.refusals > 0))
+    out.kind = "memory";
+  else
+    out.kind = "error";
   if (c.tripped != Tripped::none) out.message = c.trip_message;
   lua_settop(L, 0);
   return out;

@@ -51,8 +51,8 @@ int vm_main(int fd, std::uint64_t message_limit) {
   RunOutcome outcome;
   std::string error;
   if (auto vm = Vm::create(limits, &channel, error)) {
-    outcome = vm->run(p["source"].get_ref<const std::string&>(),
-                      p["chunkname"].get<std::string>(), p.value("input", Json()));
+    outcome = vm->run(p["source"].get_ref<const std::string&>(), p["chunkname"].get<std::string>(),
+                      p.value("input", Json()));
   } else {
     outcome.kind = "memory";
     outcome.message = error;

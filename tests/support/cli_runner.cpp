@@ -49,8 +49,7 @@ CliRun run_tactus(const std::vector<std::string>& args, const std::vector<std::s
   CliRun r;
   pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
   std::string* sinks[2] = {&r.out, &r.err};
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
   int open_fds = 2;
   bool killed = false;
   while (open_fds > 0) {
