@@ -29,8 +29,8 @@ namespace {
 
 using namespace tactus::protocol;
 
-#define FUZZ_CHECK(cond)          \
-  do {                            \
+#define FUZZ_CHECK(cond)           \
+  do {                             \
     if (!(cond)) __builtin_trap(); \
   } while (0)
 
