@@ -55,9 +55,9 @@ bool read_frame(int fd, std::vector<char>& buf) {
     have += static_cast<std::size_t>(n);
     if (!header_done && have >= tactus::protocol::kFrameHeaderBytes) {
       const auto* p = reinterpret_cast<const unsigned char*>(buf.data());
-      want = tactus::protocol::kFrameHeaderBytes +
-             ((std::size_t{p[0]} << 24) | (std::size_t{p[1]} << 16) | (std::size_t{p[2]} << 8) |
-              std::size_t{p[3]});
+      want = tactus::protocol::kFrameHeaderBytes + ((std::size_t{p[0]} << 24) |
+                                                    (std::size_t{p[1]} << 16) |
+                                                    (std::size_t{p[2]} << 8) | std::size_t{p[3]});
       header_done = true;
       if (want > buf.size()) {
         errno = EMSGSIZE;
