@@ -83,7 +83,7 @@ void expect_violation(const broker::RunResult& r, const std::string& fragment) {
 
 }  // namespace
 
-TEST_CASE("a well-behaved fake child gets its run and its answers", "[broker]") {
+TEST_CASE("broker: a well-behaved fake child gets its run and its answers", "[broker]") {
   const auto r = serve_fake_child([](int fd) {
     write_all(fd, kReady);
     read_some(fd);  // the run message
@@ -98,7 +98,7 @@ TEST_CASE("a well-behaved fake child gets its run and its answers", "[broker]") 
   CHECK(r.result == "echoed");
 }
 
-TEST_CASE("every class of bad frame ends the child as a violation", "[broker][protocol]") {
+TEST_CASE("broker: every class of bad frame ends the child as a violation", "[broker][protocol]") {
   SECTION("not JSON") {
     expect_violation(serve_fake_child([](int fd) {
                        write_all(fd, kReady + frame("{not json"));
@@ -193,7 +193,7 @@ TEST_CASE("every class of bad frame ends the child as a violation", "[broker][pr
   }
 }
 
-TEST_CASE("a child that never reads its answers cannot make the broker buffer forever",
+TEST_CASE("broker: a child that never reads its answers cannot make the broker buffer forever",
           "[broker][protocol]") {
   const auto t0 = std::chrono::steady_clock::now();
   const auto r = serve_fake_child([](int fd) {
@@ -208,7 +208,8 @@ TEST_CASE("a child that never reads its answers cannot make the broker buffer fo
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(4));
 }
 
-TEST_CASE("a truncated frame followed by exit is reported as a crash", "[broker][protocol]") {
+TEST_CASE("broker: a truncated frame followed by exit is reported as a crash",
+          "[broker][protocol]") {
   const auto r = serve_fake_child([](int fd) {
     const std::string f = frame(R"({"method":"ready","params":{}})");
     write_all(fd, f.substr(0, f.size() - 3));
@@ -217,14 +218,14 @@ TEST_CASE("a truncated frame followed by exit is reported as a crash", "[broker]
   CHECK(r.message.find("in the middle of a message") != std::string::npos);
 }
 
-TEST_CASE("a child killed by a signal is reported with the signal", "[broker]") {
+TEST_CASE("broker: a child killed by a signal is reported with the signal", "[broker]") {
   const auto r = serve_fake_child([](int) { ::raise(SIGSEGV); });
   CHECK(r.status == RunStatus::crashed);
   CHECK(r.signal == SIGSEGV);
   CHECK(r.message.find("SIGSEGV") != std::string::npos);
 }
 
-TEST_CASE("a silent child is killed at the wall-clock limit", "[broker][limits]") {
+TEST_CASE("broker: a silent child is killed at the wall-clock limit", "[broker][limits]") {
   const auto t0 = std::chrono::steady_clock::now();
   const auto r = serve_fake_child([](int) { ::pause(); }, 0.3);
   CHECK(r.status == RunStatus::timeout);
@@ -232,7 +233,7 @@ TEST_CASE("a silent child is killed at the wall-clock limit", "[broker][limits]"
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(3));
 }
 
-TEST_CASE("a setup failure reported by the child is typed", "[broker]") {
+TEST_CASE("broker: a setup failure reported by the child is typed", "[broker]") {
   const auto r = serve_fake_child([](int fd) {
     write_all(fd, frame(R"({"method":"setup_failed","params":{"step":"rlimits","errno":1}})"));
   });
@@ -242,7 +243,7 @@ TEST_CASE("a setup failure reported by the child is typed", "[broker]") {
   CHECK(broker::exit_code(r.status) == 4);
 }
 
-TEST_CASE("the broker serves the next child after a bad one", "[broker]") {
+TEST_CASE("broker: the broker serves the next child after a bad one", "[broker]") {
   for (int i = 0; i < 3; ++i) {
     const auto bad = serve_fake_child([](int fd) {
       write_all(fd, frame("garbage"));

@@ -8,3 +8,19 @@ local _, P = ...
 Host = {
   call = P.host_call,
 }
+
+-- xpcall: LuaJIT runs a message handler for an error raised in the instruction-count hook while
+-- the hook is still marked active, so no hook would fire inside it and an endless handler would
+-- run unmetered. Once a limit has tripped, the procedure's handler is skipped and the error
+-- passes through. Written in Lua, not C, so coroutines can still yield across xpcall.
+do
+  local raw_xpcall, tripped = xpcall, P.limit_tripped
+  xpcall = function(f, handler, ...)
+    return raw_xpcall(f, function(e)
+      if tripped() then
+        return e
+      end
+      return handler(e)
+    end, ...)
+  end
+end

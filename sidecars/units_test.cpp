@@ -4,7 +4,7 @@
 
 using namespace tactus::sidecars;
 
-TEST_CASE("sizes", "[units]") {
+TEST_CASE("units: sizes", "[units]") {
   CHECK(parse_size("0") == 0u);
   CHECK(parse_size("512") == 512u);
   CHECK(parse_size("512k") == 512u * 1024);
@@ -25,7 +25,7 @@ TEST_CASE("sizes", "[units]") {
   CHECK(format_size(64 * 1024) == "64 KiB");
 }
 
-TEST_CASE("durations", "[units]") {
+TEST_CASE("units: durations", "[units]") {
   CHECK(parse_duration("30") == 30.0);
   CHECK(parse_duration("30s") == 30.0);
   CHECK(parse_duration("5m") == 300.0);

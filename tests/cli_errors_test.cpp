@@ -18,14 +18,14 @@ std::string first_line(const std::string& s) {
 }
 }  // namespace
 
-TEST_CASE("examples/hello.tac prints, then its result", "[cli]") {
+TEST_CASE("cli: examples/hello.tac prints, then its result", "[cli]") {
   const auto r = run_tactus({"run", TACTUS_SOURCE_DIR "/examples/hello.tac"});
   CHECK(r.exit_code == 0);
   CHECK(r.out == "Hello, world!\n{\"greeting\":\"Hello, world!\",\"ping\":\"hello.tac\"}\n");
   CHECK(r.err.empty());
 }
 
-TEST_CASE("--json prints one document; printed lines go to stderr", "[cli]") {
+TEST_CASE("cli: --json prints one document; printed lines go to stderr", "[cli]") {
   const auto r = run_tactus({"run", TACTUS_SOURCE_DIR "/examples/hello.tac", "--json", "--param",
                              "name=Ada", "--run-id", "r-1"});
   CHECK(r.exit_code == 0);
@@ -39,7 +39,7 @@ TEST_CASE("--json prints one document; printed lines go to stderr", "[cli]") {
   CHECK(doc["peak_rss_kib"].get<long>() > 0);
 }
 
-TEST_CASE("a syntax error names file:line, exit 1", "[cli]") {
+TEST_CASE("cli: a syntax error names file:line, exit 1", "[cli]") {
   TempTac tac("local a = 1\nlocal x = = 2\n", "syn.tac");
   const auto r = run_tactus({"run", tac.path()});
   CHECK(r.exit_code == 1);
@@ -47,7 +47,7 @@ TEST_CASE("a syntax error names file:line, exit 1", "[cli]") {
   CHECK(r.out.empty());
 }
 
-TEST_CASE("a runtime error names file:line and the message, with a traceback after", "[cli]") {
+TEST_CASE("cli: a runtime error names file:line and the message, with a traceback after", "[cli]") {
   TempTac tac("local a = 1\n\nerror('boom')\n", "rt.tac");
   const auto r = run_tactus({"run", tac.path()});
   CHECK(r.exit_code == 1);
@@ -61,14 +61,14 @@ TEST_CASE("a runtime error names file:line and the message, with a traceback aft
   CHECK(doc["error"]["message"] == tac.path() + ":3: boom");
 }
 
-TEST_CASE("an error with a table value is still one readable line", "[cli]") {
+TEST_CASE("cli: an error with a table value is still one readable line", "[cli]") {
   TempTac tac("error({code = 7})\n");
   const auto r = run_tactus({"run", tac.path()});
   CHECK(r.exit_code == 1);
   CHECK(first_line(r.err) == "error object: {\"code\":7}");
 }
 
-TEST_CASE("file problems are usage errors, exit 2, naming the file", "[cli]") {
+TEST_CASE("cli: file problems are usage errors, exit 2, naming the file", "[cli]") {
   SECTION("missing") {
     const auto r = run_tactus({"run", "/nonexistent/x.tac"});
     CHECK(r.exit_code == 2);
@@ -132,7 +132,7 @@ TEST_CASE("file problems are usage errors, exit 2, naming the file", "[cli]") {
   }
 }
 
-TEST_CASE("command-line mistakes are usage errors, exit 2", "[cli]") {
+TEST_CASE("cli: command-line mistakes are usage errors, exit 2", "[cli]") {
   struct Case {
     std::vector<std::string> args;
     std::string err;
@@ -167,7 +167,7 @@ TEST_CASE("command-line mistakes are usage errors, exit 2", "[cli]") {
   }
 }
 
-TEST_CASE("--help and --version exit 0", "[cli]") {
+TEST_CASE("cli: --help and --version exit 0", "[cli]") {
   const auto h = run_tactus({"--help"});
   CHECK(h.exit_code == 0);
   CHECK(h.out.find("usage: tactus COMMAND") != std::string::npos);
@@ -179,7 +179,7 @@ TEST_CASE("--help and --version exit 0", "[cli]") {
   CHECK(v.out.rfind("tactus ", 0) == 0);
 }
 
-TEST_CASE("--input reads a JSON object; a bad one is a usage error naming the file", "[cli]") {
+TEST_CASE("cli: --input reads a JSON object; a bad one is a usage error naming the file", "[cli]") {
   TempTac tac("return input.name .. '/' .. input.extra", "in.tac");
   const std::string good = tac.dir() + "/in.json";
   const std::string bad = tac.dir() + "/bad.json";
@@ -197,7 +197,7 @@ TEST_CASE("--input reads a JSON object; a bad one is a usage error naming the fi
   CHECK(b.err == "tactus: '" + bad + "': not valid JSON (at byte 9)\n");
 }
 
-TEST_CASE("--no-sandbox warns on every run", "[cli]") {
+TEST_CASE("cli: --no-sandbox warns on every run", "[cli]") {
   const auto r = run_tactus({"run", TACTUS_SOURCE_DIR "/examples/hello.tac", "--no-sandbox"});
   CHECK(r.exit_code == 0);
   CHECK(r.err.rfind("tactus: warning: running without the sandbox", 0) == 0);

@@ -4,7 +4,7 @@
 
 using namespace tactus::protocol;
 
-TEST_CASE("frames round-trip, whole and split byte by byte", "[protocol]") {
+TEST_CASE("protocol: frames round-trip, whole and split byte by byte", "[protocol]") {
   std::string wire;
   append_frame(wire, "{\"a\":1}");
   append_frame(wire, "x");
@@ -27,7 +27,7 @@ TEST_CASE("frames round-trip, whole and split byte by byte", "[protocol]") {
   CHECK(got == std::vector<std::string>{"{\"a\":1}", "x"});
 }
 
-TEST_CASE("an oversized frame is refused from its header alone", "[protocol]") {
+TEST_CASE("protocol: an oversized frame is refused from its header alone", "[protocol]") {
   FrameDecoder d(16);
   const char header[4] = {0, 0, 0, 17};
   CHECK_FALSE(d.feed(header, 4));
@@ -42,7 +42,7 @@ TEST_CASE("an oversized frame is refused from its header alone", "[protocol]") {
   CHECK(big.error() == FrameError::oversized_frame);
 }
 
-TEST_CASE("a frame exactly at the limit is accepted", "[protocol]") {
+TEST_CASE("protocol: a frame exactly at the limit is accepted", "[protocol]") {
   std::string wire;
   append_frame(wire, std::string(16, 'a'));
   FrameDecoder d(16);
@@ -52,14 +52,14 @@ TEST_CASE("a frame exactly at the limit is accepted", "[protocol]") {
   CHECK(out.size() == 16);
 }
 
-TEST_CASE("an empty frame is refused", "[protocol]") {
+TEST_CASE("protocol: an empty frame is refused", "[protocol]") {
   FrameDecoder d(16);
   const char header[4] = {0, 0, 0, 0};
   CHECK_FALSE(d.feed(header, 4));
   CHECK(d.error() == FrameError::empty_frame);
 }
 
-TEST_CASE("a bad header after a good frame is caught", "[protocol]") {
+TEST_CASE("protocol: a bad header after a good frame is caught", "[protocol]") {
   std::string wire;
   append_frame(wire, "ok");
   wire += std::string("\0\0\0\0", 4);
@@ -72,7 +72,7 @@ TEST_CASE("a bad header after a good frame is caught", "[protocol]") {
   CHECK(d.error() == FrameError::empty_frame);
 }
 
-TEST_CASE("a truncated frame is visible as a partial", "[protocol]") {
+TEST_CASE("protocol: a truncated frame is visible as a partial", "[protocol]") {
   std::string wire;
   append_frame(wire, "hello");
   FrameDecoder d(16);

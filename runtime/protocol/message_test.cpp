@@ -16,7 +16,7 @@ std::string why(const std::string& s) {
 }
 }  // namespace
 
-TEST_CASE("each message kind round-trips", "[protocol]") {
+TEST_CASE("protocol: each message kind round-trips", "[protocol]") {
   auto req = parse(make_request(7, "host.call", Json{{"name", "host.ping"}, {"args", {1, 2}}}));
   REQUIRE(req);
   CHECK(req->kind == MessageKind::request);
@@ -42,14 +42,14 @@ TEST_CASE("each message kind round-trips", "[protocol]") {
   CHECK(err->error->message == "no");
 }
 
-TEST_CASE("params default to an empty object", "[protocol]") {
+TEST_CASE("protocol: params default to an empty object", "[protocol]") {
   auto m = parse(R"({"method":"ready"})");
   REQUIRE(m);
   CHECK(m->params.is_object());
   CHECK(m->params.empty());
 }
 
-TEST_CASE("every class of malformed message is refused with a reason", "[protocol]") {
+TEST_CASE("protocol: every class of malformed message is refused with a reason", "[protocol]") {
   CHECK(why("") == "not valid JSON");
   CHECK(why("{") == "not valid JSON");
   CHECK(why("nul") == "not valid JSON");
@@ -79,7 +79,7 @@ TEST_CASE("every class of malformed message is refused with a reason", "[protoco
         "\"error\" is not {code: string, message: string}");
 }
 
-TEST_CASE("nesting is limited before parsing", "[protocol]") {
+TEST_CASE("protocol: nesting is limited before parsing", "[protocol]") {
   const std::string ok =
       R"({"method":"x","params":{"a":)" + std::string(100, '[') + std::string(100, ']') + "}}";
   CHECK(parse(ok));
@@ -90,7 +90,7 @@ TEST_CASE("nesting is limited before parsing", "[protocol]") {
   CHECK(json_depth(R"({"a":"[[[[[[[[\"[[["})") == 1);
 }
 
-TEST_CASE("invalid UTF-8 is refused on input and replaced on output", "[protocol]") {
+TEST_CASE("protocol: invalid UTF-8 is refused on input and replaced on output", "[protocol]") {
   CHECK(why("{\"method\":\"x\",\"params\":{\"t\":\"\xff\"}}") == "not valid JSON");
   const std::string text = make_notification("print", Json{{"text", std::string("a\xff")}});
   CHECK(parse(text));

@@ -3,6 +3,14 @@
 #include <cstdlib>
 
 namespace tactus::vm {
+namespace {
+
+void refuse(CappedAllocator* a) {
+  ++a->refusals;
+  if (a->on_refusal) a->on_refusal(a->on_refusal_arg);
+}
+
+}  // namespace
 
 void* capped_alloc(void* ud, void* ptr, std::size_t osize, std::size_t nsize) {
   auto* a = static_cast<CappedAllocator*>(ud);
@@ -14,12 +22,12 @@ void* capped_alloc(void* ud, void* ptr, std::size_t osize, std::size_t nsize) {
     return nullptr;
   }
   if (nsize > old_size && a->limit != 0 && a->used - old_size + nsize > a->limit) {
-    ++a->refusals;
+    refuse(a);
     return nullptr;
   }
   void* p = std::realloc(ptr, nsize);
   if (!p) {
-    ++a->refusals;
+    refuse(a);
     return nullptr;
   }
   a->used = a->used - old_size + nsize;

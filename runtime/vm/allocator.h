@@ -12,6 +12,9 @@ struct CappedAllocator {
   std::uint64_t used = 0;
   std::uint64_t peak = 0;
   std::uint64_t refusals = 0;
+  // Called after each refusal (the VM schedules a collection); may be null.
+  void (*on_refusal)(void* arg) = nullptr;
+  void* on_refusal_arg = nullptr;
 };
 
 // lua_Alloc-compatible; ud is a CappedAllocator*.

@@ -112,22 +112,32 @@ int safe_next(lua_State* L) {
   return lua_next(L, 1) ? 2 : (lua_pushnil(L), 1);
 }
 
-// pairs(t) -> next, t, nil; a proxy iterates its backing table (there is no __pairs in 5.1).
+// pairs(t) -> safe_next, t, nil; safe_next sees through a proxy (there is no __pairs in 5.1).
+// The state handed out is t itself: handing out the backing table would make it writable.
 int safe_pairs(lua_State* L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_pushvalue(L, lua_upvalueindex(1));  // safe_next
-  if (!push_backing(L, 1)) lua_pushvalue(L, 1);
+  lua_pushvalue(L, 1);
   lua_pushnil(L);
   return 3;
 }
 
-// table.insert/remove/sort write with raw sets, which a proxy would not stop.
-int guarded_table_mutator(lua_State* L) {
-  if (is_readonly(L, 1)) return luaL_error(L, "attempt to modify a read-only table");
+// Every table.* function: they read and write with raw accesses, which a proxy would not stop
+// (insert, remove, sort, move, ...). Reading a library table through them is no loss.
+int guarded_table_function(lua_State* L) {
+  const int n = lua_gettop(L);
+  for (int i = 1; i <= n; ++i)
+    if (is_readonly(L, i)) return luaL_error(L, "attempt to modify a read-only table");
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_insert(L, 1);
   lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
   return lua_gettop(L);
+}
+
+// True once an instruction or output limit has tripped (for the prelude's xpcall).
+int limit_tripped(lua_State* L) {
+  lua_pushboolean(L, context_of(L).tripped != Tripped::none);
+  return 1;
 }
 
 int safe_collectgarbage(lua_State* L) {
@@ -386,11 +396,8 @@ void add_table_library(lua_State* L, int env) {
   while (lua_next(L, orig)) {
     lua_pushvalue(L, -2);
     lua_insert(L, -2);
+    if (lua_isfunction(L, -1)) lua_pushcclosure(L, guarded_table_function, 1);
     lua_rawset(L, copy);
-  }
-  for (const char* mutator : {"insert", "remove", "sort"}) {
-    lua_getfield(L, orig, mutator);
-    set_closure(L, copy, mutator, guarded_table_mutator, 1);
   }
   make_readonly(L, "table");
   lua_setfield(L, env, "table");
@@ -525,6 +532,7 @@ int install_sandbox(lua_State* L) {
   set_closure(L, primitives, "host_call", host_call);
   set_closure(L, primitives, "json_encode", json_encode);
   set_closure(L, primitives, "json_decode", json_decode);
+  set_closure(L, primitives, "limit_tripped", limit_tripped);
   make_readonly(L, "primitives");
   lua_rawset(L, LUA_REGISTRYINDEX);
 

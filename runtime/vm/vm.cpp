@@ -8,13 +8,19 @@
 namespace tactus::vm {
 namespace {
 
-// Without a budget the hook still runs, rarely, so that a tripped limit can switch it to fire
-// on every instruction.
-constexpr int kIdleHookStep = 1 << 20;
-constexpr int kBudgetHookStep = 10000;
+// The hook runs every kHookStep instructions even without a budget: it collects the garbage a
+// caught "not enough memory" left behind, and a tripped limit switches it to every instruction.
+constexpr int kHookStep = 10000;
 
 void count_hook(lua_State* L, lua_Debug*) {
   VmContext& c = context_of(L);
+  if (c.collect_pending) {
+    // LuaJIT does not collect when an allocation fails, so garbage left by a caught "not
+    // enough memory" would keep the heap at its cap. (Calling lua_sethook from inside the
+    // allocator to collect sooner crashes LuaJIT mid-resize, so it waits for the next step.)
+    c.collect_pending = false;
+    lua_gc(L, LUA_GCCOLLECT, 0);
+  }
   if (c.tripped != Tripped::none) {
     lua_pushlstring(L, c.trip_message.data(), c.trip_message.size());
     lua_error(L);
@@ -70,10 +76,12 @@ std::unique_ptr<Vm> Vm::create(const VmLimits& limits, HostChannel* channel, std
   lua_State* L = vm->L_;
   // The interpreter only: hooks see every instruction, and no executable memory is needed.
   luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
-  c.hook_step = limits.instructions == 0                ? kIdleHookStep
-                : limits.instructions < kBudgetHookStep ? static_cast<int>(limits.instructions)
-                                                        : kBudgetHookStep;
+  c.hook_step = limits.instructions != 0 && limits.instructions < kHookStep
+                    ? static_cast<int>(limits.instructions)
+                    : kHookStep;
   lua_sethook(L, count_hook, LUA_MASKCOUNT, c.hook_step);
+  c.alloc.on_refusal = [](void* ctx) { static_cast<VmContext*>(ctx)->collect_pending = true; };
+  c.alloc.on_refusal_arg = &c;
   if (lua_cpcall(L, install_sandbox, &c) != 0) {
     error = std::string("cannot build the sandbox: ") +
             (lua_isstring(L, -1) ? lua_tostring(L, -1) : "unknown error");
@@ -101,6 +109,12 @@ RunOutcome Vm::run(std::string_view source, const std::string& chunkname,
     status = lua_pcall(L, 1, 1, 1);
   } else {
     c.traceback.clear();
+  }
+  // A limit that tripped inside a pcall whose caller then returned at once (no instruction
+  // left to re-raise it) still fails the run.
+  if (status == 0 && c.tripped != Tripped::none) {
+    status = LUA_ERRRUN;
+    lua_pushlstring(L, c.trip_message.data(), c.trip_message.size());
   }
   if (status == 0) {
     std::string error;

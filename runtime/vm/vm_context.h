@@ -21,6 +21,7 @@ struct VmContext {
   std::uint64_t instructions_used = 0;
   int hook_step = 0;
   Tripped tripped = Tripped::none;
+  bool collect_pending = false;  // an allocation was refused: collect at the next instruction
   std::string trip_message;
   std::string traceback;  // of the last uncaught error
 };
