@@ -87,6 +87,10 @@ bool parse_run(ArgCursor c, CliOptions& o, std::string& error) {
         error = "option '--backend': '" + v + "' is not one of jail, pool, none";
         return false;
       }
+      if (v == "pool") {
+        error = "option '--backend': 'pool' is not available yet in this version";
+        return false;
+      }
       o.backend = v;
     } else if (flag == "--param") {
       if (!value()) return false;
@@ -195,6 +199,27 @@ ParseResult parse_cli(int argc, const char* const* argv) {
     parse_run(ArgCursor{argc, argv, 2}, o, r.error);
     return r;
   }
+  if (cmd == "sandbox") {
+    o.command = Command::sandbox_status;
+    for (int i = 2; i < argc; ++i) {
+      const std::string_view a = argv[i];
+      if (i == 2 && a == "status") continue;
+      if (a == "--json") {
+        o.json = true;
+        continue;
+      }
+      if (a == "--help" || a == "-h") {
+        o.command = Command::help;
+        o.help_topic = "sandbox";
+        return r;
+      }
+      r.error = "unknown argument '" + std::string(a) + "' (usage: tactus sandbox status [--json])";
+      return r;
+    }
+    if (argc < 3 || std::string_view(argv[2]) != "status")
+      r.error = "usage: tactus sandbox status [--json]";
+    return r;
+  }
   for (auto planned : kPlannedCommands)
     if (cmd == planned) {
       r.error = "'tactus " + std::string(cmd) + "' is not available yet in this version";
@@ -205,6 +230,13 @@ ParseResult parse_cli(int argc, const char* const* argv) {
 }
 
 std::string help_text(const std::string& topic) {
+  if (topic == "sandbox")
+    return R"(usage: tactus sandbox status [--json]
+
+Reports what this kernel allows (user namespaces, seccomp, io_uring, 32-bit syscall ABIs,
+cgroups) and which backend 'tactus run' would use. Exits 0 when the jail is available and 4
+when a jailed run would fail closed.
+)";
   if (topic == "run")
     return R"(usage: tactus run FILE.tac [options]
 
@@ -223,9 +255,10 @@ options:
   --instructions N      VM instruction budget (default: none)
   --message-limit SIZE  largest protocol message (default 4m, at least 64k)
   --run-id ID           use ID instead of a random run id
-  --backend jail|pool|none, --no-sandbox
-                        accepted; until the jail lands every run is a plain child process,
-                        and --no-sandbox / --backend none print a warning
+  --backend jail|none   jail (default): namespaces, an empty read-only root, rlimits, no
+                        capabilities and a seccomp allowlist; fails closed if the kernel
+                        cannot give them. none: the child process and the restricted VM only
+  --no-sandbox          the same as --backend none; prints a warning on every run
 
 exit codes: 0 ok, 1 error, 2 usage, 3 limit (timeout, cpu, memory, output),
             4 sandbox (violation, crashed, setup). See docs/cli.md.
@@ -234,9 +267,10 @@ exit codes: 0 ok, 1 error, 2 usage, 3 limit (timeout, cpu, memory, output),
 
 commands:
   run FILE.tac        run a procedure (see 'tactus run --help')
+  sandbox status      what this kernel allows, which backend would run
   --help, --version
 
-Planned, not yet available: validate, test, eval, resume, answer, runs, config, sandbox.
+Planned, not yet available: validate, test, eval, resume, answer, runs, config.
 Documentation: docs/ in the source tree (cli.md, language.md, protocol.md).
 )";
 }

@@ -11,7 +11,7 @@
 
 namespace tactus::cli {
 
-enum class Command { help, version, run };
+enum class Command { help, version, run, sandbox_status };
 
 // Limits given on the command line (the top config layer); unset ones fall through.
 struct LimitFlags {

@@ -171,6 +171,11 @@ void print_outcome(const CliOptions& o, const broker::RunResult& r) {
 
 }  // namespace
 
+spawner::Backend requested_backend(const CliOptions& o) {
+  return o.no_sandbox || o.backend == "none" ? spawner::Backend::danger_none
+                                             : spawner::Backend::jail;
+}
+
 int run_command(const CliOptions& o, spawner::SpawnerClient& spawner) {
   broker::RunRequest req;
   req.run_id = o.run_id.empty() ? random_run_id() : o.run_id;
@@ -184,7 +189,8 @@ int run_command(const CliOptions& o, spawner::SpawnerClient& spawner) {
   if (!read_input(o, req.input, error)) return usage_failure(o, req.run_id, error);
   req.chunkname = "@" + o.file;
 
-  if (o.no_sandbox || o.backend == "none")
+  req.backend = requested_backend(o);
+  if (req.backend == spawner::Backend::danger_none)
     write_all(2,
               "tactus: warning: running without the sandbox (--no-sandbox): no namespaces and "
               "no seccomp; only the child process and the restricted VM contain this "

@@ -6,6 +6,9 @@
 
 namespace tactus::cli {
 
+// The backend the options ask for (--no-sandbox and --backend none are the danger one).
+spawner::Backend requested_backend(const CliOptions& options);
+
 // Returns the process exit code (docs/cli.md).
 int run_command(const CliOptions& options, spawner::SpawnerClient& spawner);
 

@@ -4,6 +4,7 @@
 
 #include "broker/cli_args.h"
 #include "broker/cli_run.h"
+#include "broker/sandbox_status.h"
 #include "runtime/spawner/spawner.h"
 
 int main(int argc, char** argv) {
@@ -22,10 +23,13 @@ int main(int argc, char** argv) {
       std::printf("tactus %s\n", TACTUS_VERSION);
       return 0;
     case cli::Command::run:
+    case cli::Command::sandbox_status:
       break;
   }
   // First real step: fork the spawner, before any thread exists and before any configuration
   // (and so any secret) is read. Everything a jail is forked from stays free of secrets.
-  spawner::SpawnerClient spawner = spawner::SpawnerClient::fork_spawner();
+  spawner::SpawnerClient spawner = spawner::SpawnerClient::fork_spawner(cli::requested_backend(o));
+  if (o.command == cli::Command::sandbox_status)
+    return cli::sandbox_status_command(o.json, spawner);
   return cli::run_command(o, spawner);
 }

@@ -55,7 +55,14 @@ protocol::Json to_json(const RunResult& r) {
   } else {
     Json error = {{"message", r.message}};
     if (!r.traceback.empty()) error["traceback"] = r.traceback;
-    if (r.status == RunStatus::violation) error["violation"] = r.violation;
+    if (r.status == RunStatus::violation) {
+      error["violation"] = r.violation;
+      if (r.syscall_nr >= 0) {
+        error["syscall"] = r.syscall;
+        error["nr"] = r.syscall_nr;
+        error["arch"] = r.arch;
+      }
+    }
     if (r.status == RunStatus::crashed) {
       if (r.signal) {
         error["signal"] = r.signal;
@@ -74,6 +81,10 @@ protocol::Json to_json(const RunResult& r) {
                     {"ready_ms", r.timings.ready_ms},
                     {"run_ms", r.timings.run_ms},
                     {"total_ms", r.timings.total_ms}};
+  Json steps = Json::array();
+  for (const auto& [step, us] : r.timings.setup_steps_us)
+    steps.push_back({{"step", step}, {"us", us}});
+  doc["timings"]["setup"] = std::move(steps);
   doc["peak_rss_kib"] = r.peak_rss_kib;
   return doc;
 }

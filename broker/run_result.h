@@ -3,6 +3,8 @@
 #pragma once
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "runtime/protocol/message.h"
 
@@ -19,6 +21,8 @@ struct Timings {
   double ready_ms = 0;  // child exists until it reported ready
   double run_ms = 0;    // run sent until the result arrived
   double total_ms = 0;  // the whole run, as the broker saw it
+  // The child's setup steps: microseconds from the clone to the end of each step.
+  std::vector<std::pair<std::string, long>> setup_steps_us;
 };
 
 struct RunResult {
@@ -28,7 +32,10 @@ struct RunResult {
   std::string traceback;  // details, may be empty
   protocol::Json result;  // status ok
 
-  std::string violation;   // violation: what was violated ("protocol: ...")
+  std::string violation;  // violation: what was violated ("protocol: ...", "seccomp")
+  std::string syscall;    // violation by seccomp: the syscall's name ("?" if unknown)
+  long syscall_nr = -1;
+  std::string arch;        // "x86_64", "x86", "x32", ...
   int signal = 0;          // crashed: the signal, or 0 with exit_code set
   int exit_code = 0;       // crashed without a signal
   std::string setup_step;  // setup

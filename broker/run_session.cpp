@@ -15,8 +15,13 @@
 #include <asio/steady_timer.hpp>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 
+#include <linux/audit.h>
+#include <seccomp.h>
+
+#include "runtime/jail/signals.h"
 #include "runtime/protocol/frame.h"
 #include "sidecars/units.h"
 
@@ -105,6 +110,9 @@ class Session {
     std::string reason;
     auto msg = protocol::parse_message(payload, reason);
     if (!msg) return violate("protocol: malformed message: " + reason);
+    // Sent by the jail's SIGSYS handler, whatever the child was doing.
+    if (msg->kind == MessageKind::notification && msg->method == "violation")
+      return on_seccomp_report(msg->params);
     switch (phase_) {
       case Phase::awaiting_ready:
         if (msg->kind == MessageKind::notification && msg->method == "ready") {
@@ -114,6 +122,8 @@ class Session {
         }
         if (msg->kind == MessageKind::notification && msg->method == "setup_failed")
           return on_setup_failed(msg->params);
+        if (msg->kind == MessageKind::notification && msg->method == "setup" && !setup_timed_)
+          return on_setup_times(msg->params);
         return violate("protocol: unexpected '" + msg->method + "' before ready");
       case Phase::running:
         return handle_running(*msg);
@@ -201,6 +211,29 @@ class Session {
     done_message_ = e["message"].get<std::string>();
     if (e.contains("traceback") && e["traceback"].is_string())
       done_traceback_ = e["traceback"].get<std::string>();
+  }
+
+  void on_seccomp_report(const Json& p) {
+    if (seccomp_reported_) return;
+    seccomp_reported_ = true;
+    if (p.value("nr", Json()).is_number_unsigned() &&
+        p.value("arch", Json()).is_number_unsigned()) {
+      seccomp_nr_ = p["nr"].get<long>();
+      seccomp_arch_ = p["arch"].get<std::uint32_t>();
+    }
+    kill_child();  // it is dying by SIGSYS already; this is in case it is not
+  }
+
+  void on_setup_times(const Json& p) {
+    setup_timed_ = true;
+    const Json steps = p.value("steps", Json());
+    if (!steps.is_array() || steps.size() > 32) return violate("protocol: malformed setup times");
+    for (const auto& s : steps) {
+      if (!s.is_object() || !s.value("step", Json()).is_string() ||
+          !s.value("us", Json()).is_number_integer())
+        return violate("protocol: malformed setup times");
+      setup_steps_.emplace_back(s["step"].get<std::string>(), s["us"].get<long>());
+    }
   }
 
   void on_setup_failed(const Json& p) {
@@ -307,6 +340,11 @@ class Session {
   std::string violation_;
   std::uint64_t output_used_ = 0;
 
+  bool setup_timed_ = false;
+  std::vector<std::pair<std::string, long>> setup_steps_;
+  bool seccomp_reported_ = false;
+  long seccomp_nr_ = -1;
+  std::uint32_t seccomp_arch_ = 0;
   bool done_ = false, done_ok_ = false;
   Json done_result_;
   std::string done_kind_, done_message_, done_traceback_;
@@ -316,17 +354,65 @@ class Session {
   long peak_rss_kib_ = 0;
 };
 
+const char* arch_name(std::uint32_t arch) {
+  switch (arch) {
+    case AUDIT_ARCH_X86_64:
+      return "x86_64";
+    case AUDIT_ARCH_I386:
+      return "x86";
+    case AUDIT_ARCH_AARCH64:
+      return "aarch64";
+    case AUDIT_ARCH_ARM:
+      return "arm";
+    default:
+      return "unknown";
+  }
+}
+
+// The syscall's name for its architecture; x32 numbers come with the x86_64 token and bit 30.
+std::string syscall_name(std::uint32_t arch, long nr, std::string& arch_text) {
+  arch_text = arch_name(arch);
+  constexpr long kX32Bit = 0x40000000;
+  if (arch == AUDIT_ARCH_X86_64 && (nr & kX32Bit)) {
+    arch = SCMP_ARCH_X32;
+    arch_text = "x32";
+  }
+  char* name = seccomp_syscall_resolve_num_arch(arch, static_cast<int>(nr));
+  std::string out = name ? name : "?";
+  std::free(name);
+  return out;
+}
+
 std::string describe_signal(int sig) {
   const char* abbrev = sigabbrev_np(sig);
   return std::to_string(sig) + (abbrev ? std::string(", SIG") + abbrev : std::string());
 }
 
+// Fail closed, and say how to opt out.
+std::string setup_hint(spawner::Backend backend) {
+  if (backend != spawner::Backend::jail) return "";
+  return "; the jail cannot be built here (see 'tactus sandbox status'); --no-sandbox runs "
+         "without it, with no isolation";
+}
+
 RunResult Session::finish(RunResult r) {
   r.peak_rss_kib = peak_rss_kib_;
+  r.timings.setup_steps_us = setup_steps_;
   if (ready_at_ != Clock::time_point{}) r.timings.ready_ms = ms_between(started_, ready_at_);
   if (done_at_ != Clock::time_point{}) r.timings.run_ms = ms_between(run_sent_at_, done_at_);
   const auto& L = req_.limits;
-  if (violated_) {
+  if (seccomp_reported_ || exit_signal_ == SIGSYS) {
+    r.status = RunStatus::violation;
+    r.violation = "seccomp";
+    if (seccomp_nr_ >= 0) {
+      r.syscall = syscall_name(seccomp_arch_, seccomp_nr_, r.arch);
+      r.syscall_nr = seccomp_nr_;
+      r.message = "sandbox violation: syscall " + r.syscall + " (" + std::to_string(seccomp_nr_) +
+                  ", " + r.arch + ")";
+    } else {
+      r.message = "sandbox violation: a syscall outside the allowlist (killed by SIGSYS)";
+    }
+  } else if (violated_) {
     r.status = RunStatus::violation;
     r.violation = violation_;
     r.message = "sandbox violation: " + violation_;
@@ -355,9 +441,9 @@ RunResult Session::finish(RunResult r) {
     r.status = RunStatus::setup;
     r.setup_step = setup_step_;
     r.setup_errno = setup_errno_;
-    r.message =
-        "sandbox setup failed at step '" + setup_step_ + "': " + std::strerror(setup_errno_);
-  } else if (exit_signal_ == SIGXCPU) {
+    r.message = "sandbox setup failed at step '" + setup_step_ +
+                "': " + std::strerror(setup_errno_) + setup_hint(req_.backend);
+  } else if (exit_signal_ == SIGXCPU || exit_code_ == jail::kExitCpuLimit) {
     r.status = RunStatus::cpu;
     r.message = "CPU time limit of " + std::to_string(L.cpu_seconds) + " s exceeded";
   } else if (exit_signal_ != 0) {
@@ -404,14 +490,19 @@ RunResult run_procedure(spawner::SpawnerClient& spawner, const RunRequest& reque
   }
   UniqueFd ours(sv[0]), theirs(sv[1]);
   spawner::SpawnRequest sreq;
+  sreq.backend = request.backend;
   sreq.cpu_seconds = request.limits.cpu_seconds;
+  sreq.memory = request.limits.memory;
   sreq.message_limit = request.limits.message;
+  sreq.allow_exec = request.allow_exec ? 1 : 0;
   spawner::SpawnedChild child = spawner.spawn(std::move(theirs), sreq);
   const double spawn_ms = ms_between(t0, Clock::now());
   if (!child.error.empty()) {
     r.status = RunStatus::setup;
-    r.setup_step = child.error.substr(0, child.error.find(':'));
-    r.message = "sandbox setup failed: " + child.error;
+    r.setup_step = child.step;
+    r.setup_errno = child.error_errno;
+    r.message = "sandbox setup failed at step '" + child.step +
+                "': " + std::strerror(child.error_errno) + setup_hint(request.backend);
     r.timings.spawn_ms = spawn_ms;
     return r;
   }

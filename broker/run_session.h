@@ -20,6 +20,8 @@ struct RunRequest {
   protocol::Json input = protocol::Json::object();
   sidecars::RunLimits limits;
   RunPolicy policy;
+  spawner::Backend backend = spawner::Backend::jail;
+  bool allow_exec = false;  // sandbox.jit
 };
 
 // Where the procedure's printed lines go (the broker masks secrets before this in [config]).

@@ -1,14 +1,21 @@
 #include "runtime/jail/child_setup.h"
 
-#include <linux/close_range.h>
+#include <linux/capability.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <time.h>
+
 #include <cerrno>
 
+#include "runtime/jail/namespaces.h"
+#include "runtime/jail/signals.h"
+#include "runtime/protocol/message.h"
+#include "runtime/vm/host_channel.h"
 #include "runtime/vm/vm_main.h"
 
 namespace tactus::jail {
@@ -19,10 +26,16 @@ struct Failure {
   int err = 0;
 };
 
-bool die_with_parent(pid_t broker) {
+// Room for the C library, LuaJIT and the mapped binary above the VM heap cap.
+constexpr std::uint64_t kAddressSpaceHeadroom = 512ull << 20;
+
+bool die_with_parent(int channel) {
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) return false;
+  // getppid() is 0 across a pid namespace, so the check is the broker's end of the channel:
+  // if the broker died before PDEATHSIG was armed, that end is closed.
+  pollfd p{channel, POLLRDHUP, 0};
   errno = ESRCH;
-  return ::getppid() == broker;  // the broker may have died before PDEATHSIG was armed
+  return ::poll(&p, 1, 0) == 0;
 }
 
 bool new_session() {
@@ -35,42 +48,146 @@ bool keep_only_channel(int channel) {
   return ::syscall(SYS_close_range, kChannelFd + 1u, ~0u, 0u) == 0;
 }
 
-bool set_limit(int resource, rlim_t value) {
-  const rlimit r{value, value};
+bool set_limit(int resource, rlim_t soft, rlim_t hard) {
+  const rlimit r{soft, hard};
   return ::setrlimit(resource, &r) == 0;
 }
 
-bool set_rlimits(const spawner::SpawnRequest& req) {
-  if (!set_limit(RLIMIT_CORE, 0)) return false;
-  if (!set_limit(RLIMIT_FSIZE, 0)) return false;
-  // RLIMIT_CPU's soft limit sends SIGXCPU, which the broker reports as "cpu"; the hard limit
-  // one second later is SIGKILL in case the signal is somehow survived.
-  if (req.cpu_seconds == 0) return true;
-  const rlimit cpu{req.cpu_seconds, req.cpu_seconds + 1};
-  return ::setrlimit(RLIMIT_CPU, &cpu) == 0;
+bool set_rlimits(const spawner::SpawnRequest& req, bool jailed) {
+  if (!set_limit(RLIMIT_CORE, 0, 0)) return false;
+  if (!set_limit(RLIMIT_FSIZE, 0, 0)) return false;
+  // SIGXCPU at the soft limit (reported as "cpu"); SIGKILL at the hard limit a second later.
+  if (req.cpu_seconds && !set_limit(RLIMIT_CPU, req.cpu_seconds, req.cpu_seconds + 1)) return false;
+  if (!jailed) return true;
+  if (!set_limit(RLIMIT_NOFILE, kChannelFd + 1, kChannelFd + 1)) return false;
+  if (!set_limit(RLIMIT_NPROC, 1, 1)) return false;
+#ifndef TACTUS_SANITIZE  // ASan's shadow memory needs terabytes of address space
+  if (req.memory) {
+    const rlim_t as = req.memory + kAddressSpaceHeadroom;
+    if (!set_limit(RLIMIT_AS, as, as)) return false;
+  }
+#endif
+  return true;
 }
 
-// The recipe, in order, one step per line. channel follows the channel fd as it moves, so a
-// failure is reported where the channel really is (before close_fds, fd 3 may be another fd).
-Failure contain(int& channel, const spawner::SpawnRequest& req, pid_t broker) {
-  if (!die_with_parent(broker)) return {"pdeathsig", errno};
-  if (!new_session()) return {"setsid", errno};
-  if (!keep_only_channel(channel)) return {"close_fds", errno};
+bool drop_capabilities() {
+  for (int cap = 0; cap <= 63; ++cap)
+    if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) return false;
+  if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) return false;
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  return ::syscall(SYS_capset, &header, data) == 0;
+}
+
+bool set_no_new_privs() {
+  return ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0;
+}
+
+bool unblock_reporting_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGSYS);
+  sigaddset(&set, SIGXCPU);
+  return ::sigprocmask(SIG_UNBLOCK, &set, nullptr) == 0;
+}
+
+bool load_seccomp(const SeccompProgram* policy) {
+  const int err = policy ? load_seccomp_policy(*policy) : EINVAL;
+  errno = err;
+  return err == 0;
+}
+
+// Times each step of a recipe and remembers the first failure (Sandbox2's idea: setup steps
+// are timed). The times go to the broker in a "setup" notification before the child's main.
+class StepClock {
+ public:
+  StepClock() { clock_gettime(CLOCK_MONOTONIC, &start_); }
+  // Records step as done (or as the failure, with errno) and returns success.
+  bool ok(bool success, const char* step) {
+    if (!success) {
+      failure_ = {step, errno};
+      return false;
+    }
+    if (count_ < kMaxSteps) {
+      timespec now;
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      steps_[count_++] = {
+          step, (now.tv_sec - start_.tv_sec) * 1000000 + (now.tv_nsec - start_.tv_nsec) / 1000};
+    }
+    return true;
+  }
+  Failure failure() const { return failure_; }
+  void report(int fd) const {
+    protocol::Json steps = protocol::Json::array();
+    for (int i = 0; i < count_; ++i)
+      steps.push_back({{"step", steps_[i].name}, {"us", steps_[i].us}});
+    vm::HostChannel channel(fd, protocol::kDefaultMessageLimit);
+    std::string ignored;
+    channel.send(protocol::make_notification("setup", protocol::Json{{"steps", steps}}), ignored);
+  }
+
+ private:
+  static constexpr int kMaxSteps = 16;
+  struct Step {
+    const char* name;
+    long us;
+  };
+  timespec start_{};
+  Step steps_[kMaxSteps] = {};
+  int count_ = 0;
+  Failure failure_;
+};
+
+bool errno_ok(int err) {
+  errno = err;
+  return err == 0;
+}
+
+// The jail, in order, one step per line (docs/security.md). channel follows the channel fd as
+// it moves, so a failure is reported where the channel really is.
+bool contain_jail(StepClock& t, int& channel, const ChildPlan& plan,
+                  const spawner::SpawnRequest& req) {
+  const char* mount_step = "mount";
+  if (!t.ok(die_with_parent(channel), "pdeathsig")) return false;
+  if (!t.ok(errno_ok(user_ns_child_wait_maps(plan.sync_fd)), "uid_map")) return false;
+  if (!t.ok(new_session(), "setsid")) return false;
+  const bool mounted = mount_ns_child_empty_root(&mount_step);  // names its failing sub-step
+  if (!t.ok(mounted, mount_step)) return false;
+  if (!t.ok(user_ns_child_become_nobody(), "setresuid")) return false;
+  if (!t.ok(keep_only_channel(channel), "close_fds")) return false;
   channel = kChannelFd;
-  if (!set_rlimits(req)) return {"rlimits", errno};
-  return {};
+  if (!t.ok(set_rlimits(req, true), "rlimits")) return false;
+  if (!t.ok(drop_capabilities(), "capabilities")) return false;
+  if (!t.ok(set_no_new_privs(), "no_new_privs")) return false;
+  if (!t.ok(install_jail_signal_handlers() && unblock_reporting_signals(), "signals")) return false;
+  return t.ok(load_seccomp(plan.policy), "seccomp");
+}
+
+// Danger (--no-sandbox): the child process and the restricted VM, nothing else.
+bool contain_danger_none(StepClock& t, int& channel, const spawner::SpawnRequest& req) {
+  if (!t.ok(die_with_parent(channel), "pdeathsig")) return false;
+  if (!t.ok(new_session(), "setsid")) return false;
+  if (!t.ok(keep_only_channel(channel), "close_fds")) return false;
+  channel = kChannelFd;
+  if (!t.ok(set_rlimits(req, false), "rlimits")) return false;
+  return t.ok(install_jail_signal_handlers(), "signals");
 }
 
 }  // namespace
 
-void run_child(int channel, const spawner::SpawnRequest& request, pid_t broker) {
-  int channel_now = channel;
-  const Failure f = contain(channel_now, request, broker);
-  if (f.step) {
-    vm::report_setup_failure(channel_now, f.step, f.err);  // best effort
+void run_child(const ChildPlan& plan, const spawner::SpawnRequest& request) {
+  int channel = plan.channel;
+  StepClock t;
+  const bool contained = request.backend == spawner::Backend::jail
+                             ? contain_jail(t, channel, plan, request)
+                             : contain_danger_none(t, channel, request);
+  if (!contained) {
+    const Failure f = t.failure();
+    vm::report_setup_failure(channel, f.step, f.err);  // best effort
     ::_exit(vm::kExitSetupFailed);
   }
-  ::_exit(vm::vm_main(kChannelFd, request.message_limit));
+  t.report(kChannelFd);
+  ::_exit(plan.main(kChannelFd, request));
 }
 
 }  // namespace tactus::jail

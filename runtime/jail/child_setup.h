@@ -1,9 +1,9 @@
 // What happens in a freshly cloned child before the VM starts: the containment recipe.
-// [skeleton] has the process-level steps; the namespaces and seccomp are added in [jail].
 #pragma once
 
 #include <sys/types.h>
 
+#include "runtime/jail/seccomp_policy.h"
 #include "runtime/spawner/spawn_request.h"
 
 namespace tactus::jail {
@@ -11,8 +11,18 @@ namespace tactus::jail {
 // The fd the VM talks to the broker on; every other fd is closed before the VM starts.
 inline constexpr int kChannelFd = 3;
 
-// Runs the recipe, then the VM on fd 3, then exits. A failed step is reported to the broker
-// over the channel as {step, errno} when the channel is usable.
-[[noreturn]] void run_child(int channel, const spawner::SpawnRequest& request, pid_t broker);
+// The code that runs once the child is contained: the VM in tactus, a probe in tests.
+using ChildMain = int (*)(int channel_fd, const spawner::SpawnRequest& request);
+
+struct ChildPlan {
+  int channel = -1;  // the child's end of the run's socketpair
+  int sync_fd = -1;  // jail: the spawner writes the uid/gid map outcome here (an int errno)
+  const SeccompProgram* policy = nullptr;  // jail: built once in the spawner
+  ChildMain main = nullptr;
+};
+
+// Runs the recipe of request.backend, then plan.main on fd 3, then exits. A failed step is
+// reported to the broker over the channel as {step, errno}.
+[[noreturn]] void run_child(const ChildPlan& plan, const spawner::SpawnRequest& request);
 
 }  // namespace tactus::jail

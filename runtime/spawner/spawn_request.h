@@ -6,14 +6,23 @@
 
 namespace tactus::spawner {
 
-inline constexpr std::uint32_t kSpawnMagic = 0x74616331;  // "tac1"
+inline constexpr std::uint32_t kSpawnMagic = 0x74616332;  // "tac2"
+
+enum class Backend : std::uint32_t {
+  jail = 0,  // namespaces, empty read-only root, rlimits, no capabilities, seccomp
+  // Danger: the child process and the restricted VM only (--no-sandbox). Prints a warning.
+  danger_none = 1,
+};
 
 // What the jail's OS-level limits are; the VM's own limits travel in the "run" message.
 struct SpawnRequest {
   std::uint32_t magic = kSpawnMagic;
-  std::uint32_t reserved = 0;
+  Backend backend = Backend::jail;
   std::uint64_t cpu_seconds = 0;    // RLIMIT_CPU; 0 = unlimited
+  std::uint64_t memory = 0;         // the VM heap cap; RLIMIT_AS adds headroom; 0 = unlimited
   std::uint64_t message_limit = 0;  // largest protocol frame the child accepts
+  std::uint32_t allow_exec = 0;     // sandbox.jit: executable mappings allowed
+  std::uint32_t reserved = 0;
 };
 
 // Sent back with the child's pidfd attached (none when error_errno != 0).

@@ -8,6 +8,7 @@
 
 #include <string>
 
+#include "runtime/jail/child_setup.h"
 #include "runtime/spawner/spawn_request.h"
 #include "runtime/unique_fd.h"
 
@@ -16,14 +17,19 @@ namespace tactus::spawner {
 struct SpawnedChild {
   pid_t pid = -1;
   UniqueFd pidfd;
-  // Empty on success; otherwise "step: strerror".
+  // Empty on success; otherwise "step: strerror", with the step and errno apart too.
   std::string error;
+  std::string step;
+  int error_errno = 0;
 };
 
 class SpawnerClient {
  public:
   // Forks the spawner. Call before any thread is started. Never returns in the spawner.
-  static SpawnerClient fork_spawner();
+  // expected: the backend the first runs will ask for; the jail's one-time preparation starts
+  // at once for Backend::jail. main is what a contained child runs (the VM; tests pass a probe).
+  static SpawnerClient fork_spawner(Backend expected = Backend::jail,
+                                    jail::ChildMain main = nullptr);
 
   // Asks for a child whose fd 3 is channel (the child end of the run's socketpair; the caller
   // keeps the other end). Blocks for the fork only.

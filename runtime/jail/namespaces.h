@@ -1,0 +1,32 @@
+// The jail's namespaces, as halves on either side of the clone: *_parent_* runs in the spawner,
+// *_child_* in the new child.
+#pragma once
+
+#include <sys/types.h>
+
+namespace tactus::jail {
+
+inline constexpr uid_t kNobodyUid = 65534;
+inline constexpr gid_t kNobodyGid = 65534;
+
+// The clone3 flags of a jail. The network namespace is not among them: the spawner made one
+// empty network namespace at start (net_ns_parent_init_once) and every jail inherits it.
+unsigned long long jail_clone_flags();
+
+// Spawner, once at start: move into an empty network namespace (unprivileged, inside a user
+// namespace of its own that maps only its own ids). Returns 0 or errno; step names the failure.
+int net_ns_parent_init_once(const char** step);
+
+// Spawner, after clone3: map nobody inside the child's user namespace to a non-root id outside
+// (nobody when we are root, our own id otherwise). Returns 0 or errno.
+int user_ns_parent_write_maps(pid_t child, const char** step);
+
+// Child: wait for the parent half; returns 0 or the errno it reported.
+int user_ns_child_wait_maps(int sync_fd);
+// Child: become nobody/nobody inside, with no supplementary groups where the kernel allows it.
+bool user_ns_child_become_nobody();
+
+// Child: pivot_root into an empty tmpfs and remount it read-only: no /proc, /dev or /sys.
+bool mount_ns_child_empty_root(const char** step);
+
+}  // namespace tactus::jail

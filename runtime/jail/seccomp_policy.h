@@ -1,0 +1,34 @@
+// The jail's seccomp allowlist. Built once, in the spawner, with libseccomp; exported as BPF so
+// a child only loads it (no libseccomp work and no allocation between fork and the VM).
+#pragma once
+
+#include <linux/filter.h>
+
+#include <span>
+#include <string>
+#include <vector>
+
+namespace tactus::jail {
+
+// One allowlist entry: the syscall and why the VM needs it (docs/security.md lists these).
+struct AllowedSyscall {
+  const char* name;
+  const char* why;
+};
+
+// Every syscall the jailed VM may make. Anything else traps into the violation reporter.
+std::span<const AllowedSyscall> allowed_syscalls();
+
+struct SeccompProgram {
+  std::vector<sock_filter> code;
+  std::string error;  // empty on success
+};
+
+// allow_exec: permit PROT_EXEC in mmap/mprotect (sandbox.jit). Otherwise mmap and mprotect
+// are allowed only without PROT_EXEC, compared on the low 32 bits of the argument.
+SeccompProgram build_seccomp_policy(bool allow_exec);
+
+// Loads prog into the calling thread (no_new_privs must already be set). Returns 0 or errno.
+int load_seccomp_policy(const SeccompProgram& prog);
+
+}  // namespace tactus::jail
