@@ -17,6 +17,11 @@ namespace tactus::test {
 
 CliRun run_tactus(const std::vector<std::string>& args, const std::vector<std::string>& env_extra,
                   double timeout_s) {
+  return run_program(TACTUS_BIN, args, env_extra, timeout_s);
+}
+
+CliRun run_program(const std::string& program, const std::vector<std::string>& args,
+                   const std::vector<std::string>& env_extra, double timeout_s) {
   int out_pipe[2], err_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0)
     throw std::runtime_error("pipe2 failed");
@@ -26,7 +31,7 @@ CliRun run_tactus(const std::vector<std::string>& args, const std::vector<std::s
   posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
   posix_spawn_file_actions_adddup2(&fa, err_pipe[1], 2);
 
-  std::vector<std::string> argv_s{TACTUS_BIN};
+  std::vector<std::string> argv_s{program};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& a : argv_s) argv.push_back(a.data());
@@ -40,7 +45,7 @@ CliRun run_tactus(const std::vector<std::string>& args, const std::vector<std::s
   envp.push_back(nullptr);
 
   pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, TACTUS_BIN, &fa, nullptr, argv.data(), envp.data());
+  const int rc = ::posix_spawn(&pid, program.c_str(), &fa, nullptr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);
   ::close(out_pipe[1]);
   ::close(err_pipe[1]);

@@ -11,8 +11,12 @@ struct CliRun {
   std::string out, err;
 };
 
-// Runs TACTUS_BIN with args (no shell), stdin from /dev/null, and an empty environment plus
+// Runs program with args (no shell), stdin from /dev/null, and an empty environment plus
 // env_extra. Kills it after timeout_s seconds (the test then fails on exit_code).
+CliRun run_program(const std::string& program, const std::vector<std::string>& args,
+                   const std::vector<std::string>& env_extra = {}, double timeout_s = 30);
+
+// run_program of TACTUS_BIN.
 CliRun run_tactus(const std::vector<std::string>& args,
                   const std::vector<std::string>& env_extra = {}, double timeout_s = 30);
 
