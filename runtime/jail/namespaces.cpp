@@ -39,8 +39,7 @@ gid_t g_outer_gid = 0;
 }  // namespace
 
 unsigned long long jail_clone_flags() {
-  return CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS |
-         CLONE_NEWCGROUP;
+  return CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
 }
 
 int net_ns_parent_init_once(const char** step) {
@@ -113,8 +112,7 @@ bool mount_ns_child_empty_root(const char** step) {
   if (::chdir("/") != 0) return false;
   *step = "remount_ro";
   return ::mount(nullptr, "/", nullptr,
-                 MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                 nullptr) == 0;
+                 MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) == 0;
 }
 
 }  // namespace tactus::jail

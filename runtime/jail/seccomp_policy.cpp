@@ -35,7 +35,9 @@ constexpr AllowedSyscall kAllowed[] = {
 
 }  // namespace
 
-std::span<const AllowedSyscall> allowed_syscalls() { return kAllowed; }
+std::span<const AllowedSyscall> allowed_syscalls() {
+  return kAllowed;
+}
 
 SeccompProgram build_seccomp_policy(bool allow_exec) {
   SeccompProgram out;

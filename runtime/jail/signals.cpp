@@ -47,7 +47,9 @@ void on_sigsys(int, siginfo_t* info, void*) {
   ::syscall(SYS_exit_group, 128 + SIGSYS);  // not reached; exit_group is allowed
 }
 
-void on_sigxcpu(int) { ::syscall(SYS_exit_group, kExitCpuLimit); }
+void on_sigxcpu(int) {
+  ::syscall(SYS_exit_group, kExitCpuLimit);
+}
 
 }  // namespace
 
