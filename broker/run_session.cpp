@@ -504,6 +504,7 @@ RunResult run_procedure(spawner::SpawnerClient& spawner, const RunRequest& reque
     r.message = "sandbox setup failed at step '" + child.step +
                 "': " + std::strerror(child.error_errno) + setup_hint(request.backend);
     r.timings.spawn_ms = spawn_ms;
+    r.timings.total_ms = ms_between(t0, Clock::now());
     return r;
   }
   r = serve_child(std::move(ours), std::move(child.pidfd), request, tools, out);

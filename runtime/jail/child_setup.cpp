@@ -149,11 +149,16 @@ bool contain_jail(StepClock& t, int& channel, const ChildPlan& plan,
                   const spawner::SpawnRequest& req) {
   const char* mount_step = "mount";
   if (!t.ok(die_with_parent(channel), "pdeathsig")) return false;
-  if (!t.ok(errno_ok(user_ns_child_wait_maps(plan.sync_fd)), "uid_map")) return false;
+  const char* map_step = "uid_map";
+  const int map_err = user_ns_child_wait_maps(plan.sync_fd, &map_step);  // the parent half's
+  if (!t.ok(errno_ok(map_err), map_step)) return false;
   if (!t.ok(new_session(), "setsid")) return false;
   const bool mounted = mount_ns_child_empty_root(&mount_step);  // names its failing sub-step
   if (!t.ok(mounted, mount_step)) return false;
   if (!t.ok(user_ns_child_become_nobody(), "setresuid")) return false;
+  // The kernel clears PDEATHSIG when the effective uid changes (as root: 0 -> nobody), so arm it
+  // again, and check the broker again in case it died in between.
+  if (!t.ok(die_with_parent(channel), "pdeathsig_again")) return false;
   if (!t.ok(keep_only_channel(channel), "close_fds")) return false;
   channel = kChannelFd;
   if (!t.ok(set_rlimits(req, true), "rlimits")) return false;

@@ -80,13 +80,15 @@ int user_ns_parent_write_maps(pid_t child, const char** step) {
   return write_proc(child, "gid_map", map);
 }
 
-int user_ns_child_wait_maps(int sync_fd) {
-  int reported = 0;
+int user_ns_child_wait_maps(int sync_fd, const char** step) {
+  static MapOutcome reported;  // static: *step may point into it after we return
   ssize_t n;
   do n = ::read(sync_fd, &reported, sizeof reported);
   while (n < 0 && errno == EINTR);
   if (n != static_cast<ssize_t>(sizeof reported)) return n < 0 ? errno : EPIPE;
-  return reported;
+  reported.step[sizeof reported.step - 1] = 0;
+  if (reported.err != 0 && reported.step[0]) *step = reported.step;
+  return reported.err;
 }
 
 bool user_ns_child_become_nobody() {

@@ -21,8 +21,14 @@ int net_ns_parent_init_once(const char** step);
 // (nobody when we are root, our own id otherwise). Returns 0 or errno.
 int user_ns_parent_write_maps(pid_t child, const char** step);
 
-// Child: wait for the parent half; returns 0 or the errno it reported.
-int user_ns_child_wait_maps(int sync_fd);
+// What the parent half sends the child through the sync pipe.
+struct MapOutcome {
+  int err = 0;
+  char step[16] = {};  // uid_map, setgroups or gid_map
+};
+
+// Child: wait for the parent half; returns 0, or the errno it reported with *step set.
+int user_ns_child_wait_maps(int sync_fd, const char** step);
 // Child: become nobody/nobody inside, with no supplementary groups where the kernel allows it.
 bool user_ns_child_become_nobody();
 

@@ -41,7 +41,7 @@ std::span<const AllowedSyscall> allowed_syscalls() {
 
 SeccompProgram build_seccomp_policy(bool allow_exec) {
   SeccompProgram out;
-  // Every syscall not listed traps into the violation reporter (runtime/jail/violation.cpp),
+  // Every syscall not listed traps into the violation reporter (runtime/jail/signals.cpp),
   // which reports {nr, arch} on fd 3 and dies by SIGSYS; the syscall never runs. Foreign
   // architectures (int 0x80, x32 numbers) trap the same way, so they are reported too.
   scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
@@ -72,13 +72,23 @@ SeccompProgram build_seccomp_policy(bool allow_exec) {
   if (rc == 0 && ::pipe(pipefd) != 0) rc = -errno;
   if (rc == 0) rc = seccomp_export_bpf(ctx, pipefd[1]);
   if (pipefd[1] >= 0) ::close(pipefd[1]);
-  if (rc == 0) {
-    sock_filter buf[512];
+  // The write end is closed, so this reads the whole program up to EOF. BPF_MAXINSNS bounds a
+  // program the kernel would accept; anything longer is an error here, not a truncation.
+  std::string bytes;
+  while (rc == 0) {
+    char buf[4096];
     const ssize_t n = ::read(pipefd[0], buf, sizeof buf);
-    if (n <= 0 || n % static_cast<ssize_t>(sizeof(sock_filter)) != 0)
-      rc = -EIO;
-    else
-      out.code.assign(buf, buf + n / static_cast<ssize_t>(sizeof(sock_filter)));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) rc = -errno;
+    if (n <= 0) break;
+    bytes.append(buf, static_cast<std::size_t>(n));
+  }
+  if (rc == 0 && (bytes.empty() || bytes.size() % sizeof(sock_filter) != 0 ||
+                  bytes.size() / sizeof(sock_filter) > BPF_MAXINSNS))
+    rc = -EIO;
+  if (rc == 0) {
+    out.code.resize(bytes.size() / sizeof(sock_filter));
+    std::memcpy(out.code.data(), bytes.data(), bytes.size());
   }
   if (pipefd[0] >= 0) ::close(pipefd[0]);
   seccomp_release(ctx);

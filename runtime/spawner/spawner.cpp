@@ -172,9 +172,11 @@ pid_t spawn_one(SpawnerState& st, int channel, const SpawnRequest& req, int* pid
     ::close(sync[0]);
     if (pid > 0) {
       // The parent half of the user namespace; the child waits for this int before going on.
-      const char* map_step = nullptr;
-      const int map_err = jail::user_ns_parent_write_maps(pid, &map_step);
-      [[maybe_unused]] const ssize_t n = ::write(sync[1], &map_err, sizeof map_err);
+      const char* map_step = "uid_map";
+      jail::MapOutcome outcome;
+      outcome.err = jail::user_ns_parent_write_maps(pid, &map_step);
+      std::snprintf(outcome.step, sizeof outcome.step, "%s", map_step);
+      [[maybe_unused]] const ssize_t n = ::write(sync[1], &outcome, sizeof outcome);
     }
     ::close(sync[1]);
   }
