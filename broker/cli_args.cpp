@@ -87,10 +87,6 @@ bool parse_run(ArgCursor c, CliOptions& o, std::string& error) {
         error = "option '--backend': '" + v + "' is not one of jail, pool, none";
         return false;
       }
-      if (v == "pool") {
-        error = "option '--backend': 'pool' is not available yet in this version";
-        return false;
-      }
       o.backend = v;
     } else if (flag == "--param") {
       if (!value()) return false;
@@ -255,9 +251,12 @@ options:
   --instructions N      VM instruction budget (default: none)
   --message-limit SIZE  largest protocol message (default 4m, at least 64k)
   --run-id ID           use ID instead of a random run id
-  --backend jail|none   jail (default): namespaces, an empty read-only root, rlimits, no
+  --backend jail|pool|none
+                        jail (default): namespaces, an empty read-only root, rlimits, no
                         capabilities and a seccomp allowlist; fails closed if the kernel
-                        cannot give them. none: the child process and the restricted VM only
+                        cannot give them. pool: the same jail, forked ahead and handed the
+                        job (for a server; one run gains nothing). none: the child process
+                        and the restricted VM only
   --no-sandbox          the same as --backend none; prints a warning on every run
 
 exit codes: 0 ok, 1 error, 2 usage, 3 limit (timeout, cpu, memory, output),

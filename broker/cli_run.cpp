@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "broker/run_session.h"
+#include "broker/worker_pool.h"
 #include "sidecars/units.h"
 
 namespace tactus::cli {
@@ -198,7 +199,20 @@ int run_command(const CliOptions& o, spawner::SpawnerClient& spawner) {
 
   FdSink sink(o.json ? 2 : 1);
   tools::ToolRegistry tools;
-  const broker::RunResult r = broker::run_procedure(spawner, req, tools, sink);
+  broker::RunResult r;
+  if (o.backend == "pool") {
+    broker::WorkerPool pool(spawner, req, 1, std::chrono::seconds(60));
+    std::string pool_error;
+    if (!pool.fill(pool_error)) {
+      r.run_id = req.run_id;
+      r.status = broker::RunStatus::setup;
+      r.message = pool_error;
+    } else {
+      r = pool.run(req, tools, sink);
+    }
+  } else {
+    r = broker::run_procedure(spawner, req, tools, sink);
+  }
   print_outcome(o, r);
   return broker::exit_code(r.status);
 }

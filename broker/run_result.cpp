@@ -85,6 +85,7 @@ protocol::Json to_json(const RunResult& r) {
   for (const auto& [step, us] : r.timings.setup_steps_us)
     steps.push_back({{"step", step}, {"us", us}});
   doc["timings"]["setup"] = std::move(steps);
+  if (r.timings.handoff_ms >= 0) doc["timings"]["handoff_ms"] = r.timings.handoff_ms;
   doc["peak_rss_kib"] = r.peak_rss_kib;
   return doc;
 }

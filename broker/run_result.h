@@ -21,6 +21,8 @@ struct Timings {
   double ready_ms = 0;  // child exists until it reported ready
   double run_ms = 0;    // run sent until the result arrived
   double total_ms = 0;  // the whole run, as the broker saw it
+  // Pool runs: from taking an idle worker until its run message was written; -1 otherwise.
+  double handoff_ms = -1;
   // The child's setup steps: microseconds from the clone to the end of each step.
   std::vector<std::pair<std::string, long>> setup_steps_us;
 };

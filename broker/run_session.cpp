@@ -52,7 +52,7 @@ class Session {
             ::fcntl(channel_.native_handle(), F_GETFL) | O_NONBLOCK);
   }
 
-  void start() {
+  void start(const ReadyChild* ready) {
     started_ = Clock::now();
     timer_.expires_after(std::chrono::duration_cast<Clock::duration>(
         std::chrono::duration<double>(req_.limits.timeout_seconds)));
@@ -61,6 +61,13 @@ class Session {
       timed_out_ = true;
       kill_child();
     });
+    if (ready) {  // a pool worker: its setup and ready were read when the pool filled
+      setup_timed_ = true;
+      setup_steps_ = ready->setup_steps_us;
+      ready_at_ = started_;
+      phase_ = Phase::running;
+      send_run();
+    }
     arm_read();
     pidfd_.async_wait(asio::posix::stream_descriptor::wait_read, [this](const std::error_code& ec) {
       if (!ec) on_exit();
@@ -70,6 +77,7 @@ class Session {
   RunResult finish(RunResult r);
 
   Clock::time_point ready_at_{}, run_sent_at_{}, done_at_{};
+  double handoff_ms_ = -1;
 
  private:
   enum class Phase { awaiting_ready, running, finished };
@@ -397,6 +405,7 @@ std::string setup_hint(spawner::Backend backend) {
 
 RunResult Session::finish(RunResult r) {
   r.peak_rss_kib = peak_rss_kib_;
+  r.timings.handoff_ms = handoff_ms_;
   r.timings.setup_steps_us = setup_steps_;
   if (ready_at_ != Clock::time_point{}) r.timings.ready_ms = ms_between(started_, ready_at_);
   if (done_at_ != Clock::time_point{}) r.timings.run_ms = ms_between(run_sent_at_, done_at_);
@@ -461,12 +470,23 @@ RunResult Session::finish(RunResult r) {
 
 }  // namespace
 
+spawner::SpawnRequest make_spawn_request(const RunRequest& request) {
+  spawner::SpawnRequest sreq;
+  sreq.backend = request.backend;
+  sreq.cpu_seconds = request.limits.cpu_seconds;
+  sreq.memory = request.limits.memory;
+  sreq.message_limit = request.limits.message;
+  sreq.allow_exec = request.allow_exec ? 1 : 0;
+  return sreq;
+}
+
 RunResult serve_child(UniqueFd channel, UniqueFd pidfd, const RunRequest& request,
-                      const tools::ToolRegistry& tools, OutputSink& out) {
+                      const tools::ToolRegistry& tools, OutputSink& out, const ReadyChild* ready) {
   const auto t0 = Clock::now();
   asio::io_context io(1);
   Session session(io, std::move(channel), std::move(pidfd), request, tools, out);
-  session.start();
+  session.start(ready);
+  if (ready) session.handoff_ms_ = ms_between(t0, session.run_sent_at_);
   io.run();
   RunResult r;
   r.run_id = request.run_id;
@@ -489,13 +509,7 @@ RunResult run_procedure(spawner::SpawnerClient& spawner, const RunRequest& reque
     return r;
   }
   UniqueFd ours(sv[0]), theirs(sv[1]);
-  spawner::SpawnRequest sreq;
-  sreq.backend = request.backend;
-  sreq.cpu_seconds = request.limits.cpu_seconds;
-  sreq.memory = request.limits.memory;
-  sreq.message_limit = request.limits.message;
-  sreq.allow_exec = request.allow_exec ? 1 : 0;
-  spawner::SpawnedChild child = spawner.spawn(std::move(theirs), sreq);
+  spawner::SpawnedChild child = spawner.spawn(std::move(theirs), make_spawn_request(request));
   const double spawn_ms = ms_between(t0, Clock::now());
   if (!child.error.empty()) {
     r.status = RunStatus::setup;

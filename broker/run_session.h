@@ -34,10 +34,19 @@ class OutputSink {
 RunResult run_procedure(spawner::SpawnerClient& spawner, const RunRequest& request,
                         const tools::ToolRegistry& tools, OutputSink& out);
 
+// The spawner's part of request: backend and OS-level limits.
+spawner::SpawnRequest make_spawn_request(const RunRequest& request);
+
+// A child that has already reported "ready" (a pool worker): the run message goes at once.
+struct ReadyChild {
+  std::vector<std::pair<std::string, long>> setup_steps_us;
+};
+
 // Serves a child that already exists: channel is the broker's end of its socketpair, and the
 // child must be a child of this process (pidfd from CLONE_PIDFD or pidfd_open). Used by
-// run_procedure, and by tests that play a misbehaving child.
+// run_procedure, the worker pool (with ready set), and tests that play a misbehaving child.
 RunResult serve_child(UniqueFd channel, UniqueFd pidfd, const RunRequest& request,
-                      const tools::ToolRegistry& tools, OutputSink& out);
+                      const tools::ToolRegistry& tools, OutputSink& out,
+                      const ReadyChild* ready = nullptr);
 
 }  // namespace tactus::broker
