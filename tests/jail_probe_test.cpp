@@ -104,6 +104,12 @@ const std::map<std::string, long (*)()> kProbes = {
        return raw(SYS_mmap, 0, 4096, static_cast<long>(0xdead00000000ull | PROT_READ | PROT_EXEC),
                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
      }},
+    // 4 GiB of address space: over RLIMIT_AS (the 2 GiB heap cap + 512 MiB), so ENOMEM.
+    {"mmap_huge",
+     [] {
+       return raw(SYS_mmap, 0, static_cast<long>(4ull << 30), PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+     }},
     {"read_inherited_fd",
      [] {
        char c;
@@ -228,6 +234,14 @@ TEST_CASE("jail: foreign syscall ABIs are killed too: int 0x80 and x32 numbers",
 TEST_CASE("jail: junk in the upper half of an int argument changes nothing", "[jail][seccomp]") {
   CHECK(returned(probe("mmap_junk_prot")) > 0);  // mapped, read-only
   expect_killed_for("mmap_exec_junk", "mmap");
+}
+
+TEST_CASE("jail: RLIMIT_AS bites: 4 GiB of address space is refused", "[jail]") {
+#ifdef TACTUS_SANITIZE
+  SUCCEED("ASan builds set no RLIMIT_AS (its shadow memory needs terabytes)");
+#else
+  CHECK(returned(probe("mmap_huge")) == -ENOMEM);
+#endif
 }
 
 TEST_CASE("jail: no fd but 3 is open", "[jail]") {
