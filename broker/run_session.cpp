@@ -159,11 +159,11 @@ class Session {
     const Json limits = {{"memory", req_.limits.memory},
                          {"output", req_.limits.output},
                          {"instructions", req_.limits.instructions}};
-    run_sent_at_ = Clock::now();
     reply(protocol::make_notification("run", Json{{"source", req_.source},
                                                   {"chunkname", req_.chunkname},
                                                   {"input", req_.input},
                                                   {"limits", limits}}));
+    run_sent_at_ = Clock::now();  // written (or queued) to the child: the hand-off is done
   }
 
   void on_print(const Json& params) {

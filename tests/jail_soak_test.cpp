@@ -76,13 +76,22 @@ TEST_CASE("jail: 10,000 sequential runs leave no zombie, no leaked fd and a flat
     }
     return ok;
   };
-  CHECK(run_many(1000) == 1000);  // warm-up: allocator pools, asio's first-use state
+#ifdef TACTUS_SANITIZE
+  // ASan's quarantine keeps freed memory on purpose, so RSS says nothing here, and every run is
+  // several times slower: the release build runs the full 10,000 and checks RSS.
+  constexpr int kWarmup = 200, kRuns = 1800;
+  constexpr bool kCheckRss = false;
+#else
+  constexpr int kWarmup = 1000, kRuns = 9000;
+  constexpr bool kCheckRss = true;
+#endif
+  CHECK(run_many(kWarmup) == kWarmup);  // warm-up: allocator pools, asio's first-use state
   const int fds = open_fds();
   const long rss = rss_kib();
-  CHECK(run_many(9000) == 9000);
+  CHECK(run_many(kRuns) == kRuns);
   CHECK(open_fds() == fds);
   CHECK(zombie_children() == 0);
   const long growth = rss_kib() - rss;
   INFO("RSS " << rss << " KiB -> " << rss + growth << " KiB");
-  CHECK(growth < 1024);
+  if (kCheckRss) CHECK(growth < 1024);
 }

@@ -31,6 +31,16 @@ constexpr AllowedSyscall kAllowed[] = {
     {"exit", "thread exit"},
     {"exit_group", "the VM's exit"},
     {"rt_sigreturn", "return from the violation reporter's SIGSYS handler"},
+#ifdef TACTUS_SANITIZE
+    // Test builds only (ASan+UBSan): the sanitizer runtime checks memory through a pipe and
+    // asks for its own ids. Release builds never contain these entries.
+    {"pipe2", "sanitizer builds only: ASan's readable-memory check"},
+    {"getpid", "sanitizer builds only: the sanitizer runtime"},
+    {"gettid", "sanitizer builds only: the sanitizer runtime"},
+    {"sched_yield", "sanitizer builds only: the sanitizer runtime's spin locks"},
+    {"sigaltstack", "sanitizer builds only: the sanitizer runtime"},
+    {"rt_sigprocmask", "sanitizer builds only: the sanitizer runtime"},
+#endif
 };
 
 }  // namespace
