@@ -220,7 +220,18 @@ std::string probe_abi(long (*attempt)(), const char* how) {
 }
 #endif
 
-Abi ia32_abi(const std::optional<std::string>& config, const std::string& machine) {
+// What decides whether one foreign ABI exists: a probe, then files that may say so.
+struct AbiCheck {
+  long (*attempt)();
+  const char* probe_name;     // "int 0x80 probe"
+  const char* answered;       // evidence when the probe got an answer
+  const char* refused;        // evidence when the kernel refused it
+  const char* config_option;  // the kernel config option that builds it
+  const char* present_path;   // a file whose presence means "yes" (may be null)
+};
+
+Abi foreign_abi(const AbiCheck& check, const std::optional<std::string>& config,
+                const std::string& machine) {
   Abi a;
   if (machine != "x86_64") {
     a.available = "n/a";
@@ -228,21 +239,20 @@ Abi ia32_abi(const std::optional<std::string>& config, const std::string& machin
     return a;
   }
 #if defined(__x86_64__)
-  const std::string probe = probe_abi(int80_getpid, "int 0x80 probe");
+  const std::string probe = probe_abi(check.attempt, check.probe_name);
   if (probe == "yes" || probe == "no") {
     a.available = probe;
-    a.evidence.push_back(probe == "yes" ? "int 0x80 getpid answered in a probe child"
-                                        : "int 0x80 refused in a probe child");
+    a.evidence.push_back(probe == "yes" ? check.answered : check.refused);
   } else {
     a.evidence.push_back(probe);
   }
 #endif
-  const bool vsyscall32 = exists("/proc/sys/abi/vsyscall32");
-  if (vsyscall32) a.evidence.push_back("/proc/sys/abi/vsyscall32 present");
-  const auto cfg = kernel_config(config, "CONFIG_IA32_EMULATION");
-  if (cfg) a.evidence.push_back(std::string("CONFIG_IA32_EMULATION=") + (*cfg ? "y" : "n"));
+  const bool present = check.present_path && exists(check.present_path);
+  if (present) a.evidence.push_back(std::string(check.present_path) + " present");
+  const auto cfg = kernel_config(config, check.config_option);
+  if (cfg) a.evidence.push_back(std::string(check.config_option) + "=" + (*cfg ? "y" : "n"));
   if (a.available == "unknown") {
-    if (vsyscall32)
+    if (present)
       a.available = "yes";
     else if (cfg)
       a.available = on_off(*cfg);
@@ -250,28 +260,23 @@ Abi ia32_abi(const std::optional<std::string>& config, const std::string& machin
   return a;
 }
 
-Abi x32_abi(const std::optional<std::string>& config, const std::string& machine) {
-  Abi a;
-  if (machine != "x86_64") {
-    a.available = "n/a";
-    a.evidence.push_back("not x86_64");
-    return a;
-  }
 #if defined(__x86_64__)
-  const std::string probe = probe_abi(x32_getpid, "x32 probe");
-  if (probe == "yes" || probe == "no") {
-    a.available = probe;
-    a.evidence.push_back(probe == "yes" ? "an x32 getpid answered in a probe child"
-                                        : "an x32 getpid got ENOSYS in a probe child");
-  } else {
-    a.evidence.push_back(probe);
-  }
+constexpr AbiCheck kIa32{int80_getpid,
+                         "int 0x80 probe",
+                         "int 0x80 getpid answered in a probe child",
+                         "int 0x80 refused in a probe child",
+                         "CONFIG_IA32_EMULATION",
+                         "/proc/sys/abi/vsyscall32"};
+constexpr AbiCheck kX32{x32_getpid,
+                        "x32 probe",
+                        "an x32 getpid answered in a probe child",
+                        "an x32 getpid got ENOSYS in a probe child",
+                        "CONFIG_X86_X32_ABI",
+                        nullptr};
+#else
+constexpr AbiCheck kIa32{nullptr, "", "", "", "CONFIG_IA32_EMULATION", nullptr};
+constexpr AbiCheck kX32{nullptr, "", "", "", "CONFIG_X86_X32_ABI", nullptr};
 #endif
-  const auto cfg = kernel_config(config, "CONFIG_X86_X32_ABI");
-  if (cfg) a.evidence.push_back(std::string("CONFIG_X86_X32_ABI=") + (*cfg ? "y" : "n"));
-  if (a.available == "unknown" && cfg) a.available = on_off(*cfg);
-  return a;
-}
 
 struct Cgroups {
   std::string version;  // v2 | v1 | absent
@@ -426,8 +431,8 @@ int sandbox_status_command(bool json, spawner::SpawnerClient& spawner) {
   const UserNs userns = user_namespaces();
   const Seccomp sec = seccomp_support();
   const std::optional<long> io_uring = read_long("/proc/sys/kernel/io_uring_disabled");
-  const Abi ia32 = ia32_abi(config, machine);
-  const Abi x32 = x32_abi(config, machine);
+  const Abi ia32 = foreign_abi(kIa32, config, machine);
+  const Abi x32 = foreign_abi(kX32, config, machine);
   const Cgroups cg = cgroups();
   const broker::RunResult trial = trial_run(spawner);
   const bool works = trial.status == broker::RunStatus::ok;
