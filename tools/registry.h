@@ -1,11 +1,13 @@
 // Brokered host tools: named operations the broker runs on the VM's behalf, after the policy
-// check. [skeleton] has host.ping; file, http, command and MCP tools come in [config].
+// check: host.ping; the file tools over the run's mounts (tools/file_tools.h). http, command and
+// MCP tools are to come.
 #pragma once
 
 #include <string>
 #include <string_view>
 
 #include "runtime/protocol/message.h"
+#include "tools/tool_context.h"
 
 namespace tactus::tools {
 
@@ -18,9 +20,17 @@ struct ToolOutcome {
 
 class ToolRegistry {
  public:
+  ToolRegistry() = default;
+  explicit ToolRegistry(ToolContext context) : ctx_(std::move(context)) {}
+
   // Runs the named tool. The caller has already checked the name against the run's allowlist.
   ToolOutcome call(std::string_view name, const protocol::Json& args) const;
   bool has(std::string_view name) const;
+
+  const ToolContext& context() const { return ctx_; }
+
+ private:
+  ToolContext ctx_;
 };
 
 }  // namespace tactus::tools
