@@ -8,8 +8,8 @@
 namespace tactus::cli {
 namespace {
 
-constexpr std::string_view kPlannedCommands[] = {"validate", "test", "eval",   "resume",
-                                                 "answer",   "runs", "config", "sandbox"};
+constexpr std::string_view kPlannedCommands[] = {"validate", "test",   "eval",
+                                                 "resume",   "answer", "runs"};
 constexpr std::string_view kPlannedRunFlags[] = {"--mock", "--no-input", "--log-format"};
 
 struct ArgCursor {
@@ -216,6 +216,20 @@ ParseResult parse_cli(int argc, const char* const* argv) {
       r.error = "usage: tactus sandbox status [--json]";
     return r;
   }
+  if (cmd == "config") {
+    o.command = Command::config_show;
+    if (argc == 3 && (std::string_view(argv[2]) == "--help" || std::string_view(argv[2]) == "-h")) {
+      o.command = Command::help;
+      o.help_topic = "config";
+      return r;
+    }
+    if (argc != 4 || std::string_view(argv[2]) != "show") {
+      r.error = "usage: tactus config show FILE.tac";
+      return r;
+    }
+    o.file = argv[3];
+    return r;
+  }
   for (auto planned : kPlannedCommands)
     if (cmd == planned) {
       r.error = "'tactus " + std::string(cmd) + "' is not available yet in this version";
@@ -226,6 +240,14 @@ ParseResult parse_cli(int argc, const char* const* argv) {
 }
 
 std::string help_text(const std::string& topic) {
+  if (topic == "config")
+    return R"(usage: tactus config show FILE.tac
+
+Prints the configuration a run of FILE.tac would get, merged from its layers (later wins):
+built-in defaults < ~/.tactus/config.yml < .tactus/config.yml (nearest ancestor of FILE's
+directory) < FILE.tac.yml < command-line flags. Each value is followed by where it came from.
+Secrets are shown as <secret:NAME>, never their values. See docs/configuration.md.
+)";
   if (topic == "sandbox")
     return R"(usage: tactus sandbox status [--json]
 
@@ -267,9 +289,10 @@ exit codes: 0 ok, 1 error, 2 usage, 3 limit (timeout, cpu, memory, output),
 commands:
   run FILE.tac        run a procedure (see 'tactus run --help')
   sandbox status      what this kernel allows, which backend would run
+  config show FILE    the merged configuration of a run, with each value's origin
   --help, --version
 
-Planned, not yet available: validate, test, eval, resume, answer, runs, config.
+Planned, not yet available: validate, test, eval, resume, answer, runs.
 Documentation: docs/ in the source tree (cli.md, language.md, protocol.md).
 )";
 }

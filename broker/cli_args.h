@@ -11,7 +11,7 @@
 
 namespace tactus::cli {
 
-enum class Command { help, version, run, sandbox_status };
+enum class Command { help, version, run, sandbox_status, config_show };
 
 // Limits given on the command line (the top config layer); unset ones fall through.
 struct LimitFlags {
@@ -26,7 +26,7 @@ struct CliOptions {
   std::string file;
   bool json = false;
   bool no_sandbox = false;
-  std::string backend = "jail";
+  std::string backend;  // "" unless --backend was given: the configuration decides
   std::vector<std::pair<std::string, std::string>> params;  // --param k=v, in order
   std::string input_file;
   std::string run_id;

@@ -5,14 +5,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 #include "broker/run_session.h"
+#include "broker/secrets.h"
 #include "broker/worker_pool.h"
+#include "sidecars/config.h"
 #include "sidecars/units.h"
 
 namespace tactus::cli {
@@ -177,12 +183,100 @@ spawner::Backend requested_backend(const CliOptions& o) {
                                              : spawner::Backend::jail;
 }
 
+namespace {
+
+// Masks secrets in every printed line before it reaches the terminal.
+class RedactingSink : public broker::OutputSink {
+ public:
+  RedactingSink(broker::OutputSink& inner, std::shared_ptr<const broker::Redactor> r)
+      : inner_(inner), redactor_(std::move(r)) {}
+  void print(std::string_view line) override {
+    if (redactor_ && !redactor_->empty())
+      inner_.print(redactor_->redact(line));
+    else
+      inner_.print(line);
+  }
+
+ private:
+  broker::OutputSink& inner_;
+  std::shared_ptr<const broker::Redactor> redactor_;
+};
+
+bool load_procedure_config(const std::string& file, sidecars::Config& config, std::string& error) {
+  const char* home = std::getenv("HOME");
+  return sidecars::load_config(sidecars::find_layers(file, home ? home : ""), config, error);
+}
+
+// Secrets are resolved here, in the broker, after the spawner was forked: no jail is ever forked
+// from a process that held them.
+bool resolve_secrets(const sidecars::Config& config, broker::Redactor& redactor,
+                     std::string& error) {
+  for (const auto& [name, decl] : config.secrets) {
+    broker::SecretSource source;
+    source.name = name;
+    source.kind =
+        decl.kind == "file" ? broker::SecretSource::Kind::file : broker::SecretSource::Kind::env;
+    source.ref = decl.ref;
+    std::string value;
+    if (!broker::resolve_secret(source, value, error)) {
+      error = decl.origin.text() + ": secrets." + name + ": " + error;
+      return false;
+    }
+    redactor.add(value);
+  }
+  return true;
+}
+
+tools::ToolContext tool_context(const sidecars::Config& config, const std::string& file) {
+  tools::ToolContext ctx;
+  // A read must fit in one answer, with room for the envelope and JSON escaping.
+  ctx.file_limits.max_read =
+      std::min<std::uint64_t>(ctx.file_limits.max_read, config.message.value / 2);
+  std::error_code ec;
+  if (config.mount_current_dir.value) {
+    const auto dir = std::filesystem::absolute(file, ec).parent_path().lexically_normal();
+    ctx.mounts.push_back({"/workspace", dir.string(), false});
+  }
+  for (const auto& v : config.volumes.value)
+    ctx.mounts.push_back({v.virtual_path, v.host, v.read_only});
+  return ctx;
+}
+
+}  // namespace
+
+int config_show_command(const CliOptions& o) {
+  sidecars::Config config;
+  std::string error;
+  if (!load_procedure_config(o.file, config, error)) {
+    write_all(2, "tactus: " + error + "\n");
+    return kExitUsage;
+  }
+  write_all(1, sidecars::show_config(config));
+  return 0;
+}
+
 int run_command(const CliOptions& o, spawner::SpawnerClient& spawner) {
   broker::RunRequest req;
   req.run_id = o.run_id.empty() ? random_run_id() : o.run_id;
-  o.limits.apply(req.limits);
 
   std::string error;
+  sidecars::Config config;
+  if (!load_procedure_config(o.file, config, error)) return usage_failure(o, req.run_id, error);
+  auto redactor = std::make_shared<broker::Redactor>();
+  if (!resolve_secrets(config, *redactor, error)) return usage_failure(o, req.run_id, error);
+  req.redactor = redactor;
+
+  // Configuration, then the command line over it.
+  req.limits.timeout_seconds = config.timeout.value;
+  req.limits.memory = config.memory.value;
+  req.limits.cpu_seconds = config.cpu.value;
+  req.limits.output = config.output.value;
+  req.limits.instructions = config.instructions.value;
+  req.limits.message = config.message.value;
+  o.limits.apply(req.limits);
+  req.policy.allowed_tools = config.tools_allow.value;
+  req.allow_exec = config.jit.value;
+
   // The run message carries the source; keep room for the envelope and the input.
   const std::uint64_t max_source = req.limits.message - req.limits.message / 8;
   if (!read_source(o.file, max_source, req.source, error))
@@ -190,17 +284,33 @@ int run_command(const CliOptions& o, spawner::SpawnerClient& spawner) {
   if (!read_input(o, req.input, error)) return usage_failure(o, req.run_id, error);
   req.chunkname = "@" + o.file;
 
-  req.backend = requested_backend(o);
+  std::string backend = o.backend;
+  std::string why_none = "--no-sandbox";
+  if (o.no_sandbox) backend = "none";
+  if (backend.empty() && !config.enabled.value) {
+    backend = "none";
+    why_none = "sandbox.enabled: false at " + config.enabled.origin.text();
+  }
+  if (backend.empty()) backend = config.backend.value;
+  if (backend == "none" && why_none == "--no-sandbox" && !o.no_sandbox && o.backend.empty())
+    why_none = "sandbox.backend: none at " + config.backend.origin.text();
+  req.backend = backend == "none" ? spawner::Backend::danger_none : spawner::Backend::jail;
   if (req.backend == spawner::Backend::danger_none)
-    write_all(2,
-              "tactus: warning: running without the sandbox (--no-sandbox): no namespaces and "
-              "no seccomp; only the child process and the restricted VM contain this "
-              "procedure\n");
+    write_all(2, "tactus: warning: running without the sandbox (" + why_none +
+                     "): no namespaces and no seccomp; only the child process and the "
+                     "restricted VM contain this procedure\n");
 
-  FdSink sink(o.json ? 2 : 1);
-  tools::ToolRegistry tools;
+  broker::AuditLog audit;
+  if (!config.audit_path.value.empty()) {
+    if (!audit.open(config.audit_path.value, error)) return usage_failure(o, req.run_id, error);
+    req.audit = &audit;
+  }
+
+  FdSink fd_sink(o.json ? 2 : 1);
+  RedactingSink sink(fd_sink, redactor);
+  const tools::ToolRegistry tools(tool_context(config, o.file));
   broker::RunResult r;
-  if (o.backend == "pool") {
+  if (backend == "pool") {
     broker::WorkerPool pool(spawner, req, 1, std::chrono::seconds(60));
     std::string pool_error;
     if (!pool.fill(pool_error)) {
@@ -213,6 +323,10 @@ int run_command(const CliOptions& o, spawner::SpawnerClient& spawner) {
   } else {
     r = broker::run_procedure(spawner, req, tools, sink);
   }
+  // The procedure's result and messages are masked too, like everything written out.
+  r.message = redactor->redact(r.message);
+  r.traceback = redactor->redact(r.traceback);
+  redactor->redact_in_place(r.result);
   print_outcome(o, r);
   return broker::exit_code(r.status);
 }

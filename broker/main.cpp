@@ -22,6 +22,9 @@ int main(int argc, char** argv) {
     case cli::Command::version:
       std::printf("tactus %s\n", TACTUS_VERSION);
       return 0;
+    case cli::Command::config_show:
+      // Reads the configuration but resolves no secret and forks nothing.
+      return cli::config_show_command(o);
     case cli::Command::run:
     case cli::Command::sandbox_status:
       break;

@@ -180,24 +180,53 @@ class Session {
   }
 
   void on_host_call(const Message& m) {
+    const auto t0 = Clock::now();
     const Json& p = m.params;
+    const Json args = p.contains("args") ? p["args"] : Json();
+    std::string name;
+    tools::ToolOutcome r;
     if (!p.contains("name") || !p["name"].is_string() ||
-        p["name"].get_ref<const std::string&>().empty())
-      return reply(protocol::make_error(m.id, "invalid_args", "Host.call needs a tool name"));
-    const auto& name = p["name"].get_ref<const std::string&>();
-    if (!tool_allowed(req_.policy, name))
-      return reply(protocol::make_error(
-          m.id, "denied",
-          "host tool '" + name + "' is not allowed (the sidecar's tools.allow decides)"));
-    const tools::ToolOutcome r = tools_.call(name, p.contains("args") ? p["args"] : Json());
-    if (!r.ok) return reply(protocol::make_error(m.id, r.code, r.message));
-    std::string payload = protocol::make_result(m.id, r.result);
-    if (payload.size() > req_.limits.message)
-      payload = protocol::make_error(
-          m.id, "failed",
-          "the result of '" + name + "' (" + std::to_string(payload.size()) +
-              " bytes) exceeds the message limit of " + sidecars::format_size(req_.limits.message));
+        p["name"].get_ref<const std::string&>().empty()) {
+      r.code = "invalid_args";
+      r.message = "Host.call needs a tool name";
+    } else if (name = p["name"].get<std::string>(); !tool_allowed(req_.policy, name)) {
+      r.code = "denied";
+      r.message = "host tool '" + name + "' is not allowed (the sidecar's tools.allow decides)";
+    } else {
+      r = tools_.call(name, args);
+    }
+    // Nothing a secret's value could hide in goes back into the jail unmasked.
+    if (req_.redactor) {
+      req_.redactor->redact_in_place(r.result);
+      r.message = req_.redactor->redact(r.message);
+    }
+    std::string payload = r.ok ? protocol::make_result(m.id, r.result)
+                               : protocol::make_error(m.id, r.code, r.message);
+    if (payload.size() > req_.limits.message) {
+      r.ok = false;
+      r.code = "failed";
+      r.message = "the result of '" + name + "' (" + std::to_string(payload.size()) +
+                  " bytes) exceeds the message limit of " +
+                  sidecars::format_size(req_.limits.message);
+      payload = protocol::make_error(m.id, r.code, r.message);
+    }
+    audit(name, args, r, ms_between(t0, Clock::now()));
     reply(payload);
+  }
+
+  void audit(const std::string& name, const Json& args, const tools::ToolOutcome& r, double ms) {
+    if (!req_.audit || !req_.audit->is_open()) return;
+    Json line = {
+        {"time", std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+                     .count()},
+        {"run_id", req_.run_id},
+        {"tool", name},
+        {"args", args},
+        {"outcome", r.ok ? "ok" : r.code},
+        {"duration_ms", ms}};
+    if (!r.ok) line["message"] = r.message;
+    if (req_.redactor) req_.redactor->redact_in_place(line);
+    req_.audit->append(protocol::dump_json(line));
   }
 
   void on_done(const Json& p) {

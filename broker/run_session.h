@@ -5,8 +5,12 @@
 #include <string>
 #include <string_view>
 
+#include <memory>
+
+#include "broker/audit_log.h"
 #include "broker/policy.h"
 #include "broker/run_result.h"
+#include "broker/secrets.h"
 #include "runtime/spawner/spawner.h"
 #include "sidecars/run_limits.h"
 #include "tools/registry.h"
@@ -22,6 +26,9 @@ struct RunRequest {
   RunPolicy policy;
   spawner::Backend backend = spawner::Backend::jail;
   bool allow_exec = false;  // sandbox.jit
+  // Secret values to mask in everything sent into the jail and written out. May be null.
+  std::shared_ptr<const Redactor> redactor;
+  AuditLog* audit = nullptr;  // audit.path; may be null
 };
 
 // Where the procedure's printed lines go (the broker masks secrets before this in [config]).

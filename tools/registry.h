@@ -14,7 +14,7 @@ namespace tactus::tools {
 struct ToolOutcome {
   bool ok = false;
   protocol::Json result;
-  std::string code;  // invalid_args | not_found | timeout | failed
+  std::string code;  // denied | invalid_args | not_found | timeout | failed
   std::string message;
 };
 

@@ -1,0 +1,47 @@
+-- tactus.io.file: text files through the broker's file tools (file.read, file.write,
+-- file.exists, file.list), inside the run's mounts. The broker decides where a path may go; its
+-- errors propagate unchanged ("denied: ...", "not_found: ...", "invalid_args: ...").
+local name, P = ...
+
+local file = {}
+
+local function check_text(fn, text)
+  if type(text) ~= "string" then
+    error(name .. "." .. fn .. ": text must be a string", 3)
+  end
+end
+
+-- read(path) -> the file's content, a string.
+function file.read(path)
+  return P.host_call("file.read", { path = path }).content
+end
+
+-- write(path, text): replaces the file (creates it if missing).
+function file.write(path, text)
+  check_text("write", text)
+  P.host_call("file.write", { path = path, content = text })
+end
+
+-- append(path, text): adds text at the end of the file (creates it if missing).
+function file.append(path, text)
+  check_text("append", text)
+  P.host_call("file.write", { path = path, content = text, append = true })
+end
+
+-- exists(path) -> true or false.
+function file.exists(path)
+  return P.host_call("file.exists", { path = path }).exists == true
+end
+
+-- list([path]) -> the entries' names, in the order the broker returns them (sorted), and a
+-- second result, true when the broker truncated the listing.
+function file.list(path)
+  local r = P.host_call("file.list", { path = path })
+  local names = {}
+  for i, entry in ipairs(r.entries or {}) do
+    names[i] = entry.name
+  end
+  return names, r.truncated == true
+end
+
+return file

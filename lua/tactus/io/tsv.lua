@@ -1,0 +1,5 @@
+-- tactus.io.tsv: tab-separated values, the API of tactus.io.csv with "\t" as the separator
+-- (parse, format, decode, encode, read, write; the same quoting rules, errors start "tsv: ").
+local name = ...
+
+return require("tactus.io.csv").with_separator("\t", name)

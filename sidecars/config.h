@@ -1,0 +1,116 @@
+// The trusted configuration of one run, merged from its layers (later wins):
+//   built-in defaults < ~/.tactus/config.yml < .tactus/config.yml (nearest ancestor of the
+//   procedure's directory) < PROCEDURE.tac.yml < command-line flags.
+// Every value remembers where it came from, for `tactus config show` and for error messages.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace tactus::sidecars {
+
+struct Origin {
+  std::string file;  // "default", a config file's path, or "--flag"
+  int line = 0;      // 1-based; 0 when not from a file
+  int column = 0;
+  std::string text() const;  // "file:line:column", or file alone
+};
+
+template <class T>
+struct Setting {
+  T value{};
+  Origin origin{"default"};
+};
+
+struct Volume {
+  std::string host;          // absolute host directory
+  std::string virtual_path;  // absolute, e.g. "/data"
+  bool read_only = false;
+  Origin origin;
+};
+
+struct CommandTool {
+  std::vector<std::string> command;
+  double timeout = 30;
+  std::string network = "none";
+  std::vector<std::string> secrets;
+  Origin origin;
+};
+
+struct SecretDecl {
+  std::string kind;  // "env" | "file"
+  std::string ref;   // the variable's name, or the file's path
+  Origin origin;
+};
+
+struct Provider {
+  std::string api_key;   // a secret's name
+  std::string base_url;  // empty: the provider's own
+  std::string api;       // "openai" | "anthropic" | "" (by name)
+  Origin origin;
+};
+
+struct McpServer {
+  std::vector<std::string> command;
+  std::map<std::string, std::string> env;
+  std::vector<std::string> secrets;
+  Origin origin;
+};
+
+struct Config {
+  // sandbox
+  Setting<bool> enabled{true};
+  Setting<std::string> backend{"jail"};
+  Setting<double> timeout{3600};
+  Setting<bool> jit{false};
+  Setting<std::uint64_t> memory{2ull << 30};
+  Setting<std::uint64_t> cpu{3600};
+  Setting<std::uint64_t> output{10ull << 20};
+  Setting<std::uint64_t> instructions{0};
+  Setting<std::uint64_t> message{4ull << 20};
+  Setting<bool> mount_current_dir{true};
+  Setting<std::vector<Volume>> volumes;
+  Setting<std::string> network{"none"};
+  Setting<std::vector<std::string>> network_allow;
+  Setting<std::vector<std::string>> network_deny;
+  // tools
+  Setting<std::vector<std::string>> tools_allow;
+  std::map<std::string, CommandTool> commands;
+  // secrets, providers, MCP servers: merged by name, a later layer's entry replaces the earlier
+  std::map<std::string, SecretDecl> secrets;
+  std::map<std::string, Provider> providers;
+  Setting<double> provider_timeout{120};
+  Setting<std::uint64_t> provider_retries{3};
+  std::map<std::string, McpServer> mcp_servers;
+  // audit, journal
+  Setting<std::string> audit_path;
+  Setting<std::string> journal_path{".tactus/journal.db"};
+};
+
+// Where the layers are looked for. home empty: no user layer.
+struct LayerPaths {
+  std::string user;       // ~/.tactus/config.yml
+  std::string project;    // nearest .tactus/config.yml
+  std::string procedure;  // FILE.tac.yml
+};
+
+// The layer files that exist for procedure_path (home from $HOME).
+LayerPaths find_layers(const std::string& procedure_path, const std::string& home);
+
+// Reads, validates and merges the layers over the defaults. On failure returns false and error
+// is one line: "FILE:LINE:COLUMN: KEY: what is wrong".
+bool load_config(const LayerPaths& layers, Config& config, std::string& error);
+
+// Reads one YAML text as a layer over config (for tests and for each file). file names it.
+bool apply_layer(const std::string& yaml_text, const std::string& file, Config& config,
+                 std::string& error);
+
+// Cross-checks after all layers: providers name declared secrets, commands' secrets exist...
+bool check_config(const Config& config, std::string& error);
+
+// Every value, one per line, "key: value  # origin"; secrets as <secret:NAME>.
+std::string show_config(const Config& config);
+
+}  // namespace tactus::sidecars

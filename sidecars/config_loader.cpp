@@ -1,0 +1,515 @@
+#include <yaml-cpp/yaml.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "sidecars/config.h"
+#include "sidecars/run_limits.h"
+#include "sidecars/units.h"
+
+namespace tactus::sidecars {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string suggestion(const std::string& key, const std::vector<std::string>& known) {
+  std::string best;
+  std::size_t best_d = std::string::npos;
+  for (const auto& k : known) {
+    const std::size_t d = edit_distance(key, k);
+    if (d < best_d) {
+      best_d = d;
+      best = k;
+    }
+  }
+  if (best.empty() || best_d > std::max<std::size_t>(2, key.size() / 3)) return "";
+  return " (did you mean '" + best + "'?)";
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+// Reads one layer into a Config. Every error is "file:line:column: key: what".
+class LayerReader {
+ public:
+  LayerReader(std::string file, std::string base_dir, Config& config, std::string& error)
+      : file_(std::move(file)), base_(std::move(base_dir)), cfg_(config), error_(error) {}
+
+  bool read(const YAML::Node& root) {
+    if (!root || root.IsNull()) return true;  // an empty file is an empty layer
+    if (!root.IsMap()) return fail(root, "", "the top level must be a mapping of keys");
+    return each(root, "",
+                {"sandbox", "tools", "secrets", "providers", "mcp_servers", "audit", "journal"},
+                [&](const std::string& k, const YAML::Node& v) {
+                  if (k == "sandbox") return sandbox(v);
+                  if (k == "tools") return tools(v);
+                  if (k == "secrets") return secrets(v);
+                  if (k == "providers") return providers(v);
+                  if (k == "mcp_servers") return mcp_servers(v);
+                  if (k == "audit") return path_section(v, "audit", cfg_.audit_path);
+                  return path_section(v, "journal", cfg_.journal_path);
+                });
+  }
+
+ private:
+  Origin origin(const YAML::Node& n) const {
+    const auto m = n.Mark();
+    return Origin{file_, m.line + 1, m.column + 1};
+  }
+
+  bool fail(const YAML::Node& n, const std::string& key, const std::string& what) {
+    error_ = origin(n).text() + ": " + (key.empty() ? "" : key + ": ") + what;
+    return false;
+  }
+
+  // Visits each key of a mapping; unknown keys and duplicates are errors.
+  template <class F>
+  bool each(const YAML::Node& map, const std::string& prefix, std::vector<std::string> known,
+            F&& visit) {
+    if (!map.IsMap()) return fail(map, prefix, "expected a mapping (key: value pairs)");
+    std::set<std::string> seen;
+    for (auto it = map.begin(); it != map.end(); ++it) {
+      const std::string k = it->first.Scalar();
+      const std::string key = prefix.empty() ? k : prefix + "." + k;
+      if (!known.empty() && std::find(known.begin(), known.end(), k) == known.end())
+        return fail(it->first, key,
+                    "unknown key" + suggestion(k, known) + "; known here: " + join(known));
+      if (!seen.insert(k).second) return fail(it->first, key, "duplicate key");
+      if (!visit(k, it->second)) return false;
+    }
+    return true;
+  }
+
+  bool scalar(const YAML::Node& n, const std::string& key, const char* what) {
+    if (n.IsScalar()) return true;
+    return fail(n, key, std::string("expected ") + what);
+  }
+
+  bool boolean(const YAML::Node& n, const std::string& key, Setting<bool>& out) {
+    if (!scalar(n, key, "true or false")) return false;
+    const std::string& s = n.Scalar();
+    if (s != "true" && s != "false") return fail(n, key, "expected true or false, got '" + s + "'");
+    out = {s == "true", origin(n)};
+    return true;
+  }
+
+  bool word(const YAML::Node& n, const std::string& key, const std::vector<std::string>& allowed,
+            Setting<std::string>& out) {
+    if (!scalar(n, key, "a string")) return false;
+    const std::string& s = n.Scalar();
+    if (std::find(allowed.begin(), allowed.end(), s) == allowed.end())
+      return fail(n, key, "'" + s + "' is not one of: " + join(allowed) + suggestion(s, allowed));
+    out = {s, origin(n)};
+    return true;
+  }
+
+  bool text(const YAML::Node& n, const std::string& key, std::string& out) {
+    if (!scalar(n, key, "a string")) return false;
+    out = n.Scalar();
+    if (out.empty()) return fail(n, key, "must not be empty");
+    return true;
+  }
+
+  bool size(const YAML::Node& n, const std::string& key, std::uint64_t min, std::uint64_t max,
+            Setting<std::uint64_t>& out) {
+    if (!scalar(n, key, "a size (e.g. 512k, 128m, 2g)")) return false;
+    const auto v = parse_size(n.Scalar());
+    if (!v) return fail(n, key, "'" + n.Scalar() + "' is not a size (e.g. 512k, 128m, 2g)");
+    if (*v < min || *v > max)
+      return fail(n, key, "must be between " + format_size(min) + " and " + format_size(max));
+    out = {*v, origin(n)};
+    return true;
+  }
+
+  bool count(const YAML::Node& n, const std::string& key, std::uint64_t max,
+             Setting<std::uint64_t>& out) {
+    if (!scalar(n, key, "a whole number")) return false;
+    const std::string& s = n.Scalar();
+    if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos || s.size() > 18)
+      return fail(n, key, "'" + s + "' is not a whole number");
+    const std::uint64_t v = std::stoull(s);
+    if (v > max) return fail(n, key, "must be at most " + std::to_string(max));
+    out = {v, origin(n)};
+    return true;
+  }
+
+  bool duration(const YAML::Node& n, const std::string& key, double min, Setting<double>& out) {
+    if (!scalar(n, key, "a duration (e.g. 30, 30s, 5m, 1h)")) return false;
+    const auto v = parse_duration(n.Scalar());
+    if (!v) return fail(n, key, "'" + n.Scalar() + "' is not a duration (e.g. 30, 30s, 5m, 1h)");
+    if (*v < min)
+      return fail(n, key, "must be at least " + std::to_string(static_cast<long>(min)) + " s");
+    out = {*v, origin(n)};
+    return true;
+  }
+
+  bool strings(const YAML::Node& n, const std::string& key, std::vector<std::string>& out) {
+    if (!n.IsSequence()) return fail(n, key, "expected a list of strings");
+    out.clear();
+    for (const auto& item : n) {
+      std::string s;
+      if (!text(item, key, s)) return false;
+      out.push_back(s);
+    }
+    return true;
+  }
+
+  bool regexes(const YAML::Node& n, const std::string& key,
+               Setting<std::vector<std::string>>& out) {
+    if (!strings(n, key, out.value)) return false;
+    std::size_t i = 0;
+    for (const auto& item : n) {
+      try {
+        std::regex re(out.value[i], std::regex::ECMAScript);
+      } catch (const std::regex_error& e) {
+        return fail(item, key, "'" + out.value[i] + "' is not a valid regular expression");
+      }
+      ++i;
+    }
+    out.origin = origin(n);
+    return true;
+  }
+
+  std::string resolve_path(std::string p) const {
+    if (p.rfind("~/", 0) == 0) {
+      const char* home = std::getenv("HOME");
+      if (home) p = std::string(home) + p.substr(1);
+    }
+    if (!p.empty() && p[0] != '/') p = (fs::path(base_) / p).lexically_normal().string();
+    return p;
+  }
+
+  bool volumes(const YAML::Node& n, const std::string& key) {
+    if (!n.IsSequence()) return fail(n, key, "expected a list of \"host:/virtual[:ro|:rw]\"");
+    std::vector<Volume> out;
+    for (const auto& item : n) {
+      std::string spec;
+      if (!text(item, key, spec)) return false;
+      std::vector<std::string> parts;
+      std::stringstream ss(spec);
+      for (std::string p; std::getline(ss, p, ':');) parts.push_back(p);
+      Volume v;
+      v.origin = origin(item);
+      if (parts.size() == 3 && (parts[2] == "ro" || parts[2] == "rw"))
+        v.read_only = parts[2] == "ro";
+      else if (parts.size() != 2)
+        return fail(item, key, "'" + spec + "' is not \"host:/virtual[:ro|:rw]\"");
+      v.host = resolve_path(parts[0]);
+      v.virtual_path = parts[1];
+      if (parts[0].empty()) return fail(item, key, "'" + spec + "': the host path is empty");
+      if (v.virtual_path.size() < 2 || v.virtual_path[0] != '/' || v.virtual_path.back() == '/' ||
+          v.virtual_path.find("/..") != std::string::npos ||
+          v.virtual_path.find("/./") != std::string::npos)
+        return fail(item, key,
+                    "'" + spec +
+                        "': the virtual path must be absolute, like /data, without a "
+                        "trailing slash, . or ..");
+      if (v.virtual_path == "/workspace")
+        return fail(item, key, "'" + spec + "': /workspace is the procedure's directory");
+      for (const auto& other : out)
+        if (other.virtual_path == v.virtual_path)
+          return fail(item, key, "'" + v.virtual_path + "' is mounted twice");
+      out.push_back(v);
+    }
+    cfg_.volumes = {out, origin(n)};
+    return true;
+  }
+
+  bool sandbox(const YAML::Node& n) {
+    return each(n, "sandbox",
+                {"enabled", "backend", "timeout", "jit", "limits", "mount_current_dir", "volumes",
+                 "network", "network_filter"},
+                [&](const std::string& k, const YAML::Node& v) {
+                  const std::string key = "sandbox." + k;
+                  if (k == "enabled") return boolean(v, key, cfg_.enabled);
+                  if (k == "backend") return word(v, key, {"jail", "pool", "none"}, cfg_.backend);
+                  if (k == "timeout") return duration(v, key, 0.001, cfg_.timeout);
+                  if (k == "jit") return boolean(v, key, cfg_.jit);
+                  if (k == "mount_current_dir") return boolean(v, key, cfg_.mount_current_dir);
+                  if (k == "volumes") return volumes(v, key);
+                  if (k == "network")
+                    return word(v, key, {"none", "filtered", "host"}, cfg_.network);
+                  if (k == "network_filter")
+                    return each(
+                        v, key, {"allow", "deny"}, [&](const std::string& f, const YAML::Node& r) {
+                          return regexes(r, key + "." + f,
+                                         f == "allow" ? cfg_.network_allow : cfg_.network_deny);
+                        });
+                  return limits(v);
+                });
+  }
+
+  bool limits(const YAML::Node& n) {
+    return each(n, "sandbox.limits", {"memory", "cpu", "output", "instructions", "message"},
+                [&](const std::string& k, const YAML::Node& v) {
+                  const std::string key = "sandbox.limits." + k;
+                  if (k == "memory") return size(v, key, kMinMemory, 1ull << 40, cfg_.memory);
+                  if (k == "output") return size(v, key, 1, 1ull << 40, cfg_.output);
+                  if (k == "message") return size(v, key, kMinMessage, 1ull << 30, cfg_.message);
+                  if (k == "instructions") return count(v, key, 1ull << 50, cfg_.instructions);
+                  Setting<double> cpu;
+                  if (!duration(v, key, 1, cpu)) return false;
+                  cfg_.cpu = {static_cast<std::uint64_t>(cpu.value + 0.999), cpu.origin};
+                  return true;
+                });
+  }
+
+  bool tools(const YAML::Node& n) {
+    return each(n, "tools", {"allow", "commands"}, [&](const std::string& k, const YAML::Node& v) {
+      if (k == "allow") {
+        if (!strings(v, "tools.allow", cfg_.tools_allow.value)) return false;
+        cfg_.tools_allow.origin = origin(v);
+        return true;
+      }
+      return each(v, "tools.commands", {}, [&](const std::string& name, const YAML::Node& c) {
+        const std::string key = "tools.commands." + name;
+        CommandTool tool;
+        tool.origin = origin(c);
+        bool has_command = false;
+        const bool ok = each(c, key, {"command", "timeout", "network", "secrets"},
+                             [&](const std::string& f, const YAML::Node& x) {
+                               const std::string fk = key + "." + f;
+                               if (f == "command") {
+                                 has_command = true;
+                                 if (!strings(x, fk, tool.command)) return false;
+                                 if (tool.command.empty() || tool.command[0][0] != '/')
+                                   return fail(x, fk, "the first word must be an absolute path");
+                                 return true;
+                               }
+                               if (f == "timeout") {
+                                 Setting<double> t;
+                                 if (!duration(x, fk, 0.001, t)) return false;
+                                 tool.timeout = t.value;
+                                 return true;
+                               }
+                               if (f == "network") {
+                                 Setting<std::string> w;
+                                 if (!word(x, fk, {"none", "filtered", "host"}, w)) return false;
+                                 tool.network = w.value;
+                                 return true;
+                               }
+                               return strings(x, fk, tool.secrets);
+                             });
+        if (!ok) return false;
+        if (!has_command) return fail(c, key, "needs a command");
+        cfg_.commands[name] = tool;
+        return true;
+      });
+    });
+  }
+
+  bool secrets(const YAML::Node& n) {
+    return each(n, "secrets", {}, [&](const std::string& name, const YAML::Node& s) {
+      const std::string key = "secrets." + name;
+      if (!s.IsMap() || s.size() != 1)
+        return fail(s, key, "expected exactly one of {env: VARIABLE} or {file: PATH}");
+      SecretDecl d;
+      d.origin = origin(s);
+      const bool ok =
+          each(s, key, {"env", "file"}, [&](const std::string& kind, const YAML::Node& r) {
+            d.kind = kind;
+            if (!text(r, key + "." + kind, d.ref)) return false;
+            if (kind == "file") d.ref = resolve_path(d.ref);
+            return true;
+          });
+      if (!ok) return false;
+      cfg_.secrets[name] = d;
+      return true;
+    });
+  }
+
+  bool providers(const YAML::Node& n) {
+    return each(n, "providers", {}, [&](const std::string& name, const YAML::Node& p) {
+      const std::string key = "providers." + name;
+      if (name == "defaults")
+        return each(p, key, {"timeout", "retries"}, [&](const std::string& f, const YAML::Node& x) {
+          if (f == "timeout") return duration(x, key + ".timeout", 0.001, cfg_.provider_timeout);
+          return count(x, key + ".retries", 20, cfg_.provider_retries);
+        });
+      Provider prov;
+      prov.origin = origin(p);
+      const bool ok = each(
+          p, key, {"api_key", "base_url", "api"}, [&](const std::string& f, const YAML::Node& x) {
+            if (f == "api_key") return text(x, key + ".api_key", prov.api_key);
+            if (f == "base_url") {
+              if (!text(x, key + ".base_url", prov.base_url)) return false;
+              if (prov.base_url.rfind("http://", 0) != 0 && prov.base_url.rfind("https://", 0) != 0)
+                return fail(x, key + ".base_url", "must start with http:// or https://");
+              return true;
+            }
+            Setting<std::string> api;
+            if (!word(x, key + ".api", {"openai", "anthropic"}, api)) return false;
+            prov.api = api.value;
+            return true;
+          });
+      if (!ok) return false;
+      cfg_.providers[name] = prov;
+      return true;
+    });
+  }
+
+  bool mcp_servers(const YAML::Node& n) {
+    return each(n, "mcp_servers", {}, [&](const std::string& name, const YAML::Node& m) {
+      const std::string key = "mcp_servers." + name;
+      McpServer server;
+      server.origin = origin(m);
+      bool has_command = false;
+      const bool ok = each(
+          m, key, {"command", "env", "secrets"}, [&](const std::string& f, const YAML::Node& x) {
+            if (f == "command") {
+              has_command = true;
+              if (!strings(x, key + ".command", server.command)) return false;
+              if (server.command.empty()) return fail(x, key + ".command", "must not be empty");
+              return true;
+            }
+            if (f == "secrets") return strings(x, key + ".secrets", server.secrets);
+            return each(x, key + ".env", {}, [&](const std::string& var, const YAML::Node& val) {
+              if (!scalar(val, key + ".env." + var, "a string")) return false;
+              server.env[var] = val.Scalar();
+              return true;
+            });
+          });
+      if (!ok) return false;
+      if (!has_command) return fail(m, key, "needs a command");
+      cfg_.mcp_servers[name] = server;
+      return true;
+    });
+  }
+
+  bool path_section(const YAML::Node& n, const std::string& section, Setting<std::string>& out) {
+    return each(n, section, {"path"}, [&](const std::string&, const YAML::Node& p) {
+      std::string path;
+      if (!text(p, section + ".path", path)) return false;
+      out = {resolve_path(path), origin(p)};
+      return true;
+    });
+  }
+
+  std::string file_;
+  std::string base_;
+  Config& cfg_;
+  std::string& error_;
+};
+
+bool read_file(const std::string& path, std::string& text, std::string& error) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) {
+    error = path + ": cannot read: " + std::strerror(errno);
+    return false;
+  }
+  std::stringstream ss;
+  ss << f.rdbuf();
+  text = ss.str();
+  return true;
+}
+
+bool apply_layer_in(const std::string& text, const std::string& file, const std::string& base,
+                    Config& config, std::string& error) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    error = Origin{file, e.mark.line + 1, e.mark.column + 1}.text() + ": not valid YAML: " + e.msg;
+    return false;
+  }
+  return LayerReader(file, base, config, error).read(root);
+}
+
+}  // namespace
+
+std::string Origin::text() const {
+  if (line == 0) return file;
+  return file + ":" + std::to_string(line) + ":" + std::to_string(column);
+}
+
+LayerPaths find_layers(const std::string& procedure_path, const std::string& home) {
+  LayerPaths l;
+  std::error_code ec;
+  if (!home.empty() && fs::is_regular_file(fs::path(home) / ".tactus/config.yml", ec))
+    l.user = (fs::path(home) / ".tactus/config.yml").string();
+  fs::path dir = fs::absolute(procedure_path, ec).parent_path();
+  for (fs::path d = dir;; d = d.parent_path()) {
+    const fs::path candidate = d / ".tactus/config.yml";
+    if (candidate.string() != l.user && fs::is_regular_file(candidate, ec)) {
+      l.project = candidate.string();
+      break;
+    }
+    if (d == d.parent_path()) break;
+  }
+  if (fs::is_regular_file(procedure_path + ".yml", ec)) l.procedure = procedure_path + ".yml";
+  return l;
+}
+
+bool apply_layer(const std::string& yaml_text, const std::string& file, Config& config,
+                 std::string& error) {
+  return apply_layer_in(yaml_text, file, fs::path(file).parent_path().string(), config, error);
+}
+
+bool load_config(const LayerPaths& layers, Config& config, std::string& error) {
+  struct Layer {
+    const std::string& path;
+    std::string base;  // what relative paths in it are relative to
+  };
+  const Layer order[] = {
+      {layers.user, fs::path(layers.user).parent_path().parent_path().string()},
+      {layers.project, fs::path(layers.project).parent_path().parent_path().string()},
+      {layers.procedure, fs::path(layers.procedure).parent_path().string()},
+  };
+  for (const auto& layer : order) {
+    if (layer.path.empty()) continue;
+    std::string text;
+    if (!read_file(layer.path, text, error)) return false;
+    if (!apply_layer_in(text, layer.path, layer.base, config, error)) return false;
+  }
+  return check_config(config, error);
+}
+
+bool check_config(const Config& c, std::string& error) {
+  auto undeclared = [&](const std::string& name, const Origin& where, const std::string& key) {
+    error = where.text() + ": " + key + ": '" + name + "' is not a declared secret (secrets:)";
+    return false;
+  };
+  for (const auto& [name, p] : c.providers)
+    if (!p.api_key.empty() && !c.secrets.count(p.api_key))
+      return undeclared(p.api_key, p.origin, "providers." + name + ".api_key");
+  for (const auto& [name, t] : c.commands)
+    for (const auto& s : t.secrets)
+      if (!c.secrets.count(s))
+        return undeclared(s, t.origin, "tools.commands." + name + ".secrets");
+  for (const auto& [name, m] : c.mcp_servers)
+    for (const auto& s : m.secrets)
+      if (!c.secrets.count(s)) return undeclared(s, m.origin, "mcp_servers." + name + ".secrets");
+  if (c.network.value == "filtered" && c.network_allow.value.empty() &&
+      c.network_deny.value.empty()) {
+    error = c.network.origin.text() +
+            ": sandbox.network: 'filtered' needs sandbox.network_filter.allow or .deny";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace tactus::sidecars

@@ -1,0 +1,90 @@
+#include <cstdio>
+#include <sstream>
+
+#include "sidecars/config.h"
+#include "sidecars/units.h"
+
+namespace tactus::sidecars {
+namespace {
+
+std::string quoted_list(const std::vector<std::string>& v) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < v.size(); ++i) out += (i ? ", \"" : "\"") + v[i] + "\"";
+  return out + "]";
+}
+
+std::string seconds(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", s);
+  return buf;
+}
+
+class Lines {
+ public:
+  void add(const std::string& key, const std::string& value, const Origin& origin) {
+    std::string line = key + ": " + value;
+    if (line.size() < 52)
+      line.resize(52, ' ');
+    else
+      line += "  ";
+    out_ << line << "# " << origin.text() << "\n";
+  }
+  std::string str() const { return out_.str(); }
+
+ private:
+  std::ostringstream out_;
+};
+
+}  // namespace
+
+std::string show_config(const Config& c) {
+  Lines l;
+  l.add("sandbox.enabled", c.enabled.value ? "true" : "false", c.enabled.origin);
+  l.add("sandbox.backend", c.backend.value, c.backend.origin);
+  l.add("sandbox.timeout", seconds(c.timeout.value), c.timeout.origin);
+  l.add("sandbox.jit", c.jit.value ? "true" : "false", c.jit.origin);
+  l.add("sandbox.limits.memory", format_size(c.memory.value), c.memory.origin);
+  l.add("sandbox.limits.cpu", std::to_string(c.cpu.value), c.cpu.origin);
+  l.add("sandbox.limits.output", format_size(c.output.value), c.output.origin);
+  l.add("sandbox.limits.instructions", std::to_string(c.instructions.value), c.instructions.origin);
+  l.add("sandbox.limits.message", format_size(c.message.value), c.message.origin);
+  l.add("sandbox.mount_current_dir", c.mount_current_dir.value ? "true" : "false",
+        c.mount_current_dir.origin);
+  if (c.volumes.value.empty()) l.add("sandbox.volumes", "[]", c.volumes.origin);
+  for (const auto& v : c.volumes.value)
+    l.add("sandbox.volumes",
+          "\"" + v.host + ":" + v.virtual_path + (v.read_only ? ":ro" : ":rw") + "\"", v.origin);
+  l.add("sandbox.network", c.network.value, c.network.origin);
+  l.add("sandbox.network_filter.allow", quoted_list(c.network_allow.value), c.network_allow.origin);
+  l.add("sandbox.network_filter.deny", quoted_list(c.network_deny.value), c.network_deny.origin);
+  l.add("tools.allow", quoted_list(c.tools_allow.value), c.tools_allow.origin);
+  for (const auto& [name, t] : c.commands) {
+    std::string v =
+        quoted_list(t.command) + ", timeout " + seconds(t.timeout) + ", network " + t.network;
+    if (!t.secrets.empty()) v += ", secrets " + quoted_list(t.secrets);
+    l.add("tools.commands." + name, v, t.origin);
+  }
+  for (const auto& [name, s] : c.secrets)
+    l.add("secrets." + name, "<secret:" + name + "> from " + s.kind + " " + s.ref, s.origin);
+  for (const auto& [name, p] : c.providers) {
+    std::string v;
+    if (!p.api_key.empty()) v += "api_key <secret:" + p.api_key + ">";
+    if (!p.base_url.empty()) v += std::string(v.empty() ? "" : ", ") + "base_url " + p.base_url;
+    if (!p.api.empty()) v += std::string(v.empty() ? "" : ", ") + "api " + p.api;
+    l.add("providers." + name, v.empty() ? "{}" : v, p.origin);
+  }
+  l.add("providers.defaults.timeout", seconds(c.provider_timeout.value), c.provider_timeout.origin);
+  l.add("providers.defaults.retries", std::to_string(c.provider_retries.value),
+        c.provider_retries.origin);
+  for (const auto& [name, m] : c.mcp_servers) {
+    std::string v = quoted_list(m.command);
+    if (!m.secrets.empty()) v += ", secrets " + quoted_list(m.secrets);
+    l.add("mcp_servers." + name, v, m.origin);
+  }
+  l.add("audit.path", c.audit_path.value.empty() ? "(none)" : c.audit_path.value,
+        c.audit_path.origin);
+  l.add("journal.path", c.journal_path.value, c.journal_path.origin);
+  return l.str();
+}
+
+}  // namespace tactus::sidecars
