@@ -7,14 +7,17 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <sstream>
 
+#include "broker/command_launcher.h"
 #include "broker/run_session.h"
 #include "broker/secrets.h"
 #include "broker/worker_pool.h"
@@ -210,7 +213,7 @@ bool load_procedure_config(const std::string& file, sidecars::Config& config, st
 // Secrets are resolved here, in the broker, after the spawner was forked: no jail is ever forked
 // from a process that held them.
 bool resolve_secrets(const sidecars::Config& config, broker::Redactor& redactor,
-                     std::string& error) {
+                     std::map<std::string, std::string>& values, std::string& error) {
   for (const auto& [name, decl] : config.secrets) {
     broker::SecretSource source;
     source.name = name;
@@ -223,11 +226,14 @@ bool resolve_secrets(const sidecars::Config& config, broker::Redactor& redactor,
       return false;
     }
     redactor.add(value);
+    values[name] = std::move(value);
   }
   return true;
 }
 
-tools::ToolContext tool_context(const sidecars::Config& config, const std::string& file) {
+tools::ToolContext tool_context(const sidecars::Config& config, const std::string& file,
+                                const std::map<std::string, std::string>& secrets,
+                                tools::CommandLauncher& launcher) {
   tools::ToolContext ctx;
   // A read must fit in one answer, with room for the envelope and JSON escaping.
   ctx.file_limits.max_read =
@@ -239,6 +245,26 @@ tools::ToolContext tool_context(const sidecars::Config& config, const std::strin
   }
   for (const auto& v : config.volumes.value)
     ctx.mounts.push_back({v.virtual_path, v.host, v.read_only});
+  ctx.network.mode = config.network.value;
+  ctx.network.allow = config.network_allow.value;
+  ctx.network.deny = config.network_deny.value;
+  // A response must fit in one answer, with room for the envelope and JSON escaping.
+  ctx.network.max_response =
+      std::min<std::uint64_t>(ctx.network.max_response, config.message.value / 2);
+  for (const auto& [name, c] : config.commands) {
+    tools::CommandSpec spec;
+    spec.name = name;
+    spec.command = c.command;
+    spec.timeout_seconds = c.timeout;
+    spec.network_host = c.network == "host";
+    // Only the secrets named for this tool; check_config made sure they are declared.
+    for (const auto& s : c.secrets) spec.secrets.emplace_back(s, secrets.at(s));
+    spec.memory = config.memory.value;
+    spec.max_output = config.message.value / 2;  // the result must fit in one answer
+    spec.message_limit = config.message.value;
+    ctx.commands.emplace(name, std::move(spec));
+  }
+  ctx.launcher = &launcher;
   return ctx;
 }
 
@@ -263,7 +289,9 @@ int run_command(const CliOptions& o, spawner::SpawnerClient& spawner) {
   sidecars::Config config;
   if (!load_procedure_config(o.file, config, error)) return usage_failure(o, req.run_id, error);
   auto redactor = std::make_shared<broker::Redactor>();
-  if (!resolve_secrets(config, *redactor, error)) return usage_failure(o, req.run_id, error);
+  std::map<std::string, std::string> secret_values;  // for command tools that name them
+  if (!resolve_secrets(config, *redactor, secret_values, error))
+    return usage_failure(o, req.run_id, error);
   req.redactor = redactor;
 
   // Configuration, then the command line over it.
@@ -283,6 +311,11 @@ int run_command(const CliOptions& o, spawner::SpawnerClient& spawner) {
     return usage_failure(o, req.run_id, error);
   if (!read_input(o, req.input, error)) return usage_failure(o, req.run_id, error);
   req.chunkname = "@" + o.file;
+  {
+    std::error_code ec;
+    req.procedure_dir =
+        std::filesystem::absolute(o.file, ec).parent_path().lexically_normal().string();
+  }
 
   std::string backend = o.backend;
   std::string why_none = "--no-sandbox";
@@ -308,7 +341,12 @@ int run_command(const CliOptions& o, spawner::SpawnerClient& spawner) {
 
   FdSink fd_sink(o.json ? 2 : 1);
   RedactingSink sink(fd_sink, redactor);
-  const tools::ToolRegistry tools(tool_context(config, o.file));
+  broker::SpawnerCommandLauncher launcher(spawner);
+  tools::ToolContext tool_ctx = tool_context(config, o.file, secret_values, launcher);
+  tool_ctx.deadline = std::chrono::steady_clock::now() +
+                      std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                          std::chrono::duration<double>(req.limits.timeout_seconds));
+  const tools::ToolRegistry tools(std::move(tool_ctx));
   broker::RunResult r;
   if (backend == "pool") {
     broker::WorkerPool pool(spawner, req, 1, std::chrono::seconds(60));

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <asio/buffer.hpp>
 #include <asio/io_context.hpp>
@@ -24,6 +25,7 @@
 #include "runtime/jail/signals.h"
 #include "runtime/protocol/frame.h"
 #include "sidecars/units.h"
+#include "tools/file_tools.h"
 
 namespace tactus::broker {
 namespace {
@@ -144,6 +146,7 @@ class Session {
     if (m.kind == MessageKind::notification && m.method == "print") return on_print(m.params);
     if (m.kind == MessageKind::notification && m.method == "done") return on_done(m.params);
     if (m.kind == MessageKind::request && m.method == "host.call") return on_host_call(m);
+    if (m.kind == MessageKind::request && m.method == "module.load") return on_module_load(m);
     if (m.kind == MessageKind::request && m.method == "time.now") {
       const double now =
           std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
@@ -212,6 +215,37 @@ class Session {
     }
     audit(name, args, r, ms_between(t0, Clock::now()));
     reply(payload);
+  }
+
+  // require("a.b") of a module beside the procedure: a/b.lua, else a/b.tac, read with the
+  // file tools' resolution below the procedure's directory (no escape by .. or symlinks).
+  void on_module_load(const Message& m) {
+    const Json name = m.params.value("name", Json());
+    if (!name.is_string() || name.get_ref<const std::string&>().empty() ||
+        name.get_ref<const std::string&>().find_first_not_of(
+            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.") !=
+            std::string::npos)
+      return reply(protocol::make_error(m.id, "invalid_args", "module.load needs a module name"));
+    std::string rel = name.get<std::string>();
+    std::replace(rel.begin(), rel.end(), '.', '/');
+    if (req_.procedure_dir.empty())
+      return reply(protocol::make_error(m.id, "not_found", "no procedure directory"));
+    const std::vector<tools::Mount> mounts = {{"/procedure", req_.procedure_dir, true}};
+    tools::FileLimits limits;
+    limits.max_read = req_.limits.message / 2;
+    tools::ToolOutcome r;
+    std::string path;
+    for (const char* ext : {".lua", ".tac"}) {
+      path = rel + ext;
+      r = tools::file_read(mounts, limits, Json{{"path", "/procedure/" + path}});
+      if (r.ok || r.code != "not_found") break;
+    }
+    if (!r.ok && r.code == "not_found")
+      return reply(protocol::make_error(m.id, "not_found",
+                                        "module '" + name.get<std::string>() + "' not found: no " +
+                                            rel + ".lua or " + rel + ".tac beside the procedure"));
+    if (!r.ok) return reply(protocol::make_error(m.id, r.code, r.message));
+    reply(protocol::make_result(m.id, Json{{"source", r.result["content"]}, {"path", path}}));
   }
 
   void audit(const std::string& name, const Json& args, const tools::ToolOutcome& r, double ms) {

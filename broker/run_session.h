@@ -28,6 +28,8 @@ struct RunRequest {
   bool allow_exec = false;  // sandbox.jit
   // Secret values to mask in everything sent into the jail and written out. May be null.
   std::shared_ptr<const Redactor> redactor;
+  // Where require("helpers.util") finds helpers/util.lua (or .tac). Empty: no such modules.
+  std::string procedure_dir;
   AuditLog* audit = nullptr;  // audit.path; may be null
 };
 

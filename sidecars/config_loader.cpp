@@ -308,7 +308,9 @@ class LayerReader {
                                }
                                if (f == "network") {
                                  Setting<std::string> w;
-                                 if (!word(x, fk, {"none", "filtered", "host"}, w)) return false;
+                                 // A command's sockets are its own: hosts cannot be
+                                 // filtered without a proxy, so there is no "filtered".
+                                 if (!word(x, fk, {"none", "host"}, w)) return false;
                                  tool.network = w.value;
                                  return true;
                                }

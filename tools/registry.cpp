@@ -1,6 +1,11 @@
 #include "tools/registry.h"
 
+#include <algorithm>
+#include <chrono>
+
+#include "tools/command_tool.h"
 #include "tools/file_tools.h"
+#include "tools/http_tool.h"
 
 namespace tactus::tools {
 namespace {
@@ -13,11 +18,19 @@ ToolOutcome host_ping(const protocol::Json& args) {
   return out;
 }
 
+// Seconds left before the run's deadline (never below a millisecond).
+double seconds_left(const ToolContext& ctx) {
+  const auto now = std::chrono::steady_clock::now();
+  if (ctx.deadline == std::chrono::steady_clock::time_point::max()) return 1e9;
+  return std::max(0.001, std::chrono::duration<double>(ctx.deadline - now).count());
+}
+
 }  // namespace
 
 bool ToolRegistry::has(std::string_view name) const {
   return name == "host.ping" || name == "file.read" || name == "file.write" ||
-         name == "file.list" || name == "file.exists";
+         name == "file.list" || name == "file.exists" || name == "http.request" ||
+         ctx_.commands.count(std::string(name)) > 0;
 }
 
 ToolOutcome ToolRegistry::call(std::string_view name, const protocol::Json& args) const {
@@ -26,6 +39,20 @@ ToolOutcome ToolRegistry::call(std::string_view name, const protocol::Json& args
   if (name == "file.write") return file_write(ctx_.mounts, ctx_.file_limits, args);
   if (name == "file.list") return file_list(ctx_.mounts, ctx_.file_limits, args);
   if (name == "file.exists") return file_exists(ctx_.mounts, ctx_.file_limits, args);
+  if (name == "http.request") {
+    NetworkPolicy policy = ctx_.network;
+    policy.timeout_seconds = std::min(policy.timeout_seconds, seconds_left(ctx_));
+    return http_request(policy, args);
+  }
+  if (const auto it = ctx_.commands.find(std::string(name)); it != ctx_.commands.end()) {
+    CommandSpec spec = it->second;
+    spec.timeout_seconds = std::min(spec.timeout_seconds, seconds_left(ctx_));
+    if (ctx_.launcher) return run_command_tool(spec, *ctx_.launcher, args);
+    ToolOutcome out;
+    out.code = "failed";
+    out.message = "command tool '" + it->first + "': no launcher in this broker";
+    return out;
+  }
   ToolOutcome out;
   out.code = "not_found";
   out.message = "no host tool named '" + std::string(name) + "'";

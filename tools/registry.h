@@ -1,6 +1,6 @@
 // Brokered host tools: named operations the broker runs on the VM's behalf, after the policy
-// check: host.ping; the file tools over the run's mounts (tools/file_tools.h). http, command and
-// MCP tools are to come.
+// check: host.ping; the file tools over the run's mounts (tools/file_tools.h); http.request
+// (tools/http_tool.h); command tools (tools/command_tool.h). MCP tools are to come.
 #pragma once
 
 #include <string>

@@ -1,9 +1,16 @@
 // What the host tools of one run may reach, decided by the trusted configuration.
 #pragma once
 
+#include <sys/types.h>
+
+#include <chrono>
 #include <cstdint>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include "runtime/unique_fd.h"
 
 namespace tactus::tools {
 
@@ -22,9 +29,54 @@ struct FileLimits {
   std::uint64_t max_entries = 10000;      // entries file.list returns
 };
 
+// What http.request may reach (sandbox.network, sandbox.network_filter). mode "none" refuses
+// every request, "host" allows any host, "filtered" allows a host (lowercased, without port)
+// that matches an allow regex and no deny regex (deny wins). The regexes are ECMAScript,
+// matched with std::regex_search.
+struct NetworkPolicy {
+  std::string mode = "none";  // none | filtered | host
+  std::vector<std::string> allow, deny;
+  std::uint64_t max_response = 10ull << 20;  // bytes of response body
+  double timeout_seconds = 30;               // the whole request, redirects included
+  int max_redirects = 5;
+};
+
+// A command tool (tools.commands; tools/command_tool.h runs it).
+struct CommandSpec {
+  std::string name;                  // the tool's name, for messages
+  std::vector<std::string> command;  // argv; the first word an absolute path inside the jail
+  double timeout_seconds = 30;
+  bool network_host = false;
+  std::vector<std::pair<std::string, std::string>> secrets;  // NAME, value: put in the env
+  std::uint64_t memory = 1ull << 30;                         // RLIMIT_AS
+  std::uint64_t max_output = 4ull << 20;                     // bytes of stdout kept
+  std::uint64_t message_limit = 4ull << 20;                  // frames on the channel
+};
+
+struct LaunchedCommand {
+  pid_t pid = -1;
+  UniqueFd pidfd;
+  std::string error;  // empty on success: "step: strerror"
+};
+
+// Starts a command's jail. The broker's implementation asks the spawner; channel becomes the
+// jail's fd 3, in/out/err its stdin, stdout and stderr.
+class CommandLauncher {
+ public:
+  virtual ~CommandLauncher() = default;
+  virtual LaunchedCommand launch(const CommandSpec& spec, UniqueFd channel, UniqueFd in,
+                                 UniqueFd out, UniqueFd err) = 0;
+};
+
 struct ToolContext {
   std::vector<Mount> mounts;
   FileLimits file_limits;
+  NetworkPolicy network;
+  std::map<std::string, CommandSpec> commands;  // by tool name
+  CommandLauncher* launcher = nullptr;          // not owned; needed when commands is not empty
+  // The run's wall-clock end. A tool call runs on the broker's thread, so http and command
+  // tools stop here at the latest, and the run's own timeout is not held up by one.
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 };
 
 }  // namespace tactus::tools

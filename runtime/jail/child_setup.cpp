@@ -1,5 +1,6 @@
 #include "runtime/jail/child_setup.h"
 
+#include <fcntl.h>
 #include <linux/capability.h>
 #include <poll.h>
 #include <signal.h>
@@ -48,6 +49,18 @@ bool keep_only_channel(int channel) {
   return ::syscall(SYS_close_range, kChannelFd + 1u, ~0u, 0u) == 0;
 }
 
+// Command jobs: the broker's pipes become 0, 1 and 2, the channel 3; nothing else stays.
+// Everything is first copied above the targets, so no dup2 overwrites a source still needed.
+bool keep_stdio_and_channel(const int stdio[3], int channel) {
+  const int sources[4] = {stdio[0], stdio[1], stdio[2], channel};
+  int high[4];
+  for (int i = 0; i < 4; ++i)
+    if ((high[i] = ::fcntl(sources[i], F_DUPFD_CLOEXEC, 16)) < 0) return false;
+  for (int i = 0; i < 4; ++i)
+    if (::dup2(high[i], i) < 0) return false;
+  return ::syscall(SYS_close_range, kChannelFd + 1u, ~0u, 0u) == 0;
+}
+
 bool set_limit(int resource, rlim_t soft, rlim_t hard) {
   const rlimit r{soft, hard};
   return ::setrlimit(resource, &r) == 0;
@@ -66,6 +79,23 @@ bool set_rlimits(const spawner::SpawnRequest& req, bool jailed) {
     const rlim_t as = req.memory + kAddressSpaceHeadroom;
     if (!set_limit(RLIMIT_AS, as, as)) return false;
   }
+#endif
+  return true;
+}
+
+// A command tool may fork (a shell script) and write scratch files to its /tmp.
+constexpr rlim_t kCommandMaxFiles = 256;
+constexpr rlim_t kCommandMaxProcesses = 64;
+constexpr rlim_t kCommandMaxFileSize = 16ull << 20;  // the scratch tmpfs is 16 MiB
+
+bool set_command_rlimits(const spawner::SpawnRequest& req) {
+  if (!set_limit(RLIMIT_CORE, 0, 0)) return false;
+  if (!set_limit(RLIMIT_FSIZE, kCommandMaxFileSize, kCommandMaxFileSize)) return false;
+  if (req.cpu_seconds && !set_limit(RLIMIT_CPU, req.cpu_seconds, req.cpu_seconds)) return false;
+  if (!set_limit(RLIMIT_NOFILE, kCommandMaxFiles, kCommandMaxFiles)) return false;
+  if (!set_limit(RLIMIT_NPROC, kCommandMaxProcesses, kCommandMaxProcesses)) return false;
+#ifndef TACTUS_SANITIZE
+  if (req.memory && !set_limit(RLIMIT_AS, req.memory, req.memory)) return false;
 #endif
   return true;
 }
@@ -168,6 +198,29 @@ bool contain_jail(StepClock& t, int& channel, const ChildPlan& plan,
   return t.ok(load_seccomp(plan.policy), "seccomp");
 }
 
+// A command tool's jail, in order: the same namespaces, identity and privileges as the VM's,
+// but a root with /usr read-only, stdio and fd 3, rlimits for a program that forks and
+// writes scratch files, and the command denylist (it then execs, so no signal handlers).
+bool contain_command_jail(StepClock& t, int& channel, const ChildPlan& plan,
+                          const spawner::SpawnRequest& req) {
+  const char* mount_step = "mount";
+  if (!t.ok(die_with_parent(channel), "pdeathsig")) return false;
+  const char* map_step = "uid_map";
+  const int map_err = user_ns_child_wait_maps(plan.sync_fd, &map_step);
+  if (!t.ok(errno_ok(map_err), map_step)) return false;
+  if (!t.ok(new_session(), "setsid")) return false;
+  const bool mounted = mount_ns_child_command_root(req.network_host != 0, &mount_step);
+  if (!t.ok(mounted, mount_step)) return false;
+  if (!t.ok(user_ns_child_become_nobody(), "setresuid")) return false;
+  if (!t.ok(die_with_parent(channel), "pdeathsig_again")) return false;
+  if (!t.ok(keep_stdio_and_channel(plan.stdio, channel), "close_fds")) return false;
+  channel = kChannelFd;
+  if (!t.ok(set_command_rlimits(req), "rlimits")) return false;
+  if (!t.ok(drop_capabilities(), "capabilities")) return false;
+  if (!t.ok(set_no_new_privs(), "no_new_privs")) return false;
+  return t.ok(load_seccomp(plan.policy), "seccomp");
+}
+
 // Danger (--no-sandbox): the child process and the restricted VM, nothing else.
 bool contain_danger_none(StepClock& t, int& channel, const spawner::SpawnRequest& req) {
   if (!t.ok(die_with_parent(channel), "pdeathsig")) return false;
@@ -183,9 +236,15 @@ bool contain_danger_none(StepClock& t, int& channel, const spawner::SpawnRequest
 void run_child(const ChildPlan& plan, const spawner::SpawnRequest& request) {
   int channel = plan.channel;
   StepClock t;
-  const bool contained = request.backend == spawner::Backend::jail
-                             ? contain_jail(t, channel, plan, request)
-                             : contain_danger_none(t, channel, request);
+  bool contained = false;
+  if (request.job == spawner::Job::command)  // always jailed: there is no unjailed command
+    contained = request.backend == spawner::Backend::jail
+                    ? contain_command_jail(t, channel, plan, request)
+                    : t.ok(errno_ok(EINVAL), "backend");
+  else if (request.backend == spawner::Backend::jail)
+    contained = contain_jail(t, channel, plan, request);
+  else
+    contained = contain_danger_none(t, channel, request);
   if (!contained) {
     const Failure f = t.failure();
     vm::report_setup_failure(channel, f.step, f.err);  // best effort

@@ -19,6 +19,7 @@ struct ChildPlan {
   int sync_fd = -1;  // jail: the spawner writes the uid/gid map outcome here (an int errno)
   const SeccompProgram* policy = nullptr;  // jail: built once in the spawner
   ChildMain main = nullptr;
+  int stdio[3] = {-1, -1, -1};  // command jobs: the command's stdin, stdout and stderr
 };
 
 // Runs the recipe of request.backend, then plan.main on fd 3, then exits. A failed step is

@@ -4,13 +4,17 @@
 #include <grp.h>
 #include <linux/sched.h>
 #include <sched.h>
+#include <sys/fsuid.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 
 namespace tactus::jail {
 namespace {
@@ -115,6 +119,111 @@ bool mount_ns_child_empty_root(const char** step) {
   *step = "remount_ro";
   return ::mount(nullptr, "/", nullptr,
                  MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) == 0;
+}
+
+namespace {
+
+// The flags a read-only bind remount must keep: inside a user namespace the kernel refuses
+// to clear the ones the original mount has (they are locked), atime flags included.
+unsigned long locked_flags(const char* path) {
+  struct statvfs st;
+  if (::statvfs(path, &st) != 0) return 0;
+  unsigned long f = 0;
+  if (st.f_flag & ST_NOSUID) f |= MS_NOSUID;
+  if (st.f_flag & ST_NODEV) f |= MS_NODEV;
+  if (st.f_flag & ST_NOEXEC) f |= MS_NOEXEC;
+  if (st.f_flag & ST_NOATIME) f |= MS_NOATIME;
+  if (st.f_flag & ST_NODIRATIME) f |= MS_NODIRATIME;
+  if (st.f_flag & ST_RELATIME) f |= MS_RELATIME;
+  return f;
+}
+
+// Binds host (a directory or a file) at target below the new root, read-only. A missing
+// host path is skipped when optional.
+bool bind_read_only(const char* host, const char* target, bool optional) {
+  struct stat st;
+  if (::lstat(host, &st) != 0) return optional && errno == ENOENT;
+  if (S_ISDIR(st.st_mode)) {
+    if (::mkdir(target, 0755) != 0 && errno != EEXIST) return false;
+  } else {
+    const int fd = ::open(target, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return false;
+    ::close(fd);
+  }
+  if (::mount(host, target, nullptr, MS_BIND | MS_REC, nullptr) != 0) return false;
+  return ::mount(nullptr, target, nullptr,
+                 MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | locked_flags(target), nullptr) == 0;
+}
+
+// /bin and friends: a link where the host has a link (merged /usr), a read-only bind where
+// it has a directory.
+bool link_or_bind(const char* name) {
+  char host[32], target[32], link[64];
+  std::snprintf(host, sizeof host, "/%s", name);
+  std::snprintf(target, sizeof target, "/tmp/%s", name);
+  struct stat st;
+  if (::lstat(host, &st) != 0) return errno == ENOENT;
+  if (!S_ISLNK(st.st_mode)) return bind_read_only(host, target, false);
+  const ssize_t n = ::readlink(host, link, sizeof link - 1);
+  if (n <= 0) return false;
+  link[n] = 0;
+  return ::symlink(link, target) == 0;
+}
+
+}  // namespace
+
+bool mount_ns_child_command_root(bool network_host, const char** step) {
+  // As root our own id is not mapped inside (only nobody is), and files cannot be created
+  // with an unmapped owner: build the root as nobody.
+  *step = "setfsuid";
+  ::setfsuid(kNobodyUid);
+  ::setfsgid(kNobodyGid);
+  errno = EPERM;
+  if (::setfsuid(static_cast<uid_t>(-1)) != static_cast<int>(kNobodyUid)) return false;
+  *step = "mount_private";
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return false;
+  *step = "mount_tmpfs";
+  if (::mount("tactus", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=0755") != 0)
+    return false;
+  *step = "bind_usr";
+  if (!bind_read_only("/usr", "/tmp/usr", false)) return false;
+  *step = "link_bin";
+  for (const char* name : {"bin", "sbin", "lib", "lib32", "lib64", "libx32"})
+    if (!link_or_bind(name)) return false;
+  *step = "bind_dev";
+  if (::mkdir("/tmp/dev", 0755) != 0) return false;
+  for (const char* dev : {"null", "zero", "urandom", "random"}) {
+    char host[32], target[32];
+    std::snprintf(host, sizeof host, "/dev/%s", dev);
+    std::snprintf(target, sizeof target, "/tmp/dev/%s", dev);
+    const int fd = ::open(target, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) return false;
+    ::close(fd);
+    if (::mount(host, target, nullptr, MS_BIND, nullptr) != 0) return false;
+  }
+  if (network_host) {
+    *step = "bind_etc";
+    if (::mkdir("/tmp/etc", 0755) != 0) return false;
+    for (const char* f : {"resolv.conf", "hosts", "nsswitch.conf", "ssl"}) {
+      char host[32], target[32];
+      std::snprintf(host, sizeof host, "/etc/%s", f);
+      std::snprintf(target, sizeof target, "/tmp/etc/%s", f);
+      if (!bind_read_only(host, target, true)) return false;
+    }
+  }
+  *step = "mount_scratch";
+  if (::mkdir("/tmp/tmp", 01777) != 0) return false;
+  if (::mount("scratch", "/tmp/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
+              "size=16m,nr_inodes=1024,mode=1777") != 0)
+    return false;
+  *step = "pivot_root";
+  if (::chdir("/tmp") != 0) return false;
+  if (::syscall(SYS_pivot_root, ".", ".") != 0) return false;
+  if (::umount2(".", MNT_DETACH) != 0) return false;
+  if (::chdir("/") != 0) return false;
+  *step = "remount_ro";
+  return ::mount(nullptr, "/", nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
+                 nullptr) == 0;
 }
 
 }  // namespace tactus::jail

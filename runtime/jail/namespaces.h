@@ -35,4 +35,11 @@ bool user_ns_child_become_nobody();
 // Child: pivot_root into an empty tmpfs and remount it read-only: no /proc, /dev or /sys.
 bool mount_ns_child_empty_root(const char** step);
 
+// Child, command tools: pivot_root into a fresh tmpfs holding /usr (read-only bind), the
+// merged-/usr links (/bin, /sbin, /lib, /lib64), /dev/null, /dev/zero, /dev/urandom and
+// /dev/random (binds), and a small writable /tmp; the root itself is then read-only. With
+// network_host, /etc/resolv.conf, /etc/hosts, /etc/nsswitch.conf and /etc/ssl are bound
+// read-only too, so names resolve and TLS verifies. Nothing else of the host is visible.
+bool mount_ns_child_command_root(bool network_host, const char** step);
+
 }  // namespace tactus::jail

@@ -28,6 +28,18 @@ struct SeccompProgram {
 // are allowed only without PROT_EXEC, compared on the low 32 bits of the argument.
 SeccompProgram build_seccomp_policy(bool allow_exec);
 
+// A command tool's denylist entry (build_command_seccomp_policy).
+struct DeniedSyscall {
+  const char* name;
+  const char* why;
+};
+std::span<const DeniedSyscall> command_denied_syscalls();
+
+// The policy of a command tool's jail: everything a program normally does is allowed; the
+// syscalls of command_denied_syscalls() fail with EPERM, clone3 with ENOSYS, clone with any
+// namespace flag with EPERM; a foreign ABI kills the process.
+SeccompProgram build_command_seccomp_policy();
+
 // Loads prog into the calling thread (no_new_privs must already be set). Returns 0 or errno.
 int load_seccomp_policy(const SeccompProgram& prog);
 

@@ -4,11 +4,14 @@
 
 #include <linux/audit.h>
 #include <linux/filter.h>
+#include <linux/sched.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
+#include <csignal>
 #include <cstddef>
 #include <cstring>
 #include <set>
@@ -207,4 +210,40 @@ TEST_CASE("seccomp: every allowlist entry has a reason", "[seccomp]") {
     CHECK(std::strlen(s.why) > 5);
     CHECK(seccomp_syscall_resolve_name(s.name) != __NR_SCMP_ERROR);
   }
+}
+
+TEST_CASE("seccomp: the command denylist refuses what tools never need", "[seccomp][command]") {
+  const SeccompProgram p = build_command_seccomp_policy();
+  REQUIRE(p.error.empty());
+  // run_bpf: the whole return value, so the errno in ERRNO's data is compared too.
+  const std::uint32_t eperm = SECCOMP_RET_ERRNO | EPERM;
+  for (const auto& s : command_denied_syscalls()) {
+    INFO(s.name);
+    CHECK(std::strlen(s.why) > 5);
+    const int nr = seccomp_syscall_resolve_name(s.name);
+    if (nr < 0) continue;  // not on x86_64
+    CHECK(run_bpf(p.code, call(AUDIT_ARCH_X86_64, nr)) == eperm);
+  }
+  // What programs do is allowed.
+  for (int nr : {SYS_openat, SYS_read, SYS_execve, SYS_socket, SYS_wait4, SYS_pipe2, SYS_mmap})
+    CHECK(run_bpf(p.code, call(AUDIT_ARCH_X86_64, nr, {0, 4096, PROT_READ | PROT_EXEC})) ==
+          SECCOMP_RET_ALLOW);
+  // clone: a plain fork is allowed; any namespace flag is refused, whatever the upper half.
+  const std::uint64_t junk = 0xdeadbeef00000000ull;
+  CHECK(run_bpf(p.code, call(AUDIT_ARCH_X86_64, SYS_clone, {SIGCHLD})) == SECCOMP_RET_ALLOW);
+  CHECK(run_bpf(p.code, call(AUDIT_ARCH_X86_64, SYS_clone, {junk | SIGCHLD})) == SECCOMP_RET_ALLOW);
+  for (std::uint64_t flag : {CLONE_NEWUSER, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWUTS,
+                             CLONE_NEWIPC, CLONE_NEWCGROUP}) {
+    CHECK(run_bpf(p.code, call(AUDIT_ARCH_X86_64, SYS_clone, {flag | SIGCHLD})) == eperm);
+    CHECK(run_bpf(p.code, call(AUDIT_ARCH_X86_64, SYS_clone, {junk | flag})) == eperm);
+  }
+  CHECK(run_bpf(p.code, call(AUDIT_ARCH_X86_64, SYS_clone3)) == (SECCOMP_RET_ERRNO | ENOSYS));
+  // ioctl: pushing input into a terminal is refused; other requests pass.
+  CHECK(run_bpf(p.code, call(AUDIT_ARCH_X86_64, SYS_ioctl, {0, TIOCSTI})) == eperm);
+  CHECK(run_bpf(p.code, call(AUDIT_ARCH_X86_64, SYS_ioctl, {0, junk | TIOCSTI})) == eperm);
+  CHECK(run_bpf(p.code, call(AUDIT_ARCH_X86_64, SYS_ioctl, {0, TCGETS})) == SECCOMP_RET_ALLOW);
+  // Foreign ABIs die.
+  CHECK(run_bpf(p.code, call(AUDIT_ARCH_I386, 3)) == SECCOMP_RET_KILL_PROCESS);
+  CHECK(run_bpf(p.code, call(AUDIT_ARCH_X86_64, 0x40000000 | SYS_read)) ==
+        SECCOMP_RET_KILL_PROCESS);
 }

@@ -16,6 +16,7 @@
 #include <ctime>
 
 #include "runtime/jail/child_setup.h"
+#include "runtime/jail/command_child.h"
 #include "runtime/jail/namespaces.h"
 #include "runtime/jail/seccomp_policy.h"
 #include "runtime/vm/vm_main.h"
@@ -24,51 +25,72 @@ extern char** environ;
 
 namespace tactus::spawner {
 
-bool send_with_fd(int sock, const void* data, std::size_t len, int fd) {
+bool send_with_fds(int sock, const void* data, std::size_t len, const int* fds, int n) {
+  if (n < 0 || n > kMaxPassedFds) {
+    errno = EINVAL;
+    return false;
+  }
   iovec iov{const_cast<void*>(data), len};
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  if (fd >= 0) {
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxPassedFds)] = {};
+  if (n > 0) {
     msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * n);
     cmsghdr* c = CMSG_FIRSTHDR(&msg);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    c->cmsg_len = CMSG_LEN(sizeof(int) * n);
+    std::memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
   }
-  ssize_t n;
-  do n = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
-  while (n < 0 && errno == EINTR);
-  return n == static_cast<ssize_t>(len);
+  ssize_t sent;
+  do sent = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
+  while (sent < 0 && errno == EINTR);
+  return sent == static_cast<ssize_t>(len);
 }
 
-long recv_with_fd(int sock, void* data, std::size_t len, int* fd) {
-  *fd = -1;
+long recv_with_fds(int sock, void* data, std::size_t len, int* fds, int max, int* count) {
+  *count = 0;
   iovec iov{data, len};
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxPassedFds)] = {};
   msg.msg_control = control;
   msg.msg_controllen = sizeof(control);
   ssize_t n;
   do n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
   while (n < 0 && errno == EINTR);
+  // Every fd that arrived is either handed out or closed: none may leak into a later jail.
+  int got[kMaxPassedFds];
+  int ngot = 0;
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); n >= 0 && c; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-        c->cmsg_len == CMSG_LEN(sizeof(int)))
-      std::memcpy(fd, CMSG_DATA(c), sizeof(int));
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    const std::size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (std::size_t i = 0; i < k; ++i) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+      if (ngot < kMaxPassedFds)
+        got[ngot++] = fd;
+      else
+        ::close(fd);
+    }
   }
-  if (n >= 0 && (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
-    if (*fd >= 0) ::close(*fd);
-    *fd = -1;
+  if (n >= 0 && ((msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || ngot > max)) {
+    for (int i = 0; i < ngot; ++i) ::close(got[i]);
     errno = EMSGSIZE;
     return -1;
   }
+  for (int i = 0; i < ngot; ++i) fds[i] = got[i];
+  *count = ngot;
   return n;
+}
+
+long recv_with_fd(int sock, void* data, std::size_t len, int* fd) {
+  int count = 0;
+  *fd = -1;
+  return recv_with_fds(sock, data, len, fd, 1, &count);
 }
 
 namespace {
@@ -101,8 +123,12 @@ struct SpawnerState {
   bool prepared = false;
   const char* init_step = nullptr;  // set when the jail cannot be had on this kernel
   int init_errno = 0;
-  jail::SeccompProgram policy;      // no executable memory
-  jail::SeccompProgram jit_policy;  // sandbox.jit, built on first use
+  jail::SeccompProgram policy;          // no executable memory
+  jail::SeccompProgram jit_policy;      // sandbox.jit, built on first use
+  jail::SeccompProgram command_policy;  // command tools, built on first use
+  // The network namespace we started in, kept before moving into the empty one, for command
+  // tools configured with network: host. -1 where we cannot go back to it (unprivileged).
+  int host_netns = -1;
 };
 
 void reply_error(int control, const char* step, int err) {
@@ -117,6 +143,8 @@ void prepare_jail(SpawnerState& st) {
   if (st.prepared) return;
   st.prepared = true;
   const char* step = nullptr;
+  // Only root can return to the host's network namespace once it has left it.
+  if (::geteuid() == 0) st.host_netns = ::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
   if (int e = jail::net_ns_parent_init_once(&step)) {
     st.init_step = step;
     st.init_errno = e;
@@ -129,13 +157,56 @@ void prepare_jail(SpawnerState& st) {
   }
 }
 
+// The seccomp program a jail of req loads, built on first use.
+const jail::SeccompProgram& policy_for(SpawnerState& st, const SpawnRequest& req) {
+  if (req.job == Job::command) {
+    if (st.command_policy.code.empty()) st.command_policy = jail::build_command_seccomp_policy();
+    return st.command_policy;
+  }
+  if (!req.allow_exec) return st.policy;
+  if (st.jit_policy.code.empty()) st.jit_policy = jail::build_seccomp_policy(true);
+  return st.jit_policy;
+}
+
+// clone_child_of_broker, in the host's network namespace when a command tool asks for it.
+pid_t clone_in_network(SpawnerState& st, const SpawnRequest& req, unsigned long long flags,
+                       int* pidfd, const char** step) {
+  if (!(req.job == Job::command && req.network_host)) return clone_child_of_broker(flags, pidfd);
+  *step = "netns_host";
+  if (st.host_netns < 0) {
+    errno = EPERM;  // unprivileged: the host's network namespace is out of reach
+    return -1;
+  }
+  const int empty = ::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (empty < 0) return -1;
+  if (::setns(st.host_netns, CLONE_NEWNET) != 0) {
+    ::close(empty);
+    return -1;
+  }
+  *step = "clone3";
+  const pid_t pid = clone_child_of_broker(flags, pidfd);
+  if (pid == 0) return 0;  // the child keeps the host's network and goes on to its recipe
+  const int saved = errno;
+  // Back into the empty namespace before anything else is forked; if that fails, no later jail
+  // may inherit the host's network, so the spawner ends (the broker reports it gone).
+  if (::setns(empty, CLONE_NEWNET) != 0) ::_exit(1);
+  ::close(empty);
+  errno = saved;
+  return pid;
+}
+
 // Forks one child for req; returns its pid (and pidfd) or -1 with step and errno set.
-pid_t spawn_one(SpawnerState& st, int channel, const SpawnRequest& req, int* pidfd,
+// fds: the channel, then for command jobs the command's stdin, stdout and stderr.
+pid_t spawn_one(SpawnerState& st, const int* fds, const SpawnRequest& req, int* pidfd,
                 const char** step, int* err) {
   const bool jailed = req.backend == Backend::jail;
   jail::ChildPlan plan;
-  plan.channel = channel;
+  plan.channel = fds[0];
   plan.main = st.main;
+  if (req.job == Job::command) {
+    plan.main = jail::command_child_main;
+    for (int i = 0; i < 3; ++i) plan.stdio[i] = fds[1 + i];
+  }
   int sync[2] = {-1, -1};
   if (jailed) {
     prepare_jail(st);
@@ -144,9 +215,7 @@ pid_t spawn_one(SpawnerState& st, int channel, const SpawnRequest& req, int* pid
       *err = st.init_errno;
       return -1;
     }
-    if (req.allow_exec && st.jit_policy.code.empty())
-      st.jit_policy = jail::build_seccomp_policy(true);
-    plan.policy = req.allow_exec ? &st.jit_policy : &st.policy;
+    plan.policy = &policy_for(st, req);
     if (plan.policy->code.empty()) {
       *step = "seccomp_build";
       *err = EINVAL;
@@ -159,7 +228,8 @@ pid_t spawn_one(SpawnerState& st, int channel, const SpawnRequest& req, int* pid
     }
     plan.sync_fd = sync[0];
   }
-  const pid_t pid = clone_child_of_broker(jailed ? jail::jail_clone_flags() : 0, pidfd);
+  *step = "clone3";
+  const pid_t pid = clone_in_network(st, req, jailed ? jail::jail_clone_flags() : 0, pidfd, step);
   if (pid == 0) {
     ::signal(SIGPIPE, SIG_DFL);
     ::signal(SIGINT, SIG_DFL);
@@ -167,7 +237,6 @@ pid_t spawn_one(SpawnerState& st, int channel, const SpawnRequest& req, int* pid
     jail::run_child(plan, req);  // never returns
   }
   *err = errno;
-  *step = "clone3";
   if (jailed) {
     ::close(sync[0]);
     if (pid > 0) {
@@ -198,8 +267,9 @@ pid_t spawn_one(SpawnerState& st, int channel, const SpawnRequest& req, int* pid
 
   for (;;) {
     SpawnRequest req;
-    int channel = -1;
-    const long n = recv_with_fd(control, &req, sizeof(req), &channel);
+    int fds[kMaxPassedFds];
+    int nfds = 0;
+    const long n = recv_with_fds(control, &req, sizeof(req), fds, kMaxPassedFds, &nfds);
     if (n == 0) ::_exit(0);  // the broker is gone
     if (n < 0) {
       if (errno == EMSGSIZE) {
@@ -208,16 +278,18 @@ pid_t spawn_one(SpawnerState& st, int channel, const SpawnRequest& req, int* pid
       }
       ::_exit(1);
     }
-    if (n != sizeof(req) || req.magic != kSpawnMagic || channel < 0) {
-      if (channel >= 0) ::close(channel);
+    const int wanted = n == sizeof(req) && req.job == Job::command ? kCommandJobFds : 1;
+    if (n != sizeof(req) || req.magic != kSpawnMagic || nfds != wanted ||
+        (req.job != Job::vm && req.job != Job::command)) {
+      for (int i = 0; i < nfds; ++i) ::close(fds[i]);
       reply_error(control, "request", EPROTO);
       continue;
     }
     int pidfd = -1;
     const char* step = nullptr;
     int err = 0;
-    const pid_t pid = spawn_one(st, channel, req, &pidfd, &step, &err);
-    ::close(channel);
+    const pid_t pid = spawn_one(st, fds, req, &pidfd, &step, &err);
+    for (int i = 0; i < nfds; ++i) ::close(fds[i]);
     if (pid < 0) {
       reply_error(control, step, err);
       continue;
@@ -252,12 +324,29 @@ SpawnerClient SpawnerClient::fork_spawner(Backend expected, jail::ChildMain main
 }
 
 SpawnedChild SpawnerClient::spawn(UniqueFd channel, const SpawnRequest& request) {
+  const int fd = channel.get();
+  return request_child(request, &fd, 1, [&] { channel.reset(); });
+}
+
+SpawnedChild SpawnerClient::spawn_command(UniqueFd channel, UniqueFd in, UniqueFd out, UniqueFd err,
+                                          const SpawnRequest& request) {
+  const int fds[kCommandJobFds] = {channel.get(), in.get(), out.get(), err.get()};
+  return request_child(request, fds, kCommandJobFds, [&] {
+    channel.reset();
+    in.reset();
+    out.reset();
+    err.reset();
+  });
+}
+
+SpawnedChild SpawnerClient::request_child(const SpawnRequest& request, const int* fds, int nfds,
+                                          const std::function<void()>& drop_fds) {
   SpawnedChild out;
-  if (!send_with_fd(control_.get(), &request, sizeof(request), channel.get())) {
+  if (!send_with_fds(control_.get(), &request, sizeof(request), fds, nfds)) {
     out.error = std::string("spawner request: ") + std::strerror(errno);
     return out;
   }
-  channel.reset();  // the child's copy is the only one left, so its exit means EOF for us
+  drop_fds();  // the child's copies are the only ones left, so its exit means EOF for us
   SpawnReply reply;
   int pidfd = -1;
   const long n = recv_with_fd(control_.get(), &reply, sizeof(reply), &pidfd);

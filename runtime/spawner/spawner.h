@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <string>
 
 #include "runtime/jail/child_setup.h"
@@ -35,16 +36,34 @@ class SpawnerClient {
   // keeps the other end). Blocks for the fork only.
   SpawnedChild spawn(UniqueFd channel, const SpawnRequest& request);
 
+  // A command tool's jail (request.job == Job::command): channel is fd 3 as above; in, out and
+  // err become its stdin, stdout and stderr.
+  SpawnedChild spawn_command(UniqueFd channel, UniqueFd in, UniqueFd out, UniqueFd err,
+                             const SpawnRequest& request);
+
   pid_t pid() const { return pid_; }
 
  private:
   SpawnerClient(pid_t pid, UniqueFd control) : pid_(pid), control_(std::move(control)) {}
+  // Sends request with n fds, calls drop_fds once they are on their way, awaits the reply.
+  SpawnedChild request_child(const SpawnRequest& request, const int* fds, int n,
+                             const std::function<void()>& drop_fds);
   pid_t pid_;
   UniqueFd control_;
 };
 
-// Sends / receives one message with at most one fd attached. Return false on failure (errno).
-bool send_with_fd(int sock, const void* data, std::size_t len, int fd);
+// The most fds one control message carries.
+inline constexpr int kMaxPassedFds = 4;
+
+// Sends one message with n (at most kMaxPassedFds) fds attached. False on failure (errno).
+bool send_with_fds(int sock, const void* data, std::size_t len, const int* fds, int n);
+// Receives one message and up to max fds. Returns bytes received (0 on EOF, -1 on error);
+// *count is how many fds arrived (they are O_CLOEXEC).
+long recv_with_fds(int sock, void* data, std::size_t len, int* fds, int max, int* count);
+
+inline bool send_with_fd(int sock, const void* data, std::size_t len, int fd) {
+  return send_with_fds(sock, data, len, &fd, fd >= 0 ? 1 : 0);
+}
 // Returns bytes received (0 on EOF, -1 on error); *fd is -1 when none arrived.
 long recv_with_fd(int sock, void* data, std::size_t len, int* fd);
 

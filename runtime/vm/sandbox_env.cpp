@@ -328,6 +328,40 @@ void run_embedded(lua_State* L, const EmbeddedModule& m) {
   lua_call(L, 2, 1);
 }
 
+// "helpers.util": dot-separated identifiers, outside the embedded tactus.* namespace.
+bool is_procedure_module_name(const std::string& name) {
+  if (name.empty() || name.size() > 200 || name.rfind("tactus.", 0) == 0 || name == "prelude")
+    return false;
+  bool start = true;
+  for (char c : name) {
+    const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+    const bool digit = c >= '0' && c <= '9';
+    if (c == '.') {
+      if (start) return false;
+      start = true;
+    } else if (alpha || (digit && !start)) {
+      start = false;
+    } else {
+      return false;
+    }
+  }
+  return !start;
+}
+
+// A text module beside the procedure, served by the broker (module.load), run like the
+// procedure itself: text only, in this VM's environment. Leaves its result on the stack.
+void load_procedure_module(lua_State* L, const std::string& name) {
+  Json r = broker_request(L, "module.load", Json{{"name", name}});
+  if (!r.is_object() || !r.value("source", Json()).is_string() ||
+      !r.value("path", Json()).is_string())
+    raise_coded(L, "failed", "module.load: malformed answer");
+  const auto& source = r["source"].get_ref<const std::string&>();
+  const std::string chunkname = "@" + r["path"].get<std::string>();
+  if (luaL_loadbufferx(L, source.data(), source.size(), chunkname.c_str(), "t") != 0) lua_error(L);
+  lua_pushlstring(L, name.data(), name.size());
+  lua_call(L, 1, 1);
+}
+
 int sandbox_require(lua_State* L) {
   std::size_t len = 0;
   const char* s = luaL_checklstring(L, 1, &len);
@@ -343,14 +377,19 @@ int sandbox_require(lua_State* L) {
   }
   lua_pop(L, 1);
   const EmbeddedModule* m = find_module(name);
-  if (!m)
+  const bool from_procedure = !m && is_procedure_module_name(name) && context_of(L).channel;
+  if (!m && !from_procedure)
     return luaL_error(L,
                       "module '%s' not found (only tactus.* modules embedded in tactus can be "
                       "required)",
                       name.c_str());
   lua_pushlightuserdata(L, &kLoadedKey);  // in-progress marker
   lua_setfield(L, loaded, name.c_str());
-  run_embedded(L, *m);
+  if (m) {
+    run_embedded(L, *m);
+  } else {
+    load_procedure_module(L, name);
+  }
   if (lua_isnil(L, -1)) {
     lua_pop(L, 1);
     lua_pushboolean(L, 1);

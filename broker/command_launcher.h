@@ -1,0 +1,19 @@
+// Command tools' jails, asked of the spawner (the broker never forks).
+#pragma once
+
+#include "runtime/spawner/spawner.h"
+#include "tools/tool_context.h"
+
+namespace tactus::broker {
+
+class SpawnerCommandLauncher final : public tools::CommandLauncher {
+ public:
+  explicit SpawnerCommandLauncher(spawner::SpawnerClient& spawner) : spawner_(spawner) {}
+  tools::LaunchedCommand launch(const tools::CommandSpec& spec, UniqueFd channel, UniqueFd in,
+                                UniqueFd out, UniqueFd err) override;
+
+ private:
+  spawner::SpawnerClient& spawner_;
+};
+
+}  // namespace tactus::broker

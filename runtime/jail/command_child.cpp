@@ -1,0 +1,64 @@
+#include "runtime/jail/command_child.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+#include <vector>
+
+#include "runtime/protocol/message.h"
+#include "runtime/vm/host_channel.h"
+
+namespace tactus::jail {
+namespace {
+
+using protocol::Json;
+
+bool strings(const Json& j, std::vector<std::string>& out) {
+  if (!j.is_array()) return false;
+  for (const auto& s : j) {
+    if (!s.is_string()) return false;
+    auto text = s.get<std::string>();
+    if (text.find('\0') != std::string::npos) return false;
+    out.push_back(std::move(text));
+  }
+  return true;
+}
+
+std::vector<char*> pointers(std::vector<std::string>& v) {
+  std::vector<char*> p;
+  for (auto& s : v) p.push_back(s.data());
+  p.push_back(nullptr);
+  return p;
+}
+
+}  // namespace
+
+int command_child_main(int fd, const spawner::SpawnRequest& request) {
+  vm::HostChannel channel(
+      fd, request.message_limit ? request.message_limit : protocol::kDefaultMessageLimit);
+  std::string reason;
+  const auto m = channel.receive(reason);
+  std::vector<std::string> argv, env;
+  const auto failed = [&](int err) {
+    channel.send(protocol::make_notification("exec_failed", Json{{"errno", err}}), reason);
+    return kExitCannotExec;
+  };
+  if (!m || m->kind != protocol::MessageKind::notification || m->method != "exec" ||
+      !m->params.is_object() || !strings(m->params.value("argv", Json()), argv) ||
+      !strings(m->params.value("env", Json()), env) || argv.empty())
+    return failed(EPROTO);
+  // The channel closes on a successful exec; signals start as a fresh program expects them.
+  if (::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) return failed(errno);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  auto args = pointers(argv);
+  auto envp = pointers(env);
+  ::execve(args[0], args.data(), envp.data());
+  return failed(errno);
+}
+
+}  // namespace tactus::jail

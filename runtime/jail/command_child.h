@@ -1,0 +1,17 @@
+// The main of a command tool's jail: receives what to exec on fd 3, then execs it.
+#pragma once
+
+#include "runtime/spawner/spawn_request.h"
+
+namespace tactus::jail {
+
+// Exit code when the command could not be executed (as a shell reports it).
+inline constexpr int kExitCannotExec = 127;
+
+// Receives {"method":"exec","params":{"argv":[...],"env":["K=V",...]}} on fd, then execs argv
+// with exactly that environment; fd is closed by the exec, which is how the broker learns that
+// it succeeded. On failure sends {"method":"exec_failed","params":{"errno":N}} and returns
+// kExitCannotExec.
+int command_child_main(int fd, const spawner::SpawnRequest& request);
+
+}  // namespace tactus::jail

@@ -1,0 +1,44 @@
+// A tiny HTTP/1.1 server for tests only: 127.0.0.1 on an ephemeral port, one thread, one request
+// per connection (Connection: close). Stops in its destructor.
+//
+// Routes: /hello → 200 "hello"; /echo → 200 {"method", "x_test", "body"} as JSON;
+// /redirect?to=URL → 302 to URL (percent-decoded); /loop → 302 to /loop; /big?n=N → 200 with N
+// bytes; /slow → 200 after 3 s (cut short when the server stops); /status?code=N → status N;
+// anything else → 404.
+#pragma once
+
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace tactus::test {
+
+class HttpTestServer {
+ public:
+  HttpTestServer();  // throws std::runtime_error if it cannot listen
+  ~HttpTestServer();
+  HttpTestServer(const HttpTestServer&) = delete;
+  HttpTestServer& operator=(const HttpTestServer&) = delete;
+
+  int port() const { return port_; }
+  // "http://127.0.0.1:PORT" + path
+  std::string url(const std::string& path) const;
+  int requests() const { return requests_.load(); }
+  std::vector<std::string> targets() const;  // request targets, in order
+
+ private:
+  void serve();
+  void handle(int fd);
+
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> requests_{0};
+  mutable std::mutex mu_;
+  std::vector<std::string> targets_;
+  std::thread thread_;
+};
+
+}  // namespace tactus::test

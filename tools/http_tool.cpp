@@ -1,0 +1,345 @@
+#include "tools/http_tool.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <regex>
+#include <string>
+#include <vector>
+
+namespace tactus::tools {
+namespace {
+
+using protocol::Json;
+using Clock = std::chrono::steady_clock;
+
+ToolOutcome fail(std::string code, std::string message) {
+  ToolOutcome out;
+  out.code = std::move(code);
+  out.message = std::move(message);
+  return out;
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+void global_init() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+struct CurlDeleter {
+  void operator()(CURL* h) const { curl_easy_cleanup(h); }
+  void operator()(CURLU* u) const { curl_url_cleanup(u); }
+  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+};
+using Easy = std::unique_ptr<CURL, CurlDeleter>;
+using Url = std::unique_ptr<CURLU, CurlDeleter>;
+using Slist = std::unique_ptr<curl_slist, CurlDeleter>;
+
+bool http_scheme(const std::string& url) {
+  const std::string l = lower(url.substr(0, 8));
+  return l.rfind("http://", 0) == 0 || l.rfind("https://", 0) == 0;
+}
+
+std::string url_part(CURLU* u, CURLUPart part) {
+  char* p = nullptr;
+  if (curl_url_get(u, part, &p, 0) != CURLUE_OK || p == nullptr) return "";
+  std::string s(p);
+  curl_free(p);
+  return s;
+}
+
+// Parses an absolute http(s) URL. On success, host is what the policy sees: lowercased, without
+// port, IPv6 brackets (and zone) or a trailing dot.
+bool parse_url(const std::string& text, Url& url, std::string& host, std::string& error) {
+  if (!http_scheme(text)) {
+    error = "url must be http:// or https://";
+    return false;
+  }
+  url.reset(curl_url());
+  if (!url) {
+    error = "out of memory";
+    return false;
+  }
+  const CURLUcode rc = curl_url_set(url.get(), CURLUPART_URL, text.c_str(), 0);
+  if (rc != CURLUE_OK) {
+    error = std::string("invalid url: ") + curl_url_strerror(rc);
+    return false;
+  }
+  const std::string scheme = lower(url_part(url.get(), CURLUPART_SCHEME));
+  if (scheme != "http" && scheme != "https") {
+    error = "url must be http:// or https://";
+    return false;
+  }
+  host = lower(url_part(url.get(), CURLUPART_HOST));
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  if (const auto pct = host.find('%'); pct != std::string::npos) host.resize(pct);
+  while (!host.empty() && host.back() == '.') host.pop_back();
+  if (host.empty()) {
+    error = "invalid url: no host";
+    return false;
+  }
+  return true;
+}
+
+// The origin (scheme, host, port) of a parsed URL: credentials do not cross origins.
+std::string origin(CURLU* u) {
+  char* p = nullptr;
+  std::string port;
+  if (curl_url_get(u, CURLUPART_PORT, &p, CURLU_DEFAULT_PORT) == CURLUE_OK && p) {
+    port = p;
+    curl_free(p);
+  }
+  return lower(url_part(u, CURLUPART_SCHEME)) + "://" + lower(url_part(u, CURLUPART_HOST)) + ":" +
+         port;
+}
+
+// Empty if the policy allows host; otherwise the reason.
+std::string check_host(const NetworkPolicy& policy, const std::string& host) {
+  if (policy.mode == "host") return "";
+  if (policy.mode != "filtered") return "network is " + policy.mode + " (sandbox.network)";
+  const auto matches = [&](const std::string& pattern, bool& bad) {
+    try {
+      return std::regex_search(host, std::regex(pattern, std::regex::ECMAScript));
+    } catch (const std::regex_error&) {
+      bad = true;
+      return false;
+    }
+  };
+  for (const auto& d : policy.deny) {
+    bool bad = false;
+    const bool hit = matches(d, bad);
+    if (bad) return "host '" + host + "': invalid regex in sandbox.network_filter.deny '" + d + "'";
+    if (hit) return "host '" + host + "' is denied by sandbox.network_filter.deny '" + d + "'";
+  }
+  for (const auto& a : policy.allow) {
+    bool bad = false;
+    if (matches(a, bad)) return "";
+  }
+  return "host '" + host + "' is not allowed by sandbox.network_filter";
+}
+
+bool valid_method(const std::string& m) {
+  if (m.empty() || m.size() > 32) return false;
+  return std::all_of(m.begin(), m.end(),
+                     [](unsigned char c) { return std::isupper(c) || c == '-' || c == '_'; });
+}
+
+bool valid_header_name(const std::string& n) {
+  if (n.empty()) return false;
+  return std::all_of(n.begin(), n.end(), [](unsigned char c) {
+    return std::isalnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string::npos;
+  });
+}
+
+bool valid_header_value(const std::string& v) {
+  return v.find_first_of(std::string("\r\n\0", 3)) == std::string::npos;
+}
+
+struct Response {
+  std::uint64_t cap = 0;
+  bool too_big = false;
+  std::string body;
+  std::map<std::string, std::string> headers;
+};
+
+size_t on_body(char* data, size_t size, size_t n, void* user) {
+  auto* r = static_cast<Response*>(user);
+  const size_t len = size * n;
+  if (r->body.size() + len > r->cap) {
+    r->too_big = true;
+    return 0;  // aborts the transfer: CURLE_WRITE_ERROR
+  }
+  r->body.append(data, len);
+  return len;
+}
+
+size_t on_header(char* data, size_t size, size_t n, void* user) {
+  auto* r = static_cast<Response*>(user);
+  const size_t len = size * n;
+  std::string line(data, len);
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+  if (line.rfind("HTTP/", 0) == 0) {
+    r->headers.clear();  // a new response (after 100 Continue, say)
+    return len;
+  }
+  const auto colon = line.find(':');
+  if (colon == std::string::npos) return len;
+  const std::string name = lower(line.substr(0, colon));
+  const auto start = line.find_first_not_of(" \t", colon + 1);
+  const std::string value = start == std::string::npos ? "" : line.substr(start);
+  auto [it, fresh] = r->headers.emplace(name, value);
+  if (!fresh) it->second += ", " + value;
+  return len;
+}
+
+}  // namespace
+
+ToolOutcome http_request(const NetworkPolicy& policy, const Json& args) {
+  if (!args.is_object()) return fail("invalid_args", "args must be an object");
+  if (!args.contains("url") || !args["url"].is_string())
+    return fail("invalid_args", "url must be a string");
+  std::string method = "GET";
+  if (args.contains("method")) {
+    if (!args["method"].is_string()) return fail("invalid_args", "method must be a string");
+    method = args["method"].get<std::string>();
+    std::transform(method.begin(), method.end(), method.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+    if (!valid_method(method)) return fail("invalid_args", "invalid method '" + method + "'");
+  }
+  std::vector<std::pair<std::string, std::string>> headers;
+  if (args.contains("headers") && !args["headers"].is_null()) {
+    if (!args["headers"].is_object())
+      return fail("invalid_args", "headers must be an object {name: value}");
+    for (const auto& [name, value] : args["headers"].items()) {
+      if (!value.is_string()) return fail("invalid_args", "header '" + name + "' must be a string");
+      const auto v = value.get<std::string>();
+      if (!valid_header_name(name) || !valid_header_value(v))
+        return fail("invalid_args", "invalid header '" + name + "'");
+      headers.emplace_back(name, v);
+    }
+  }
+  bool has_body = false;
+  std::string body;
+  if (args.contains("body") && !args["body"].is_null()) {
+    if (!args["body"].is_string()) return fail("invalid_args", "body must be a string");
+    body = args["body"].get<std::string>();
+    has_body = true;
+  }
+
+  Url url;
+  std::string host, error;
+  if (!parse_url(args["url"].get<std::string>(), url, host, error))
+    return fail("invalid_args", error);
+  if (auto why = check_host(policy, host); !why.empty()) return fail("denied", why);
+
+  global_init();
+  const auto deadline =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                         std::chrono::duration<double>(std::max(0.0, policy.timeout_seconds)));
+  for (int hop = 0;; ++hop) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) return fail("timeout", "http.request timed out");
+
+    Easy easy(curl_easy_init());
+    if (!easy) return fail("failed", "curl_easy_init failed");
+    CURL* h = easy.get();
+    Response resp;
+    resp.cap = policy.max_response;
+    Slist list;
+    const auto add = [&](const std::string& line) {
+      curl_slist* next = curl_slist_append(list.get(), line.c_str());
+      if (next) {
+        list.release();
+        list.reset(next);
+      }
+    };
+    bool has_expect = false;
+    for (const auto& [name, value] : headers) {
+      // "Name;" sends a header with an empty value; "Name:" would remove it.
+      add(value.empty() ? name + ";" : name + ": " + value);
+      if (lower(name) == "expect") has_expect = true;
+    }
+    if (!has_expect) add("Expect:");  // no 100-continue round trip
+
+    curl_easy_setopt(h, CURLOPT_CURLU, url.get());
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS, long{CURLPROTO_HTTP | CURLPROTO_HTTPS});
+    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS, long{CURLPROTO_HTTP | CURLPROTO_HTTPS});
+#endif
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_PROXY, "");
+    curl_easy_setopt(h, CURLOPT_NETRC, long{CURL_NETRC_IGNORED});
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(left));
+    curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(policy.max_response));
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &resp);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, list.get());
+    if (has_body || method == "POST" || method == "PUT" || method == "PATCH") {
+      curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+      curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.data());
+      if (method != "POST") curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method.c_str());
+    } else if (method == "HEAD") {
+      curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    } else if (method == "GET") {
+      curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    } else {
+      curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method.c_str());
+    }
+
+    const CURLcode rc = curl_easy_perform(h);
+    const std::string too_big =
+        "response larger than " + std::to_string(policy.max_response) + " bytes";
+    if (resp.too_big || rc == CURLE_FILESIZE_EXCEEDED) return fail("failed", too_big);
+    if (rc == CURLE_OPERATION_TIMEDOUT) return fail("timeout", "http.request timed out");
+    if (rc != CURLE_OK) return fail("failed", std::string("http: ") + curl_easy_strerror(rc));
+
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    char* effective = nullptr;
+    curl_easy_getinfo(h, CURLINFO_EFFECTIVE_URL, &effective);
+    char* location = nullptr;
+    curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &location);
+    const bool redirect =
+        (status == 301 || status == 302 || status == 303 || status == 307 || status == 308) &&
+        location != nullptr;
+    if (!redirect) {
+      ToolOutcome out;
+      out.ok = true;
+      // The body is kept as a string: invalid UTF-8 is replaced when the answer is serialised.
+      // Binary bodies are out of scope for now.
+      out.result = Json{{"status", status},
+                        {"headers", resp.headers},
+                        {"body", std::move(resp.body)},
+                        {"url", effective ? std::string(effective) : ""}};
+      return out;
+    }
+
+    if (hop >= policy.max_redirects)
+      return fail("failed",
+                  "too many redirects (more than " + std::to_string(policy.max_redirects) + ")");
+    const std::string target(location);
+    const std::string from = origin(url.get());
+    Url next;
+    std::string next_host;
+    if (!parse_url(target, next, next_host, error))
+      return fail("failed", "redirect to '" + target + "': " + error);
+    if (auto why = check_host(policy, next_host); !why.empty())
+      return fail("denied", "redirect to '" + target + "': " + why);
+    if (origin(next.get()) != from) {
+      // Credentials stay with the origin they were given for.
+      headers.erase(std::remove_if(headers.begin(), headers.end(),
+                                   [](const auto& hv) {
+                                     const auto n = lower(hv.first);
+                                     return n == "authorization" || n == "cookie" ||
+                                            n == "proxy-authorization";
+                                   }),
+                    headers.end());
+    }
+    if (status == 301 || status == 302 || status == 303) {
+      if (method != "HEAD") method = "GET";
+      has_body = false;
+      body.clear();
+    }
+    url = std::move(next);
+  }
+}
+
+}  // namespace tactus::tools

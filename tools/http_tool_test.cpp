@@ -1,0 +1,210 @@
+// http.request against a local test server: the sandbox.network policy (none, filtered, host),
+// redirects checked hop by hop, and the limits (redirects, response size, time).
+#include <catch2/catch.hpp>
+
+#include <string>
+
+#include "tests/support/http_test_server.h"
+#include "tools/registry.h"
+
+using namespace tactus;
+using protocol::Json;
+
+namespace {
+
+tools::ToolOutcome request(const tools::NetworkPolicy& policy, const Json& args) {
+  tools::ToolContext ctx;
+  ctx.network = policy;
+  return tools::ToolRegistry(ctx).call("http.request", args);
+}
+
+tools::NetworkPolicy host_mode() {
+  tools::NetworkPolicy p;
+  p.mode = "host";
+  return p;
+}
+
+tools::NetworkPolicy filtered(std::vector<std::string> allow, std::vector<std::string> deny = {}) {
+  tools::NetworkPolicy p;
+  p.mode = "filtered";
+  p.allow = std::move(allow);
+  p.deny = std::move(deny);
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("http: network none denies every request", "[http]") {
+  test::HttpTestServer server;
+  const auto out = request(tools::NetworkPolicy{}, {{"url", server.url("/hello")}});
+  CHECK_FALSE(out.ok);
+  CHECK(out.code == "denied");
+  CHECK(out.message == "network is none (sandbox.network)");
+  CHECK(server.requests() == 0);
+}
+
+TEST_CASE("http: host mode GET returns status, headers, body and url", "[http]") {
+  test::HttpTestServer server;
+  REQUIRE(tools::ToolRegistry().has("http.request"));
+  const auto out = request(host_mode(), {{"url", server.url("/hello")}});
+  REQUIRE(out.ok);
+  CHECK(out.result["status"] == 200);
+  CHECK(out.result["body"] == "hello");
+  CHECK(out.result["headers"]["content-type"] == "text/plain");
+  CHECK(out.result["headers"]["content-length"] == "5");
+  CHECK(out.result["url"] == server.url("/hello"));
+  CHECK(server.requests() == 1);
+}
+
+TEST_CASE("http: POST sends method, headers and body", "[http]") {
+  test::HttpTestServer server;
+  const auto out = request(host_mode(), {{"url", server.url("/echo")},
+                                         {"method", "POST"},
+                                         {"headers", {{"X-Test", "forty two"}}},
+                                         {"body", "{\"a\":1}"}});
+  REQUIRE(out.ok);
+  CHECK(out.result["status"] == 200);
+  const auto echo = Json::parse(out.result["body"].get<std::string>());
+  CHECK(echo["method"] == "POST");
+  CHECK(echo["x_test"] == "forty two");
+  CHECK(echo["body"] == "{\"a\":1}");
+
+  const auto put =
+      request(host_mode(), {{"url", server.url("/echo")}, {"method", "put"}, {"body", "x"}});
+  REQUIRE(put.ok);
+  CHECK(Json::parse(put.result["body"].get<std::string>())["method"] == "PUT");
+}
+
+TEST_CASE("http: filtered mode checks the host against allow and deny", "[http]") {
+  test::HttpTestServer server;
+  const Json args{{"url", server.url("/hello")}};
+
+  const auto allowed = request(filtered({"^127\\.0\\.0\\.1$"}), args);
+  REQUIRE(allowed.ok);
+  CHECK(allowed.result["body"] == "hello");
+
+  const auto deny_wins = request(filtered({"^127\\.0\\.0\\.1$"}, {"^127\\."}), args);
+  CHECK(deny_wins.code == "denied");
+  CHECK(deny_wins.message == "host '127.0.0.1' is denied by sandbox.network_filter.deny '^127\\.'");
+
+  const auto not_allowed = request(filtered({"^api\\.example\\.com$"}), args);
+  CHECK(not_allowed.code == "denied");
+  CHECK(not_allowed.message == "host '127.0.0.1' is not allowed by sandbox.network_filter");
+
+  // The host as libcurl will reach it: numeric forms are normalised, case and the port ignored.
+  const auto hex = request(filtered({".*"}, {"^169\\.254\\."}), {{"url", "http://0xA9FEA9FE/"}});
+  CHECK(hex.code == "denied");
+  CHECK(hex.message.find("'169.254.169.254'") != std::string::npos);
+  const auto upper =
+      request(filtered({".*"}, {"^evil\\.example$"}), {{"url", "http://EVIL.example.:8080/"}});
+  CHECK(upper.code == "denied");
+  CHECK(server.requests() == 1);
+}
+
+TEST_CASE("http: a redirect to a denied host is denied", "[http]") {
+  test::HttpTestServer server;
+  const std::string target = "http://169.254.169.254/latest/meta-data/";
+  const auto out = request(filtered({"^127\\.0\\.0\\.1$"}, {"^169\\.254\\."}),
+                           {{"url", server.url("/redirect?to=" + target)}});
+  CHECK_FALSE(out.ok);
+  CHECK(out.code == "denied");
+  CHECK(out.message.find("169.254.169.254") != std::string::npos);
+  CHECK(out.message.find("sandbox.network_filter.deny") != std::string::npos);
+  CHECK(server.requests() == 1);
+
+  // Not in allow either: also denied, even in filtered mode with no deny list.
+  const auto other = request(filtered({"^127\\.0\\.0\\.1$"}),
+                             {{"url", server.url("/redirect?to=http://example.com/")}});
+  CHECK(other.code == "denied");
+  CHECK(other.message.find("'example.com'") != std::string::npos);
+}
+
+TEST_CASE("http: redirects are followed; 302 turns POST into GET", "[http]") {
+  test::HttpTestServer server;
+  const auto out = request(
+      host_mode(),
+      {{"url", server.url("/redirect?to=%2Fecho")}, {"method", "POST"}, {"body", "payload"}});
+  REQUIRE(out.ok);
+  CHECK(out.result["status"] == 200);
+  CHECK(out.result["url"] == server.url("/echo"));
+  const auto echo = Json::parse(out.result["body"].get<std::string>());
+  CHECK(echo["method"] == "GET");
+  CHECK(echo["body"] == "");
+  CHECK(server.targets() == std::vector<std::string>{"/redirect?to=%2Fecho", "/echo"});
+}
+
+TEST_CASE("http: a redirect loop over the limit fails", "[http]") {
+  test::HttpTestServer server;
+  auto policy = host_mode();
+  policy.max_redirects = 3;
+  const auto out = request(policy, {{"url", server.url("/loop")}});
+  CHECK_FALSE(out.ok);
+  CHECK(out.code == "failed");
+  CHECK(out.message == "too many redirects (more than 3)");
+  CHECK(server.requests() == 4);
+}
+
+TEST_CASE("http: a response over max_response fails", "[http]") {
+  test::HttpTestServer server;
+  auto policy = host_mode();
+  policy.max_response = 1000;
+  const auto ok = request(policy, {{"url", server.url("/big?n=1000")}});
+  REQUIRE(ok.ok);
+  CHECK(ok.result["body"].get<std::string>().size() == 1000);
+  const auto out = request(policy, {{"url", server.url("/big?n=200000")}});
+  CHECK_FALSE(out.ok);
+  CHECK(out.code == "failed");
+  CHECK(out.message == "response larger than 1000 bytes");
+}
+
+TEST_CASE("http: a slow server times out", "[http]") {
+  test::HttpTestServer server;
+  auto policy = host_mode();
+  policy.timeout_seconds = 0.5;
+  const auto out = request(policy, {{"url", server.url("/slow")}});
+  CHECK_FALSE(out.ok);
+  CHECK(out.code == "timeout");
+}
+
+TEST_CASE("http: invalid arguments", "[http]") {
+  const auto policy = host_mode();
+  for (const char* url :
+       {"file:///etc/passwd", "ftp://127.0.0.1/", "gopher://x/", "/relative", "http://", ""}) {
+    INFO(url);
+    CHECK(request(policy, {{"url", url}}).code == "invalid_args");
+  }
+  CHECK(request(policy, Json::object()).code == "invalid_args");
+  CHECK(request(policy, {{"url", 42}}).code == "invalid_args");
+  const std::string u = "http://127.0.0.1:1/";
+  CHECK(request(policy, {{"url", u}, {"body", 42}}).code == "invalid_args");
+  CHECK(request(policy, {{"url", u}, {"body", Json::object()}}).code == "invalid_args");
+  CHECK(request(policy, {{"url", u}, {"method", 1}}).code == "invalid_args");
+  CHECK(request(policy, {{"url", u}, {"method", "GE T"}}).code == "invalid_args");
+  CHECK(request(policy, {{"url", u}, {"headers", "X: y"}}).code == "invalid_args");
+  CHECK(request(policy, {{"url", u}, {"headers", {{"X", 1}}}}).code == "invalid_args");
+  CHECK(request(policy, {{"url", u}, {"headers", {{"X", "a\r\nHost: evil"}}}}).code ==
+        "invalid_args");
+  CHECK(request(policy, {{"url", u}, {"headers", {{"Bad Name", "v"}}}}).code == "invalid_args");
+}
+
+TEST_CASE("http: a 404 is a result, not an error", "[http]") {
+  test::HttpTestServer server;
+  const auto missing = request(host_mode(), {{"url", server.url("/nope")}});
+  REQUIRE(missing.ok);
+  CHECK(missing.result["status"] == 404);
+  const auto teapot = request(host_mode(), {{"url", server.url("/status?code=418")}});
+  REQUIRE(teapot.ok);
+  CHECK(teapot.result["status"] == 418);
+}
+
+TEST_CASE("http: a connection error fails", "[http]") {
+  int port;
+  {
+    test::HttpTestServer server;
+    port = server.port();
+  }
+  const auto out =
+      request(host_mode(), {{"url", "http://127.0.0.1:" + std::to_string(port) + "/"}});
+  CHECK_FALSE(out.ok);
+  CHECK(out.code == "failed");
+}
