@@ -8,9 +8,8 @@
 namespace tactus::cli {
 namespace {
 
-constexpr std::string_view kPlannedCommands[] = {"validate", "test",   "eval",
-                                                 "resume",   "answer", "runs"};
-constexpr std::string_view kPlannedRunFlags[] = {"--mock", "--no-input", "--log-format"};
+constexpr std::string_view kPlannedCommands[] = {"test", "eval", "resume", "answer", "runs"};
+constexpr std::string_view kPlannedRunFlags[] = {"--mock", "--no-input"};
 
 struct ArgCursor {
   int argc;
@@ -96,6 +95,13 @@ bool parse_run(ArgCursor c, CliOptions& o, std::string& error) {
         return false;
       }
       o.params.emplace_back(v.substr(0, k), v.substr(k + 1));
+    } else if (flag == "--log-format") {
+      if (!value()) return false;
+      if (v != "text" && v != "json") {
+        error = "option '--log-format': '" + v + "' is not one of text, json";
+        return false;
+      }
+      o.log_json = v == "json";
     } else if (flag == "--input") {
       if (!value()) return false;
       o.input_file = v;
@@ -195,6 +201,14 @@ ParseResult parse_cli(int argc, const char* const* argv) {
     parse_run(ArgCursor{argc, argv, 2}, o, r.error);
     return r;
   }
+  if (cmd == "validate") {
+    o.command = Command::validate;
+    parse_run(ArgCursor{argc, argv, 2}, o, r.error);
+    if (o.command == Command::help) o.help_topic = "validate";
+    if (r.error.rfind("'tactus run' needs", 0) == 0)
+      r.error = "'tactus validate' needs a FILE.tac (see 'tactus validate --help')";
+    return r;
+  }
   if (cmd == "sandbox") {
     o.command = Command::sandbox_status;
     for (int i = 2; i < argc; ++i) {
@@ -255,6 +269,14 @@ Reports what this kernel allows (user namespaces, seccomp, io_uring, 32-bit sysc
 cgroups) and which backend 'tactus run' would use. Exits 0 when the jail is available and 4
 when a jailed run would fail closed.
 )";
+  if (topic == "validate")
+    return R"(usage: tactus validate FILE.tac [--json]
+
+Checks FILE.tac without running it: the source parses, its top level runs in the jail with
+every brokered call (Host.call, agents' model calls) switched off, and its declarations
+(Procedure, field, Agent, Tool, Toolset) are well formed. Prints what was declared. Errors name
+file:line. Exits 0 when valid, 1 when not, 2 on a usage or configuration error.
+)";
   if (topic == "run")
     return R"(usage: tactus run FILE.tac [options]
 
@@ -273,6 +295,8 @@ options:
   --instructions N      VM instruction budget (default: none)
   --message-limit SIZE  largest protocol message (default 4m, at least 64k)
   --run-id ID           use ID instead of a random run id
+  --log-format text|json
+                        Log.* events on stderr as readable lines (default) or JSONL
   --backend jail|pool|none
                         jail (default): namespaces, an empty read-only root, rlimits, no
                         capabilities and a seccomp allowlist; fails closed if the kernel
@@ -288,6 +312,7 @@ exit codes: 0 ok, 1 error, 2 usage, 3 limit (timeout, cpu, memory, output),
 
 commands:
   run FILE.tac        run a procedure (see 'tactus run --help')
+  validate FILE.tac   check a procedure's declarations without running it or any model
   sandbox status      what this kernel allows, which backend would run
   config show FILE    the merged configuration of a run, with each value's origin
   --help, --version

@@ -11,7 +11,7 @@
 
 namespace tactus::cli {
 
-enum class Command { help, version, run, sandbox_status, config_show };
+enum class Command { help, version, run, validate, sandbox_status, config_show };
 
 // Limits given on the command line (the top config layer); unset ones fall through.
 struct LimitFlags {
@@ -30,6 +30,7 @@ struct CliOptions {
   std::vector<std::pair<std::string, std::string>> params;  // --param k=v, in order
   std::string input_file;
   std::string run_id;
+  bool log_json = false;  // --log-format json: Log.* events as JSONL on stderr
   LimitFlags limits;
 };
 

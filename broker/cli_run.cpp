@@ -18,8 +18,10 @@
 #include <sstream>
 
 #include "broker/command_launcher.h"
+#include "broker/llm_providers.h"
 #include "broker/run_session.h"
 #include "broker/secrets.h"
+#include "broker/token_printer.h"
 #include "broker/worker_pool.h"
 #include "sidecars/config.h"
 #include "sidecars/units.h"
@@ -40,15 +42,18 @@ void write_all(int fd, std::string_view s) {
   }
 }
 
+void write_line(int fd, std::string_view line) {
+  std::string s;
+  s.reserve(line.size() + 1);
+  s.append(line).push_back('\n');
+  write_all(fd, s);
+}
+
 class FdSink : public broker::OutputSink {
  public:
   explicit FdSink(int fd) : fd_(fd) {}
-  void print(std::string_view line) override {
-    std::string s;
-    s.reserve(line.size() + 1);
-    s.append(line).push_back('\n');
-    write_all(fd_, s);
-  }
+  void print(std::string_view line) override { write_line(fd_, line); }
+  void log(std::string_view line) override { write_line(2, line); }
 
  private:
   int fd_;
@@ -162,7 +167,38 @@ int usage_failure(const CliOptions& o, const std::string& run_id, const std::str
   return kExitUsage;
 }
 
+std::string joined(const Json& names) {
+  std::string out;
+  if (!names.is_array()) return out;
+  for (const auto& n : names) {
+    if (!out.empty()) out += ", ";
+    out += n.is_string() ? n.get<std::string>() : protocol::dump_json(n);
+  }
+  return out;
+}
+
+// tactus validate: what was declared, one line.
+void print_validation(const CliOptions& o, const broker::RunResult& r) {
+  const Json& s = r.result;
+  std::string line = o.file + ": valid: ";
+  if (s.value("main", false)) {
+    line += "Procedure (input: " + joined(s.value("input", Json::array())) +
+            "; output: " + joined(s.value("output", Json::array())) + ")";
+  } else {
+    line += "script";
+    if (s.value("script_stopped_at_host_call", false))
+      line += " (its top level was checked up to its first Host.call)";
+  }
+  if (!s.value("procedures", Json::array()).empty())
+    line += "; procedures: " + joined(s["procedures"]);
+  if (!s.value("agents", Json::array()).empty()) line += "; agents: " + joined(s["agents"]);
+  if (!s.value("tools", Json::array()).empty()) line += "; tools: " + joined(s["tools"]);
+  write_all(1, line + "\n");
+}
+
 void print_outcome(const CliOptions& o, const broker::RunResult& r) {
+  if (o.command == Command::validate && !o.json && r.status == broker::RunStatus::ok)
+    return print_validation(o, r);
   if (o.json) {
     write_all(1, protocol::dump_json(broker::to_json(r)) + "\n");
     return;
@@ -199,6 +235,12 @@ class RedactingSink : public broker::OutputSink {
     else
       inner_.print(line);
   }
+  void log(std::string_view line) override {
+    if (redactor_ && !redactor_->empty())
+      inner_.log(redactor_->redact(line));
+    else
+      inner_.log(line);
+  }
 
  private:
   broker::OutputSink& inner_;
@@ -233,7 +275,7 @@ bool resolve_secrets(const sidecars::Config& config, broker::Redactor& redactor,
 
 tools::ToolContext tool_context(const sidecars::Config& config, const std::string& file,
                                 const std::map<std::string, std::string>& secrets,
-                                tools::CommandLauncher& launcher) {
+                                broker::Redactor& redactor, tools::CommandLauncher& launcher) {
   tools::ToolContext ctx;
   // A read must fit in one answer, with room for the envelope and JSON escaping.
   ctx.file_limits.max_read =
@@ -265,6 +307,7 @@ tools::ToolContext tool_context(const sidecars::Config& config, const std::strin
     ctx.commands.emplace(name, std::move(spec));
   }
   ctx.launcher = &launcher;
+  ctx.llm = broker::llm_config(config, secrets, redactor);
   return ctx;
 }
 
@@ -289,7 +332,7 @@ int run_command(const CliOptions& o, spawner::SpawnerClient& spawner) {
   sidecars::Config config;
   if (!load_procedure_config(o.file, config, error)) return usage_failure(o, req.run_id, error);
   auto redactor = std::make_shared<broker::Redactor>();
-  std::map<std::string, std::string> secret_values;  // for command tools that name them
+  std::map<std::string, std::string> secret_values;  // for command tools and providers
   if (!resolve_secrets(config, *redactor, secret_values, error))
     return usage_failure(o, req.run_id, error);
   req.redactor = redactor;
@@ -304,6 +347,8 @@ int run_command(const CliOptions& o, spawner::SpawnerClient& spawner) {
   o.limits.apply(req.limits);
   req.policy.allowed_tools = config.tools_allow.value;
   req.allow_exec = config.jit.value;
+  req.log_json = o.log_json;
+  if (o.command == Command::validate) req.mode = "validate";
 
   // The run message carries the source; keep room for the envelope and the input.
   const std::uint64_t max_source = req.limits.message - req.limits.message / 8;
@@ -342,7 +387,16 @@ int run_command(const CliOptions& o, spawner::SpawnerClient& spawner) {
   FdSink fd_sink(o.json ? 2 : 1);
   RedactingSink sink(fd_sink, redactor);
   broker::SpawnerCommandLauncher launcher(spawner);
-  tools::ToolContext tool_ctx = tool_context(config, o.file, secret_values, launcher);
+  tools::ToolContext tool_ctx = tool_context(config, o.file, secret_values, *redactor, launcher);
+  // A model's reply is shown as it streams when a person watches stderr, and never with --json
+  // (stderr then carries the procedure's output) or --log-json (stderr is then JSON lines).
+  // The printer masks whole lines, so it is not used when a secret spans lines
+  // (broker/token_printer.h).
+  if (!o.json && !o.log_json && ::isatty(2) && !broker::multiline_secret(secret_values)) {
+    auto printer = std::make_shared<broker::TokenPrinter>(2, redactor);
+    tool_ctx.llm.on_token = [printer](std::string_view text) { printer->token(text); };
+    tool_ctx.llm.on_reply_end = [printer] { printer->end(); };
+  }
   tool_ctx.deadline = std::chrono::steady_clock::now() +
                       std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                           std::chrono::duration<double>(req.limits.timeout_seconds));

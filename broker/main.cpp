@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
       // Reads the configuration but resolves no secret and forks nothing.
       return cli::config_show_command(o);
     case cli::Command::run:
+    case cli::Command::validate:
     case cli::Command::sandbox_status:
       break;
   }

@@ -145,8 +145,10 @@ class Session {
   void handle_running(const Message& m) {
     if (m.kind == MessageKind::notification && m.method == "print") return on_print(m.params);
     if (m.kind == MessageKind::notification && m.method == "done") return on_done(m.params);
+    if (m.kind == MessageKind::notification && m.method == "log") return on_log(m.params);
     if (m.kind == MessageKind::request && m.method == "host.call") return on_host_call(m);
     if (m.kind == MessageKind::request && m.method == "module.load") return on_module_load(m);
+    if (m.kind == MessageKind::request && m.method == "llm.chat") return on_llm_chat(m);
     if (m.kind == MessageKind::request && m.method == "time.now") {
       const double now =
           std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
@@ -165,8 +167,42 @@ class Session {
     reply(protocol::make_notification("run", Json{{"source", req_.source},
                                                   {"chunkname", req_.chunkname},
                                                   {"input", req_.input},
-                                                  {"limits", limits}}));
+                                                  {"limits", limits},
+                                                  {"mode", req_.mode}}));
     run_sent_at_ = Clock::now();  // written (or queued) to the child: the hand-off is done
+  }
+
+  // Log.debug/info/warn/error: "[info] message key=value ..." or one JSON object per event.
+  void on_log(const Json& params) {
+    if (!params.is_object() || !params.value("message", Json()).is_string() ||
+        !params.value("level", Json()).is_string())
+      return violate("protocol: log without level or message");
+    const std::string level = params["level"].get<std::string>();
+    if (level != "debug" && level != "info" && level != "warn" && level != "error")
+      return violate("protocol: log level '" + level + "'");
+    const Json fields = params.value("fields", Json::object());
+    std::string line;
+    if (req_.log_json) {
+      const double now =
+          std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+              .count();
+      line = protocol::dump_json(Json{{"time", now},
+                                      {"run_id", req_.run_id},
+                                      {"level", level},
+                                      {"message", params["message"]},
+                                      {"fields", fields}});
+    } else {
+      line = "[" + level + "] " + params["message"].get<std::string>();
+      if (fields.is_object())
+        for (const auto& [k, v] : fields.items())
+          line += " " + k + "=" + (v.is_string() ? v.get<std::string>() : protocol::dump_json(v));
+    }
+    output_used_ += params["message"].get_ref<const std::string&>().size() + 1;
+    if (req_.limits.output != 0 && output_used_ > req_.limits.output) {
+      output_exceeded_ = true;
+      return kill_child();
+    }
+    out_.log(req_.redactor ? req_.redactor->redact(line) : line);
   }
 
   void on_print(const Json& params) {
@@ -198,23 +234,59 @@ class Session {
     } else {
       r = tools_.call(name, args);
     }
-    // Nothing a secret's value could hide in goes back into the jail unmasked.
+    const std::string payload = answer(m.id, "'" + name + "'", r);
+    audit(name, args, r, ms_between(t0, Clock::now()));
+    reply(payload);
+  }
+
+  // llm.chat: a model request from the VM's agents (docs/protocol.md, "Model requests"). Not
+  // gated by tools.allow: models are reached whatever the sandbox says, and the providers of
+  // the trusted configuration decide which (an unknown one is denied). Blocks this thread like
+  // a host tool, at most until the run's deadline (ToolRegistry::llm_chat).
+  void on_llm_chat(const Message& m) {
+    const auto t0 = Clock::now();
+    tools::ToolOutcome r = tools_.llm_chat(m.params);
+    const std::string payload = answer(m.id, "llm.chat", r);
+    audit("llm.chat", llm_audit_args(m.params), r, ms_between(t0, Clock::now()),
+          r.ok ? r.result.value("usage", Json()) : Json());
+    reply(payload);
+  }
+
+  // The conversation can be large and is the procedure's own data: the audit line says who
+  // asked which model with how much, not what was said.
+  static Json llm_audit_args(const Json& p) {
+    Json args = Json::object();
+    for (const char* key : {"agent", "provider", "model", "model_type", "tool_choice"})
+      if (p.contains(key) && p[key].is_string()) args[key] = p[key];
+    if (p.contains("messages") && p["messages"].is_array()) args["messages"] = p["messages"].size();
+    if (p.contains("tools") && p["tools"].is_array()) {
+      Json names = Json::array();
+      for (const auto& t : p["tools"])
+        if (t.is_object() && t.contains("name") && t["name"].is_string())
+          names.push_back(t["name"]);
+      args["tools"] = std::move(names);
+    }
+    return args;
+  }
+
+  // The answer to request id, with every secret value masked (nothing a secret could hide in
+  // goes back into the jail unmasked) and within the message limit; r becomes what was sent.
+  std::string answer(std::int64_t id, const std::string& what, tools::ToolOutcome& r) {
     if (req_.redactor) {
       req_.redactor->redact_in_place(r.result);
       r.message = req_.redactor->redact(r.message);
     }
-    std::string payload = r.ok ? protocol::make_result(m.id, r.result)
-                               : protocol::make_error(m.id, r.code, r.message);
+    std::string payload =
+        r.ok ? protocol::make_result(id, r.result) : protocol::make_error(id, r.code, r.message);
     if (payload.size() > req_.limits.message) {
       r.ok = false;
       r.code = "failed";
-      r.message = "the result of '" + name + "' (" + std::to_string(payload.size()) +
+      r.message = "the result of " + what + " (" + std::to_string(payload.size()) +
                   " bytes) exceeds the message limit of " +
                   sidecars::format_size(req_.limits.message);
-      payload = protocol::make_error(m.id, r.code, r.message);
+      payload = protocol::make_error(id, r.code, r.message);
     }
-    audit(name, args, r, ms_between(t0, Clock::now()));
-    reply(payload);
+    return payload;
   }
 
   // require("a.b") of a module beside the procedure: a/b.lua, else a/b.tac, read with the
@@ -248,7 +320,9 @@ class Session {
     reply(protocol::make_result(m.id, Json{{"source", r.result["content"]}, {"path", path}}));
   }
 
-  void audit(const std::string& name, const Json& args, const tools::ToolOutcome& r, double ms) {
+  // usage: a model request's token counts, when it has them.
+  void audit(const std::string& name, const Json& args, const tools::ToolOutcome& r, double ms,
+             const Json& usage = Json()) {
     if (!req_.audit || !req_.audit->is_open()) return;
     Json line = {
         {"time", std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
@@ -259,6 +333,7 @@ class Session {
         {"outcome", r.ok ? "ok" : r.code},
         {"duration_ms", ms}};
     if (!r.ok) line["message"] = r.message;
+    if (!usage.is_null()) line["usage"] = usage;
     if (req_.redactor) req_.redactor->redact_in_place(line);
     req_.audit->append(protocol::dump_json(line));
   }

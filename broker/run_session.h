@@ -31,6 +31,8 @@ struct RunRequest {
   // Where require("helpers.util") finds helpers/util.lua (or .tac). Empty: no such modules.
   std::string procedure_dir;
   AuditLog* audit = nullptr;  // audit.path; may be null
+  bool log_json = false;      // Log.* events as JSONL instead of readable lines
+  std::string mode = "run";   // "validate": declarations only (tactus validate)
 };
 
 // Where the procedure's printed lines go (the broker masks secrets before this in [config]).
@@ -38,6 +40,8 @@ class OutputSink {
  public:
   virtual ~OutputSink() = default;
   virtual void print(std::string_view line) = 0;
+  // A Log.* event, formatted (a readable line, or one JSON object); stderr in the CLI.
+  virtual void log(std::string_view line) { print(line); }
 };
 
 RunResult run_procedure(spawner::SpawnerClient& spawner, const RunRequest& request,

@@ -1,12 +1,18 @@
 -- The prelude: runs in every VM after the restricted environment is built and before the
 -- procedure. It receives the private primitives table; what it defines as globals is what the
 -- procedure sees. Tables listed in sandbox_env.cpp (freeze_prelude_globals) are made read-only.
+-- It returns the runner that Vm::run calls with the procedure's chunk and input.
 local _, P = ...
 
 -- Host: the one door out. Host.call(name, args) is one broker request; on failure it raises
 -- an error whose message starts with the code (denied, invalid_args, not_found, timeout, failed).
 Host = {
-  call = P.host_call,
+  call = function(name, args)
+    if P.mode() == "validate" then
+      error("validate: Host.call is not run during validation", 0)
+    end
+    return P.host_call(name, args)
+  end,
 }
 
 -- xpcall: LuaJIT runs a message handler for an error raised in the instruction-count hook while
@@ -23,4 +29,191 @@ do
       return handler(e)
     end, ...)
   end
+end
+
+local schema = require("tactus.dsl.schema")
+local naming = require("tactus.dsl.naming")
+local tools = require("tactus.dsl.tools")
+local agents = require("tactus.dsl.agent")
+local procs = require("tactus.dsl.procedure")
+
+-- State: the run's state table; Procedure { state = {...} } declares fields with defaults.
+state = {}
+local function init_state(decl)
+  for k, v in pairs(decl or {}) do
+    local f = schema.normalize(v)
+    if f then
+      if f.default ~= nil and state[k] == nil then
+        state[k] = schema.copy(f.default)
+      end
+    elseif state[k] == nil then
+      state[k] = schema.copy(v)
+    end
+  end
+end
+State = {
+  get = function(k)
+    return state[k]
+  end,
+  set = function(k, v)
+    state[k] = v
+    return v
+  end,
+  increment = function(k, n)
+    local v = (tonumber(state[k]) or 0) + (n or 1)
+    state[k] = v
+    return v
+  end,
+  append = function(k, v)
+    local list = state[k]
+    if type(list) ~= "table" then
+      list = {}
+      state[k] = list
+    end
+    list[#list + 1] = v
+    return list
+  end,
+}
+
+-- Log.debug/info/warn/error(message[, fields]): structured events, written by the broker.
+Log = {}
+for _, level in ipairs({ "debug", "info", "warn", "error" }) do
+  Log[level] = function(message, fields)
+    if fields ~= nil and type(fields) ~= "table" then
+      error("Log." .. level .. ": fields must be a table", 2)
+    end
+    P.log(level, message, fields)
+  end
+end
+
+field = schema.field
+Procedure = procs.Procedure
+procedure = procs.legacy
+output = procs.output
+Tool = tools.Tool
+Toolset = tools.Toolset
+
+local current_input = {}
+local function prompt_env()
+  return { input = current_input, state = state }
+end
+
+Agent = function(spec)
+  if type(spec) == "string" then
+    error('Agent "' .. spec .. '" {...} is not supported: write ' .. spec .. " = Agent {...}", 2)
+  end
+  local a = agents.new(spec, prompt_env, 2) -- not a tail call: error levels count this frame
+  return a
+end
+
+-- Legacy: agent("name", {...}) declares the global name (and Name.turn()).
+agent = function(name, spec)
+  if type(name) ~= "string" then
+    error('agent("name", {...}) needs a name', 2)
+  end
+  local a = agents.new(spec, prompt_env, 2, name)
+  rawset(_G, name, a)
+  local cap = name:sub(1, 1):upper() .. name:sub(2)
+  if cap ~= name and rawget(_G, cap) == nil then
+    rawset(_G, cap, { turn = a.turn, history = a.history })
+  end
+  return a
+end
+
+-- Step.checkpoint(fn) / Step.checkpoint("label", fn) / checkpoint(fn): runs fn once. Journaled
+-- replay comes with durable runs; Step("text", fn) declares a specification step.
+local steps = {}
+local function run_checkpoint(label, fn)
+  if type(label) == "function" then
+    fn = label
+  end
+  if type(fn) ~= "function" then
+    error("checkpoint needs a function", 3)
+  end
+  return fn()
+end
+Step = setmetatable({
+  checkpoint = function(label, fn)
+    return run_checkpoint(label, fn)
+  end,
+}, {
+  __call = function(_, text, fn)
+    if type(text) ~= "string" or type(fn) ~= "function" then
+      error('Step("text", function(ctx) ... end) needs a text and a function', 2)
+    end
+    steps[#steps + 1] = { text = text, fn = fn }
+  end,
+})
+checkpoint = function(label, fn)
+  return run_checkpoint(label, fn)
+end
+
+-- Testing declarations are collected here; `tactus test` runs them (testing.md).
+local declared_specs, declared_mocks, declared_evals = {}, {}, {}
+Specification = function(text)
+  if type(text) ~= "string" then
+    error("Specification([[ Gherkin ]]) needs a string", 2)
+  end
+  declared_specs[#declared_specs + 1] = text
+end
+specifications = Specification
+Mocks = function(t)
+  if type(t) ~= "table" then
+    error("Mocks { ... } needs a table", 2)
+  end
+  declared_mocks[#declared_mocks + 1] = t
+end
+Evaluation = function(t)
+  if type(t) ~= "table" then
+    error("Evaluation({...}) needs a table", 2)
+  end
+  declared_evals[#declared_evals + 1] = t
+end
+
+-- Human.*: answered at a terminal or by suspending the run, with durable runs.
+Human = {}
+for _, name in ipairs({ "approve", "input", "review", "select", "notify", "escalate" }) do
+  Human[name] = function()
+    error("not_found: Human." .. name .. " is not available yet (it comes with durable runs)", 2)
+  end
+end
+
+-- Names from assignments (lookup = Tool {...}); set last, after the prelude's own globals.
+setmetatable(_G, {
+  __newindex = function(t, k, v)
+    if type(k) == "string" then
+      naming.assigned(k, v)
+    end
+    rawset(t, k, v)
+  end,
+  __metatable = false,
+})
+
+local mode = P.mode
+
+return function(chunk, raw_input)
+  current_input = procs.make_input(type(raw_input) == "table" and raw_input or {})
+  rawset(_G, "input", current_input)
+  if mode() == "validate" then
+    local ok, err = pcall(chunk, current_input)
+    local partial = false
+    if not ok then
+      if type(err) == "string" and err:find("validate: ", 1, true) then
+        partial = true
+      else
+        error(err, 0)
+      end
+    end
+    local summary = procs.summary()
+    summary.agents = agents.names()
+    summary.tools = tools.names()
+    summary.script_stopped_at_host_call = partial or nil
+    return summary
+  end
+  local result = chunk(current_input)
+  local found, main_result = procs.run_main(current_input, rawget(_G, "main"), init_state)
+  if found then
+    return main_result
+  end
+  return procs.check_script_output(result)
 end

@@ -156,7 +156,11 @@ TEST_CASE("cli: command-line mistakes are usage errors, exit 2", "[cli]") {
        "tactus: option '--backend': 'docker' is not one of jail, pool, none\n"},
       {{"run", "x.tac", "--mock"},
        "tactus: option '--mock' is not available yet in this version\n"},
-      {{"validate", "x.tac"}, "tactus: 'tactus validate' is not available yet in this version\n"},
+      {{"test", "x.tac"}, "tactus: 'tactus test' is not available yet in this version\n"},
+      {{"validate"}, "tactus: 'tactus validate' needs a FILE.tac (see 'tactus validate --help')\n"},
+      {{"validate", "x.tac"}, "tactus: cannot read 'x.tac': No such file or directory\n"},
+      {{"run", "x.tac", "--log-format", "xml"},
+       "tactus: option '--log-format': 'xml' is not one of text, json\n"},
   };
   for (const auto& c : cases) {
     INFO("args: " << nlohmann::json(c.args).dump());

@@ -6,6 +6,7 @@
 #include "tools/command_tool.h"
 #include "tools/file_tools.h"
 #include "tools/http_tool.h"
+#include "tools/llm/llm_client.h"
 
 namespace tactus::tools {
 namespace {
@@ -31,6 +32,12 @@ bool ToolRegistry::has(std::string_view name) const {
   return name == "host.ping" || name == "file.read" || name == "file.write" ||
          name == "file.list" || name == "file.exists" || name == "http.request" ||
          ctx_.commands.count(std::string(name)) > 0;
+}
+
+ToolOutcome ToolRegistry::llm_chat(const protocol::Json& params) const {
+  LlmConfig config = ctx_.llm;
+  config.timeout_seconds = std::min(config.timeout_seconds, seconds_left(ctx_));
+  return llm::chat(config, params);
 }
 
 ToolOutcome ToolRegistry::call(std::string_view name, const protocol::Json& args) const {

@@ -1,6 +1,7 @@
 // Brokered host tools: named operations the broker runs on the VM's behalf, after the policy
 // check: host.ping; the file tools over the run's mounts (tools/file_tools.h); http.request
-// (tools/http_tool.h); command tools (tools/command_tool.h). MCP tools are to come.
+// (tools/http_tool.h); command tools (tools/command_tool.h); and model requests, llm.chat
+// (tools/llm/). MCP tools are to come.
 #pragma once
 
 #include <string>
@@ -26,6 +27,11 @@ class ToolRegistry {
   // Runs the named tool. The caller has already checked the name against the run's allowlist.
   ToolOutcome call(std::string_view name, const protocol::Json& args) const;
   bool has(std::string_view name) const;
+
+  // llm.chat: a model request (tools/llm/llm_client.h). Not a Host.call tool: the VM's agents
+  // send it as its own method, and tools.allow does not gate it; the providers in the context
+  // decide what it reaches.
+  ToolOutcome llm_chat(const protocol::Json& params) const;
 
   const ToolContext& context() const { return ctx_; }
 

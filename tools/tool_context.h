@@ -5,8 +5,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -68,14 +70,40 @@ class CommandLauncher {
                                  UniqueFd out, UniqueFd err) = 0;
 };
 
+// One model provider (providers.NAME, or a built-in), as tools/llm/ reaches it.
+struct LlmProvider {
+  std::string name;      // for messages: "openai", "local"
+  std::string api;       // "openai" (Chat Completions / Responses) or "anthropic" (Messages)
+  std::string base_url;  // without a trailing slash: "https://api.openai.com/v1"
+  std::string api_key;   // the resolved secret; empty: none. Sent only in the auth header.
+  std::string key_hint;  // how to configure a key, for the denied message when there is none
+};
+
+// What llm.chat may reach: the providers of the trusted configuration, and how hard to try.
+struct LlmConfig {
+  std::map<std::string, LlmProvider> providers;  // by name; a name not here is denied
+  double timeout_seconds = 120;                  // the whole call, retries included
+  int retries = 3;                               // after the first attempt
+  // Backoff before retry n (0-based) is backoff_base_seconds * 2^n; a Retry-After the provider
+  // sends replaces it, but is capped at max_retry_after_seconds. Tests make both tiny.
+  double backoff_base_seconds = 0.5;
+  double max_retry_after_seconds = 30;
+  std::uint64_t max_response = 64ull << 20;  // bytes received per attempt (SSE is verbose)
+  // Called with each text delta as it arrives (the CLI prints them live), then on_reply_end
+  // once the reply is complete. Either may be empty. They see unredacted text: the caller masks.
+  std::function<void(std::string_view)> on_token;
+  std::function<void()> on_reply_end;
+};
+
 struct ToolContext {
   std::vector<Mount> mounts;
   FileLimits file_limits;
   NetworkPolicy network;
   std::map<std::string, CommandSpec> commands;  // by tool name
   CommandLauncher* launcher = nullptr;          // not owned; needed when commands is not empty
-  // The run's wall-clock end. A tool call runs on the broker's thread, so http and command
-  // tools stop here at the latest, and the run's own timeout is not held up by one.
+  LlmConfig llm;                                // llm.chat
+  // The run's wall-clock end. A tool call runs on the broker's thread, so http, command tools
+  // and llm.chat stop here at the latest, and the run's own timeout is not held up by one.
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 };
 

@@ -24,6 +24,7 @@ char kContextKey;
 char kReadonlyKey;    // weak-keyed table: proxy -> backing table
 char kPrimitivesKey;  // the read-only primitives table handed to lua/ modules
 char kLoadedKey;      // require's cache
+char kRunnerKey;      // the prelude's runner (chunk, input) -> result
 
 // ---- read-only tables --------------------------------------------------------------------
 
@@ -207,6 +208,46 @@ int host_call(lua_State* L) {
     raise_coded(L, "invalid_args", "args: " + error);
   Json result = broker_request(L, "host.call", Json{{"name", name}, {"args", std::move(args)}});
   push_json(L, result);
+  return 1;
+}
+
+// llm.chat: one model turn, answered by the broker's providers (tools/llm). The VM never sees
+// an API key: it sends the conversation and gets the reply.
+int llm_chat(lua_State* L) {
+  Json params;
+  std::string error;
+  if (!to_json(L, 1, params, error)) raise_coded(L, "invalid_args", "llm.chat: " + error);
+  Json result = broker_request(L, "llm.chat", params);
+  push_json(L, result);
+  return 1;
+}
+
+// Log.*: a structured event; the broker writes it (a readable line, or JSONL) after masking.
+int log_event(lua_State* L) {
+  VmContext& c = context_of(L);
+  const char* level = luaL_checkstring(L, 1);
+  const std::string message = call_tostring(L, 2);
+  Json fields = Json::object();
+  std::string error;
+  if (!lua_isnoneornil(L, 3) && !to_json(L, 3, fields, error))
+    return luaL_error(L, "Log.%s: fields: %s", level, error.c_str());
+  c.output_used += message.size() + 1;
+  if (c.limits.output != 0 && c.output_used > c.limits.output)
+    trip(L, Tripped::output,
+         "output limit exceeded (" + std::to_string(c.limits.output) + " bytes)", 1);
+  if (!c.channel) return 0;
+  std::string reason;
+  if (!c.channel->send(protocol::make_notification(
+                           "log", Json{{"level", level}, {"message", message}, {"fields", fields}}),
+                       reason))
+    raise_coded(L, "failed", "log: " + reason);
+  return 0;
+}
+
+// "run" or "validate" (tactus validate: declarations only, nothing brokered runs).
+int run_mode(lua_State* L) {
+  const std::string& mode = context_of(L).mode;
+  lua_pushlstring(L, mode.data(), mode.size());
   return 1;
 }
 
@@ -394,7 +435,12 @@ int sandbox_require(lua_State* L) {
     lua_pop(L, 1);
     lua_pushboolean(L, 1);
   }
-  if (lua_istable(L, -1)) make_readonly(L, name.c_str());
+  // A plain table becomes read-only; one with a metatable (a tool handle such as
+  // tactus.tools.done) guards itself and must keep its __call.
+  if (lua_istable(L, -1) && !lua_getmetatable(L, -1))
+    make_readonly(L, name.c_str());
+  else if (lua_istable(L, -1))
+    lua_pop(L, 1);
   lua_pushvalue(L, -1);
   lua_setfield(L, loaded, name.c_str());
   return 1;
@@ -466,11 +512,16 @@ void protect_string_metatable(lua_State* L, int env) {
   lua_pop(L, 2);
 }
 
+// The prelude returns the runner (chunk, input) -> result that Vm::run calls: it runs the
+// top-level declarations, then the main procedure with validated input and output.
 void run_prelude(lua_State* L) {
   for (const auto& m : embedded_modules()) {
     if (m.name != "prelude") continue;
     run_embedded(L, m);
-    lua_pop(L, 1);
+    if (!lua_isfunction(L, -1)) luaL_error(L, "sandbox: the prelude returned no runner");
+    lua_pushlightuserdata(L, &kRunnerKey);
+    lua_insert(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);
     return;
   }
   luaL_error(L, "sandbox: the prelude is not embedded");
@@ -478,7 +529,7 @@ void run_prelude(lua_State* L) {
 
 // Tables the prelude defines as globals that the procedure must not change.
 void freeze_prelude_globals(lua_State* L) {
-  for (const char* name : {"Host"}) {
+  for (const char* name : {"Host", "field", "Log", "State", "Human", "Step"}) {
     lua_getfield(L, LUA_GLOBALSINDEX, name);
     if (lua_istable(L, -1) && !is_readonly(L, -1)) {
       make_readonly(L, name);
@@ -490,6 +541,11 @@ void freeze_prelude_globals(lua_State* L) {
 }
 
 }  // namespace
+
+void push_runner(lua_State* L) {
+  lua_pushlightuserdata(L, &kRunnerKey);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+}
 
 VmContext& context_of(lua_State* L) {
   lua_pushlightuserdata(L, &kContextKey);
@@ -572,6 +628,10 @@ int install_sandbox(lua_State* L) {
   set_closure(L, primitives, "json_encode", json_encode);
   set_closure(L, primitives, "json_decode", json_decode);
   set_closure(L, primitives, "limit_tripped", limit_tripped);
+  set_closure(L, primitives, "llm_chat", llm_chat);
+  lua_getfield(L, LUA_GLOBALSINDEX, "tostring");
+  set_closure(L, primitives, "log", log_event, 1);
+  set_closure(L, primitives, "mode", run_mode);
   make_readonly(L, "primitives");
   lua_rawset(L, LUA_REGISTRYINDEX);
 

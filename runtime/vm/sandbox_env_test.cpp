@@ -165,7 +165,26 @@ TEST_CASE("vm: the globals are exactly the allowlist", "[vm][sandbox]") {
                                                        {"Host", "table"},
                                                        {"_G", "table"},
                                                        {"_VERSION", "string"},
-                                                       {"input", "table"}};
+                                                       {"input", "table"},
+                                                       // the language (lua/prelude.lua)
+                                                       {"Procedure", "table"},
+                                                       {"procedure", "function"},
+                                                       {"output", "function"},
+                                                       {"field", "table"},
+                                                       {"Agent", "function"},
+                                                       {"agent", "function"},
+                                                       {"Tool", "table"},
+                                                       {"Toolset", "function"},
+                                                       {"State", "table"},
+                                                       {"state", "table"},
+                                                       {"Log", "table"},
+                                                       {"Step", "table"},
+                                                       {"checkpoint", "function"},
+                                                       {"Specification", "function"},
+                                                       {"specifications", "function"},
+                                                       {"Mocks", "function"},
+                                                       {"Evaluation", "function"},
+                                                       {"Human", "table"}};
   const Json r =
       run_ok("local t = {} for k, v in pairs(_G) do t[tostring(k)] = type(v) end return t");
   REQUIRE(r.is_object());

@@ -49,12 +49,31 @@ std::string describe_error_value(lua_State* L, int idx) {
   }
 }
 
+// The procedure's frames only: tactus's own lua/ modules and the error() call itself are
+// noise to the user ("invalid input: ..." has no frame of theirs at all).
+std::string procedure_frames(const std::string& traceback) {
+  std::string out, line;
+  std::size_t kept = 0, start = 0;
+  while (start <= traceback.size()) {
+    const auto end = traceback.find('\n', start);
+    line = traceback.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    start = end == std::string::npos ? traceback.size() + 1 : end + 1;
+    const bool internal = line.rfind("\tlua/", 0) == 0 || line == "\t[C]: in function 'error'" ||
+                          line.rfind("\t[C]: in function <lua/", 0) == 0;
+    if (internal) continue;
+    if (!out.empty()) out += '\n';
+    out += line;
+    if (line.rfind("\t", 0) == 0) ++kept;
+  }
+  return kept ? out : "";
+}
+
 // The message handler of the main pcall: keeps the message, records the traceback.
 int on_error(lua_State* L) {
   VmContext& c = context_of(L);
   const std::string message = describe_error_value(L, 1);
   luaL_traceback(L, L, nullptr, 1);
-  c.traceback = lua_tostring(L, -1);
+  c.traceback = procedure_frames(lua_tostring(L, -1));
   lua_pushlstring(L, message.data(), message.size());
   return 1;
 }
@@ -95,18 +114,20 @@ Vm::~Vm() {
 }
 
 RunOutcome Vm::run(std::string_view source, const std::string& chunkname,
-                   const protocol::Json& input) {
+                   const protocol::Json& input, const std::string& mode) {
   lua_State* L = L_;
   VmContext& c = *ctx_;
   RunOutcome out;
   lua_settop(L, 0);
   lua_pushcfunction(L, on_error);
+  c.mode = mode;
   int status = luaL_loadbufferx(L, source.data(), source.size(), chunkname.c_str(), "t");
   if (status == 0) {
+    // runner(chunk, input): declarations first, then the main procedure (lua/prelude.lua).
+    push_runner(L);
+    lua_insert(L, -2);
     push_json(L, input);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, LUA_GLOBALSINDEX, "input");
-    status = lua_pcall(L, 1, 1, 1);
+    status = lua_pcall(L, 2, 1, 1);
   } else {
     c.traceback.clear();
   }

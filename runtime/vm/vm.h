@@ -40,9 +40,11 @@ class Vm {
   Vm(const Vm&) = delete;
   Vm& operator=(const Vm&) = delete;
 
-  // Loads source as text (binary chunks are refused), sets the global input, runs it.
-  RunOutcome run(std::string_view source, const std::string& chunkname,
-                 const protocol::Json& input);
+  // Loads source as text (binary chunks are refused) and hands it to the prelude's runner:
+  // the global input is set, the top level runs, then the main procedure if one was declared.
+  // mode "validate" runs the declarations only and returns what was declared.
+  RunOutcome run(std::string_view source, const std::string& chunkname, const protocol::Json& input,
+                 const std::string& mode = "run");
 
   lua_State* state() const { return L_; }
   const VmContext& context() const { return *ctx_; }

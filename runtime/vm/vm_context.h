@@ -23,8 +23,12 @@ struct VmContext {
   Tripped tripped = Tripped::none;
   bool collect_pending = false;  // an allocation was refused: collect at the next instruction
   std::string trip_message;
-  std::string traceback;  // of the last uncaught error
+  std::string traceback;     // of the last uncaught error
+  std::string mode = "run";  // or "validate"
 };
+
+// Pushes the prelude's runner (nil if there is none).
+void push_runner(lua_State* L);
 
 VmContext& context_of(lua_State* L);
 

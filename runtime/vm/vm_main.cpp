@@ -51,8 +51,10 @@ int vm_main(int fd, std::uint64_t message_limit) {
   RunOutcome outcome;
   std::string error;
   if (auto vm = Vm::create(limits, &channel, error)) {
+    const Json mode = p.value("mode", Json("run"));
     outcome = vm->run(p["source"].get_ref<const std::string&>(), p["chunkname"].get<std::string>(),
-                      p.value("input", Json()));
+                      p.value("input", Json()),
+                      mode == "validate" ? std::string("validate") : std::string("run"));
   } else {
     outcome.kind = "memory";
     outcome.message = error;

@@ -1,0 +1,131 @@
+// The providers a run gets from its configuration (broker::llm_config), and the live printer of
+// streamed replies (broker::TokenPrinter), which must mask a secret however the tokens cut it.
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "broker/llm_providers.h"
+#include "broker/token_printer.h"
+
+using namespace tactus;
+
+namespace {
+
+sidecars::Config config_from(const std::string& yaml) {
+  sidecars::Config c;
+  std::string error;
+  REQUIRE(sidecars::apply_layer(yaml, "/p/proc.tac.yml", c, error));
+  REQUIRE(sidecars::check_config(c, error));
+  return c;
+}
+
+const char* no_env(const char*) {
+  return nullptr;
+}
+
+// Reads everything written to a pipe so far.
+std::string drain(int fd) {
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("llm providers: the built-ins, keyed from the environment and masked", "[llm]") {
+  broker::Redactor redactor;
+  const auto env = [](const char* name) -> const char* {
+    if (std::string(name) == "OPENAI_API_KEY") return "sk-openai-env-0001";
+    if (std::string(name) == "ANTHROPIC_API_KEY") return "sk-ant-env-0002";
+    return nullptr;
+  };
+  const auto llm = broker::llm_config(sidecars::Config{}, {}, redactor, env);
+  REQUIRE(llm.providers.size() == 2);
+  const auto& openai = llm.providers.at("openai");
+  CHECK(openai.api == "openai");
+  CHECK(openai.base_url == "https://api.openai.com/v1");
+  CHECK(openai.api_key == "sk-openai-env-0001");
+  const auto& anthropic = llm.providers.at("anthropic");
+  CHECK(anthropic.api == "anthropic");
+  CHECK(anthropic.base_url == "https://api.anthropic.com/v1");
+  CHECK(anthropic.api_key == "sk-ant-env-0002");
+  CHECK(redactor.redact("a sk-openai-env-0001 b sk-ant-env-0002") == "a *** b ***");
+  CHECK(llm.timeout_seconds == 120);
+  CHECK(llm.retries == 3);
+}
+
+TEST_CASE("llm providers: without the variables the built-ins have no key, and say how", "[llm]") {
+  broker::Redactor redactor;
+  const auto llm = broker::llm_config(sidecars::Config{}, {}, redactor, no_env);
+  CHECK(llm.providers.at("openai").api_key.empty());
+  CHECK(llm.providers.at("openai").key_hint ==
+        "set OPENAI_API_KEY in tactus's environment, or declare providers.openai.api_key naming "
+        "a secret");
+  CHECK(redactor.empty());
+}
+
+TEST_CASE("llm providers: declared providers, their keys, base URLs and APIs", "[llm]") {
+  const auto config = config_from(
+      "secrets:\n  MY_KEY: {env: MY_KEY}\n  ANT: {env: ANT}\n"
+      "providers:\n"
+      "  openai: {api_key: MY_KEY}\n"
+      "  anthropic: {api_key: ANT}\n"
+      "  local: {base_url: \"http://127.0.0.1:11434/v1/\"}\n"
+      "  claude_proxy: {base_url: \"https://proxy.example/v1\", api: anthropic}\n"
+      "  defaults: {timeout: 30, retries: 5}\n");
+  broker::Redactor redactor;
+  const auto env = [](const char* name) -> const char* {
+    return std::string(name) == "OPENAI_API_KEY" ? "sk-env-not-used-0003" : nullptr;
+  };
+  const auto llm = broker::llm_config(
+      config, {{"MY_KEY", "sk-declared-0004"}, {"ANT", "sk-ant-declared-5"}}, redactor, env);
+  CHECK(llm.providers.size() == 4);
+  CHECK(llm.providers.at("openai").api_key == "sk-declared-0004");  // the config wins
+  CHECK(llm.providers.at("openai").base_url == "https://api.openai.com/v1");
+  CHECK(llm.providers.at("anthropic").api == "anthropic");
+  CHECK(llm.providers.at("anthropic").api_key == "sk-ant-declared-5");
+  CHECK(llm.providers.at("local").api == "openai");
+  CHECK(llm.providers.at("local").base_url == "http://127.0.0.1:11434/v1");
+  CHECK(llm.providers.at("local").api_key.empty());
+  CHECK(llm.providers.at("local").key_hint ==
+        "declare providers.local.api_key naming a secret (/p/proc.tac.yml:7:10)");
+  CHECK(llm.providers.at("claude_proxy").api == "anthropic");
+  CHECK(llm.timeout_seconds == 30);
+  CHECK(llm.retries == 5);
+  // The unused variable is still a credential: masked.
+  CHECK(redactor.redact("sk-env-not-used-0003") == "***");
+}
+
+TEST_CASE("token printer: whole lines, masked, even when a secret is split across tokens",
+          "[llm]") {
+  int p[2];
+  REQUIRE(::pipe2(p, O_NONBLOCK | O_CLOEXEC) == 0);
+  auto redactor = std::make_shared<broker::Redactor>();
+  redactor->add("sk-split-secret-42");
+  {
+    broker::TokenPrinter printer(p[1], redactor);
+    printer.token("Your key: sk-sp");
+    printer.token("lit-sec");
+    CHECK(drain(p[0]).empty());  // nothing until the line is complete
+    printer.token("ret-42 is set.\nNext line, sk-split");
+    CHECK(drain(p[0]) == "Your key: *** is set.\n");
+    printer.token("-secret-42");
+    printer.end();
+    CHECK(drain(p[0]) == "Next line, ***\n");
+    printer.end();  // nothing held back: nothing written
+    CHECK(drain(p[0]).empty());
+  }
+  ::close(p[0]);
+  ::close(p[1]);
+}
+
+TEST_CASE("token printer: not for secrets that span lines", "[llm]") {
+  CHECK_FALSE(broker::multiline_secret({{"A", "one-line"}}));
+  CHECK(broker::multiline_secret({{"A", "one-line"}, {"PEM", "-----BEGIN\nabc"}}));
+  CHECK(broker::multiline_secret({{"B", "x\ry"}}));
+}

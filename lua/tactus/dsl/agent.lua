@@ -1,0 +1,325 @@
+-- Agent {}: an LLM-driven agent. Calling it runs one turn: one llm.chat request to the broker
+-- with the agent's conversation and its tools' schemas, then every tool call in the reply runs
+-- (Lua tools here, host tools through the broker) and its result joins the conversation.
+local _, P = ...
+local schema = require("tactus.dsl.schema")
+local tools = require("tactus.dsl.tools")
+local naming = require("tactus.dsl.naming")
+
+local agent = {}
+local all = {} -- every agent declared, in order
+
+local known = {
+  "name", "model", "provider", "system_prompt", "initial_message", "tools", "temperature",
+  "max_tokens", "tool_choice", "model_type", "output_type", "toolsets",
+}
+
+-- Fills {input.x} and {state.x} (and {x} for input fields) in a prompt.
+local function render(text, env)
+  if type(text) ~= "string" then
+    return text
+  end
+  return (text:gsub("{([%w_%.]+)}", function(path)
+    local root, rest = path:match("^(%w+)%.(.+)$")
+    local value
+    if root == "input" or root == "state" then
+      value = env[root]
+      for part in rest:gmatch("[^%.]+") do
+        value = type(value) == "table" and value[part] or nil
+      end
+    else
+      return "{" .. path .. "}"
+    end
+    if value == nil then
+      return ""
+    end
+    return type(value) == "table" and P.json_encode(value) or tostring(value)
+  end))
+end
+
+-- The tools an agent offers, resolved when first used (declarations may come in any order).
+local function resolve_tools(a)
+  local list, by_wire = {}, {}
+  local function add(t, wire)
+    wire = wire or (t.name or ""):gsub("[^%w_%-]", "_")
+    if by_wire[wire] then
+      return
+    end
+    by_wire[wire] = t
+    list[#list + 1] = { wire = wire, tool = t }
+  end
+  for i, item in ipairs(a.spec_tools) do
+    local t = tools.of(item)
+    if t then
+      if not t.name then
+        error("agent '" .. a.name .. "': tool " .. i .. " has no name (assign it to a global or give name = ...)", 0)
+      end
+      add(t)
+    elseif type(item) == "string" then
+      local set = tools.toolset(item)
+      if set then
+        if set.use then
+          error("agent '" .. a.name .. "': toolset '" .. item .. "' uses '" .. tostring(set.use) .. "', and MCP servers are not available yet", 0)
+        end
+        for _, member in ipairs(set.members) do
+          add(member)
+        end
+      else
+        add(tools.host(item))
+      end
+    elseif type(item) == "table" and item.members then
+      for _, member in ipairs(item.members) do
+        add(member)
+      end
+    else
+      error("agent '" .. a.name .. "': tool " .. i .. " is neither a tool, a toolset nor a host tool name", 0)
+    end
+  end
+  return list, by_wire
+end
+
+local function tool_schemas(list)
+  local out = {}
+  for _, entry in ipairs(list) do
+    local t = entry.tool
+    out[#out + 1] = {
+      name = entry.wire,
+      description = t.description or "",
+      parameters = schema.object_schema(t.input or {}),
+    }
+  end
+  return out
+end
+
+local function encode_result(v)
+  if type(v) == "string" then
+    return v
+  end
+  local ok, text = pcall(P.json_encode, v == nil and "" or v)
+  return ok and text or tostring(v)
+end
+
+-- Runs the model's tool calls; returns the calls made, each {name, args, result | error}.
+local function run_tool_calls(a, reply, by_wire)
+  local made = {}
+  for _, call in ipairs(reply.tool_calls or {}) do
+    local t = by_wire[call.name]
+    local record = { id = call.id, name = call.name, args = call.arguments }
+    local content
+    if not t then
+      record.error = "no tool named '" .. tostring(call.name) .. "'"
+    elseif type(call.arguments) == "table" and call.arguments._raw ~= nil then
+      record.error = "the arguments are not valid JSON"
+    else
+      record.name = t.name
+      local ok, result = pcall(tools.invoke, t, call.arguments or {})
+      if ok then
+        record.result = result
+      else
+        record.error = tostring(result)
+      end
+    end
+    content = record.error and ("error: " .. record.error) or encode_result(record.result)
+    a.history[#a.history + 1] = { role = "tool", tool_call_id = call.id, name = call.name, content = content }
+    made[#made + 1] = record
+  end
+  return made
+end
+
+local function chat(a, by_wire, list, env)
+  local messages = {}
+  local system = render(a.spec.system_prompt, env)
+  if a.output_fields then
+    local note = "Reply with only a JSON object matching this JSON Schema, and nothing else: "
+      .. P.json_encode(schema.object_schema(a.output_fields))
+    system = system and (system .. "\n\n" .. note) or note
+  end
+  if system then
+    messages[1] = { role = "system", content = system }
+  end
+  for _, m in ipairs(a.history) do
+    messages[#messages + 1] = m
+  end
+  local request = {
+    agent = a.name,
+    provider = a.provider,
+    model = a.model,
+    model_type = a.spec.model_type,
+    messages = messages,
+    tool_choice = a.spec.tool_choice,
+    temperature = a.spec.temperature,
+    max_tokens = a.spec.max_tokens,
+  }
+  if #list > 0 then
+    request.tools = tool_schemas(list)
+  end
+  if P.mode() == "validate" then
+    error("validate: no model call", 0)
+  end
+  return P.llm_chat(request)
+end
+
+local function add_usage(total, u)
+  if type(u) ~= "table" then
+    return
+  end
+  for _, k in ipairs({ "prompt_tokens", "completion_tokens", "total_tokens" }) do
+    total[k] = total[k] + (tonumber(u[k]) or 0)
+  end
+end
+
+-- A structured reply: the JSON object in the text (a ```json fence is allowed).
+local function parse_structured(text)
+  if type(text) ~= "string" then
+    return nil, "the reply has no text"
+  end
+  local body = text:match("```json%s*(.-)%s*```") or text:match("```%s*(.-)%s*```") or text
+  body = body:match("^%s*(.-)%s*$")
+  local ok, value = pcall(P.json_decode, body)
+  if not ok or type(value) ~= "table" then
+    return nil, "the reply is not a JSON object"
+  end
+  return value
+end
+
+local function turn(a, message, env)
+  if message ~= nil then
+    if type(message) == "table" then
+      message = message.message
+    end
+    a.history[#a.history + 1] = { role = "user", content = tostring(message) }
+  elseif not a.started and a.spec.initial_message then
+    a.history[#a.history + 1] = { role = "user", content = render(a.spec.initial_message, env) }
+  end
+  a.started = true
+  local list, by_wire = resolve_tools(a)
+  local usage = { prompt_tokens = 0, completion_tokens = 0, total_tokens = 0 }
+  local reply = chat(a, by_wire, list, env)
+  add_usage(usage, reply.usage)
+  local assistant = { role = "assistant", content = reply.content }
+  if type(reply.tool_calls) == "table" and #reply.tool_calls > 0 then
+    assistant.tool_calls = reply.tool_calls
+  end
+  a.history[#a.history + 1] = assistant
+  local calls = run_tool_calls(a, reply, by_wire)
+  local output = reply.content
+  if a.output_fields and #calls == 0 then
+    -- One retry, showing the model what was wrong.
+    for attempt = 1, 2 do
+      local value, err = parse_structured(output)
+      if value then
+        local checked, verr = schema.validate_value(a.output_fields, value)
+        if checked then
+          output = checked
+          break
+        end
+        err = verr
+      end
+      if attempt == 2 then
+        error("agent '" .. a.name .. "': the structured reply is invalid after a retry: " .. err, 0)
+      end
+      a.history[#a.history + 1] = {
+        role = "user",
+        content = "Your reply was not valid: " .. err .. ". Reply again with only the JSON object.",
+      }
+      reply = chat(a, by_wire, list, env)
+      add_usage(usage, reply.usage)
+      a.history[#a.history + 1] = { role = "assistant", content = reply.content }
+      output = reply.content
+    end
+  end
+  return { output = output, tool_calls = calls, usage = usage }
+end
+
+-- Agent {...}; env gives the prompts their input and state.
+function agent.new(spec, env, level, name)
+  if type(spec) ~= "table" then
+    error('Agent expects a table: greeter = Agent { model = "openai/gpt-4o-mini", ... }', level + 1)
+  end
+  local allowed = {}
+  for _, k in ipairs(known) do
+    allowed[k] = true
+  end
+  for k in pairs(spec) do
+    if not allowed[k] then
+      error("Agent: unknown field '" .. tostring(k) .. "' (known: " .. table.concat(known, ", ") .. ")", level + 1)
+    end
+  end
+  local provider, model = spec.provider, spec.model
+  if type(model) == "string" and not provider then
+    provider, model = model:match("^([^/]+)/(.+)$")
+    if not provider then
+      provider, model = "openai", spec.model
+    end
+  end
+  if type(model) ~= "string" or model == "" then
+    error('Agent needs a model: model = "openai/gpt-4o-mini" (or provider = ..., model = ...)', level + 1)
+  end
+  for _, k in ipairs({ "temperature", "max_tokens" }) do
+    if spec[k] ~= nil and type(spec[k]) ~= "number" then
+      error("Agent: " .. k .. " must be a number", level + 1)
+    end
+  end
+  if spec.tool_choice ~= nil and spec.tool_choice ~= "auto" and spec.tool_choice ~= "required" and spec.tool_choice ~= "none" then
+    error("Agent: tool_choice must be auto, required or none", level + 1)
+  end
+  if spec.model_type ~= nil and spec.model_type ~= "chat" and spec.model_type ~= "responses" then
+    error("Agent: model_type must be chat or responses", level + 1)
+  end
+  local a = {
+    spec = spec,
+    provider = provider,
+    model = model,
+    name = spec.name or name or "agent",
+    history = {},
+    spec_tools = spec.tools or {},
+    output_fields = spec.output_type and schema.fields(spec.output_type, "output_type", level + 1),
+  }
+  if type(a.spec_tools) ~= "table" then
+    error("Agent: tools must be a list", level + 1)
+  end
+  local object = setmetatable({}, {
+    __index = function(_, k)
+      if k == "history" then
+        return function()
+          return schema.copy(a.history)
+        end
+      elseif k == "turn" then
+        return function(message)
+          return turn(a, message, env())
+        end
+      elseif k == "name" then
+        return a.name
+      end
+    end,
+    __call = function(_, message)
+      return turn(a, message, env())
+    end,
+    __newindex = function()
+      error("an agent is read-only", 2)
+    end,
+    __metatable = false,
+  })
+  all[#all + 1] = a
+  if not spec.name and not name then
+    naming.on_assign(object, function(n)
+      a.name = n
+      -- Greeter.turn() is an alias of greeter(), as in Tactus.
+      local cap = n:sub(1, 1):upper() .. n:sub(2)
+      if cap ~= n and rawget(_G, cap) == nil then
+        rawset(_G, cap, { turn = object.turn, history = object.history })
+      end
+    end)
+  end
+  return object
+end
+
+function agent.names()
+  local out = {}
+  for i, a in ipairs(all) do
+    out[i] = a.name
+  end
+  return out
+end
+
+return agent

@@ -1,0 +1,259 @@
+-- Tools: Lua tools (Tool {...}), host tools offered to a model, Toolsets, and the handles that
+-- record each call (t.called(), t.last_call(), ...). One registry per run, by name.
+local _, P = ...
+local schema = require("tactus.dsl.schema")
+local naming = require("tactus.dsl.naming")
+
+local tools = {}
+
+local by_name = {} -- name -> tool
+local toolsets = {} -- name -> toolset
+local handles = setmetatable({}, { __mode = "k" }) -- handle -> tool record
+
+-- Host tools the model may be offered, with their parameters (the rest get a free-form object).
+local host_params = {
+  ["file.read"] = { path = schema.field.string({ required = true, description = "a path in the workspace or a volume" }) },
+  ["file.write"] = {
+    path = schema.field.string({ required = true }),
+    content = schema.field.string({ required = true }),
+    append = schema.field.boolean({}),
+  },
+  ["file.list"] = { path = schema.field.string({}) },
+  ["file.exists"] = { path = schema.field.string({ required = true }) },
+  ["http.request"] = {
+    url = schema.field.string({ required = true }),
+    method = schema.field.string({}),
+    headers = schema.field.object({}),
+    body = schema.field.string({}),
+  },
+}
+
+local function new_handle(t)
+  local calls = {}
+  t.calls = calls
+  local h = setmetatable({}, {
+    __index = function(_, k)
+      if k == "name" then
+        return t.name
+      end
+      return t.methods[k]
+    end,
+    __newindex = function()
+      error("a tool handle is read-only", 2)
+    end,
+    __call = function(_, args)
+      return tools.invoke(t, args)
+    end,
+    __metatable = false,
+  })
+  t.methods = {
+    called = function()
+      return #calls > 0
+    end,
+    last_call = function()
+      return calls[#calls]
+    end,
+    last_result = function()
+      local c = calls[#calls]
+      return c and c.result
+    end,
+    call_count = function()
+      return #calls
+    end,
+    calls = function()
+      return schema.copy(calls)
+    end,
+    reset = function()
+      for i = #calls, 1, -1 do
+        calls[i] = nil
+      end
+    end,
+  }
+  t.handle = h
+  handles[h] = t
+  return h
+end
+
+local function register(t, name)
+  if by_name[name] and by_name[name] ~= t then
+    error("a tool named '" .. name .. "' is already declared", 3)
+  end
+  t.name = name
+  by_name[name] = t
+end
+
+-- The record of a handle (nil for anything else).
+function tools.of(h)
+  return handles[h]
+end
+
+-- Runs a tool and records the call. Lua tools run here; host tools go through the broker.
+function tools.invoke(t, args)
+  if not t.name then
+    error("this Tool has no name: assign it to a global (lookup = Tool {...}) or give name = '...'", 3)
+  end
+  args = args or {}
+  local result
+  if t.host then
+    result = P.host_call(t.host, args)
+  else
+    if t.input then
+      local checked, err = schema.validate_input(t.input, args)
+      if not checked then
+        error("tool '" .. t.name .. "': " .. err:gsub("^invalid input: ", "invalid arguments: "), 0)
+      end
+      args = checked
+    end
+    result = t.handler(args)
+  end
+  t.calls[#t.calls + 1] = { name = t.name, args = args, result = result }
+  return result
+end
+
+local function make_tool(spec, level)
+  if type(spec) ~= "table" then
+    error("Tool expects a table: name = Tool { description = ..., input = {...}, function(args) ... end }", level + 1)
+  end
+  local t = { description = spec.description or "", kind = "lua" }
+  if spec.use then
+    local use = tostring(spec.use):gsub("^broker%.", "")
+    t.host = use
+    t.kind = "host"
+    t.input = spec.input and schema.fields(spec.input, "Tool input", level + 1) or host_params[use]
+  else
+    t.handler = spec[1] or spec.handler
+    if type(t.handler) ~= "function" then
+      error("Tool needs a function: Tool { ..., function(args) ... end } or handler = fn", level + 1)
+    end
+    t.input = schema.fields(spec.input or {}, "Tool input", level + 1)
+  end
+  local h = new_handle(t)
+  if spec.name then
+    register(t, spec.name)
+  else
+    naming.on_assign(h, function(name)
+      if not t.name then
+        register(t, name)
+      end
+    end)
+  end
+  return h
+end
+
+-- Tool { ... } makes a tool; Tool "name" {...} is refused as Tactus refuses it.
+tools.Tool = setmetatable({
+  called = function(name)
+    local t = by_name[name]
+    return t ~= nil and #t.calls > 0
+  end,
+  last_call = function(name)
+    local t = by_name[name]
+    return t and t.calls[#t.calls]
+  end,
+  last_result = function(name)
+    local t = by_name[name]
+    local c = t and t.calls[#t.calls]
+    return c and c.result
+  end,
+  get = function(name)
+    local t = by_name[name]
+    return t and t.handle
+  end,
+  calls = function(name)
+    local t = by_name[name]
+    return t and schema.copy(t.calls) or {}
+  end,
+}, {
+  __call = function(_, spec)
+    if type(spec) == "string" then
+      error("Tool \"" .. spec .. "\" {...} is not supported: write " .. spec .. " = Tool {...}", 2)
+    end
+    local h = make_tool(spec, 2) -- not a tail call: error levels count this frame
+    return h
+  end,
+  __newindex = function()
+    error("Tool is read-only", 2)
+  end,
+  __metatable = false,
+})
+
+-- A host tool as a model sees it: the name made safe for provider APIs ("file.read" is
+-- offered as "file_read"), mapped back when the model calls it.
+function tools.host(name)
+  local t = by_name["host:" .. name]
+  if t then
+    return t
+  end
+  t = { kind = "host", host = name, description = "The host tool " .. name .. ".", input = host_params[name] }
+  new_handle(t)
+  t.name = name
+  by_name["host:" .. name] = t
+  return t
+end
+
+-- Toolset "name" { description, tools = {...}, include = {...}, exclude = {...} } or { use = ... }.
+tools.Toolset = function(name)
+  if type(name) ~= "string" then
+    error('Toolset needs a name: Toolset "name" { tools = {...} }', 2)
+  end
+  return function(spec)
+    if type(spec) ~= "table" then
+      error("Toolset '" .. name .. "' expects a table", 2)
+    end
+    local set = { name = name, description = spec.description, members = {} }
+    if spec.use then
+      set.use = spec.use
+    end
+    local include, exclude = {}, {}
+    for _, n in ipairs(spec.include or {}) do
+      include[n] = true
+    end
+    for _, n in ipairs(spec.exclude or {}) do
+      exclude[n] = true
+    end
+    for i, item in ipairs(spec.tools or {}) do
+      local t = tools.of(item)
+      if not t and type(item) == "table" then
+        if type(item.name) ~= "string" then
+          error("Toolset '" .. name .. "': inline tool " .. i .. " needs a name", 2)
+        end
+        local h = make_tool({
+          name = name .. "_" .. item.name,
+          description = item.description,
+          input = item.input,
+          handler = item.handler or item[1],
+        }, 2)
+        t = tools.of(h)
+        t.short = item.name
+      elseif not t and type(item) == "string" then
+        t = tools.host(item)
+      end
+      if not t then
+        error("Toolset '" .. name .. "': tool " .. i .. " is not a tool", 2)
+      end
+      local short = t.short or t.name
+      if (next(include) == nil or include[short] or include[t.name]) and not (exclude[short] or exclude[t.name]) then
+        set.members[#set.members + 1] = t
+      end
+    end
+    toolsets[name] = set
+    return set
+  end
+end
+
+function tools.names()
+  local out = {}
+  for name, t in pairs(by_name) do
+    if not t.host or t.kind == "host" and name:sub(1, 5) ~= "host:" then
+      out[#out + 1] = name
+    end
+  end
+  table.sort(out)
+  return out
+end
+
+function tools.toolset(name)
+  return toolsets[name]
+end
+
+return tools

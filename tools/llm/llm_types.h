@@ -1,0 +1,95 @@
+// llm.chat as the providers' code sees it: the request the VM sent, validated, and the reply
+// assembled from a provider's answer (docs/protocol.md, "Model requests").
+//
+// Included only by tools/llm/ (it pulls in nlohmann/json).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "runtime/protocol/message.h"
+
+namespace tactus::tools::llm {
+
+using protocol::Json;
+
+struct ToolCall {
+  std::string id;
+  std::string name;
+  Json arguments = Json::object();  // an object; {"_raw": text} when the model's was not JSON
+};
+
+struct ChatMessage {
+  std::string role;                    // system | user | assistant | tool
+  std::optional<std::string> content;  // null: none (an assistant turn of tool calls only)
+  std::vector<ToolCall> tool_calls;    // assistant only
+  std::string tool_call_id;            // tool only: the call this is the result of
+  std::string name;                    // tool only, optional: the tool's name
+};
+
+struct ToolSpec {
+  std::string name;
+  std::string description;
+  Json parameters;  // a JSON schema object
+};
+
+struct ChatRequest {
+  std::string agent;  // for messages and the audit log
+  std::string provider;
+  std::string model;
+  std::string model_type = "chat";  // chat | responses
+  std::vector<ChatMessage> messages;
+  std::vector<ToolSpec> tools;
+  std::string tool_choice;  // "" (the provider's default), auto, required, none
+  std::optional<double> temperature;
+  std::optional<std::int64_t> max_tokens;
+};
+
+struct Usage {
+  std::int64_t prompt_tokens = 0;
+  std::int64_t completion_tokens = 0;
+  std::int64_t total_tokens = 0;
+};
+
+struct ChatReply {
+  std::optional<std::string> content;  // null when the model only called tools
+  std::vector<ToolCall> tool_calls;
+  Usage usage;
+  std::string finish_reason;  // stop | tool_calls | length | the provider's own word
+  std::string model;          // the model that answered
+};
+
+// Validates llm.chat's params. False with error ("messages[2].role must be ...") if they are
+// not as docs/protocol.md says; unknown parameters are refused, so a typo is not ignored.
+bool parse_chat_request(const Json& params, ChatRequest& out, std::string& error);
+
+// The result sent back to the VM.
+Json to_json(const ChatReply& reply);
+
+// A tool call's arguments as the model sent them (a JSON text): an object, {} for an empty
+// text, or {"_raw": text} when the text is not a JSON object.
+Json parse_arguments(std::string_view text);
+
+// The JSON text to send back to a provider for a tool call's arguments: the model's own text
+// again for {"_raw": text}, else the object serialised.
+std::string arguments_text(const Json& arguments);
+
+// Parses a provider's JSON text. False with error "malformed JSON in the response: <the
+// start of text>" when it is not JSON (or is nested absurdly deep).
+bool parse_json(std::string_view text, Json& out, std::string& error);
+
+// The provider's own error message in a JSON error body ({"error": {"message"}}, {"error":
+// "text"}, {"message"}), or "" when there is none.
+std::string error_message_of(const Json& body);
+
+// Tolerant readers of a provider's JSON: the member when it has the right type, else fallback.
+std::string string_or(const Json& obj, const char* key, std::string fallback = "");
+std::int64_t int_or(const Json& obj, const char* key, std::int64_t fallback = 0);
+
+// finish_reason when the provider gave none: tool_calls if the model called tools, else stop.
+std::string default_finish_reason(const ChatReply& reply);
+
+}  // namespace tactus::tools::llm
