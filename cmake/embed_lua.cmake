@@ -1,10 +1,20 @@
-# Generates a C++ file holding every lua/**/*.lua file as a string, keyed by module name
+# Generates a C++ file holding every lua/**/*.lua file as LuaJIT bytecode (compiled by
+# COMPILER, cmake/lua_bytecode.cpp, with the chunk name "@lua/FILE"), keyed by module name
 # ("tactus/io/json.lua" -> "tactus.io.json"; "prelude.lua" -> "prelude").
 file(GLOB_RECURSE files RELATIVE ${LUA_DIR} ${LUA_DIR}/*.lua)
 list(SORT files)
 set(body "")
+get_filename_component(bc_dir ${OUT} DIRECTORY)
+set(bc_dir ${bc_dir}/lua_bytecode)
+file(MAKE_DIRECTORY ${bc_dir})
 foreach(f ${files})
-  file(READ ${LUA_DIR}/${f} text HEX)
+  string(MAKE_C_IDENTIFIER "${f}" bc_name)
+  execute_process(COMMAND ${COMPILER} ${LUA_DIR}/${f} "@lua/${f}" ${bc_dir}/${bc_name}.bc
+                  RESULT_VARIABLE rc ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "cannot compile lua/${f}: ${err}")
+  endif()
+  file(READ ${bc_dir}/${bc_name}.bc text HEX)
   string(REGEX REPLACE "([0-9a-f][0-9a-f])" "'\\\\x\\1'," bytes "${text}")
   string(REGEX REPLACE "\\.lua$" "" name "${f}")
   string(REPLACE "/" "." name "${name}")

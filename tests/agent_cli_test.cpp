@@ -307,3 +307,33 @@ TEST_CASE("agent: the examples run against the fake provider", "[agent][examples
   CHECK(server.request_count() == 5);
   CHECK(r.out.find(kKey) == std::string::npos);
 }
+
+TEST_CASE("agent: a Toolset offers its tools, inline ones as set_tool, include/exclude honoured",
+          "[agent][cli]") {
+  FakeLlmServer server({FakeReply::call({{"c1", "words_count", R"({"text": "a b c"})"},
+                                         {"c2", "shout", R"({"text": "hi"})"}}),
+                        FakeReply::say("done")});
+  TempTac tac(R"(
+shout = Tool { input = { text = field.string{required = true} },
+  function(a) return a.text:upper() end }
+whisper = Tool { function(a) return "psst" end }
+Toolset "words" {
+  tools = { shout, whisper,
+    { name = "count", description = "Count words", input = { text = field.string{} },
+      handler = function(a) local n = 0 for _ in a.text:gmatch("%S+") do n = n + 1 end return n end } },
+  exclude = { "whisper" },
+}
+a = Agent { model = "fake/m", tools = { "words" } }
+local t = a("go")
+return { t.tool_calls[1].result, t.tool_calls[2].result, Tool.called("words_count") })");
+  write(tac.path() + ".yml", sidecar(server));
+  const Ran r = run(tac);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(Json::parse(r.out) == Json{3, "HI", true});
+  const auto reqs = server.requests();
+  std::vector<std::string> offered;
+  for (const auto& t : reqs[0].body["tools"]) offered.push_back(t["function"]["name"]);
+  std::sort(offered.begin(), offered.end());
+  CHECK(offered == std::vector<std::string>{"shout", "words_count"});
+}

@@ -358,10 +358,12 @@ const EmbeddedModule* find_module(std::string_view name) {
   return nullptr;
 }
 
-// Loads an embedded chunk and calls it with (name, primitives), leaving one result.
+// Loads an embedded chunk and calls it with (name, primitives), leaving one result. Embedded
+// modules are bytecode compiled from lua/ at build time by this build's LuaJIT (mode "b":
+// trusted, and only these); everything from a procedure is loaded as text only.
 void run_embedded(lua_State* L, const EmbeddedModule& m) {
   if (luaL_loadbufferx(L, m.source.data(), m.source.size(), std::string(m.chunkname).c_str(),
-                       "t") != 0)
+                       "b") != 0)
     lua_error(L);
   lua_pushlstring(L, m.name.data(), m.name.size());
   lua_pushlightuserdata(L, &kPrimitivesKey);
