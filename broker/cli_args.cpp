@@ -8,8 +8,8 @@
 namespace tactus::cli {
 namespace {
 
-constexpr std::string_view kPlannedCommands[] = {"test", "eval", "resume", "answer", "runs"};
-constexpr std::string_view kPlannedRunFlags[] = {"--mock", "--no-input"};
+constexpr std::string_view kPlannedCommands[] = {"test", "eval"};
+constexpr std::string_view kPlannedRunFlags[] = {"--mock"};
 
 struct ArgCursor {
   int argc;
@@ -95,6 +95,9 @@ bool parse_run(ArgCursor c, CliOptions& o, std::string& error) {
         return false;
       }
       o.params.emplace_back(v.substr(0, k), v.substr(k + 1));
+    } else if (flag == "--no-input") {
+      if (!no_value()) return false;
+      o.no_input = true;
     } else if (flag == "--log-format") {
       if (!value()) return false;
       if (v != "text" && v != "json") {
@@ -207,6 +210,79 @@ ParseResult parse_cli(int argc, const char* const* argv) {
     if (o.command == Command::help) o.help_topic = "validate";
     if (r.error.rfind("'tactus run' needs", 0) == 0)
       r.error = "'tactus validate' needs a FILE.tac (see 'tactus validate --help')";
+    return r;
+  }
+  if (cmd == "resume") {
+    o.command = Command::resume;
+    parse_run(ArgCursor{argc, argv, 2}, o, r.error);
+    if (o.command == Command::help) {
+      o.help_topic = "resume";
+      return r;
+    }
+    if (r.error.rfind("'tactus run' needs", 0) == 0) r.error = "usage: tactus resume RUN_ID";
+    if (!r.error.empty()) return r;
+    if (!o.params.empty() || !o.input_file.empty() || !o.run_id.empty())
+      r.error = "'tactus resume' takes no --param, --input or --run-id: the run keeps its own";
+    o.run_id = o.file;  // the positional argument
+    o.file.clear();
+    return r;
+  }
+  if (cmd == "answer") {
+    o.command = Command::answer;
+    bool has_value = false;
+    for (int i = 2; i < argc; ++i) {
+      const std::string_view a = argv[i];
+      if (a == "--help" || a == "-h") {
+        o.command = Command::help;
+        o.help_topic = "answer";
+        return r;
+      }
+      if (a == "--resume") {
+        o.answer_resume = true;
+      } else if (a == "--value" && i + 1 < argc) {
+        o.answer_value = argv[++i];
+        has_value = true;
+      } else if (a.rfind("--value=", 0) == 0) {
+        o.answer_value = std::string(a.substr(8));
+        has_value = true;
+      } else if (a == "--json") {
+        o.json = true;
+      } else if (!a.empty() && a[0] != '-' && o.run_id.empty()) {
+        o.run_id = a;
+      } else {
+        r.error = "unexpected argument '" + std::string(a) +
+                  "' (usage: tactus answer RUN_ID --value V [--resume])";
+        return r;
+      }
+    }
+    if (o.run_id.empty() || !has_value)
+      r.error = "usage: tactus answer RUN_ID --value V [--resume]";
+    return r;
+  }
+  if (cmd == "runs") {
+    o.command = Command::runs;
+    for (int i = 2; i < argc; ++i) {
+      const std::string_view a = argv[i];
+      if (a == "--help" || a == "-h") {
+        o.command = Command::help;
+        o.help_topic = "runs";
+        return r;
+      }
+      if (a == "--json") {
+        o.json = true;
+      } else if (a == "--status" && i + 1 < argc) {
+        o.status_filter = argv[++i];
+      } else if (a.rfind("--status=", 0) == 0) {
+        o.status_filter = std::string(a.substr(9));
+      } else {
+        r.error = "unexpected argument '" + std::string(a) + "' (usage: tactus runs [--status S])";
+        return r;
+      }
+    }
+    const std::string& st = o.status_filter;
+    if (!st.empty() && st != "running" && st != "suspended" && st != "completed" && st != "failed")
+      r.error =
+          "option '--status': '" + st + "' is not one of running, suspended, completed, failed";
     return r;
   }
   if (cmd == "sandbox") {

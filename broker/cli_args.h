@@ -11,7 +11,17 @@
 
 namespace tactus::cli {
 
-enum class Command { help, version, run, validate, sandbox_status, config_show };
+enum class Command {
+  help,
+  version,
+  run,
+  validate,
+  resume,
+  answer,
+  runs,
+  sandbox_status,
+  config_show
+};
 
 // Limits given on the command line (the top config layer); unset ones fall through.
 struct LimitFlags {
@@ -30,7 +40,11 @@ struct CliOptions {
   std::vector<std::pair<std::string, std::string>> params;  // --param k=v, in order
   std::string input_file;
   std::string run_id;
-  bool log_json = false;  // --log-format json: Log.* events as JSONL on stderr
+  bool log_json = false;       // --log-format json: Log.* events as JSONL on stderr
+  bool no_input = false;       // --no-input: a Human.* request suspends the run even on a terminal
+  std::string answer_value;    // tactus answer --value
+  bool answer_resume = false;  // tactus answer --resume
+  std::string status_filter;   // tactus runs --status
   LimitFlags limits;
 };
 

@@ -15,12 +15,17 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 
+#include "broker/cli_durable.h"
 #include "broker/command_launcher.h"
+#include "broker/exchange_journal.h"
+#include "broker/journal.h"
 #include "broker/llm_providers.h"
 #include "broker/run_session.h"
 #include "broker/secrets.h"
+#include "broker/sha256.h"
 #include "broker/token_printer.h"
 #include "broker/worker_pool.h"
 #include "sidecars/config.h"
@@ -324,13 +329,43 @@ int config_show_command(const CliOptions& o) {
   return 0;
 }
 
-int run_command(const CliOptions& o, spawner::SpawnerClient& spawner) {
+int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
+  CliOptions o = options;
   broker::RunRequest req;
   req.run_id = o.run_id.empty() ? random_run_id() : o.run_id;
+  const bool resuming = o.command == Command::resume;
+  bool durable = o.command != Command::validate;
 
   std::string error;
+  // A resume finds its run in the project's journal: the procedure and input come from there.
+  std::unique_ptr<broker::Journal> journal;
+  std::optional<broker::RunRecord> record;
+  if (resuming) {
+    sidecars::Config project;
+    if (!load_project_config(project, error)) return usage_failure(o, req.run_id, error);
+    journal = open_project_journal(project, error);
+    if (!journal) return usage_failure(o, req.run_id, error);
+    record = journal->find_run(req.run_id, error);
+    if (!record)
+      return usage_failure(
+          o, req.run_id,
+          error.empty() ? "no run '" + req.run_id + "' in " + journal->path() : error);
+    if (record->status == "completed" || record->status == "failed")
+      return usage_failure(
+          o, req.run_id,
+          "run " + req.run_id + " has " + record->status + "; there is nothing to resume");
+    o.file = record->procedure;
+  }
+
   sidecars::Config config;
   if (!load_procedure_config(o.file, config, error)) return usage_failure(o, req.run_id, error);
+  if (!config.journal_enabled.value) {
+    if (resuming)
+      return usage_failure(o, req.run_id,
+                           "journal.enabled is false (" + config.journal_enabled.origin.text() +
+                               "): this run cannot be resumed");
+    durable = false;
+  }
   auto redactor = std::make_shared<broker::Redactor>();
   std::map<std::string, std::string> secret_values;  // for command tools and providers
   if (!resolve_secrets(config, *redactor, secret_values, error))
@@ -354,7 +389,12 @@ int run_command(const CliOptions& o, spawner::SpawnerClient& spawner) {
   const std::uint64_t max_source = req.limits.message - req.limits.message / 8;
   if (!read_source(o.file, max_source, req.source, error))
     return usage_failure(o, req.run_id, error);
-  if (!read_input(o, req.input, error)) return usage_failure(o, req.run_id, error);
+  if (resuming) {
+    req.input = Json::parse(record->input_json, nullptr, false);
+    if (req.input.is_discarded()) req.input = Json::object();
+  } else if (!read_input(o, req.input, error)) {
+    return usage_failure(o, req.run_id, error);
+  }
   req.chunkname = "@" + o.file;
   {
     std::error_code ec;
@@ -382,6 +422,54 @@ int run_command(const CliOptions& o, spawner::SpawnerClient& spawner) {
   if (!config.audit_path.value.empty()) {
     if (!audit.open(config.audit_path.value, error)) return usage_failure(o, req.run_id, error);
     req.audit = &audit;
+  }
+
+  // Durable: the run is journaled (docs/durability.md). A new run is recorded; a resumed one
+  // must find its source and configuration unchanged.
+  std::string source_hash, config_hash;
+  std::optional<broker::ExchangeJournal> exchanges;
+  if (durable) {
+    source_hash = broker::sha256_hex(req.source);
+    config_hash = config_fingerprint(config);
+    if (!journal) {
+      journal = open_project_journal(config, error);
+      if (!journal) return usage_failure(o, req.run_id, error);
+    }
+    std::vector<broker::JournalEntry> replay;
+    if (resuming) {
+      if (record->source_hash != source_hash)
+        return usage_failure(o, req.run_id,
+                             "run " + req.run_id + ": " + o.file +
+                                 " changed since the run started; a resume must replay the same "
+                                 "source (start a new run instead)");
+      if (record->config_hash != config_hash)
+        return usage_failure(o, req.run_id,
+                             "run " + req.run_id +
+                                 ": its configuration (sidecar or config "
+                                 "layers) changed since the run started; "
+                                 "restore it, or start a new run");
+      if (!journal->claim(req.run_id, error)) return usage_failure(o, req.run_id, error);
+      replay = journal->entries(req.run_id, error);
+      if (!error.empty()) return usage_failure(o, req.run_id, error);
+      if (!journal->set_status(req.run_id, "running", error))
+        return usage_failure(o, req.run_id, error);
+    } else {
+      broker::RunRecord r;
+      std::error_code ec;
+      r.run_id = req.run_id;
+      r.procedure = std::filesystem::absolute(o.file, ec).lexically_normal().string();
+      r.source_hash = source_hash;
+      r.config_hash = config_hash;
+      r.input_json = protocol::dump_json(req.input);
+      r.status = "running";
+      if (!journal->create_run(r, error) || !journal->claim(req.run_id, error))
+        return usage_failure(o, req.run_id, error);
+    }
+    exchanges.emplace(journal.get(), req.run_id, std::move(replay), redactor.get());
+    req.exchanges = &*exchanges;
+    if (!o.no_input) req.ask_human = ask_at_terminal;
+    if (!o.json && ::isatty(2))
+      write_all(2, "tactus: run " + req.run_id + (resuming ? " (resumed)" : "") + "\n");
   }
 
   FdSink fd_sink(o.json ? 2 : 1);
@@ -419,6 +507,23 @@ int run_command(const CliOptions& o, spawner::SpawnerClient& spawner) {
   r.message = redactor->redact(r.message);
   r.traceback = redactor->redact(r.traceback);
   redactor->redact_in_place(r.result);
+  if (journal && durable) {
+    // The answers still deferred (docs/durability.md) are committed before the run's end is.
+    std::string ferror;
+    if (exchanges && !exchanges->flush(ferror)) write_all(2, "tactus: warning: " + ferror + "\n");
+    // Suspended: resumable later. Any other end is final; a host that dies before this line
+    // leaves the run "running" with a stale lease, and `tactus resume` picks it up.
+    std::string jerror;
+    bool ok = true;
+    if (r.status == broker::RunStatus::suspended)
+      ok = journal->set_status(req.run_id, "suspended", jerror);
+    else if (r.status == broker::RunStatus::ok)
+      ok = journal->finish_run(req.run_id, "completed", protocol::dump_json(r.result), "", jerror);
+    else
+      ok = journal->finish_run(req.run_id, "failed", "", r.message, jerror);
+    journal->release(req.run_id);
+    if (!ok) write_all(2, "tactus: warning: " + jerror + "\n");
+  }
   print_outcome(o, r);
   return broker::exit_code(r.status);
 }

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "broker/cli_args.h"
+#include "broker/cli_durable.h"
 #include "broker/cli_run.h"
 #include "broker/sandbox_status.h"
 #include "runtime/spawner/spawner.h"
@@ -25,8 +26,14 @@ int main(int argc, char** argv) {
     case cli::Command::config_show:
       // Reads the configuration but resolves no secret and forks nothing.
       return cli::config_show_command(o);
+    case cli::Command::runs:
+      return cli::runs_command(o);
+    case cli::Command::answer:
+      if (!o.answer_resume) return cli::answer_command(o);
+      break;
     case cli::Command::run:
     case cli::Command::validate:
+    case cli::Command::resume:
     case cli::Command::sandbox_status:
       break;
   }
@@ -35,5 +42,11 @@ int main(int argc, char** argv) {
   spawner::SpawnerClient spawner = spawner::SpawnerClient::fork_spawner(cli::requested_backend(o));
   if (o.command == cli::Command::sandbox_status)
     return cli::sandbox_status_command(o.json, spawner);
+  if (o.command == cli::Command::answer) {  // --resume: answer, then resume in this process
+    if (const int rc = cli::answer_command(o); rc != 0) return rc;
+    cli::CliOptions resume = o;
+    resume.command = cli::Command::resume;
+    return cli::run_command(resume, spawner);
+  }
   return cli::run_command(o, spawner);
 }

@@ -24,6 +24,8 @@ const char* to_string(RunStatus s) {
       return "crashed";
     case RunStatus::setup:
       return "setup";
+    case RunStatus::suspended:
+      return "suspended";
   }
   return "error";
 }
@@ -43,6 +45,8 @@ int exit_code(RunStatus s) {
     case RunStatus::crashed:
     case RunStatus::setup:
       return 4;
+    case RunStatus::suspended:
+      return 5;
   }
   return 1;
 }
@@ -55,6 +59,7 @@ protocol::Json to_json(const RunResult& r) {
   } else {
     Json error = {{"message", r.message}};
     if (!r.traceback.empty()) error["traceback"] = r.traceback;
+    if (r.status == RunStatus::suspended) error["pending"] = r.pending;
     if (r.status == RunStatus::violation) {
       error["violation"] = r.violation;
       if (r.syscall_nr >= 0) {

@@ -10,7 +10,18 @@
 
 namespace tactus::broker {
 
-enum class RunStatus { ok, error, timeout, memory, cpu, output, violation, crashed, setup };
+enum class RunStatus {
+  ok,
+  error,
+  timeout,
+  memory,
+  cpu,
+  output,
+  violation,
+  crashed,
+  setup,
+  suspended,  // waiting for a human (docs/durability.md); exit code 5
+};
 
 const char* to_string(RunStatus s);
 // The documented exit code of docs/cli.md.
@@ -42,6 +53,7 @@ struct RunResult {
   int exit_code = 0;       // crashed without a signal
   std::string setup_step;  // setup
   int setup_errno = 0;
+  std::string pending;  // suspended: the request waiting for an answer ("human.approve")
 
   Timings timings;
   long peak_rss_kib = 0;  // of the child, from its rusage

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -143,17 +144,45 @@ class Session {
   }
 
   void handle_running(const Message& m) {
+    if (m.kind == MessageKind::request && req_.exchanges) {
+      auto next = req_.exchanges->next(m);
+      using Step = ExchangeJournal::Step;
+      if (next.step == Step::replayed) return reply(next.payload);
+      if (next.step == Step::diverged) return stop_with_error(next.message);
+      if (next.step == Step::pending) return on_human(m, true);
+      // Nothing with an outside effect runs before every earlier answer is committed.
+      std::string error;
+      if (!ExchangeJournal::deferrable(m) && !req_.exchanges->flush(error))
+        return stop_with_error("journal: " + error);
+    }
     if (m.kind == MessageKind::notification && m.method == "print") return on_print(m.params);
     if (m.kind == MessageKind::notification && m.method == "done") return on_done(m.params);
     if (m.kind == MessageKind::notification && m.method == "log") return on_log(m.params);
     if (m.kind == MessageKind::request && m.method == "host.call") return on_host_call(m);
     if (m.kind == MessageKind::request && m.method == "module.load") return on_module_load(m);
     if (m.kind == MessageKind::request && m.method == "llm.chat") return on_llm_chat(m);
+    if (m.kind == MessageKind::request && m.method.rfind("human.", 0) == 0)
+      return on_human(m, false);
     if (m.kind == MessageKind::request && m.method == "time.now") {
       const double now =
           std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
               .count();
-      return reply(protocol::make_result(m.id, Json{{"unix", now}}));
+      return respond(m, protocol::make_result(m.id, Json{{"unix", now}}));
+    }
+    if (m.kind == MessageKind::request && m.method == "time.clock")
+      return respond(m, protocol::make_result(
+                            m.id, Json{{"seconds", ms_between(started_, Clock::now()) / 1000}}));
+    // Without a journal entry to replay, a checkpoint's function runs; its result is
+    // acknowledged (and journaled, docs/durability.md).
+    if (m.kind == MessageKind::request && m.method == "checkpoint")
+      return respond(m, protocol::make_result(m.id, Json{{"replayed", false}}));
+    if (m.kind == MessageKind::request && m.method == "checkpoint.result")
+      return respond(m, protocol::make_result(m.id, Json::object()));
+    if (m.kind == MessageKind::request && m.method == "random.seed") {
+      std::uint32_t seed = 0;
+      if (::getrandom(&seed, sizeof seed, 0) != static_cast<ssize_t>(sizeof seed))
+        seed = static_cast<std::uint32_t>(Clock::now().time_since_epoch().count());
+      return respond(m, protocol::make_result(m.id, Json{{"seed", seed & 0x7fffffff}}));
     }
     violate("protocol: unexpected " +
             std::string(m.kind == MessageKind::response ? "response" : "message") +
@@ -202,6 +231,8 @@ class Session {
       output_exceeded_ = true;
       return kill_child();
     }
+    if (req_.exchanges && req_.exchanges->replaying()) return;  // logged by the first run
+    if (!flush_before_output()) return;
     out_.log(req_.redactor ? req_.redactor->redact(line) : line);
   }
 
@@ -215,6 +246,8 @@ class Session {
       output_exceeded_ = true;
       return kill_child();
     }
+    if (req_.exchanges && req_.exchanges->replaying()) return;  // printed by the first run
+    if (!flush_before_output()) return;
     out_.print(text);
   }
 
@@ -236,7 +269,7 @@ class Session {
     }
     const std::string payload = answer(m.id, "'" + name + "'", r);
     audit(name, args, r, ms_between(t0, Clock::now()));
-    reply(payload);
+    respond(m, payload);
   }
 
   // llm.chat: a model request from the VM's agents (docs/protocol.md, "Model requests"). Not
@@ -249,7 +282,7 @@ class Session {
     const std::string payload = answer(m.id, "llm.chat", r);
     audit("llm.chat", llm_audit_args(m.params), r, ms_between(t0, Clock::now()),
           r.ok ? r.result.value("usage", Json()) : Json());
-    reply(payload);
+    respond(m, payload);
   }
 
   // The conversation can be large and is the procedure's own data: the audit line says who
@@ -297,11 +330,12 @@ class Session {
         name.get_ref<const std::string&>().find_first_not_of(
             "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.") !=
             std::string::npos)
-      return reply(protocol::make_error(m.id, "invalid_args", "module.load needs a module name"));
+      return respond(m,
+                     protocol::make_error(m.id, "invalid_args", "module.load needs a module name"));
     std::string rel = name.get<std::string>();
     std::replace(rel.begin(), rel.end(), '.', '/');
     if (req_.procedure_dir.empty())
-      return reply(protocol::make_error(m.id, "not_found", "no procedure directory"));
+      return respond(m, protocol::make_error(m.id, "not_found", "no procedure directory"));
     const std::vector<tools::Mount> mounts = {{"/procedure", req_.procedure_dir, true}};
     tools::FileLimits limits;
     limits.max_read = req_.limits.message / 2;
@@ -313,11 +347,12 @@ class Session {
       if (r.ok || r.code != "not_found") break;
     }
     if (!r.ok && r.code == "not_found")
-      return reply(protocol::make_error(m.id, "not_found",
-                                        "module '" + name.get<std::string>() + "' not found: no " +
-                                            rel + ".lua or " + rel + ".tac beside the procedure"));
-    if (!r.ok) return reply(protocol::make_error(m.id, r.code, r.message));
-    reply(protocol::make_result(m.id, Json{{"source", r.result["content"]}, {"path", path}}));
+      return respond(
+          m, protocol::make_error(m.id, "not_found",
+                                  "module '" + name.get<std::string>() + "' not found: no " + rel +
+                                      ".lua or " + rel + ".tac beside the procedure"));
+    if (!r.ok) return respond(m, protocol::make_error(m.id, r.code, r.message));
+    respond(m, protocol::make_result(m.id, Json{{"source", r.result["content"]}, {"path", path}}));
   }
 
   // usage: a model request's token counts, when it has them.
@@ -387,6 +422,91 @@ class Session {
     setup_failed_ = true;
     setup_step_ = p.value("step", Json("unknown")).is_string() ? p.value("step", "unknown") : "?";
     setup_errno_ = p.value("errno", Json(0)).is_number_integer() ? p.value("errno", 0) : 0;
+  }
+
+  // The answer to a request: journaled (committed) first when the run is durable, then sent.
+  // A journal that cannot take it stops the run: an answer the journal lacks would be asked
+  // again on resume, and a model or tool call repeated.
+  void respond(const Message& m, const std::string& payload) {
+    std::string error;
+    if (req_.exchanges && ExchangeJournal::deferrable(m)) {
+      // Its entry is not committed before the answer goes anyway (it has no outside effect):
+      // send first, and journal while the VM works on the answer.
+      reply(payload);
+      if (!req_.exchanges->record(m, payload, error)) stop_with_error("journal: " + error);
+      return;
+    }
+    if (req_.exchanges && !req_.exchanges->record(m, payload, error))
+      return stop_with_error("journal: " + error);
+    reply(payload);
+  }
+
+  // What the procedure prints may show an answer: commit the deferred answers first, so what
+  // a person saw is what a resume replays.
+  bool flush_before_output() {
+    std::string error;
+    if (!req_.exchanges || req_.exchanges->flush(error)) return true;
+    stop_with_error("journal: " + error);
+    return false;
+  }
+
+  // Ends the run with status error and message (a diverged resume, a journal failure).
+  void stop_with_error(std::string message) {
+    if (!stopped_) stop_message_ = std::move(message);
+    stopped_ = true;
+    close_channel();
+    kill_child();
+  }
+
+  // Human.*: asked at the terminal when someone is there; otherwise the request is journaled
+  // unanswered and the run suspends (the jail ends; nothing is held). already_journaled: a
+  // resumed run reached a request that is still unanswered.
+  void on_human(const Message& m, bool already_journaled) {
+    const std::string kind = m.method.substr(6);
+    const Json& p = m.params;
+    if (!p.is_object() || !p.value("message", Json()).is_string())
+      return respond(
+          m, protocol::make_error(m.id, "invalid_args", "Human." + kind + " needs a message"));
+    const auto finish_with = [&](const Json& value) {
+      const std::string payload = protocol::make_result(m.id, Json{{"value", value}});
+      std::string error;
+      const bool ok =
+          !req_.exchanges || (already_journaled ? req_.exchanges->answer_pending(m, payload, error)
+                                                : req_.exchanges->record(m, payload, error));
+      if (!ok) return stop_with_error("journal: " + error);
+      reply(payload);
+    };
+    if (kind == "notify") {
+      if (!(req_.exchanges && req_.exchanges->replaying()))
+        out_.log("[notify] " + (req_.redactor
+                                    ? req_.redactor->redact(p["message"].get<std::string>())
+                                    : p["message"].get<std::string>()));
+      return finish_with(Json());
+    }
+    // A request whose timeout passed while the run was suspended takes its default.
+    if (already_journaled && p.contains("default") && p.value("timeout", Json()).is_number()) {
+      const double now =
+          std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+              .count();
+      if (now - req_.exchanges->pending_since() >= p["timeout"].get<double>())
+        return finish_with(p["default"]);
+    }
+    if (req_.ask_human) {
+      if (auto value = req_.ask_human(kind, p)) return finish_with(*value);
+    }
+    if (!req_.exchanges)
+      return respond(m,
+                     protocol::make_error(
+                         m.id, "failed",
+                         "Human." + kind +
+                             " needs a person at a terminal, or a journal to suspend the run in"));
+    std::string error;
+    if (!already_journaled && !req_.exchanges->record_pending(m, error))
+      return stop_with_error("journal: " + error);
+    suspended_ = true;
+    pending_ = m.method;
+    close_channel();
+    kill_child();
   }
 
   // Queues one message to the child; writes what the socket takes now, the rest when writable.
@@ -483,6 +603,8 @@ class Session {
   Clock::time_point started_{};
   bool channel_open_ = true, exited_ = false, killed_ = false, timed_out_ = false;
   bool violated_ = false, truncated_ = false, output_exceeded_ = false, setup_failed_ = false;
+  bool stopped_ = false, suspended_ = false;
+  std::string stop_message_, pending_;
   std::string violation_;
   std::uint64_t output_used_ = 0;
 
@@ -548,6 +670,19 @@ RunResult Session::finish(RunResult r) {
   if (ready_at_ != Clock::time_point{}) r.timings.ready_ms = ms_between(started_, ready_at_);
   if (done_at_ != Clock::time_point{}) r.timings.run_ms = ms_between(run_sent_at_, done_at_);
   const auto& L = req_.limits;
+  if (suspended_) {
+    r.status = RunStatus::suspended;
+    r.pending = pending_;
+    r.message = "run " + req_.run_id + " is waiting for an answer to " + pending_ +
+                ": answer it with 'tactus answer " + req_.run_id +
+                " --value VALUE', then 'tactus resume " + req_.run_id + "'";
+    return r;
+  }
+  if (stopped_) {
+    r.status = RunStatus::error;
+    r.message = stop_message_;
+    return r;
+  }
   if (seccomp_reported_ || exit_signal_ == SIGSYS) {
     r.status = RunStatus::violation;
     r.violation = "seccomp";

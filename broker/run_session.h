@@ -5,9 +5,12 @@
 #include <string>
 #include <string_view>
 
+#include <functional>
 #include <memory>
+#include <optional>
 
 #include "broker/audit_log.h"
+#include "broker/exchange_journal.h"
 #include "broker/policy.h"
 #include "broker/run_result.h"
 #include "broker/secrets.h"
@@ -31,8 +34,15 @@ struct RunRequest {
   // Where require("helpers.util") finds helpers/util.lua (or .tac). Empty: no such modules.
   std::string procedure_dir;
   AuditLog* audit = nullptr;  // audit.path; may be null
-  bool log_json = false;      // Log.* events as JSONL instead of readable lines
-  std::string mode = "run";   // "validate": declarations only (tactus validate)
+  // Durable runs: numbers, replays and journals every request (null: none is journaled).
+  ExchangeJournal* exchanges = nullptr;
+  // Asks a person at the terminal (Human.*); returns the answer's value, or nullopt when nobody
+  // can be asked (no terminal, --no-input): the run then suspends if it has a journal.
+  std::function<std::optional<protocol::Json>(const std::string& kind,
+                                              const protocol::Json& params)>
+      ask_human;
+  bool log_json = false;     // Log.* events as JSONL instead of readable lines
+  std::string mode = "run";  // "validate": declarations only (tactus validate)
 };
 
 // Where the procedure's printed lines go (the broker masks secrets before this in [config]).

@@ -120,17 +120,27 @@ agent = function(name, spec)
   return a
 end
 
--- Step.checkpoint(fn) / Step.checkpoint("label", fn) / checkpoint(fn): runs fn once. Journaled
--- replay comes with durable runs; Step("text", fn) declares a specification step.
+-- Step.checkpoint(fn) / Step.checkpoint("label", fn) / checkpoint(fn): runs fn once. The
+-- broker journals its result by position; a resumed run gets it back without running fn.
+-- Step("text", fn) declares a specification step.
 local steps = {}
 local function run_checkpoint(label, fn)
   if type(label) == "function" then
-    fn = label
+    label, fn = nil, label
   end
   if type(fn) ~= "function" then
-    error("checkpoint needs a function", 3)
+    error("checkpoint needs a function: Step.checkpoint(function() ... end)", 3)
   end
-  return fn()
+  if P.mode() == "validate" then
+    error("validate: checkpoints are not run during validation", 0)
+  end
+  local r = P.checkpoint("checkpoint", { label = label })
+  if r.replayed then
+    return r.value
+  end
+  local value = fn()
+  P.checkpoint("checkpoint.result", { label = label, value = value })
+  return value
 end
 Step = setmetatable({
   checkpoint = function(label, fn)
@@ -170,13 +180,47 @@ Evaluation = function(t)
   declared_evals[#declared_evals + 1] = t
 end
 
--- Human.*: answered at a terminal or by suspending the run, with durable runs.
-Human = {}
-for _, name in ipairs({ "approve", "input", "review", "select", "notify", "escalate" }) do
-  Human[name] = function()
-    error("not_found: Human." .. name .. " is not available yet (it comes with durable runs)", 2)
+-- Human.*: each is one broker request, answered at the terminal when there is one, otherwise
+-- the run suspends until `tactus answer RUN_ID --value V` (docs/durability.md).
+local function ask(kind, args, level)
+  if type(args) == "string" then
+    args = { message = args }
   end
+  if type(args) ~= "table" or type(args.message) ~= "string" then
+    error("Human." .. kind .. " needs a table with a message: Human." .. kind .. '{ message = "..." }', level + 1)
+  end
+  if P.mode() == "validate" then
+    error("validate: Human." .. kind .. " is not run during validation", 0)
+  end
+  return P.human(kind, args)
 end
+Human = {
+  approve = function(args)
+    return ask("approve", args, 2) == true
+  end,
+  input = function(args)
+    local v = ask("input", args, 2)
+    return v ~= nil and tostring(v) or nil
+  end,
+  review = function(args)
+    if type(args) == "table" and args.artifact == nil then
+      error("Human.review needs an artifact", 2)
+    end
+    return ask("review", args, 2)
+  end,
+  select = function(args)
+    if type(args) ~= "table" or type(args.options) ~= "table" or #args.options == 0 then
+      error("Human.select needs options: Human.select{ message = ..., options = {...} }", 2)
+    end
+    return ask("select", args, 2)
+  end,
+  notify = function(args)
+    ask("notify", args, 2)
+  end,
+  escalate = function(args)
+    ask("escalate", args, 2)
+  end,
+}
 
 -- Names from assignments (lookup = Tool {...}); set last, after the prelude's own globals.
 setmetatable(_G, {

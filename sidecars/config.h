@@ -87,6 +87,7 @@ struct Config {
   // audit, journal
   Setting<std::string> audit_path;
   Setting<std::string> journal_path{".tactus/journal.db"};
+  Setting<bool> journal_enabled{true};
 };
 
 // Where the layers are looked for. home empty: no user layer.

@@ -71,7 +71,7 @@ class LayerReader {
                   if (k == "providers") return providers(v);
                   if (k == "mcp_servers") return mcp_servers(v);
                   if (k == "audit") return path_section(v, "audit", cfg_.audit_path);
-                  return path_section(v, "journal", cfg_.journal_path);
+                  return journal(v);
                 });
   }
 
@@ -398,6 +398,17 @@ class LayerReader {
       if (!ok) return false;
       if (!has_command) return fail(m, key, "needs a command");
       cfg_.mcp_servers[name] = server;
+      return true;
+    });
+  }
+
+  // journal: {path, enabled}. enabled: false runs without a journal (nothing is resumable).
+  bool journal(const YAML::Node& n) {
+    return each(n, "journal", {"path", "enabled"}, [&](const std::string& k, const YAML::Node& v) {
+      if (k == "enabled") return boolean(v, "journal.enabled", cfg_.journal_enabled);
+      std::string path;
+      if (!text(v, "journal.path", path)) return false;
+      cfg_.journal_path = {resolve_path(path), origin(v)};
       return true;
     });
   }

@@ -84,6 +84,7 @@ std::string show_config(const Config& c) {
   l.add("audit.path", c.audit_path.value.empty() ? "(none)" : c.audit_path.value,
         c.audit_path.origin);
   l.add("journal.path", c.journal_path.value, c.journal_path.origin);
+  l.add("journal.enabled", c.journal_enabled.value ? "true" : "false", c.journal_enabled.origin);
   return l.str();
 }
 

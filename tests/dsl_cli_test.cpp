@@ -284,3 +284,19 @@ Procedure { input = { name = field.string{required = true} },
   CHECK(j["result"]["agents"] == Json{"greeter"});
   CHECK(run_tactus({"validate"}).exit_code == 2);
 }
+
+TEST_CASE("dsl: math.random is seeded by the broker per run; os.clock is the run's clock",
+          "[dsl][cli]") {
+  TempTac tac(R"(local a = math.random()
+local c = os.clock()
+math.randomseed(7)
+return { a = a, fixed = math.random(1000000), clock_ok = c >= 0 and c < 30 })");
+  const auto r1 = run_tactus({"run", tac.path()});
+  const auto r2 = run_tactus({"run", tac.path()});
+  REQUIRE(r1.exit_code == 0);
+  REQUIRE(r2.exit_code == 0);
+  const Json a = Json::parse(r1.out), b = Json::parse(r2.out);
+  CHECK(a["a"] != b["a"]);          // a fresh seed each run
+  CHECK(a["fixed"] == b["fixed"]);  // the procedure's own seed still rules
+  CHECK(a["clock_ok"] == true);
+}

@@ -60,11 +60,10 @@ const Curl& curl() {
            resolve(h, "curl_easy_getinfo", c.easy_getinfo) &&
            resolve(h, "curl_easy_strerror", c.easy_strerror) &&
            resolve(h, "curl_slist_append", c.slist_append) &&
-           resolve(h, "curl_slist_free_all", c.slist_free_all) &&
-           resolve(h, "curl_free", c.free) && resolve(h, "curl_getdate", c.getdate) &&
-           resolve(h, "curl_url", c.url) && resolve(h, "curl_url_cleanup", c.url_cleanup) &&
-           resolve(h, "curl_url_set", c.url_set) && resolve(h, "curl_url_get", c.url_get) &&
-           resolve(h, "curl_url_strerror", c.url_strerror);
+           resolve(h, "curl_slist_free_all", c.slist_free_all) && resolve(h, "curl_free", c.free) &&
+           resolve(h, "curl_getdate", c.getdate) && resolve(h, "curl_url", c.url) &&
+           resolve(h, "curl_url_cleanup", c.url_cleanup) && resolve(h, "curl_url_set", c.url_set) &&
+           resolve(h, "curl_url_get", c.url_get) && resolve(h, "curl_url_strerror", c.url_strerror);
   });
   return c;
 }

@@ -244,6 +244,39 @@ int log_event(lua_State* L) {
   return 0;
 }
 
+// Human.*: one broker request each ("human.approve", ...), answered at the terminal or by
+// suspending the run until `tactus answer`. The answer is {value = ...}.
+int human_request(lua_State* L) {
+  const std::string kind = luaL_checkstring(L, 1);
+  static constexpr const char* kKinds[] = {"approve", "input",  "review",
+                                           "select",  "notify", "escalate"};
+  bool known = false;
+  for (const char* k : kKinds) known = known || kind == k;
+  if (!known) return luaL_error(L, "Human.%s does not exist", kind.c_str());
+  Json params;
+  std::string error;
+  if (!to_json(L, 2, params, error)) raise_coded(L, "invalid_args", "Human." + kind + ": " + error);
+  Json r = broker_request(L, "human." + kind, params);
+  if (!r.is_object()) raise_coded(L, "failed", "human." + kind + ": malformed answer");
+  push_json(L, r.value("value", Json()));
+  return 1;
+}
+
+// Step.checkpoint: asks the broker whether the journal holds this checkpoint's result
+// ("checkpoint" -> {replayed, value}); if not, the VM runs the function and sends the result
+// ("checkpoint.result"), which the broker journals.
+int checkpoint_request(lua_State* L) {
+  const std::string what = luaL_checkstring(L, 1);
+  if (what != "checkpoint" && what != "checkpoint.result")
+    return luaL_error(L, "unknown checkpoint request");
+  Json params;
+  std::string error;
+  if (!to_json(L, 2, params, error)) raise_coded(L, "invalid_args", "checkpoint: " + error);
+  Json r = broker_request(L, what, params);
+  push_json(L, r);
+  return 1;
+}
+
 // "run" or "validate" (tactus validate: declarations only, nothing brokered runs).
 int run_mode(lua_State* L) {
   const std::string& mode = context_of(L).mode;
@@ -342,11 +375,43 @@ int os_date(lua_State* L) {
   return 1;
 }
 
+// os.clock(): seconds since the run started, by the broker's clock (journaled, so a resumed
+// run sees the values the first run saw).
 int os_clock(lua_State* L) {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  lua_pushnumber(L, static_cast<lua_Number>(ts.tv_sec) + ts.tv_nsec / 1e9);
+  Json r = broker_request(L, "time.clock", Json::object());
+  if (!r.is_object() || !r.value("seconds", Json()).is_number())
+    raise_coded(L, "failed", "time.clock: malformed answer");
+  lua_pushnumber(L, r["seconds"].get<double>());
   return 1;
+}
+
+// math.random: LuaJIT's generator, seeded once per run from the broker (journaled) on first
+// use, so a run is random and a resumed run draws the same numbers. Upvalues: the original
+// math.random and math.randomseed. A procedure's own math.randomseed still applies after.
+int math_random(lua_State* L) {
+  VmContext& c = context_of(L);
+  if (!c.random_seeded && c.channel) {
+    Json r = broker_request(L, "random.seed", Json::object());
+    if (!r.is_object() || !r.value("seed", Json()).is_number())
+      raise_coded(L, "failed", "random.seed: malformed answer");
+    c.random_seeded = true;
+    lua_pushvalue(L, lua_upvalueindex(2));
+    lua_pushnumber(L, r["seed"].get<double>());
+    lua_call(L, 1, 0);
+  }
+  const int n = lua_gettop(L);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, n, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
+int math_randomseed(lua_State* L) {
+  context_of(L).random_seeded = true;  // the procedure chose its own seed
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 0);
+  return 0;
 }
 
 // ---- require ------------------------------------------------------------------------------
@@ -399,7 +464,9 @@ void load_procedure_module(lua_State* L, const std::string& name) {
       !r.value("path", Json()).is_string())
     raise_coded(L, "failed", "module.load: malformed answer");
   const auto& source = r["source"].get_ref<const std::string&>();
-  const std::string chunkname = "@" + r["path"].get<std::string>();
+  // Appended, not "@" + path: GCC 12 at -O3 warns (-Wrestrict) on that form, wrongly.
+  std::string chunkname = "@";
+  chunkname += r["path"].get_ref<const std::string&>();
   if (luaL_loadbufferx(L, source.data(), source.size(), chunkname.c_str(), "t") != 0) lua_error(L);
   lua_pushlstring(L, name.data(), name.size());
   lua_call(L, 1, 1);
@@ -591,6 +658,16 @@ int install_sandbox(lua_State* L) {
   open_lib(L, LUA_STRLIBNAME, luaopen_string);
   open_lib(L, LUA_TABLIBNAME, luaopen_table);
   open_lib(L, LUA_MATHLIBNAME, luaopen_math);
+  // math.random and math.randomseed wrapped before the table is made read-only.
+  lua_getfield(L, LUA_GLOBALSINDEX, "math");
+  lua_getfield(L, -1, "random");
+  lua_getfield(L, -2, "randomseed");
+  lua_pushcclosure(L, math_random, 2);
+  lua_setfield(L, -2, "random");
+  lua_getfield(L, -1, "randomseed");
+  lua_pushcclosure(L, math_randomseed, 1);
+  lua_setfield(L, -2, "randomseed");
+  lua_pop(L, 1);
   open_lib(L, LUA_BITLIBNAME, luaopen_bit);
 
   // string.dump goes from the real table, which strings' own metatable still points at.
@@ -634,6 +711,8 @@ int install_sandbox(lua_State* L) {
   lua_getfield(L, LUA_GLOBALSINDEX, "tostring");
   set_closure(L, primitives, "log", log_event, 1);
   set_closure(L, primitives, "mode", run_mode);
+  set_closure(L, primitives, "human", human_request);
+  set_closure(L, primitives, "checkpoint", checkpoint_request);
   make_readonly(L, "primitives");
   lua_rawset(L, LUA_REGISTRYINDEX);
 

@@ -23,8 +23,9 @@ struct VmContext {
   Tripped tripped = Tripped::none;
   bool collect_pending = false;  // an allocation was refused: collect at the next instruction
   std::string trip_message;
-  std::string traceback;     // of the last uncaught error
-  std::string mode = "run";  // or "validate"
+  std::string traceback;       // of the last uncaught error
+  std::string mode = "run";    // or "validate"
+  bool random_seeded = false;  // math.random has its seed (from the broker, or the procedure)
 };
 
 // Pushes the prelude's runner (nil if there is none).

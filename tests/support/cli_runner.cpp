@@ -20,8 +20,29 @@ CliRun run_tactus(const std::vector<std::string>& args, const std::vector<std::s
   return run_program(TACTUS_BIN, args, env_extra, timeout_s);
 }
 
+const std::string& default_cwd() {
+  static const std::string dir = [] {
+    char tmpl[] = "/tmp/tactus-cwd-XXXXXX";
+    if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+    static std::string made;
+    made = tmpl;
+    std::atexit([] {
+      std::error_code ec;
+      std::filesystem::remove_all(made, ec);
+    });
+    return std::string(tmpl);
+  }();
+  return dir;
+}
+
+CliRun run_tactus_in(const std::string& cwd, const std::vector<std::string>& args,
+                     const std::vector<std::string>& env_extra, double timeout_s) {
+  return run_program(TACTUS_BIN, args, env_extra, timeout_s, cwd);
+}
+
 CliRun run_program(const std::string& program, const std::vector<std::string>& args,
-                   const std::vector<std::string>& env_extra, double timeout_s) {
+                   const std::vector<std::string>& env_extra, double timeout_s,
+                   const std::string& cwd) {
   int out_pipe[2], err_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0)
     throw std::runtime_error("pipe2 failed");
@@ -30,6 +51,7 @@ CliRun run_program(const std::string& program, const std::vector<std::string>& a
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
   posix_spawn_file_actions_adddup2(&fa, err_pipe[1], 2);
+  posix_spawn_file_actions_addchdir_np(&fa, (cwd.empty() ? default_cwd() : cwd).c_str());
 
   std::vector<std::string> argv_s{program};
   argv_s.insert(argv_s.end(), args.begin(), args.end());

@@ -14,11 +14,21 @@ struct CliRun {
 // Runs program with args (no shell), stdin from /dev/null, and an empty environment plus
 // env_extra. Kills it after timeout_s seconds (the test then fails on exit_code).
 CliRun run_program(const std::string& program, const std::vector<std::string>& args,
-                   const std::vector<std::string>& env_extra = {}, double timeout_s = 30);
+                   const std::vector<std::string>& env_extra = {}, double timeout_s = 30,
+                   const std::string& cwd = "");
 
 // run_program of TACTUS_BIN.
 CliRun run_tactus(const std::vector<std::string>& args,
                   const std::vector<std::string>& env_extra = {}, double timeout_s = 30);
+
+// Programs run in this directory unless told otherwise: a fresh temporary one per test process,
+// so the journal a run creates in its working directory (.tactus/journal.db) is the tests' own
+// and always writable, whoever runs them and from wherever.
+const std::string& default_cwd();
+
+// run_tactus in the directory cwd (the project whose journal resume, answer and runs use).
+CliRun run_tactus_in(const std::string& cwd, const std::vector<std::string>& args,
+                     const std::vector<std::string>& env_extra = {}, double timeout_s = 30);
 
 // A file in a fresh temporary directory, removed with the directory at destruction.
 class TempTac {

@@ -1,0 +1,288 @@
+#include "broker/cli_durable.h"
+
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <iostream>
+
+#include "broker/sha256.h"
+
+namespace tactus::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using protocol::Json;
+
+constexpr int kExitUsage = 2;
+
+void write_err(const std::string& s) {
+  std::fputs(s.c_str(), stderr);
+  std::fflush(stderr);
+}
+
+fs::path project_root() {
+  std::error_code ec;
+  const fs::path cwd = fs::current_path(ec);
+  for (fs::path dir = cwd; !dir.empty(); dir = dir.parent_path()) {
+    if (fs::is_directory(dir / ".tactus", ec)) return dir;
+    if (dir == dir.parent_path()) break;
+  }
+  return cwd;
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+// The options of a Human.select/input request as {label, value} pairs.
+std::vector<std::pair<std::string, Json>> options_of(const Json& params) {
+  std::vector<std::pair<std::string, Json>> out;
+  const Json opts = params.value("options", Json::array());
+  if (!opts.is_array()) return out;
+  for (const auto& o : opts) {
+    if (o.is_object()) {
+      const Json v = o.contains("value") ? o["value"] : o.value("label", Json());
+      const Json l = o.value("label", v);
+      out.emplace_back(l.is_string() ? l.get<std::string>() : protocol::dump_json(l), v);
+    } else {
+      out.emplace_back(o.is_string() ? o.get<std::string>() : protocol::dump_json(o), o);
+    }
+  }
+  return out;
+}
+
+std::string format_time(double unix_seconds) {
+  const std::time_t t = static_cast<std::time_t>(unix_seconds);
+  char buf[32];
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace
+
+std::string journal_path(const sidecars::Config& config) {
+  const auto& s = config.journal_path;
+  if (s.origin.file != "default" && fs::path(s.value).is_absolute()) return s.value;
+  return (project_root() / s.value).lexically_normal().string();
+}
+
+bool load_project_config(sidecars::Config& config, std::string& error) {
+  const char* home = std::getenv("HOME");
+  std::error_code ec;
+  // A procedure path in the current directory finds the layers a procedure here would get;
+  // there is no procedure, so there is no procedure layer.
+  sidecars::LayerPaths layers =
+      sidecars::find_layers((fs::current_path(ec) / "none.tac").string(), home ? home : "");
+  layers.procedure.clear();
+  return sidecars::load_config(layers, config, error);
+}
+
+std::unique_ptr<broker::Journal> open_project_journal(const sidecars::Config& config,
+                                                      std::string& error) {
+  return broker::Journal::open(journal_path(config), error);
+}
+
+std::string config_fingerprint(const sidecars::Config& config) {
+  // Each line is "key: value  # origin": the values decide, not where they came from.
+  const std::string shown = sidecars::show_config(config);
+  broker::Sha256 h;
+  std::size_t start = 0;
+  while (start < shown.size()) {
+    std::size_t end = shown.find('\n', start);
+    if (end == std::string::npos) end = shown.size();
+    std::string line = shown.substr(start, end - start);
+    const auto hash = line.find("  # ");
+    if (hash != std::string::npos) line.resize(hash);
+    h.update(line);
+    h.update("\n");
+    start = end + 1;
+  }
+  return h.hex_digest();
+}
+
+std::optional<Json> parse_answer(const std::string& kind, const Json& params,
+                                 const std::string& text, std::string& error) {
+  const std::string t = lower(text);
+  if (kind == "approve") {
+    if (t == "y" || t == "yes" || t == "true" || t == "1" || t == "approve" || t == "approved")
+      return Json(true);
+    if (t == "n" || t == "no" || t == "false" || t == "0" || t == "reject" || t == "rejected")
+      return Json(false);
+    error = "Human.approve takes yes or no (got '" + text + "')";
+    return std::nullopt;
+  }
+  if (kind == "select" || (kind == "input" && params.contains("options"))) {
+    const auto opts = options_of(params);
+    for (std::size_t i = 0; i < opts.size(); ++i) {
+      const auto& [label, value] = opts[i];
+      const std::string v =
+          value.is_string() ? value.get<std::string>() : protocol::dump_json(value);
+      if (text == label || text == v || text == std::to_string(i + 1)) return value;
+    }
+    if (kind == "input") return Json(text);
+    std::string names;
+    for (const auto& [label, value] : opts) names += (names.empty() ? "" : ", ") + label;
+    error = "Human.select takes one of: " + names + " (or its number; got '" + text + "')";
+    return std::nullopt;
+  }
+  if (kind == "review") {
+    const Json j = Json::parse(text, nullptr, false);
+    if (j.is_object() && j.value("decision", Json()).is_string())
+      return Json{{"decision", j["decision"]}, {"feedback", j.value("feedback", Json(""))}};
+    const auto colon = text.find(':');
+    std::string decision = lower(text.substr(0, colon));
+    const std::string feedback = colon == std::string::npos ? "" : text.substr(colon + 1);
+    if (decision == "approve" || decision == "approved" || decision == "yes")
+      decision = "approved";
+    else if (decision == "reject" || decision == "rejected" || decision == "no")
+      decision = "rejected";
+    else if (decision == "revise" || decision == "changes")
+      decision = "revise";
+    else {
+      error = "Human.review takes approve, reject or revise, optionally with ': feedback' (got '" +
+              text + "')";
+      return std::nullopt;
+    }
+    size_t f = feedback.find_first_not_of(' ');
+    return Json{{"decision", decision},
+                {"feedback", f == std::string::npos ? "" : feedback.substr(f)}};
+  }
+  if (kind == "escalate") return Json();  // resolved
+  return Json(text);                      // input
+}
+
+std::optional<Json> ask_at_terminal(const std::string& kind, const Json& params) {
+  if (!::isatty(0) || !::isatty(2)) return std::nullopt;
+  const std::string message = params.value("message", "");
+  std::string prompt = "\n[" + kind + "] " + message + "\n";
+  if (kind == "approve") prompt += "approve? [y/n]";
+  if (kind == "select" || params.contains("options")) {
+    const auto opts = options_of(params);
+    for (std::size_t i = 0; i < opts.size(); ++i)
+      prompt += "  " + std::to_string(i + 1) + ". " + opts[i].first + "\n";
+    prompt += "choose";
+  }
+  if (kind == "review")
+    prompt += "artifact:\n" +
+              (params["artifact"].is_string() ? params["artifact"].get<std::string>()
+                                              : protocol::dump_json(params["artifact"], 2)) +
+              "\napprove, reject or revise (': feedback' optional)";
+  if (kind == "escalate") prompt += "press Enter when it is resolved";
+  if (kind == "input") prompt += params.value("placeholder", std::string("answer"));
+  if (params.contains("default"))
+    prompt += " (default " + protocol::dump_json(params["default"]) + ")";
+  const double timeout =
+      params.value("timeout", Json()).is_number() ? params["timeout"].get<double>() : -1;
+  for (;;) {
+    write_err(prompt + ": ");
+    if (timeout >= 0) {
+      pollfd p{0, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(timeout * 1000)) == 0) {
+        write_err("\n(no answer within " + std::to_string(static_cast<long>(timeout)) +
+                  " s: the default)\n");
+        return params.value("default", Json());
+      }
+    }
+    std::string line;
+    if (!std::getline(std::cin, line)) return std::nullopt;  // end of input: suspend instead
+    if (line.empty() && params.contains("default")) return params["default"];
+    std::string error;
+    if (auto v = parse_answer(kind, params, line, error)) return v;
+    write_err(error + "\n");
+  }
+}
+
+int answer_command(const CliOptions& o) {
+  sidecars::Config config;
+  std::string error;
+  if (!load_project_config(config, error)) {
+    write_err("tactus: " + error + "\n");
+    return kExitUsage;
+  }
+  auto journal = open_project_journal(config, error);
+  if (!journal) {
+    write_err("tactus: " + error + "\n");
+    return kExitUsage;
+  }
+  const auto run = journal->find_run(o.run_id, error);
+  if (!run) {
+    write_err("tactus: " +
+              (error.empty() ? "no run '" + o.run_id + "' in " + journal->path() : error) + "\n");
+    return kExitUsage;
+  }
+  const auto entries = journal->entries(o.run_id, error);
+  if (entries.empty() || !entries.back().response_json.empty()) {
+    write_err("tactus: run " + o.run_id + " is not waiting for an answer (status " + run->status +
+              ")\n");
+    return kExitUsage;
+  }
+  const auto& pending = entries.back();
+  const std::string kind = pending.method.rfind("human.", 0) == 0 ? pending.method.substr(6) : "";
+  const Json params = Json::parse(pending.request_json, nullptr, false);
+  auto value =
+      parse_answer(kind, params.is_object() ? params : Json::object(), o.answer_value, error);
+  if (!value) {
+    write_err("tactus: " + error + "\n");
+    return kExitUsage;
+  }
+  const std::string response = protocol::dump_json(Json{{"result", {{"value", *value}}}});
+  if (!journal->answer(o.run_id, pending.seq, response, error)) {
+    write_err("tactus: " + error + "\n");
+    return kExitUsage;
+  }
+  if (!o.answer_resume)
+    write_err("tactus: answered " + pending.method + " of run " + o.run_id +
+              "; continue it with 'tactus resume " + o.run_id + "'\n");
+  return 0;
+}
+
+int runs_command(const CliOptions& o) {
+  sidecars::Config config;
+  std::string error;
+  if (!load_project_config(config, error)) {
+    write_err("tactus: " + error + "\n");
+    return kExitUsage;
+  }
+  auto journal = open_project_journal(config, error);
+  if (!journal) {
+    write_err("tactus: " + error + "\n");
+    return kExitUsage;
+  }
+  const auto runs = journal->list_runs(o.status_filter, error);
+  if (!error.empty()) {
+    write_err("tactus: " + error + "\n");
+    return kExitUsage;
+  }
+  if (o.json) {
+    Json list = Json::array();
+    for (const auto& r : runs)
+      list.push_back({{"run_id", r.run_id},
+                      {"status", r.status},
+                      {"started_at", r.started_at},
+                      {"updated_at", r.updated_at},
+                      {"procedure", r.procedure}});
+    std::cout << protocol::dump_json(list) << "\n";
+    return 0;
+  }
+  if (runs.empty()) {
+    std::cout << "no runs in " << journal->path() << "\n";
+    return 0;
+  }
+  std::printf("%-18s %-10s %-21s %s\n", "RUN", "STATUS", "STARTED", "PROCEDURE");
+  for (const auto& r : runs)
+    std::printf("%-18s %-10s %-21s %s\n", r.run_id.c_str(), r.status.c_str(),
+                format_time(r.started_at).c_str(), r.procedure.c_str());
+  return 0;
+}
+
+}  // namespace tactus::cli

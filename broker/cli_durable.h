@@ -1,0 +1,44 @@
+// The durable-run side of the command line: where the project's journal is, asking a person at
+// the terminal, `tactus answer` and `tactus runs` (docs/durability.md).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "broker/cli_args.h"
+#include "broker/journal.h"
+#include "runtime/protocol/message.h"
+#include "sidecars/config.h"
+
+namespace tactus::cli {
+
+// The journal's absolute path: journal.path as configured (resolved against its file's
+// directory), or by default .tactus/journal.db in the project, the nearest directory from the
+// current one upwards that has a .tactus directory (else the current directory).
+std::string journal_path(const sidecars::Config& config);
+
+// The configuration of the project the current directory is in (~/.tactus/config.yml and the
+// nearest .tactus/config.yml): what resume, answer and runs read to find the journal.
+bool load_project_config(sidecars::Config& config, std::string& error);
+
+// Opens the project's journal; on failure error is one line naming it.
+std::unique_ptr<broker::Journal> open_project_journal(const sidecars::Config& config,
+                                                      std::string& error);
+
+// What a resume must find unchanged: the merged configuration's values (not their origins).
+std::string config_fingerprint(const sidecars::Config& config);
+
+// Asks at the terminal (stdin and stderr): the answer's value, or nullopt when it cannot ask.
+std::optional<protocol::Json> ask_at_terminal(const std::string& kind,
+                                              const protocol::Json& params);
+
+// An answer given as text (tactus answer --value, or typed at the terminal) as the value the
+// Human.* request returns; nullopt with error when it does not fit the request.
+std::optional<protocol::Json> parse_answer(const std::string& kind, const protocol::Json& params,
+                                           const std::string& text, std::string& error);
+
+int answer_command(const CliOptions& options);
+int runs_command(const CliOptions& options);
+
+}  // namespace tactus::cli

@@ -1,0 +1,141 @@
+#include "broker/exchange_journal.h"
+
+#include "broker/secrets.h"
+
+namespace tactus::broker {
+namespace {
+
+using protocol::Json;
+
+// The answer as journaled: {"result": ...} or {"error": ...}, without the request's id (a
+// resumed VM numbers its requests the same way, but the journal does not rely on it).
+std::string strip_id(const std::string& payload) {
+  // The common case, make_result's own layout: {"id":N,"result":...}.
+  if (payload.rfind("{\"id\":", 0) == 0) {
+    const auto comma = payload.find(",\"result\":");
+    if (comma != std::string::npos && payload.find_first_not_of("-0123456789", 6) == comma)
+      return "{" + payload.substr(comma + 1);
+  }
+  Json j = Json::parse(payload, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return payload;
+  j.erase("id");
+  j.erase("jsonrpc");
+  return protocol::dump_json(j);
+}
+
+std::string with_id(const std::string& stored, std::int64_t id) {
+  Json j = Json::parse(stored, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return stored;
+  if (j.contains("result")) return protocol::make_result(id, j["result"]);
+  const Json e = j.value("error", Json::object());
+  return protocol::make_error(id, e.value("code", "failed"), e.value("message", ""));
+}
+
+std::string shorten(const std::string& s) {
+  return s.size() <= 300 ? s : s.substr(0, 300) + "...";
+}
+
+}  // namespace
+
+ExchangeJournal::ExchangeJournal(Journal* journal, std::string run_id,
+                                 std::vector<JournalEntry> replay, const Redactor* redactor)
+    : journal_(journal),
+      run_id_(std::move(run_id)),
+      replay_(std::move(replay)),
+      redactor_(redactor) {}
+
+// Params as journaled and compared: secrets masked (the journal is written out like any log).
+std::string ExchangeJournal::params_text(const protocol::Message& request) const {
+  if (!redactor_ || redactor_->empty()) return protocol::dump_json(request.params);
+  Json p = request.params;
+  redactor_->redact_in_place(p);
+  return protocol::dump_json(p);
+}
+
+ExchangeJournal::Next ExchangeJournal::next(const protocol::Message& request) {
+  Next out;
+  ++seq_;
+  if (!journal_ || seq_ > static_cast<std::int64_t>(replay_.size())) return out;
+  const JournalEntry& e = replay_[static_cast<std::size_t>(seq_ - 1)];
+  const std::string params = params_text(request);
+  if (e.method != request.method || e.request_json != params) {
+    out.step = Step::diverged;
+    out.message = "the resumed run diverged from its journal at request " + std::to_string(seq_) +
+                  ": the journal has " + e.method + " " + shorten(e.request_json) +
+                  ", the procedure now asks " + request.method + " " + shorten(params);
+    return out;
+  }
+  if (e.response_json.empty()) {
+    out.step = Step::pending;
+    pending_at_ = e.at;
+    return out;
+  }
+  // A checkpoint whose function finished: its result is the next entry's request.
+  if (e.method == "checkpoint" && seq_ < static_cast<std::int64_t>(replay_.size()) &&
+      replay_[static_cast<std::size_t>(seq_)].method == "checkpoint.result") {
+    const Json result =
+        Json::parse(replay_[static_cast<std::size_t>(seq_)].request_json, nullptr, false);
+    ++seq_;
+    out.step = Step::replayed;
+    out.payload = protocol::make_result(
+        request.id, Json{{"replayed", true},
+                         {"value", result.is_object() ? result.value("value", Json()) : Json()}});
+    return out;
+  }
+  out.step = Step::replayed;
+  out.payload = with_id(e.response_json, request.id);
+  return out;
+}
+
+bool ExchangeJournal::deferrable(const protocol::Message& request) {
+  const std::string& m = request.method;
+  if (m == "time.now" || m == "time.clock" || m == "random.seed" || m == "module.load" ||
+      m == "checkpoint" || m == "checkpoint.result")
+    return true;
+  if (m != "host.call" || !request.params.is_object()) return false;
+  const Json name = request.params.value("name", Json());
+  if (!name.is_string()) return true;  // refused without running anything
+  const std::string& n = name.get_ref<const std::string&>();
+  return n == "host.ping" || n == "file.read" || n == "file.list" || n == "file.exists";
+}
+
+bool ExchangeJournal::flush(std::string& error) {
+  if (!journal_ || deferred_.empty()) return true;
+  if (!journal_->append_batch(run_id_, deferred_, error)) return false;
+  deferred_.clear();
+  return true;
+}
+
+bool ExchangeJournal::record(const protocol::Message& request, const std::string& payload,
+                             std::string& error) {
+  if (!journal_) return true;
+  JournalEntry e;
+  e.seq = seq_;
+  e.method = request.method;
+  e.request_json = params_text(request);
+  e.response_json = strip_id(payload);
+  deferred_.push_back(std::move(e));
+  if (deferrable(request) && deferred_.size() < kMaxDeferred) return true;
+  return flush(error);
+}
+
+bool ExchangeJournal::record_pending(const protocol::Message& request, std::string& error) {
+  if (!journal_) {
+    error = "no journal";
+    return false;
+  }
+  JournalEntry e;
+  e.seq = seq_;
+  e.method = request.method;
+  e.request_json = params_text(request);
+  deferred_.push_back(std::move(e));
+  return flush(error);
+}
+
+bool ExchangeJournal::answer_pending(const protocol::Message&, const std::string& payload,
+                                     std::string& error) {
+  if (!journal_) return true;
+  return flush(error) && journal_->answer(run_id_, seq_, strip_id(payload), error);
+}
+
+}  // namespace tactus::broker

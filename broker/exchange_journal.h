@@ -1,0 +1,74 @@
+// Between a run session and its journal: numbers each request the VM sends (1, 2, 3 ...),
+// answers it from the journal while a resumed run is still on ground the journal covers, and
+// commits each live answer before the session sends it. Divergence (a different method or
+// params at the same number) stops the run; nothing is journaled twice.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "broker/journal.h"
+#include "runtime/protocol/message.h"
+
+namespace tactus::broker {
+
+class Redactor;
+
+class ExchangeJournal {
+ public:
+  // journal may be null: then every request is live and nothing is recorded.
+  ExchangeJournal(Journal* journal, std::string run_id, std::vector<JournalEntry> replay,
+                  const Redactor* redactor);
+
+  enum class Step {
+    live,      // answer it, then record()
+    replayed,  // send payload as the answer; nothing to do
+    pending,   // a human.* request journaled without an answer yet: ask again
+    diverged,  // stop the run with message
+  };
+  struct Next {
+    Step step = Step::live;
+    std::string payload;  // replayed: the journaled answer, with this request's id
+    std::string message;  // diverged
+  };
+  Next next(const protocol::Message& request);
+
+  // Journals the live answer to request (the payload about to be sent). An answer with an
+  // outside effect behind it (a model reply, a file written, an HTTP request, a command) is
+  // committed now, with everything deferred before it; an answer without one (the time, a
+  // seed, host.ping, a file read, a module, a checkpoint) is deferred and committed with the
+  // next one, before anything is printed, or within kMaxDeferred requests.
+  bool record(const protocol::Message& request, const std::string& payload, std::string& error);
+  // Whether request's answer may be deferred: losing it in a crash means asking it again.
+  static bool deferrable(const protocol::Message& request);
+  // Commits what is deferred. The session calls it before an effectful request runs, before a
+  // line is printed or logged, and when the run ends.
+  bool flush(std::string& error);
+  static constexpr std::size_t kMaxDeferred = 256;
+  // Journals a human.* request without its answer: the run suspends on it.
+  bool record_pending(const protocol::Message& request, std::string& error);
+  // Fills in the answer of the pending request (asked again at a terminal, or timed out).
+  bool answer_pending(const protocol::Message& request, const std::string& payload,
+                      std::string& error);
+
+  // While replaying, what the procedure prints was printed by the first run already.
+  bool replaying() const { return journal_ && seq_ < static_cast<std::int64_t>(replay_.size()); }
+  bool active() const { return journal_ != nullptr; }
+  // When the pending request now being asked again was first journaled (unix seconds).
+  double pending_since() const { return pending_at_; }
+  std::int64_t seq() const { return seq_; }
+
+ private:
+  std::string params_text(const protocol::Message& request) const;
+
+  Journal* journal_;
+  std::string run_id_;
+  std::vector<JournalEntry> replay_;
+  const Redactor* redactor_;
+  std::int64_t seq_ = 0;  // the number of the request being handled
+  std::vector<JournalEntry> deferred_;
+  double pending_at_ = 0;
+};
+
+}  // namespace tactus::broker

@@ -1,0 +1,446 @@
+#include "broker/journal.h"
+
+#include <fcntl.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+
+#include "broker/journal_impl.h"
+#include "broker/journal_schema.h"
+#include "runtime/unique_fd.h"
+
+namespace tactus::broker {
+
+using journal_sql::Query;
+
+namespace {
+
+constexpr const char* kRunColumns =
+    "run_id, procedure, source_hash, config_hash, input_json, status, started_at, updated_at, "
+    "result_json, error";
+
+bool known_status(const std::string& s) {
+  return s == "running" || s == "suspended" || s == "completed" || s == "failed";
+}
+
+std::string random_token() {
+  unsigned char bytes[16] = {};
+  if (::getrandom(bytes, sizeof bytes, 0) != static_cast<ssize_t>(sizeof bytes)) {
+    // Only tells two Journals of one process apart, so the time will do if getrandom cannot.
+    const auto t = std::chrono::steady_clock::now().time_since_epoch().count();
+    std::memcpy(bytes, &t, sizeof t);
+  }
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : bytes) {
+    out.push_back(hex[b >> 4]);
+    out.push_back(hex[b & 15]);
+  }
+  return out;
+}
+
+RunRecord read_run(const Query& q) {
+  RunRecord r;
+  r.run_id = q.text(0);
+  r.procedure = q.text(1);
+  r.source_hash = q.text(2);
+  r.config_hash = q.text(3);
+  r.input_json = q.text(4);
+  r.status = q.text(5);
+  r.started_at = q.real(6);
+  r.updated_at = q.real(7);
+  r.result_json = q.text(8);
+  r.error = q.text(9);
+  return r;
+}
+
+// Creates the file itself, so that it gets mode 0600 whatever the umask; SQLite then gives the
+// -wal and -shm files beside it the same mode. An existing file is left as it is.
+bool create_file(const std::string& path, std::string& error) {
+  std::error_code ec;
+  const auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty() && !std::filesystem::create_directories(parent, ec) && ec) {
+    error = "journal '" + path + "': cannot create its directory: " + ec.message();
+    return false;
+  }
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600));
+  if (!fd) {
+    error = "journal '" + path + "': cannot open: " + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+// PRAGMA journal_mode answers with the mode it ended up in: a filesystem without shared memory
+// support keeps the old one, and the durability promised in journal.h would not hold there.
+bool use_wal(sqlite3* db, const std::string& path, std::string& error) {
+  journal_sql::Stmt stmt;
+  if (!journal_sql::prepare(db, "PRAGMA journal_mode = WAL", stmt, path, error)) return false;
+  Query q(stmt.get());
+  const int rc = q.step();
+  if (rc != SQLITE_ROW) {
+    error = journal_sql::describe(db, rc, path);
+    return false;
+  }
+  if (q.text(0) != "wal") {
+    error = "journal '" + path + "': cannot use WAL mode here (the journal stays in '" + q.text(0) +
+            "' mode); put it on a local filesystem";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+Journal::Journal(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Journal::~Journal() {
+  while (!impl_->held.empty()) {
+    const std::string run_id = *impl_->held.begin();  // a copy: release() erases the element
+    release(run_id);
+  }
+}
+
+const std::string& Journal::path() const {
+  return impl_->path;
+}
+
+std::unique_ptr<Journal> Journal::open(const std::string& path, std::string& error,
+                                       std::chrono::milliseconds busy_timeout) {
+  if (path.empty()) {
+    error = "journal path is empty";
+    return nullptr;
+  }
+  if (!create_file(path, error)) return nullptr;
+
+  auto impl = std::make_unique<Impl>();
+  impl->path = path;
+  sqlite3* raw = nullptr;
+  // NOMUTEX: a Journal is used by one thread at a time, so SQLite's own locking is overhead.
+  const int rc =
+      sqlite3_open_v2(path.c_str(), &raw,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  impl->db.reset(raw);  // a handle comes back even when the open fails, and must be closed
+  if (rc != SQLITE_OK) {
+    error = impl->db_error(rc);
+    return nullptr;
+  }
+  sqlite3* db = raw;
+  sqlite3_extended_result_codes(db, 1);
+  sqlite3_busy_timeout(db, static_cast<int>(busy_timeout.count()));
+
+  // The version first: it is the first read of the file, so a file that is not a database, or
+  // is locked, or comes from a newer tactus, is refused here, before anything is written.
+  if (!check_journal_version(db, path, error)) return nullptr;
+  if (!use_wal(db, path, error)) return nullptr;
+  // NORMAL: a commit is written to the WAL before it returns, but not fsynced; see journal.h.
+  if (!journal_sql::exec(db, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON", path, error))
+    return nullptr;
+  if (!migrate_journal(db, path, error)) return nullptr;
+
+  const std::string cols = kRunColumns;
+  const std::string find_run = "SELECT " + cols + " FROM runs WHERE run_id = ?1";
+  const std::string list_runs =
+      "SELECT " + cols + " FROM runs ORDER BY started_at DESC, rowid DESC";
+  const std::string list_by_status =
+      "SELECT " + cols + " FROM runs WHERE status = ?1 ORDER BY started_at DESC, rowid DESC";
+  const std::string insert_run =
+      "INSERT INTO runs (" + cols + ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+  struct Prepared {
+    journal_sql::Stmt& stmt;
+    const char* sql;
+  };
+  const Prepared all[] = {
+      {impl->insert_run, insert_run.c_str()},
+      {impl->find_run, find_run.c_str()},
+      {impl->list_runs, list_runs.c_str()},
+      {impl->list_runs_by_status, list_by_status.c_str()},
+      {impl->set_status,
+       "UPDATE runs SET status = ?2, updated_at = ?3 "
+       "WHERE run_id = ?1 AND status NOT IN ('completed', 'failed')"},
+      {impl->finish_run,
+       "UPDATE runs SET status = ?2, result_json = ?3, error = ?4, updated_at = ?5 "
+       "WHERE run_id = ?1 AND status NOT IN ('completed', 'failed')"},
+      // The checks and the insert are one statement, so one implicit transaction (a write
+      // statement takes the write lock before it reads): no BEGIN/COMMIT round trips on the
+      // hot path. A refused entry inserts no row; append_diagnosis then says why.
+      {impl->append,
+       "INSERT INTO entries (run_id, seq, method, request_json, response_json, at) "
+       "SELECT ?1, ?2, ?3, ?4, ?5, ?6 "
+       "WHERE (SELECT status FROM runs WHERE run_id = ?1) IN ('running', 'suspended') "
+       "AND ?2 = (SELECT coalesce(max(seq), 0) + 1 FROM entries WHERE run_id = ?1)"},
+      {impl->append_diagnosis,
+       "SELECT status, (SELECT coalesce(max(seq), 0) FROM entries WHERE run_id = ?1) "
+       "FROM runs WHERE run_id = ?1"},
+      {impl->answer,
+       "UPDATE entries SET response_json = ?3 "
+       "WHERE run_id = ?1 AND seq = ?2 AND response_json = ''"},
+      {impl->answer_diagnosis, "SELECT response_json FROM entries WHERE run_id = ?1 AND seq = ?2"},
+      {impl->entries,
+       "SELECT seq, method, request_json, response_json, at FROM entries "
+       "WHERE run_id = ?1 ORDER BY seq"},
+      {impl->lease_holder,
+       "SELECT l.pid, l.start_time, l.boot_id, l.token "
+       "FROM runs r LEFT JOIN leases l ON l.run_id = r.run_id WHERE r.run_id = ?1"},
+      {impl->lease_take,
+       "INSERT INTO leases (run_id, pid, start_time, boot_id, token, claimed_at) "
+       "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (run_id) DO UPDATE SET "
+       "pid = excluded.pid, start_time = excluded.start_time, boot_id = excluded.boot_id, "
+       "token = excluded.token, claimed_at = excluded.claimed_at"},
+      {impl->lease_drop, "DELETE FROM leases WHERE run_id = ?1 AND token = ?2"},
+  };
+  for (const auto& p : all) {
+    if (!journal_sql::prepare(db, p.sql, p.stmt, path, error)) return nullptr;
+  }
+  impl->self = current_process_identity();
+  impl->token = random_token();
+  return std::unique_ptr<Journal>(new Journal(std::move(impl)));
+}
+
+// --- runs ----------------------------------------------------------------------------------
+
+bool Journal::create_run(const RunRecord& run, std::string& error) {
+  const std::string status = run.status.empty() ? "running" : run.status;
+  if (run.run_id.empty()) {
+    error = "journal '" + impl_->path + "': a run needs a run id";
+    return false;
+  }
+  if (!known_status(status)) {
+    error = "run '" + run.run_id + "': unknown status '" + status +
+            "' (running, suspended, completed or failed)";
+    return false;
+  }
+  const double started = run.started_at != 0 ? run.started_at : unix_now();
+  const double updated = run.updated_at != 0 ? run.updated_at : started;
+  Query q(impl_->insert_run.get());
+  q.bind(run.run_id)
+      .bind(run.procedure)
+      .bind(run.source_hash)
+      .bind(run.config_hash)
+      .bind(run.input_json)
+      .bind(status)
+      .bind(started)
+      .bind(updated)
+      .bind(run.result_json)
+      .bind(run.error);
+  const int rc = q.step();
+  if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+    error = "run '" + run.run_id + "' already exists";
+    return false;
+  }
+  if (rc != SQLITE_DONE) {
+    error = impl_->db_error(rc);
+    return false;
+  }
+  return true;
+}
+
+std::optional<RunRecord> Journal::find_run(const std::string& run_id, std::string& error) {
+  error.clear();
+  Query q(impl_->find_run.get());
+  q.bind(run_id);
+  const int rc = q.step();
+  if (rc == SQLITE_ROW) return read_run(q);
+  if (rc != SQLITE_DONE) error = impl_->db_error(rc);
+  return std::nullopt;
+}
+
+std::vector<RunRecord> Journal::list_runs(const std::string& status_filter, std::string& error) {
+  error.clear();
+  if (!status_filter.empty() && !known_status(status_filter)) {
+    error = "unknown run status '" + status_filter + "' (running, suspended, completed or failed)";
+    return {};
+  }
+  Query q(status_filter.empty() ? impl_->list_runs.get() : impl_->list_runs_by_status.get());
+  if (!status_filter.empty()) q.bind(status_filter);
+  std::vector<RunRecord> out;
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW) out.push_back(read_run(q));
+  if (rc != SQLITE_DONE) {
+    error = impl_->db_error(rc);
+    return {};
+  }
+  return out;
+}
+
+namespace {
+
+// Why an UPDATE of a run that must not be finished changed nothing.
+std::string why_unchanged(Journal& j, const std::string& run_id) {
+  std::string error;
+  const auto run = j.find_run(run_id, error);
+  if (!error.empty()) return error;
+  if (!run) return "run '" + run_id + "' not found";
+  return "run '" + run_id + "' is already " + run->status;
+}
+
+}  // namespace
+
+bool Journal::set_status(const std::string& run_id, const std::string& status, std::string& error) {
+  if (status != "running" && status != "suspended") {
+    error = "run '" + run_id + "': set_status takes running or suspended, not '" + status +
+            "' (finish_run ends a run)";
+    return false;
+  }
+  {
+    Query q(impl_->set_status.get());
+    q.bind(run_id).bind(status).bind(unix_now());
+    const int rc = q.step();
+    if (rc != SQLITE_DONE) {
+      error = impl_->db_error(rc);
+      return false;
+    }
+  }
+  if (sqlite3_changes(impl_->db.get()) == 1) return true;
+  error = why_unchanged(*this, run_id);
+  return false;
+}
+
+bool Journal::finish_run(const std::string& run_id, const std::string& status,
+                         const std::string& result_json, const std::string& error_text,
+                         std::string& error) {
+  if (status != "completed" && status != "failed") {
+    error = "run '" + run_id + "': finish_run takes completed or failed, not '" + status + "'";
+    return false;
+  }
+  {
+    Query q(impl_->finish_run.get());
+    q.bind(run_id).bind(status).bind(result_json).bind(error_text).bind(unix_now());
+    const int rc = q.step();
+    if (rc != SQLITE_DONE) {
+      error = impl_->db_error(rc);
+      return false;
+    }
+  }
+  if (sqlite3_changes(impl_->db.get()) == 1) return true;
+  error = why_unchanged(*this, run_id);
+  return false;
+}
+
+// --- entries -------------------------------------------------------------------------------
+
+bool Journal::append(const std::string& run_id, const JournalEntry& entry, std::string& error) {
+  if (entry.method.empty()) {
+    error = "run '" + run_id + "': entry " + std::to_string(entry.seq) + " has no method";
+    return false;
+  }
+  {
+    Query q(impl_->append.get());
+    q.bind(run_id)
+        .bind(entry.seq)
+        .bind(entry.method)
+        .bind(entry.request_json)
+        .bind(entry.response_json)
+        .bind(entry.at != 0 ? entry.at : unix_now());
+    const int rc = q.step();
+    if (rc != SQLITE_DONE) {
+      error = impl_->db_error(rc);
+      return false;
+    }
+  }
+  if (sqlite3_changes(impl_->db.get()) == 1) return true;
+
+  Query q(impl_->append_diagnosis.get());
+  q.bind(run_id);
+  const int rc = q.step();
+  if (rc == SQLITE_DONE) {
+    error = "run '" + run_id + "' not found";
+  } else if (rc != SQLITE_ROW) {
+    error = impl_->db_error(rc);
+  } else if (const std::string status = q.text(0); status == "completed" || status == "failed") {
+    error = "run '" + run_id + "' is " + status + ": its journal takes no more entries";
+  } else {
+    error = "run '" + run_id + "': cannot append entry " + std::to_string(entry.seq) +
+            ", the next one is " + std::to_string(q.int64(1) + 1);
+  }
+  return false;
+}
+
+bool Journal::append_batch(const std::string& run_id, const std::vector<JournalEntry>& entries,
+                           std::string& error) {
+  if (entries.empty()) return true;
+  if (entries.size() == 1) return append(run_id, entries.front(), error);
+  sqlite3* db = impl_->db.get();
+  if (!journal_sql::exec(db, "BEGIN IMMEDIATE", impl_->path, error)) return false;
+  for (const auto& e : entries) {
+    if (!append(run_id, e, error)) {
+      std::string ignored;
+      journal_sql::exec(db, "ROLLBACK", impl_->path, ignored);
+      return false;
+    }
+  }
+  return journal_sql::exec(db, "COMMIT", impl_->path, error);
+}
+
+bool Journal::answer(const std::string& run_id, std::int64_t seq, const std::string& response_json,
+                     std::string& error) {
+  const std::string what = "run '" + run_id + "': entry " + std::to_string(seq);
+  if (response_json.empty()) {
+    error = what + ": the answer is empty";
+    return false;
+  }
+  {
+    Query q(impl_->answer.get());
+    q.bind(run_id).bind(seq).bind(response_json);
+    const int rc = q.step();
+    if (rc != SQLITE_DONE) {
+      error = impl_->db_error(rc);
+      return false;
+    }
+  }
+  if (sqlite3_changes(impl_->db.get()) == 1) return true;
+
+  Query q(impl_->answer_diagnosis.get());
+  q.bind(run_id).bind(seq);
+  const int rc = q.step();
+  if (rc == SQLITE_DONE) {
+    error = what + " does not exist";
+  } else if (rc != SQLITE_ROW) {
+    error = impl_->db_error(rc);
+  } else {
+    error = what + " is already answered";
+  }
+  return false;
+}
+
+std::vector<JournalEntry> Journal::entries(const std::string& run_id, std::string& error) {
+  error.clear();
+  Query q(impl_->entries.get());
+  q.bind(run_id);
+  std::vector<JournalEntry> out;
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW) {
+    JournalEntry e;
+    e.seq = q.int64(0);
+    e.method = q.text(1);
+    e.request_json = q.text(2);
+    e.response_json = q.text(3);
+    e.at = q.real(4);
+    out.push_back(std::move(e));
+  }
+  if (rc != SQLITE_DONE) {
+    error = impl_->db_error(rc);
+    return {};
+  }
+  return out;
+}
+
+bool Journal::checkpoint(std::string& error) {
+  const int rc = sqlite3_wal_checkpoint_v2(impl_->db.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                           nullptr, nullptr);
+  if (rc != SQLITE_OK) {
+    error = impl_->db_error(rc);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace tactus::broker

@@ -1,0 +1,31 @@
+// Journal's state, shared by broker/journal.cpp (runs, entries) and broker/journal_lease.cpp
+// (claim, release). Internal: includes sqlite3.h through journal_sqlite.h.
+#pragma once
+
+#include <set>
+#include <string>
+
+#include "broker/journal.h"
+#include "broker/journal_sqlite.h"
+#include "broker/process_identity.h"
+
+namespace tactus::broker {
+
+struct Journal::Impl {
+  std::string path;
+  journal_sql::Db db;
+  // Prepared once at open. Declared after db, so they are finalized before it closes.
+  journal_sql::Stmt insert_run, find_run, list_runs, list_runs_by_status, set_status, finish_run;
+  journal_sql::Stmt append, append_diagnosis, answer, answer_diagnosis, entries;
+  journal_sql::Stmt lease_holder, lease_take, lease_drop;
+  ProcessIdentity self;
+  std::string token;           // random, per Journal: which leases are ours
+  std::set<std::string> held;  // run ids whose lease we hold, released by ~Journal
+
+  // A failure of SQLite as one line naming the file ("run 'ID' ..." errors are made by hand).
+  std::string db_error(int rc) const { return journal_sql::describe(db.get(), rc, path); }
+};
+
+double unix_now();
+
+}  // namespace tactus::broker

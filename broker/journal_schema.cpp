@@ -1,0 +1,98 @@
+#include "broker/journal_schema.h"
+
+#include <array>
+
+#include "broker/journal_sqlite.h"
+
+namespace tactus::broker {
+namespace {
+
+// kMigrations[i] takes a journal from version i to version i + 1.
+constexpr std::array<const char*, kJournalSchemaVersion> kMigrations = {
+    // 1: runs, their entries, and who is running each.
+    R"sql(
+CREATE TABLE runs (
+  run_id      TEXT NOT NULL PRIMARY KEY,
+  procedure   TEXT NOT NULL,
+  source_hash TEXT NOT NULL,
+  config_hash TEXT NOT NULL,
+  input_json  TEXT NOT NULL,
+  status      TEXT NOT NULL CHECK (status IN ('running', 'suspended', 'completed', 'failed')),
+  started_at  REAL NOT NULL,
+  updated_at  REAL NOT NULL,
+  result_json TEXT NOT NULL DEFAULT '',
+  error       TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX runs_by_start ON runs (started_at);
+CREATE INDEX runs_by_status ON runs (status, started_at);
+
+-- WITHOUT ROWID: rows are stored in (run_id, seq) order, the only order they are read in, and
+-- the primary key is the table's only b-tree, so an append writes one.
+CREATE TABLE entries (
+  run_id        TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+  seq           INTEGER NOT NULL CHECK (seq >= 1),
+  method        TEXT NOT NULL,
+  request_json  TEXT NOT NULL,
+  response_json TEXT NOT NULL,  -- '' while pending (a human.* request not yet answered)
+  at            REAL NOT NULL,
+  PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+
+-- At most one live process per run (see Journal::claim).
+CREATE TABLE leases (
+  run_id     TEXT NOT NULL PRIMARY KEY REFERENCES runs (run_id) ON DELETE CASCADE,
+  pid        INTEGER NOT NULL,
+  start_time INTEGER NOT NULL,  -- /proc/PID/stat starttime: tells a reused pid apart
+  boot_id    TEXT NOT NULL,
+  token      TEXT NOT NULL,     -- which Journal object holds it
+  claimed_at REAL NOT NULL
+);
+)sql",
+};
+
+bool read_version(sqlite3* db, const std::string& path, int& version, std::string& error) {
+  journal_sql::Stmt stmt;
+  if (!journal_sql::prepare(db, "PRAGMA user_version", stmt, path, error)) return false;
+  journal_sql::Query q(stmt.get());
+  const int rc = q.step();
+  if (rc != SQLITE_ROW) {
+    error = journal_sql::describe(db, rc, path);
+    return false;
+  }
+  version = static_cast<int>(q.int64(0));
+  return true;
+}
+
+bool refuse_newer(int version, const std::string& path, std::string& error) {
+  if (version <= kJournalSchemaVersion) return true;
+  error = "journal '" + path + "': written by a newer tactus (schema version " +
+          std::to_string(version) + ", this tactus knows up to " +
+          std::to_string(kJournalSchemaVersion) + "); upgrade tactus to use it";
+  return false;
+}
+
+}  // namespace
+
+bool check_journal_version(sqlite3* db, const std::string& path, std::string& error) {
+  int version = 0;
+  return read_version(db, path, version, error) && refuse_newer(version, path, error);
+}
+
+bool migrate_journal(sqlite3* db, const std::string& path, std::string& error) {
+  int version = 0;
+  if (!read_version(db, path, version, error) || !refuse_newer(version, path, error)) return false;
+  if (version == kJournalSchemaVersion) return true;  // the usual case: no write lock taken
+
+  journal_sql::WriteTransaction tx(db, path);
+  if (!tx.begin(error)) return false;
+  // Again under the write lock: another process may have migrated since the first read.
+  if (!read_version(db, path, version, error) || !refuse_newer(version, path, error)) return false;
+  for (int v = version; v < kJournalSchemaVersion; ++v) {
+    if (!journal_sql::exec(db, kMigrations[v], path, error)) return false;
+  }
+  const std::string set_version = "PRAGMA user_version = " + std::to_string(kJournalSchemaVersion);
+  if (!journal_sql::exec(db, set_version.c_str(), path, error)) return false;
+  return tx.commit(error);
+}
+
+}  // namespace tactus::broker
