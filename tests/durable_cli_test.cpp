@@ -397,3 +397,22 @@ TEST_CASE("durable: an unwritable project refuses the run, naming the journal", 
   }
   fs::permissions(p.dir() + "/ro", fs::perms::owner_all);
 }
+
+TEST_CASE("durable: a request whose timeout passed while suspended takes its default",
+          "[durable][cli]") {
+  Project p(R"(local ok = Human.approve{ message = 'deploy?', timeout = 1, default = true }
+local name = Human.input{ message = 'name?', default = 'anon', timeout = 3600 }
+return { ok = ok, name = name })");
+  REQUIRE(p.run("d1").exit_code == 5);
+  // Not yet past its timeout: still waiting.
+  auto r = p.tactus({"resume", "d1"});
+  CHECK(r.exit_code == 5);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  r = p.tactus({"resume", "d1"});
+  CHECK(r.exit_code == 5);  // the approve took its default; the input still waits (1 h)
+  CHECK(r.err.find("human.input") != std::string::npos);
+  r = p.tactus({"answer", "d1", "--value", "Ada", "--resume"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(Json::parse(r.out) == Json{{"ok", true}, {"name", "Ada"}});
+}
