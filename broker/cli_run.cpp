@@ -427,14 +427,11 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
   // Durable: the run is journaled (docs/durability.md). A new run is recorded; a resumed one
   // must find its source and configuration unchanged.
   std::string source_hash, config_hash;
+  std::optional<BackgroundJournal> background;  // a new run's journal, opening meanwhile
   std::optional<broker::ExchangeJournal> exchanges;
   if (durable) {
     source_hash = broker::sha256_hex(req.source);
     config_hash = config_fingerprint(config);
-    if (!journal) {
-      journal = open_project_journal(config, error);
-      if (!journal) return usage_failure(o, req.run_id, error);
-    }
     std::vector<broker::JournalEntry> replay;
     if (resuming) {
       if (record->source_hash != source_hash)
@@ -453,6 +450,7 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
       if (!error.empty()) return usage_failure(o, req.run_id, error);
       if (!journal->set_status(req.run_id, "running", error))
         return usage_failure(o, req.run_id, error);
+      exchanges.emplace(journal.get(), req.run_id, std::move(replay), redactor.get());
     } else {
       broker::RunRecord r;
       std::error_code ec;
@@ -462,10 +460,10 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
       r.config_hash = config_hash;
       r.input_json = protocol::dump_json(req.input);
       r.status = "running";
-      if (!journal->create_run(r, error) || !journal->claim(req.run_id, error))
-        return usage_failure(o, req.run_id, error);
+      background.emplace(journal_path(config), std::move(r));
+      exchanges.emplace([&background](std::string& e) { return background->get(e); }, req.run_id,
+                        redactor.get());
     }
-    exchanges.emplace(journal.get(), req.run_id, std::move(replay), redactor.get());
     req.exchanges = &*exchanges;
     if (!o.no_input) req.ask_human = ask_at_terminal;
     if (!o.json && ::isatty(2))
@@ -507,7 +505,15 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
   r.message = redactor->redact(r.message);
   r.traceback = redactor->redact(r.traceback);
   redactor->redact_in_place(r.result);
-  if (journal && durable) {
+  broker::Journal* jl = journal.get();
+  if (background) {
+    // A journal that could not be had refuses the run, as it would have before it started;
+    // nothing with an outside effect ran (each one waits for the journal first).
+    std::string jerror;
+    jl = background->get(jerror);
+    if (!jl) return usage_failure(o, req.run_id, jerror);
+  }
+  if (jl && durable) {
     // The answers still deferred (docs/durability.md) are committed before the run's end is.
     std::string ferror;
     if (exchanges && !exchanges->flush(ferror)) write_all(2, "tactus: warning: " + ferror + "\n");
@@ -516,12 +522,12 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
     std::string jerror;
     bool ok = true;
     if (r.status == broker::RunStatus::suspended)
-      ok = journal->set_status(req.run_id, "suspended", jerror);
+      ok = jl->set_status(req.run_id, "suspended", jerror);
     else if (r.status == broker::RunStatus::ok)
-      ok = journal->finish_run(req.run_id, "completed", protocol::dump_json(r.result), "", jerror);
+      ok = jl->finish_run(req.run_id, "completed", protocol::dump_json(r.result), "", jerror);
     else
-      ok = journal->finish_run(req.run_id, "failed", "", r.message, jerror);
-    journal->release(req.run_id);
+      ok = jl->finish_run(req.run_id, "failed", "", r.message, jerror);
+    jl->release(req.run_id);
     if (!ok) write_all(2, "tactus: warning: " + jerror + "\n");
   }
   print_outcome(o, r);

@@ -44,6 +44,19 @@ ExchangeJournal::ExchangeJournal(Journal* journal, std::string run_id,
       replay_(std::move(replay)),
       redactor_(redactor) {}
 
+ExchangeJournal::ExchangeJournal(std::function<Journal*(std::string&)> open, std::string run_id,
+                                 const Redactor* redactor)
+    : journal_(nullptr), open_(std::move(open)), run_id_(std::move(run_id)), redactor_(redactor) {}
+
+Journal* ExchangeJournal::journal(std::string& error) {
+  if (!journal_ && open_) {
+    journal_ = open_(open_error_);
+    open_ = nullptr;
+  }
+  if (!journal_) error = open_error_.empty() ? "no journal" : open_error_;
+  return journal_;
+}
+
 // Params as journaled and compared: secrets masked (the journal is written out like any log).
 std::string ExchangeJournal::params_text(const protocol::Message& request) const {
   if (!redactor_ || redactor_->empty()) return protocol::dump_json(request.params);
@@ -100,15 +113,16 @@ bool ExchangeJournal::deferrable(const protocol::Message& request) {
 }
 
 bool ExchangeJournal::flush(std::string& error) {
-  if (!journal_ || deferred_.empty()) return true;
-  if (!journal_->append_batch(run_id_, deferred_, error)) return false;
+  if (!active() || deferred_.empty()) return true;
+  Journal* j = journal(error);
+  if (!j || !j->append_batch(run_id_, deferred_, error)) return false;
   deferred_.clear();
   return true;
 }
 
 bool ExchangeJournal::record(const protocol::Message& request, const std::string& payload,
                              std::string& error) {
-  if (!journal_) return true;
+  if (!active()) return true;
   JournalEntry e;
   e.seq = seq_;
   e.method = request.method;
@@ -120,7 +134,7 @@ bool ExchangeJournal::record(const protocol::Message& request, const std::string
 }
 
 bool ExchangeJournal::record_pending(const protocol::Message& request, std::string& error) {
-  if (!journal_) {
+  if (!active()) {
     error = "no journal";
     return false;
   }
@@ -134,8 +148,10 @@ bool ExchangeJournal::record_pending(const protocol::Message& request, std::stri
 
 bool ExchangeJournal::answer_pending(const protocol::Message&, const std::string& payload,
                                      std::string& error) {
-  if (!journal_) return true;
-  return flush(error) && journal_->answer(run_id_, seq_, strip_id(payload), error);
+  if (!active()) return true;
+  if (!flush(error)) return false;
+  Journal* j = journal(error);
+  return j && j->answer(run_id_, seq_, strip_id(payload), error);
 }
 
 }  // namespace tactus::broker

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,10 @@ class ExchangeJournal {
  public:
   // journal may be null: then every request is live and nothing is recorded.
   ExchangeJournal(Journal* journal, std::string run_id, std::vector<JournalEntry> replay,
+                  const Redactor* redactor);
+  // A new run whose journal is still being opened (on another thread, while the jail starts):
+  // open is called, once, when the journal is first needed, and returns it or null with error.
+  ExchangeJournal(std::function<Journal*(std::string& error)> open, std::string run_id,
                   const Redactor* redactor);
 
   enum class Step {
@@ -54,15 +59,19 @@ class ExchangeJournal {
 
   // While replaying, what the procedure prints was printed by the first run already.
   bool replaying() const { return journal_ && seq_ < static_cast<std::int64_t>(replay_.size()); }
-  bool active() const { return journal_ != nullptr; }
+  bool active() const { return journal_ != nullptr || open_ != nullptr; }
   // When the pending request now being asked again was first journaled (unix seconds).
   double pending_since() const { return pending_at_; }
   std::int64_t seq() const { return seq_; }
 
  private:
   std::string params_text(const protocol::Message& request) const;
+  // The journal, opening it if that was deferred; null with error if it cannot be had.
+  Journal* journal(std::string& error);
 
   Journal* journal_;
+  std::function<Journal*(std::string&)> open_;
+  std::string open_error_;
   std::string run_id_;
   std::vector<JournalEntry> replay_;
   const Redactor* redactor_;
