@@ -80,7 +80,13 @@ struct RunningJail {
     std::vector<char*> argv{bin.data(), const_cast<char*>("run"),
                             const_cast<char*>(tac.path().c_str()), nullptr};
     char* envp[] = {const_cast<char*>("OPENAI_API_KEY=sk-test-secret-in-env"), nullptr};
-    REQUIRE(::posix_spawn(&tactus, TACTUS_BIN, nullptr, nullptr, argv.data(), envp) == 0);
+    // In the tests' own working directory: the run's journal goes there (cli_runner.h).
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addchdir_np(&fa, tactus::test::default_cwd().c_str());
+    const int rc = ::posix_spawn(&tactus, TACTUS_BIN, &fa, nullptr, argv.data(), envp);
+    posix_spawn_file_actions_destroy(&fa);
+    REQUIRE(rc == 0);
     const std::string own_userns = fs::read_symlink("/proc/self/ns/user").string();
     for (int i = 0; i < 200 && jail < 0; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
