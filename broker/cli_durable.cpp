@@ -230,6 +230,11 @@ int answer_command(const CliOptions& o) {
     write_err("tactus: " + error + "\n");
     return kExitUsage;
   }
+  if (std::error_code ec; !fs::exists(journal_path(config), ec)) {
+    write_err("tactus: no run '" + o.run_id + "': there is no journal at " + journal_path(config) +
+              " (run tactus from the project the run was started in)\n");
+    return kExitUsage;
+  }
   auto journal = open_project_journal(config, error);
   if (!journal) {
     write_err("tactus: " + error + "\n");
@@ -273,6 +278,14 @@ int runs_command(const CliOptions& o) {
   if (!load_project_config(config, error)) {
     write_err("tactus: " + error + "\n");
     return kExitUsage;
+  }
+  // Listing creates nothing: without a journal there are no runs.
+  if (std::error_code ec; !fs::exists(journal_path(config), ec)) {
+    if (o.json)
+      std::cout << "[]\n";
+    else
+      std::cout << "no runs: there is no journal at " << journal_path(config) << "\n";
+    return 0;
   }
   auto journal = open_project_journal(config, error);
   if (!journal) {

@@ -343,6 +343,11 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
   if (resuming) {
     sidecars::Config project;
     if (!load_project_config(project, error)) return usage_failure(o, req.run_id, error);
+    if (std::error_code ec; !std::filesystem::exists(journal_path(project), ec))
+      return usage_failure(o, req.run_id,
+                           "no run '" + req.run_id + "': there is no journal at " +
+                               journal_path(project) +
+                               " (run tactus from the project the run was started in)");
     journal = open_project_journal(project, error);
     if (!journal) return usage_failure(o, req.run_id, error);
     record = journal->find_run(req.run_id, error);

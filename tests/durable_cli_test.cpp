@@ -416,3 +416,17 @@ return { ok = ok, name = name })");
   REQUIRE(r.exit_code == 0);
   CHECK(Json::parse(r.out) == Json{{"ok", true}, {"name", "Ada"}});
 }
+
+TEST_CASE("durable: runs, answer and resume outside any project create nothing", "[durable][cli]") {
+  TempTac empty("return 1");
+  auto r = run_tactus_in(empty.dir(), {"runs"});
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.rfind("no runs: there is no journal at " + empty.dir() + "/.tactus/journal.db", 0) ==
+        0);
+  r = run_tactus_in(empty.dir(), {"resume", "nope"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("there is no journal at") != std::string::npos);
+  r = run_tactus_in(empty.dir(), {"answer", "nope", "--value", "y"});
+  CHECK(r.exit_code == 2);
+  CHECK_FALSE(fs::exists(empty.dir() + "/.tactus"));
+}
