@@ -92,27 +92,6 @@ std::unique_ptr<broker::Journal> open_project_journal(const sidecars::Config& co
   return broker::Journal::open(journal_path(config), error);
 }
 
-BackgroundJournal::BackgroundJournal(std::string path, broker::RunRecord record)
-    : thread_([this, path = std::move(path), record = std::move(record)] {
-        journal_ = broker::Journal::open(path, error_);
-        if (journal_ &&
-            (!journal_->create_run(record, error_) || !journal_->claim(record.run_id, error_)))
-          journal_.reset();
-      }) {}
-
-BackgroundJournal::~BackgroundJournal() {
-  if (!joined_) thread_.join();
-}
-
-broker::Journal* BackgroundJournal::get(std::string& error) {
-  if (!joined_) {
-    thread_.join();
-    joined_ = true;
-  }
-  if (!journal_) error = error_;
-  return journal_.get();
-}
-
 std::string config_fingerprint(const sidecars::Config& config) {
   // Each line is "key: value  # origin": the values decide, not where they came from.
   const std::string shown = sidecars::show_config(config);

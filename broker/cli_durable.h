@@ -5,7 +5,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 
 #include "broker/cli_args.h"
 #include "broker/journal.h"
@@ -26,25 +25,6 @@ bool load_project_config(sidecars::Config& config, std::string& error);
 // Opens the project's journal; on failure error is one line naming it.
 std::unique_ptr<broker::Journal> open_project_journal(const sidecars::Config& config,
                                                       std::string& error);
-
-// A new run's journal, opened and the run recorded and claimed on a thread of its own while
-// the jail starts (about 0.8 ms of SQLite work that would otherwise come first). get() waits
-// for it; the first brokered answer that must be committed is the first to wait.
-class BackgroundJournal {
- public:
-  BackgroundJournal(std::string path, broker::RunRecord record);
-  ~BackgroundJournal();
-  BackgroundJournal(const BackgroundJournal&) = delete;
-  BackgroundJournal& operator=(const BackgroundJournal&) = delete;
-  // The journal, or null with error (unopenable, the run id taken, the claim refused).
-  broker::Journal* get(std::string& error);
-
- private:
-  bool joined_ = false;
-  std::unique_ptr<broker::Journal> journal_;
-  std::string error_;
-  std::thread thread_;  // last: it starts once the members it writes exist
-};
 
 // What a resume must find unchanged: the merged configuration's values (not their origins).
 std::string config_fingerprint(const sidecars::Config& config);

@@ -432,7 +432,10 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
   // Durable: the run is journaled (docs/durability.md). A new run is recorded; a resumed one
   // must find its source and configuration unchanged.
   std::string source_hash, config_hash;
-  std::optional<BackgroundJournal> background;  // a new run's journal, opening meanwhile
+  // A new run's journal, opened (and the run recorded and claimed) when the run first needs it.
+  std::unique_ptr<broker::Journal> lazy_journal;
+  std::string lazy_error;
+  broker::RunRecord lazy_record;
   std::optional<broker::ExchangeJournal> exchanges;
   if (durable) {
     source_hash = broker::sha256_hex(req.source);
@@ -465,9 +468,18 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
       r.config_hash = config_hash;
       r.input_json = protocol::dump_json(req.input);
       r.status = "running";
-      background.emplace(journal_path(config), std::move(r));
-      exchanges.emplace([&background](std::string& e) { return background->get(e); }, req.run_id,
-                        redactor.get());
+      lazy_record = std::move(r);
+      const std::string path = journal_path(config);
+      exchanges.emplace(
+          [&lazy_journal, &lazy_error, &lazy_record, path](std::string& e) -> broker::Journal* {
+            lazy_journal = broker::Journal::open(path, e);
+            if (lazy_journal && (!lazy_journal->create_run(lazy_record, e) ||
+                                 !lazy_journal->claim(lazy_record.run_id, e)))
+              lazy_journal.reset();
+            if (!lazy_journal) lazy_error = e;
+            return lazy_journal.get();
+          },
+          req.run_id, redactor.get());
     }
     req.exchanges = &*exchanges;
     if (!o.no_input) req.ask_human = ask_at_terminal;
@@ -510,18 +522,15 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
   r.message = redactor->redact(r.message);
   r.traceback = redactor->redact(r.traceback);
   redactor->redact_in_place(r.result);
-  broker::Journal* jl = journal.get();
-  if (background) {
-    // A journal that could not be had refuses the run, as it would have before it started;
-    // nothing with an outside effect ran (each one waits for the journal first).
-    std::string jerror;
-    jl = background->get(jerror);
-    if (!jl) return usage_failure(o, req.run_id, jerror);
-  }
+  // A journal that could not be had refuses the run: the outside effect that needed it did not
+  // run (docs/durability.md).
+  if (!lazy_error.empty()) return usage_failure(o, req.run_id, lazy_error);
+  broker::Journal* jl = journal ? journal.get() : lazy_journal.get();
   if (jl && durable) {
     // The answers still deferred (docs/durability.md) are committed before the run's end is.
     std::string ferror;
-    if (exchanges && !exchanges->flush(ferror)) write_all(2, "tactus: warning: " + ferror + "\n");
+    if (exchanges && !exchanges->flush_if_open(ferror))
+      write_all(2, "tactus: warning: " + ferror + "\n");
     // Suspended: resumable later. Any other end is final; a host that dies before this line
     // leaves the run "running" with a stale lease, and `tactus resume` picks it up.
     std::string jerror;

@@ -113,11 +113,18 @@ bool ExchangeJournal::deferrable(const protocol::Message& request) {
 }
 
 bool ExchangeJournal::flush(std::string& error) {
-  if (!active() || deferred_.empty()) return true;
-  Journal* j = journal(error);
-  if (!j || !j->append_batch(run_id_, deferred_, error)) return false;
+  if (!active()) return true;
+  Journal* j = journal(error);  // opened here, before the effect that needs it runs
+  if (!j) return false;
+  if (deferred_.empty()) return true;
+  if (!j->append_batch(run_id_, deferred_, error)) return false;
   deferred_.clear();
   return true;
+}
+
+bool ExchangeJournal::flush_if_open(std::string& error) {
+  if (!journal_) return true;
+  return flush(error);
 }
 
 bool ExchangeJournal::record(const protocol::Message& request, const std::string& payload,

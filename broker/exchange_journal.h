@@ -47,9 +47,13 @@ class ExchangeJournal {
   bool record(const protocol::Message& request, const std::string& payload, std::string& error);
   // Whether request's answer may be deferred: losing it in a crash means asking it again.
   static bool deferrable(const protocol::Message& request);
-  // Commits what is deferred. The session calls it before an effectful request runs, before a
-  // line is printed or logged, and when the run ends.
+  // Commits what is deferred, opening a new run's journal if it is not open yet. The session
+  // calls it before a request with an outside effect runs.
   bool flush(std::string& error);
+  // Commits what is deferred if the journal is open, before a line is printed or logged and
+  // when the run ends. A new run that has had no outside effect has no journal yet, and gets
+  // none: there is nothing a resume could save (docs/durability.md).
+  bool flush_if_open(std::string& error);
   static constexpr std::size_t kMaxDeferred = 256;
   // Journals a human.* request without its answer: the run suspends on it.
   bool record_pending(const protocol::Message& request, std::string& error);

@@ -445,7 +445,7 @@ class Session {
   // a person saw is what a resume replays.
   bool flush_before_output() {
     std::string error;
-    if (!req_.exchanges || req_.exchanges->flush(error)) return true;
+    if (!req_.exchanges || req_.exchanges->flush_if_open(error)) return true;
     stop_with_error("journal: " + error);
     return false;
   }

@@ -166,7 +166,8 @@ TEST_CASE("durable: a changed source or sidecar is refused on resume", "[durable
 
 TEST_CASE("durable: a corrupted or locked journal is a clear error, and nothing is lost",
           "[durable][cli]") {
-  Project p("return Host.call('host.ping', {x = 1}).x");
+  // Human.notify has an outside effect (it is written out), so the run is journaled.
+  Project p("Human.notify{ message = 'hi' } return Host.call('host.ping', {x = 1}).x");
   REQUIRE(p.run("k1").exit_code == 0);
   const std::string db = p.dir() + "/.tactus/journal.db";
   // Locked: another connection holds an exclusive transaction past the busy timeout.
@@ -388,7 +389,7 @@ TEST_CASE("durable: an unwritable project refuses the run, naming the journal", 
   if (::geteuid() == 0) SUCCEED("root can write anywhere; checked when run unprivileged");
   Project p("return 1");
   fs::create_directories(p.dir() + "/ro");
-  write(p.dir() + "/ro/proc.tac", "return 1");
+  write(p.dir() + "/ro/proc.tac", "Human.notify{ message = 'hi' } return 1");
   fs::permissions(p.dir() + "/ro", fs::perms::owner_read | fs::perms::owner_exec);
   if (::geteuid() != 0) {
     const auto r = run_tactus_in(p.dir() + "/ro", {"run", p.dir() + "/ro/proc.tac"});
@@ -429,4 +430,23 @@ TEST_CASE("durable: runs, answer and resume outside any project create nothing",
   r = run_tactus_in(empty.dir(), {"answer", "nope", "--value", "y"});
   CHECK(r.exit_code == 2);
   CHECK_FALSE(fs::exists(empty.dir() + "/.tactus"));
+}
+
+TEST_CASE("durable: a run without an outside effect leaves no journal; one with one does",
+          "[durable][cli]") {
+  Project p(
+      "print(Host.call('host.ping', {x = 1}).x, os.time() > 0, math.random(10) > 0) return 1");
+  auto r = p.run("pure");
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out == "1\ttrue\ttrue\n1\n");
+  CHECK_FALSE(fs::exists(p.dir() + "/.tactus"));  // nothing a resume could save
+  write(p.tac.path(), "print(os.time() > 0) Human.notify{ message = 'x' } return 2");
+  r = p.run("effect");
+  REQUIRE(r.exit_code == 0);
+  auto runs = p.tactus({"runs", "--json"});
+  REQUIRE(runs.exit_code == 0);
+  const Json list = Json::parse(runs.out);
+  REQUIRE(list.size() == 1);
+  CHECK(list[0]["run_id"] == "effect");
+  CHECK(list[0]["status"] == "completed");
 }
