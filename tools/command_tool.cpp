@@ -22,10 +22,7 @@ using protocol::Json;
 using Clock = std::chrono::steady_clock;
 
 ToolOutcome fail(const CommandSpec& spec, std::string code, const std::string& what) {
-  ToolOutcome out;
-  out.code = std::move(code);
-  out.message = "command tool '" + spec.name + "' " + what;
-  return out;
+  return tool_failure(std::move(code), "command tool '" + spec.name + "' " + what);
 }
 
 std::string format_seconds(double s) {

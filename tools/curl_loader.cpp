@@ -4,7 +4,8 @@
 // every process, and the dynamic loader's work on them costs milliseconds at each start: more
 // than a whole jailed run. Most runs make no HTTP request, so this file defines the curl_*
 // functions tactus uses, with libcurl's own signatures, and forwards each to libcurl.so.4,
-// opened with dlopen on first use. The callers include <curl/curl.h> as usual.
+// opened with dlopen on first use, which also runs curl_global_init once. The callers include
+// <curl/curl.h> (through tools/curl_handles.h) as usual.
 #define CURL_DISABLE_TYPECHECK 1  // we define curl_easy_setopt; the checking macro must not
 #include <curl/curl.h>
 #include <dlfcn.h>
@@ -64,6 +65,8 @@ const Curl& curl() {
            resolve(h, "curl_getdate", c.getdate) && resolve(h, "curl_url", c.url) &&
            resolve(h, "curl_url_cleanup", c.url_cleanup) && resolve(h, "curl_url_set", c.url_set) &&
            resolve(h, "curl_url_get", c.url_get) && resolve(h, "curl_url_strerror", c.url_strerror);
+    // libcurl's one-time set-up (TLS back end and the like), before any handle exists.
+    if (c.ok) c.ok = c.global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
   });
   return c;
 }
@@ -71,10 +74,6 @@ const Curl& curl() {
 }  // namespace
 
 extern "C" {
-
-CURLcode curl_global_init(long flags) {
-  return curl().ok ? curl().global_init(flags) : CURLE_FAILED_INIT;
-}
 
 // Null when libcurl cannot be loaded: the callers report "cannot start an HTTP request".
 CURL* curl_easy_init() {

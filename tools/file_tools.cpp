@@ -59,13 +59,6 @@ class Fd {
   int fd_ = -1;
 };
 
-ToolOutcome fail(std::string code, std::string message) {
-  ToolOutcome out;
-  out.code = std::move(code);
-  out.message = std::move(message);
-  return out;
-}
-
 ToolOutcome success(Json result) {
   ToolOutcome out;
   out.ok = true;
@@ -138,20 +131,21 @@ std::string mounted_list(const std::vector<Mount>& mounts) {
 std::optional<ToolOutcome> path_arg(std::string_view tool, const Json& args, const char* fallback,
                                     std::string& path) {
   const std::string needs = std::string(tool) + " needs {path = \"...\"}";
-  if (!args.is_object() && !(args.is_null() && fallback)) return fail("invalid_args", needs);
+  if (!args.is_object() && !(args.is_null() && fallback))
+    return tool_failure("invalid_args", needs);
   const auto it = args.is_object() ? args.find("path") : args.end();
   if (!args.is_object() || it == args.end() || it->is_null()) {
-    if (!fallback) return fail("invalid_args", needs);
+    if (!fallback) return tool_failure("invalid_args", needs);
     path = fallback;
     return std::nullopt;
   }
   if (!it->is_string())
-    return fail("invalid_args",
-                std::string(tool) + ": path must be a string, not " + it->type_name());
+    return tool_failure("invalid_args",
+                        std::string(tool) + ": path must be a string, not " + it->type_name());
   path = it->get<std::string>();
-  if (path.empty()) return fail("invalid_args", std::string(tool) + ": path is empty");
+  if (path.empty()) return tool_failure("invalid_args", std::string(tool) + ": path is empty");
   if (path.find('\0') != std::string::npos)
-    return fail("invalid_args", std::string(tool) + ": path contains a NUL byte");
+    return tool_failure("invalid_args", std::string(tool) + ": path contains a NUL byte");
   return std::nullopt;
 }
 
@@ -165,10 +159,11 @@ std::optional<ToolOutcome> select_mount(std::string_view tool, const std::vector
       return components(m.virtual_path) == components(kWorkspace);
     });
     if (!workspace)
-      return fail("denied", std::string(tool) + ": " + shown(path) +
-                                " is relative, but no workspace is mounted (use an absolute "
-                                "path under a mount; " +
-                                mounted_list(mounts) + ")");
+      return tool_failure("denied",
+                          std::string(tool) + ": " + shown(path) +
+                              " is relative, but no workspace is mounted (use an absolute "
+                              "path under a mount; " +
+                              mounted_list(mounts) + ")");
     parts = components(kWorkspace);
   }
   for (auto& c : components(path)) parts.push_back(std::move(c));
@@ -183,8 +178,8 @@ std::optional<ToolOutcome> select_mount(std::string_view tool, const std::vector
     }
   }
   if (!t.mount)
-    return fail("denied", std::string(tool) + ": " + shown(path) + " is outside every mount (" +
-                              mounted_list(mounts) + ")");
+    return tool_failure("denied", std::string(tool) + ": " + shown(path) +
+                                      " is outside every mount (" + mounted_list(mounts) + ")");
   t.parts.assign(std::make_move_iterator(parts.begin() + static_cast<std::ptrdiff_t>(best_len)),
                  std::make_move_iterator(parts.end()));
   t.names_dir = path == "." || path.back() == '/' ||
@@ -196,8 +191,8 @@ std::optional<ToolOutcome> select_mount(std::string_view tool, const std::vector
 std::optional<ToolOutcome> open_mount(std::string_view tool, const Mount& m, Fd& fd) {
   fd = Fd(::open(m.host_path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (fd) return std::nullopt;
-  return fail("failed", std::string(tool) + ": the directory of mount '" + m.virtual_path +
-                            "' cannot be opened: " + std::strerror(errno));
+  return tool_failure("failed", std::string(tool) + ": the directory of mount '" + m.virtual_path +
+                                    "' cannot be opened: " + std::strerror(errno));
 }
 
 // openat2 confined beneath dirfd: no '..' above it, no absolute symlink, no symlink leading out
@@ -220,26 +215,29 @@ ToolOutcome from_errno(int err, std::string_view tool, const std::string& path, 
   const std::string what = std::string(tool) + ": " + shown(path);
   switch (err) {
     case EXDEV:
-      return fail("denied", what + ": path escapes its mount '" + t.mount->virtual_path + "'");
+      return tool_failure("denied",
+                          what + ": path escapes its mount '" + t.mount->virtual_path + "'");
     case ELOOP:
-      return fail("denied", what + ": too many symlinks, or a link the file tools do not follow");
+      return tool_failure("denied",
+                          what + ": too many symlinks, or a link the file tools do not follow");
     case ENOENT:
-      return fail("not_found", what + ": no such file or directory");
+      return tool_failure("not_found", what + ": no such file or directory");
     case ENOTDIR:
-      return fail("not_found", what + ": a component of the path is not a directory");
+      return tool_failure("not_found", what + ": a component of the path is not a directory");
     case EACCES:
     case EPERM:
-      return fail("denied", what + ": permission denied on the host");
+      return tool_failure("denied", what + ": permission denied on the host");
     case ENAMETOOLONG:
-      return fail("invalid_args", what + ": path too long");
+      return tool_failure("invalid_args", what + ": path too long");
     case EISDIR:
-      return fail("invalid_args", what + " is a directory");
+      return tool_failure("invalid_args", what + " is a directory");
     case ENOSYS:
-      return fail("failed", std::string(tool) +
-                                ": the kernel lacks openat2 (Linux 5.6 or later), without which "
-                                "the file tools cannot confine paths to their mounts");
+      return tool_failure("failed",
+                          std::string(tool) +
+                              ": the kernel lacks openat2 (Linux 5.6 or later), without which "
+                              "the file tools cannot confine paths to their mounts");
     default:
-      return fail("failed", what + ": " + std::strerror(err));
+      return tool_failure("failed", what + ": " + std::strerror(err));
   }
 }
 
@@ -290,17 +288,17 @@ std::optional<ToolOutcome> check_nested_read_only(std::string_view tool,
     if (::fstat(cur.get(), &cur_st) != 0) break;
     for (const auto& [st, m] : nested)
       if (same_inode(st, cur_st))
-        return fail("denied", std::string(tool) + ": " + shown(r.path) + " is inside '" +
-                                  m->virtual_path + "', which is mounted read-only");
+        return tool_failure("denied", std::string(tool) + ": " + shown(r.path) + " is inside '" +
+                                          m->virtual_path + "', which is mounted read-only");
     if (same_inode(root, cur_st)) return std::nullopt;
     Fd up(::openat(cur.get(), "..", O_PATH | O_DIRECTORY | O_CLOEXEC));
     struct stat up_st;
     if (!up || ::fstat(up.get(), &up_st) != 0 || same_inode(up_st, cur_st)) break;
     cur = std::move(up);
   }
-  return fail("failed", std::string(tool) + ": " + shown(r.path) +
-                            ": could not check the read-only mounts nested in '" +
-                            r.target.mount->virtual_path + "'");
+  return tool_failure("failed", std::string(tool) + ": " + shown(r.path) +
+                                    ": could not check the read-only mounts nested in '" +
+                                    r.target.mount->virtual_path + "'");
 }
 
 bool write_all(int fd, const std::string& data) {
@@ -341,17 +339,17 @@ ToolOutcome append_to(std::string_view tool, const Resolved& r, int parent_fd,
                  O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
                  0644));
   if (!fd) {
-    if (errno == ELOOP) return fail("invalid_args", symlink_refused(tool, r.path));
+    if (errno == ELOOP) return tool_failure("invalid_args", symlink_refused(tool, r.path));
     if (errno == ENXIO)  // a FIFO without a reader
-      return fail("invalid_args",
-                  std::string(tool) + ": " + shown(r.path) + " is not a regular file");
+      return tool_failure("invalid_args",
+                          std::string(tool) + ": " + shown(r.path) + " is not a regular file");
     return from_errno(errno, tool, r.path, r.target);
   }
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return from_errno(errno, tool, r.path, r.target);
   if (!S_ISREG(st.st_mode))
-    return fail("invalid_args",
-                std::string(tool) + ": " + shown(r.path) + " is not a regular file");
+    return tool_failure("invalid_args",
+                        std::string(tool) + ": " + shown(r.path) + " is not a regular file");
   if (!write_all(fd.get(), content)) return from_errno(errno, tool, r.path, r.target);
   return success(Json{{"bytes", content.size()}});
 }
@@ -363,12 +361,14 @@ ToolOutcome replace_file(std::string_view tool, const Resolved& r, int parent_fd
   struct stat old;
   const bool exists = ::fstatat(parent_fd, base.c_str(), &old, AT_SYMLINK_NOFOLLOW) == 0;
   if (!exists && errno != ENOENT) return from_errno(errno, tool, r.path, r.target);
-  if (exists && S_ISLNK(old.st_mode)) return fail("invalid_args", symlink_refused(tool, r.path));
+  if (exists && S_ISLNK(old.st_mode))
+    return tool_failure("invalid_args", symlink_refused(tool, r.path));
   if (exists && S_ISDIR(old.st_mode))
-    return fail("invalid_args", std::string(tool) + ": " + shown(r.path) + " is a directory");
+    return tool_failure("invalid_args",
+                        std::string(tool) + ": " + shown(r.path) + " is a directory");
   if (exists && !S_ISREG(old.st_mode))
-    return fail("invalid_args",
-                std::string(tool) + ": " + shown(r.path) + " is not a regular file");
+    return tool_failure("invalid_args",
+                        std::string(tool) + ": " + shown(r.path) + " is not a regular file");
 
   std::string tmp;
   Fd fd;
@@ -405,13 +405,13 @@ ToolOutcome file_read(const std::vector<Mount>& mounts, const FileLimits& limits
   if (::fstat(fd.get(), &st) != 0) return from_errno(errno, tool, r.path, r.target);
   const std::string what = std::string(tool) + ": " + shown(r.path);
   if (S_ISDIR(st.st_mode))
-    return fail("invalid_args", what + " is a directory (file.list lists it)");
-  if (!S_ISREG(st.st_mode)) return fail("invalid_args", what + " is not a regular file");
+    return tool_failure("invalid_args", what + " is a directory (file.list lists it)");
+  if (!S_ISREG(st.st_mode)) return tool_failure("invalid_args", what + " is not a regular file");
   const std::uint64_t cap = limits.max_read;
   const auto over = [&](std::uint64_t size, const char* how) {
-    return fail("invalid_args", what + how + std::to_string(size) +
-                                    " bytes, over the read limit of " + std::to_string(cap) +
-                                    " bytes");
+    return tool_failure("invalid_args", what + how + std::to_string(size) +
+                                            " bytes, over the read limit of " +
+                                            std::to_string(cap) + " bytes");
   };
   if (static_cast<std::uint64_t>(st.st_size) > cap) return over(st.st_size, " is ");
 
@@ -443,34 +443,36 @@ ToolOutcome file_write(const std::vector<Mount>& mounts, const FileLimits& limit
   if (args.is_object()) {
     const auto c = args.find("content");
     if (c == args.end() || !c->is_string())
-      return fail("invalid_args", "file.write: content must be a string");
+      return tool_failure("invalid_args", "file.write: content must be a string");
     const auto a = args.find("append");
     if (a != args.end() && !a->is_null() && !a->is_boolean())
-      return fail("invalid_args", "file.write: append must be a boolean");
+      return tool_failure("invalid_args", "file.write: append must be a boolean");
   }
   if (auto e = path_arg(tool, args, nullptr, r.path)) return *e;
   if (auto e = select_mount(tool, mounts, r.path, r.target)) return *e;
   if (r.target.mount->read_only)
-    return fail("denied",
-                "file.write: '" + r.target.mount->virtual_path + "' is mounted read-only");
+    return tool_failure("denied",
+                        "file.write: '" + r.target.mount->virtual_path + "' is mounted read-only");
   const auto& content = args.at("content").get_ref<const std::string&>();
   if (content.size() > limits.max_write)
-    return fail("invalid_args", "file.write: content is " + std::to_string(content.size()) +
-                                    " bytes, over the write limit of " +
-                                    std::to_string(limits.max_write) + " bytes");
+    return tool_failure("invalid_args", "file.write: content is " + std::to_string(content.size()) +
+                                            " bytes, over the write limit of " +
+                                            std::to_string(limits.max_write) + " bytes");
   const auto& parts = r.target.parts;
   if (parts.empty() || r.target.names_dir)
-    return fail("invalid_args", "file.write: " + shown(r.path) + " names a directory, not a file");
+    return tool_failure("invalid_args",
+                        "file.write: " + shown(r.path) + " names a directory, not a file");
   const std::string& base = parts.back();
   if (base == "..")
-    return fail("invalid_args", "file.write: " + shown(r.path) + " does not name a file");
+    return tool_failure("invalid_args", "file.write: " + shown(r.path) + " does not name a file");
   if (auto e = open_mount(tool, *r.target.mount, r.mount_fd)) return *e;
 
   Fd parent(open_beneath(r.mount_fd.get(), join(parts, 0, parts.size() - 1), O_PATH | O_DIRECTORY));
   if (!parent) {
     if (errno == ENOENT || errno == ENOTDIR)
-      return fail("not_found", "file.write: the directory of " + shown(r.path) +
-                                   " does not exist (file.write does not create directories)");
+      return tool_failure("not_found",
+                          "file.write: the directory of " + shown(r.path) +
+                              " does not exist (file.write does not create directories)");
     return from_errno(errno, tool, r.path, r.target);
   }
   if (auto e = check_nested_read_only(tool, mounts, r, parent.get())) return *e;
@@ -489,7 +491,7 @@ ToolOutcome file_list(const std::vector<Mount>& mounts, const FileLimits& limits
   Fd fd(open_beneath(r.mount_fd.get(), rest, O_RDONLY | O_DIRECTORY));
   if (!fd) {
     if (errno == ENOTDIR)
-      return fail("invalid_args", "file.list: " + shown(r.path) + " is not a directory");
+      return tool_failure("invalid_args", "file.list: " + shown(r.path) + " is not a directory");
     return from_errno(errno, tool, r.path, r.target);
   }
   std::unique_ptr<DIR, int (*)(DIR*)> dir(::fdopendir(fd.get()), ::closedir);

@@ -1,13 +1,12 @@
 #include "tools/http_tool.h"
 
-#include <curl/curl.h>
+#include "tools/curl_handles.h"
 
 #include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <regex>
 #include <string>
 #include <vector>
@@ -18,32 +17,14 @@ namespace {
 using protocol::Json;
 using Clock = std::chrono::steady_clock;
 
-ToolOutcome fail(std::string code, std::string message) {
-  ToolOutcome out;
-  out.code = std::move(code);
-  out.message = std::move(message);
-  return out;
-}
-
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return s;
 }
 
-void global_init() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-struct CurlDeleter {
-  void operator()(CURL* h) const { curl_easy_cleanup(h); }
-  void operator()(CURLU* u) const { curl_url_cleanup(u); }
-  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
-};
-using Easy = std::unique_ptr<CURL, CurlDeleter>;
-using Url = std::unique_ptr<CURLU, CurlDeleter>;
-using Slist = std::unique_ptr<curl_slist, CurlDeleter>;
+using Easy = CurlEasy;
+using Url = CurlUrl;
 
 bool http_scheme(const std::string& url) {
   const std::string l = lower(url.substr(0, 8));
@@ -186,33 +167,35 @@ size_t on_header(char* data, size_t size, size_t n, void* user) {
 }  // namespace
 
 ToolOutcome http_request(const NetworkPolicy& policy, const Json& args) {
-  if (!args.is_object()) return fail("invalid_args", "args must be an object");
+  if (!args.is_object()) return tool_failure("invalid_args", "args must be an object");
   if (!args.contains("url") || !args["url"].is_string())
-    return fail("invalid_args", "url must be a string");
+    return tool_failure("invalid_args", "url must be a string");
   std::string method = "GET";
   if (args.contains("method")) {
-    if (!args["method"].is_string()) return fail("invalid_args", "method must be a string");
+    if (!args["method"].is_string()) return tool_failure("invalid_args", "method must be a string");
     method = args["method"].get<std::string>();
     std::transform(method.begin(), method.end(), method.begin(),
                    [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-    if (!valid_method(method)) return fail("invalid_args", "invalid method '" + method + "'");
+    if (!valid_method(method))
+      return tool_failure("invalid_args", "invalid method '" + method + "'");
   }
   std::vector<std::pair<std::string, std::string>> headers;
   if (args.contains("headers") && !args["headers"].is_null()) {
     if (!args["headers"].is_object())
-      return fail("invalid_args", "headers must be an object {name: value}");
+      return tool_failure("invalid_args", "headers must be an object {name: value}");
     for (const auto& [name, value] : args["headers"].items()) {
-      if (!value.is_string()) return fail("invalid_args", "header '" + name + "' must be a string");
+      if (!value.is_string())
+        return tool_failure("invalid_args", "header '" + name + "' must be a string");
       const auto v = value.get<std::string>();
       if (!valid_header_name(name) || !valid_header_value(v))
-        return fail("invalid_args", "invalid header '" + name + "'");
+        return tool_failure("invalid_args", "invalid header '" + name + "'");
       headers.emplace_back(name, v);
     }
   }
   bool has_body = false;
   std::string body;
   if (args.contains("body") && !args["body"].is_null()) {
-    if (!args["body"].is_string()) return fail("invalid_args", "body must be a string");
+    if (!args["body"].is_string()) return tool_failure("invalid_args", "body must be a string");
     body = args["body"].get<std::string>();
     has_body = true;
   }
@@ -220,31 +203,24 @@ ToolOutcome http_request(const NetworkPolicy& policy, const Json& args) {
   Url url;
   std::string host, error;
   if (!parse_url(args["url"].get<std::string>(), url, host, error))
-    return fail("invalid_args", error);
-  if (auto why = check_host(policy, host); !why.empty()) return fail("denied", why);
+    return tool_failure("invalid_args", error);
+  if (auto why = check_host(policy, host); !why.empty()) return tool_failure("denied", why);
 
-  global_init();
   const auto deadline =
       Clock::now() + std::chrono::duration_cast<Clock::duration>(
                          std::chrono::duration<double>(std::max(0.0, policy.timeout_seconds)));
   for (int hop = 0;; ++hop) {
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0) return fail("timeout", "http.request timed out");
+    if (left <= 0) return tool_failure("timeout", "http.request timed out");
 
     Easy easy(curl_easy_init());
-    if (!easy) return fail("failed", "curl_easy_init failed");
+    if (!easy) return tool_failure("failed", "curl_easy_init failed");
     CURL* h = easy.get();
     Response resp;
     resp.cap = policy.max_response;
-    Slist list;
-    const auto add = [&](const std::string& line) {
-      curl_slist* next = curl_slist_append(list.get(), line.c_str());
-      if (next) {
-        list.release();
-        list.reset(next);
-      }
-    };
+    CurlList list;
+    const auto add = [&](const std::string& line) { curl_list_append(list, line); };
     bool has_expect = false;
     for (const auto& [name, value] : headers) {
       // "Name;" sends a header with an empty value; "Name:" would remove it.
@@ -287,9 +263,10 @@ ToolOutcome http_request(const NetworkPolicy& policy, const Json& args) {
     const CURLcode rc = curl_easy_perform(h);
     const std::string too_big =
         "response larger than " + std::to_string(policy.max_response) + " bytes";
-    if (resp.too_big || rc == CURLE_FILESIZE_EXCEEDED) return fail("failed", too_big);
-    if (rc == CURLE_OPERATION_TIMEDOUT) return fail("timeout", "http.request timed out");
-    if (rc != CURLE_OK) return fail("failed", std::string("http: ") + curl_easy_strerror(rc));
+    if (resp.too_big || rc == CURLE_FILESIZE_EXCEEDED) return tool_failure("failed", too_big);
+    if (rc == CURLE_OPERATION_TIMEDOUT) return tool_failure("timeout", "http.request timed out");
+    if (rc != CURLE_OK)
+      return tool_failure("failed", std::string("http: ") + curl_easy_strerror(rc));
 
     long status = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
@@ -313,16 +290,16 @@ ToolOutcome http_request(const NetworkPolicy& policy, const Json& args) {
     }
 
     if (hop >= policy.max_redirects)
-      return fail("failed",
-                  "too many redirects (more than " + std::to_string(policy.max_redirects) + ")");
+      return tool_failure(
+          "failed", "too many redirects (more than " + std::to_string(policy.max_redirects) + ")");
     const std::string target(location);
     const std::string from = origin(url.get());
     Url next;
     std::string next_host;
     if (!parse_url(target, next, next_host, error))
-      return fail("failed", "redirect to '" + target + "': " + error);
+      return tool_failure("failed", "redirect to '" + target + "': " + error);
     if (auto why = check_host(policy, next_host); !why.empty())
-      return fail("denied", "redirect to '" + target + "': " + why);
+      return tool_failure("denied", "redirect to '" + target + "': " + why);
     if (origin(next.get()) != from) {
       // Credentials stay with the origin they were given for.
       headers.erase(std::remove_if(headers.begin(), headers.end(),

@@ -19,6 +19,14 @@ struct ToolOutcome {
   std::string message;
 };
 
+// A failed outcome: the code, and the message the VM's error shows after it.
+inline ToolOutcome tool_failure(std::string code, std::string message) {
+  ToolOutcome out;
+  out.code = std::move(code);
+  out.message = std::move(message);
+  return out;
+}
+
 class ToolRegistry {
  public:
   ToolRegistry() = default;

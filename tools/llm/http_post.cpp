@@ -1,21 +1,15 @@
 #include "tools/llm/http_post.h"
 
-#include <curl/curl.h>
+#include "tools/curl_handles.h"
 
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <ctime>
 #include <memory>
-#include <mutex>
 
 namespace tactus::tools::llm {
 namespace {
-
-struct CurlDeleter {
-  void operator()(CURL* h) const { curl_easy_cleanup(h); }
-  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
-};
 
 struct Transfer {
   const BodySink* sink = nullptr;
@@ -71,32 +65,21 @@ size_t on_body(char* data, size_t size, size_t n, void* user) {
   return len;
 }
 
-void global_init() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
 }  // namespace
 
 HttpOutcome http_post(const std::string& url, const std::vector<std::string>& headers,
                       const std::string& body, double timeout_seconds, std::uint64_t max_bytes,
                       const BodySink& on_body_sink) {
   HttpOutcome out;
-  global_init();
-  std::unique_ptr<CURL, CurlDeleter> easy(curl_easy_init());
+  CurlEasy easy(curl_easy_init());
   if (!easy) {
     out.transport = HttpOutcome::Transport::other;
     out.error = "curl_easy_init failed";
     return out;
   }
   CURL* h = easy.get();
-  std::unique_ptr<curl_slist, CurlDeleter> list;
-  const auto add = [&](const std::string& line) {
-    if (curl_slist* next = curl_slist_append(list.get(), line.c_str())) {
-      list.release();
-      list.reset(next);
-    }
-  };
+  CurlList list;
+  const auto add = [&](const std::string& line) { curl_list_append(list, line); };
   add("Content-Type: application/json");
   add("Accept: text/event-stream, application/json");
   add("Expect:");  // no 100-continue round trip

@@ -21,13 +21,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-ToolOutcome fail(std::string code, std::string message) {
-  ToolOutcome out;
-  out.code = std::move(code);
-  out.message = std::move(message);
-  return out;
-}
-
 std::string seconds_text(double s) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%g", s);
@@ -217,22 +210,23 @@ std::unique_ptr<Dialect> dialect_for(const LlmProvider& p, const ChatRequest& r,
 ToolOutcome chat(const LlmConfig& cfg, const Json& params) {
   ChatRequest req;
   std::string error;
-  if (!parse_chat_request(params, req, error)) return fail("invalid_args", error);
+  if (!parse_chat_request(params, req, error)) return tool_failure("invalid_args", error);
   const auto found = cfg.providers.find(req.provider);
   if (found == cfg.providers.end()) {
     std::string known;
     for (const auto& [name, p] : cfg.providers) known += (known.empty() ? "" : ", ") + name;
-    return fail("denied", "llm: unknown provider '" + req.provider +
-                              "': declare it under providers: in the configuration (known: " +
-                              (known.empty() ? "none" : known) + ")");
+    return tool_failure("denied",
+                        "llm: unknown provider '" + req.provider +
+                            "': declare it under providers: in the configuration (known: " +
+                            (known.empty() ? "none" : known) + ")");
   }
   const LlmProvider& provider = found->second;
   const std::string prefix = "llm: " + provider.name + ": ";
   const auto dialect = dialect_for(provider, req, error);
-  if (!dialect) return fail("invalid_args", prefix + error);
+  if (!dialect) return tool_failure("invalid_args", prefix + error);
   if (provider.api_key.empty() && !loopback(provider.base_url))
-    return fail("denied", prefix + "no API key" +
-                              (provider.key_hint.empty() ? "" : ": " + provider.key_hint));
+    return tool_failure("denied", prefix + "no API key" +
+                                      (provider.key_hint.empty() ? "" : ": " + provider.key_hint));
 
   const std::string url = provider.base_url + dialect->path();
   const std::string body = protocol::dump_json(dialect->body(req));
@@ -265,7 +259,7 @@ ToolOutcome chat(const LlmConfig& cfg, const Json& params) {
   if (!a.ok) {
     std::string message = prefix + a.message;
     if (attempts > 1) message += " (gave up after " + std::to_string(attempts) + " attempts)";
-    return fail(a.code, message);
+    return tool_failure(a.code, message);
   }
   ToolOutcome out;
   out.ok = true;

@@ -1,0 +1,30 @@
+// RAII for libcurl's handles, shared by the two files that make HTTP requests
+// (tools/http_tool.cpp, tools/llm/http_post.cpp). libcurl's global initialisation happens once,
+// when tools/curl_loader.cpp opens the library. Include only where curl is used.
+#pragma once
+
+#include <curl/curl.h>
+
+#include <memory>
+#include <string>
+
+namespace tactus::tools {
+
+struct CurlDeleter {
+  void operator()(CURL* h) const { curl_easy_cleanup(h); }
+  void operator()(CURLU* u) const { curl_url_cleanup(u); }
+  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+};
+using CurlEasy = std::unique_ptr<CURL, CurlDeleter>;
+using CurlUrl = std::unique_ptr<CURLU, CurlDeleter>;
+using CurlList = std::unique_ptr<curl_slist, CurlDeleter>;
+
+// Appends line to list (curl_slist_append returns the new head, or null and leaves it).
+inline void curl_list_append(CurlList& list, const std::string& line) {
+  if (curl_slist* next = curl_slist_append(list.get(), line.c_str())) {
+    list.release();
+    list.reset(next);
+  }
+}
+
+}  // namespace tactus::tools
