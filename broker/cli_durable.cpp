@@ -76,7 +76,7 @@ std::string journal_path(const sidecars::Config& config) {
   return (project_root() / s.value).lexically_normal().string();
 }
 
-bool load_project_config(sidecars::Config& config, std::string& error) {
+std::unique_ptr<broker::Journal> existing_project_journal(std::string& path, std::string& error) {
   const char* home = std::getenv("HOME");
   std::error_code ec;
   // A procedure path in the current directory finds the layers a procedure here would get;
@@ -84,12 +84,11 @@ bool load_project_config(sidecars::Config& config, std::string& error) {
   sidecars::LayerPaths layers =
       sidecars::find_layers((fs::current_path(ec) / "none.tac").string(), home ? home : "");
   layers.procedure.clear();
-  return sidecars::load_config(layers, config, error);
-}
-
-std::unique_ptr<broker::Journal> open_project_journal(const sidecars::Config& config,
-                                                      std::string& error) {
-  return broker::Journal::open(journal_path(config), error);
+  sidecars::Config config;
+  if (!sidecars::load_config(layers, config, error)) return nullptr;
+  path = journal_path(config);
+  if (!fs::exists(path, ec)) return nullptr;
+  return broker::Journal::open(path, error);
 }
 
 std::string config_fingerprint(const sidecars::Config& config) {
@@ -202,49 +201,32 @@ std::optional<Json> ask_at_terminal(const std::string& kind, const Json& params)
   }
 }
 
+std::string no_journal_message(const std::string& run_id, const std::string& path) {
+  return "no run '" + run_id + "': there is no journal at " + path +
+         " (run tactus from the project the run was started in)";
+}
+
 int answer_command(const CliOptions& o) {
-  sidecars::Config config;
-  std::string error;
-  if (!load_project_config(config, error)) {
-    write_err("tactus: " + error + "\n");
+  const auto usage = [](const std::string& message) {
+    write_err("tactus: " + message + "\n");
     return kExitUsage;
-  }
-  if (std::error_code ec; !fs::exists(journal_path(config), ec)) {
-    write_err("tactus: no run '" + o.run_id + "': there is no journal at " + journal_path(config) +
-              " (run tactus from the project the run was started in)\n");
-    return kExitUsage;
-  }
-  auto journal = open_project_journal(config, error);
-  if (!journal) {
-    write_err("tactus: " + error + "\n");
-    return kExitUsage;
-  }
+  };
+  std::string path, error;
+  auto journal = existing_project_journal(path, error);
+  if (!journal) return usage(error.empty() ? no_journal_message(o.run_id, path) : error);
   const auto run = journal->find_run(o.run_id, error);
-  if (!run) {
-    write_err("tactus: " +
-              (error.empty() ? "no run '" + o.run_id + "' in " + journal->path() : error) + "\n");
-    return kExitUsage;
-  }
+  if (!run) return usage(error.empty() ? "no run '" + o.run_id + "' in " + journal->path() : error);
   const auto entries = journal->entries(o.run_id, error);
-  if (entries.empty() || !entries.back().response_json.empty()) {
-    write_err("tactus: run " + o.run_id + " is not waiting for an answer (status " + run->status +
-              ")\n");
-    return kExitUsage;
-  }
+  if (entries.empty() || !entries.back().response_json.empty())
+    return usage("run " + o.run_id + " is not waiting for an answer (status " + run->status + ")");
   const auto& pending = entries.back();
   const std::string kind = pending.method.rfind("human.", 0) == 0 ? pending.method.substr(6) : "";
   const Json params = Json::parse(pending.request_json, nullptr, false);
   auto value =
       parse_answer(kind, params.is_object() ? params : Json::object(), o.answer_value, error);
-  if (!value) {
-    write_err("tactus: " + error + "\n");
-    return kExitUsage;
-  }
+  if (!value) return usage(error);
   const std::string response = protocol::dump_json(Json{{"result", {{"value", *value}}}});
-  if (!journal->answer(o.run_id, pending.seq, response, error)) {
-    write_err("tactus: " + error + "\n");
-    return kExitUsage;
-  }
+  if (!journal->answer(o.run_id, pending.seq, response, error)) return usage(error);
   if (!o.answer_resume)
     write_err("tactus: answered " + pending.method + " of run " + o.run_id +
               "; continue it with 'tactus resume " + o.run_id + "'\n");
@@ -252,21 +234,16 @@ int answer_command(const CliOptions& o) {
 }
 
 int runs_command(const CliOptions& o) {
-  sidecars::Config config;
-  std::string error;
-  if (!load_project_config(config, error)) {
-    write_err("tactus: " + error + "\n");
-    return kExitUsage;
-  }
+  std::string path, error;
+  auto journal = existing_project_journal(path, error);
   // Listing creates nothing: without a journal there are no runs.
-  if (std::error_code ec; !fs::exists(journal_path(config), ec)) {
+  if (!journal && error.empty()) {
     if (o.json)
       std::cout << "[]\n";
     else
-      std::cout << "no runs: there is no journal at " << journal_path(config) << "\n";
+      std::cout << "no runs: there is no journal at " << path << "\n";
     return 0;
   }
-  auto journal = open_project_journal(config, error);
   if (!journal) {
     write_err("tactus: " + error + "\n");
     return kExitUsage;

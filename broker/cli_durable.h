@@ -18,13 +18,13 @@ namespace tactus::cli {
 // current one upwards that has a .tactus directory (else the current directory).
 std::string journal_path(const sidecars::Config& config);
 
-// The configuration of the project the current directory is in (~/.tactus/config.yml and the
-// nearest .tactus/config.yml): what resume, answer and runs read to find the journal.
-bool load_project_config(sidecars::Config& config, std::string& error);
-
-// Opens the project's journal; on failure error is one line naming it.
-std::unique_ptr<broker::Journal> open_project_journal(const sidecars::Config& config,
-                                                      std::string& error);
+// The journal of the project the current directory is in (found through ~/.tactus/config.yml
+// and the nearest .tactus/config.yml), for resume, answer and runs; nothing is created. Null
+// with error set when it cannot be read; null with error empty when there is none, path then
+// saying where it would be.
+std::unique_ptr<broker::Journal> existing_project_journal(std::string& path, std::string& error);
+// "no run 'ID': there is no journal at PATH (...)".
+std::string no_journal_message(const std::string& run_id, const std::string& path);
 
 // What a resume must find unchanged: the merged configuration's values (not their origins).
 std::string config_fingerprint(const sidecars::Config& config);

@@ -1,7 +1,6 @@
 #include "broker/cli_run.h"
 
 #include <fcntl.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,6 +22,7 @@
 #include "broker/exchange_journal.h"
 #include "broker/journal.h"
 #include "broker/llm_providers.h"
+#include "broker/random_hex.h"
 #include "broker/run_session.h"
 #include "broker/secrets.h"
 #include "broker/sha256.h"
@@ -144,22 +144,6 @@ bool read_input(const CliOptions& o, Json& input, std::string& error) {
   // Strings for now; [dsl] converts them by the procedure's input schema.
   for (const auto& [k, v] : o.params) input[k] = v;
   return true;
-}
-
-std::string random_run_id() {
-  unsigned char bytes[8] = {};
-  if (::getrandom(bytes, sizeof bytes, 0) != static_cast<ssize_t>(sizeof bytes)) {
-    const auto t = static_cast<unsigned long long>(::getpid()) ^
-                   static_cast<unsigned long long>(::time(nullptr));
-    std::memcpy(bytes, &t, sizeof bytes);
-  }
-  static const char* hex = "0123456789abcdef";
-  std::string id;
-  for (unsigned char b : bytes) {
-    id.push_back(hex[b >> 4]);
-    id.push_back(hex[b & 15]);
-  }
-  return id;
 }
 
 int usage_failure(const CliOptions& o, const std::string& run_id, const std::string& message) {
@@ -332,7 +316,7 @@ int config_show_command(const CliOptions& o) {
 int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
   CliOptions o = options;
   broker::RunRequest req;
-  req.run_id = o.run_id.empty() ? random_run_id() : o.run_id;
+  req.run_id = o.run_id.empty() ? broker::random_hex(8) : o.run_id;
   const bool resuming = o.command == Command::resume;
   bool durable = o.command != Command::validate;
 
@@ -341,15 +325,11 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
   std::unique_ptr<broker::Journal> journal;
   std::optional<broker::RunRecord> record;
   if (resuming) {
-    sidecars::Config project;
-    if (!load_project_config(project, error)) return usage_failure(o, req.run_id, error);
-    if (std::error_code ec; !std::filesystem::exists(journal_path(project), ec))
+    std::string path;
+    journal = existing_project_journal(path, error);
+    if (!journal)
       return usage_failure(o, req.run_id,
-                           "no run '" + req.run_id + "': there is no journal at " +
-                               journal_path(project) +
-                               " (run tactus from the project the run was started in)");
-    journal = open_project_journal(project, error);
-    if (!journal) return usage_failure(o, req.run_id, error);
+                           error.empty() ? no_journal_message(req.run_id, path) : error);
     record = journal->find_run(req.run_id, error);
     if (!record)
       return usage_failure(

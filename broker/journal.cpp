@@ -1,7 +1,6 @@
 #include "broker/journal.h"
 
 #include <fcntl.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -11,6 +10,7 @@
 
 #include "broker/journal_impl.h"
 #include "broker/journal_schema.h"
+#include "broker/random_hex.h"
 #include "runtime/unique_fd.h"
 
 namespace tactus::broker {
@@ -25,22 +25,6 @@ constexpr const char* kRunColumns =
 
 bool known_status(const std::string& s) {
   return s == "running" || s == "suspended" || s == "completed" || s == "failed";
-}
-
-std::string random_token() {
-  unsigned char bytes[16] = {};
-  if (::getrandom(bytes, sizeof bytes, 0) != static_cast<ssize_t>(sizeof bytes)) {
-    // Only tells two Journals of one process apart, so the time will do if getrandom cannot.
-    const auto t = std::chrono::steady_clock::now().time_since_epoch().count();
-    std::memcpy(bytes, &t, sizeof t);
-  }
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : bytes) {
-    out.push_back(hex[b >> 4]);
-    out.push_back(hex[b & 15]);
-  }
-  return out;
 }
 
 RunRecord read_run(const Query& q) {
@@ -210,7 +194,7 @@ std::unique_ptr<Journal> Journal::open(const std::string& path, std::string& err
     if (!journal_sql::prepare(db, p.sql, p.stmt, path, error)) return nullptr;
   }
   impl->self = current_process_identity();
-  impl->token = random_token();
+  impl->token = random_hex(16);
   return std::unique_ptr<Journal>(new Journal(std::move(impl)));
 }
 
