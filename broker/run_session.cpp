@@ -226,13 +226,8 @@ class Session {
         for (const auto& [k, v] : fields.items())
           line += " " + k + "=" + (v.is_string() ? v.get<std::string>() : protocol::dump_json(v));
     }
-    output_used_ += params["message"].get_ref<const std::string&>().size() + 1;
-    if (req_.limits.output != 0 && output_used_ > req_.limits.output) {
-      output_exceeded_ = true;
-      return kill_child();
-    }
-    if (req_.exchanges && req_.exchanges->replaying()) return;  // logged by the first run
-    if (!flush_before_output()) return;
+    if (!count_output(params["message"].get_ref<const std::string&>().size()) || !ready_to_write())
+      return;
     out_.log(req_.redactor ? req_.redactor->redact(line) : line);
   }
 
@@ -240,14 +235,7 @@ class Session {
     if (!params.contains("text") || !params["text"].is_string())
       return violate("protocol: print without text");
     const auto& text = params["text"].get_ref<const std::string&>();
-    output_used_ += text.size() + 1;
-    // The VM stops itself at the same count; this is the authority if it does not.
-    if (req_.limits.output != 0 && output_used_ > req_.limits.output) {
-      output_exceeded_ = true;
-      return kill_child();
-    }
-    if (req_.exchanges && req_.exchanges->replaying()) return;  // printed by the first run
-    if (!flush_before_output()) return;
+    if (!count_output(text.size()) || !ready_to_write()) return;
     out_.print(text);
   }
 
@@ -441,11 +429,24 @@ class Session {
     reply(payload);
   }
 
-  // What the procedure prints may show an answer: commit the deferred answers first, so what
-  // a person saw is what a resume replays.
-  bool flush_before_output() {
+  // A printed or logged line counts against the output limit, its newline included. The VM
+  // stops itself at the same count; this is the authority if it does not.
+  bool count_output(std::size_t bytes) {
+    output_used_ += bytes + 1;
+    if (req_.limits.output == 0 || output_used_ <= req_.limits.output) return true;
+    output_exceeded_ = true;
+    kill_child();
+    return false;
+  }
+
+  // Whether a printed or logged line is written out now. Not while a resumed run replays: the
+  // first run wrote it. Otherwise the deferred answers are committed first, since the line may
+  // show one, so that what a person saw is what a resume replays.
+  bool ready_to_write() {
+    if (!req_.exchanges) return true;
+    if (req_.exchanges->replaying()) return false;
     std::string error;
-    if (!req_.exchanges || req_.exchanges->flush_if_open(error)) return true;
+    if (req_.exchanges->flush_if_open(error)) return true;
     stop_with_error("journal: " + error);
     return false;
   }

@@ -164,6 +164,16 @@ std::string call_tostring(lua_State* L, int idx) {
   return out;
 }
 
+// print and Log.* count a line's bytes (and its newline) against the output limit; crossing
+// it trips the limit in the calling Lua function.
+void count_output(lua_State* L, std::size_t bytes) {
+  VmContext& c = context_of(L);
+  c.output_used += bytes + 1;
+  if (c.limits.output != 0 && c.output_used > c.limits.output)
+    trip(L, Tripped::output,
+         "output limit exceeded (" + std::to_string(c.limits.output) + " bytes)", 1);
+}
+
 int sandbox_print(lua_State* L) {
   VmContext& c = context_of(L);
   const int n = lua_gettop(L);
@@ -172,10 +182,7 @@ int sandbox_print(lua_State* L) {
     if (i > 1) text += '\t';
     text += call_tostring(L, i);
   }
-  c.output_used += text.size() + 1;
-  if (c.limits.output != 0 && c.output_used > c.limits.output)
-    trip(L, Tripped::output,
-         "output limit exceeded (" + std::to_string(c.limits.output) + " bytes)", 1);
+  count_output(L, text.size());
   if (!c.channel) return 0;
   std::string reason;
   if (!c.channel->send(protocol::make_notification("print", Json{{"text", text}}), reason))
@@ -231,10 +238,7 @@ int log_event(lua_State* L) {
   std::string error;
   if (!lua_isnoneornil(L, 3) && !to_json(L, 3, fields, error))
     return luaL_error(L, "Log.%s: fields: %s", level, error.c_str());
-  c.output_used += message.size() + 1;
-  if (c.limits.output != 0 && c.output_used > c.limits.output)
-    trip(L, Tripped::output,
-         "output limit exceeded (" + std::to_string(c.limits.output) + " bytes)", 1);
+  count_output(L, message.size());
   if (!c.channel) return 0;
   std::string reason;
   if (!c.channel->send(protocol::make_notification(
