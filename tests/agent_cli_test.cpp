@@ -25,18 +25,6 @@ namespace {
 const std::string kKey = "sk-agent-test-key-4c7e1a9b";
 const std::string kKeyEnv = "TACTUS_TEST_LLM_KEY=" + kKey;
 
-void write(const std::string& path, const std::string& text) {
-  fs::create_directories(fs::path(path).parent_path());
-  std::ofstream(path) << text;
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 // A sidecar naming the fake server as provider "fake" (api openai unless given), the key as a
 // secret, an audit log, and extra YAML (tools.allow and the like).
 std::string sidecar(const FakeLlmServer& server, const std::string& extra = "",
@@ -54,7 +42,7 @@ Ran run(const TempTac& tac, std::vector<std::string> extra = {}) {
   std::vector<std::string> args = {"run", tac.path()};
   args.insert(args.end(), extra.begin(), extra.end());
   const auto r = run_tactus(args, {kKeyEnv});
-  return {r.exit_code, r.out, r.err, slurp(tac.dir() + "/audit.jsonl")};
+  return {r.exit_code, r.out, r.err, tactus::test::read_file(tac.dir() + "/audit.jsonl")};
 }
 
 void check_key_absent(const Ran& r) {
@@ -105,8 +93,8 @@ Procedure {
              seen = require("tactus.io.json").encode(helper.history()) }
   end }
 )");
-  write(tac.path() + ".yml", sidecar(server, "tools:\n  allow: [file.read]\n"));
-  write(tac.dir() + "/notes.txt", "hello from the notes");
+  tactus::test::write_file(tac.path() + ".yml", sidecar(server, "tools:\n  allow: [file.read]\n"));
+  tactus::test::write_file(tac.dir() + "/notes.txt", "hello from the notes");
   const Ran r = run(tac, {"--param", "name=Ada"});
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);
@@ -160,7 +148,7 @@ TEST_CASE("agent: a host tool the sidecar does not allow is refused, and the mod
 local t = a("go")
 a()
 return { err = t.tool_calls[1].error })");
-  write(tac.path() + ".yml", sidecar(server));
+  tactus::test::write_file(tac.path() + ".yml", sidecar(server));
   const Ran r = run(tac);
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
@@ -180,7 +168,7 @@ TEST_CASE("agent: output_type validates the reply and retries once", "[agent][cl
   output_type = { title = field.string{required = true}, score = field.integer{} } }
 local t = a("Rate it")
 return { output = t.output, tokens = t.usage.total_tokens })");
-  write(tac.path() + ".yml", sidecar(server));
+  tactus::test::write_file(tac.path() + ".yml", sidecar(server));
   Ran r = run(tac);
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
@@ -195,7 +183,7 @@ return { output = t.output, tokens = t.usage.total_tokens })");
         std::string::npos);
 
   FakeLlmServer bad({FakeReply::say("no"), FakeReply::say("{\"score\": \"high\"}")});
-  write(tac.path() + ".yml", sidecar(bad));
+  tactus::test::write_file(tac.path() + ".yml", sidecar(bad));
   r = run(tac);
   INFO("second run: " << r.out << r.err);
   CHECK(r.exit_code == 1);
@@ -210,7 +198,7 @@ TEST_CASE("agent: provider errors reach the procedure as catchable errors, witho
   TempTac tac(R"(a = Agent { model = "fake/m" }
 local ok, err = pcall(a, "hi")
 return { ok = ok, err = err })");
-  write(tac.path() + ".yml", sidecar(server));
+  tactus::test::write_file(tac.path() + ".yml", sidecar(server));
   const Ran r = run(tac);
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
@@ -235,7 +223,7 @@ local a = writer("draft")
 local b = critic("judge")
 local c = Writer.turn("again")
 return { a.output, b.output, c.output, #writer.history(), #critic.history() })");
-  write(tac.path() + ".yml", sidecar(server));
+  tactus::test::write_file(tac.path() + ".yml", sidecar(server));
   const Ran r = run(tac);
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
@@ -252,14 +240,16 @@ TEST_CASE("agent: an Anthropic provider and the Responses API work through the s
   TempTac tac(R"(a = Agent { model = "ant/claude-x", system_prompt = "S", max_tokens = 50 }
 r = Agent { provider = "fake", model = "gpt-x", model_type = "responses" }
 return { a("hi").output, r("hi").output })");
-  write(tac.path() + ".yml", sidecar(server) + "  ant: {base_url: \"" + server.base_url() +
-                                 "\", api_key: K, api: anthropic}\n");
+  tactus::test::write_file(tac.path() + ".yml", sidecar(server) + "  ant: {base_url: \"" +
+                                                    server.base_url() +
+                                                    "\", api_key: K, api: anthropic}\n");
   // The second provider entry must be under providers:, so write the YAML whole.
-  write(tac.path() + ".yml", "providers:\n  fake: {base_url: \"" + server.base_url() +
-                                 "\", api_key: K, api: openai}\n  ant: {base_url: \"" +
-                                 server.base_url() +
-                                 "\", api_key: K, api: anthropic}\nsecrets:\n  K: {env: "
-                                 "TACTUS_TEST_LLM_KEY}\n");
+  tactus::test::write_file(tac.path() + ".yml",
+                           "providers:\n  fake: {base_url: \"" + server.base_url() +
+                               "\", api_key: K, api: openai}\n  ant: {base_url: \"" +
+                               server.base_url() +
+                               "\", api_key: K, api: anthropic}\nsecrets:\n  K: {env: "
+                               "TACTUS_TEST_LLM_KEY}\n");
   const auto r = run_tactus({"run", tac.path()}, {kKeyEnv});
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
@@ -288,9 +278,9 @@ TEST_CASE("agent: the examples run against the fake provider", "[agent][examples
   });
   // The examples name provider openai; the user's config points it at the fake server.
   const std::string home = dir.dir() + "/home";
-  write(home + "/.tactus/config.yml",
-        "providers:\n  openai: {base_url: \"" + server.base_url() +
-            "\", api_key: K}\nsecrets:\n  K: {env: TACTUS_TEST_LLM_KEY}\n");
+  tactus::test::write_file(home + "/.tactus/config.yml",
+                           "providers:\n  openai: {base_url: \"" + server.base_url() +
+                               "\", api_key: K}\nsecrets:\n  K: {env: TACTUS_TEST_LLM_KEY}\n");
 
   auto r = run_tactus({"run", dir.dir() + "/greeter.tac", "--param", "name=Ada"},
                       {kKeyEnv, "HOME=" + home});
@@ -326,7 +316,7 @@ Toolset "words" {
 a = Agent { model = "fake/m", tools = { "words" } }
 local t = a("go")
 return { t.tool_calls[1].result, t.tool_calls[2].result, Tool.called("words_count") })");
-  write(tac.path() + ".yml", sidecar(server));
+  tactus::test::write_file(tac.path() + ".yml", sidecar(server));
   const Ran r = run(tac);
   INFO(r.err);
   REQUIRE(r.exit_code == 0);

@@ -40,15 +40,12 @@ Json run_json(const TempTac& tac, const std::vector<std::string>& env = {}) {
   return Json::parse(r.out)["result"];
 }
 
-void write(const std::string& path, const std::string& text) {
-  std::ofstream(path) << text;
-}
-
 }  // namespace
 
 TEST_CASE("command: args go in on stdin, the JSON on stdout comes back", "[command][cli]") {
   TempTac tac(call_source("t", "{a = 1, b = {c = 'x'}}"));
-  write(tac.path() + ".yml", sidecar("read x; printf '{\"got\": %s, \"n\": 7}' \"$x\""));
+  tactus::test::write_file(tac.path() + ".yml",
+                           sidecar("read x; printf '{\"got\": %s, \"n\": 7}' \"$x\""));
   const Json r = run_json(tac);
   CHECK(r["ok"] == true);
   CHECK(r["value"]["got"]["a"] == 1);
@@ -58,8 +55,8 @@ TEST_CASE("command: args go in on stdin, the JSON on stdout comes back", "[comma
 
 TEST_CASE("command: a declared tool not in tools.allow is denied", "[command][cli]") {
   TempTac tac(call_source("t"));
-  write(tac.path() + ".yml",
-        "tools:\n  commands:\n    t:\n      command: [/bin/sh, -c, 'echo 1']\n");
+  tactus::test::write_file(tac.path() + ".yml",
+                           "tools:\n  commands:\n    t:\n      command: [/bin/sh, -c, 'echo 1']\n");
   const Json r = run_json(tac);
   CHECK(r["ok"] == false);
   CHECK(r["error"].get<std::string>().rfind("denied: host tool 't' is not allowed", 0) == 0);
@@ -69,13 +66,13 @@ TEST_CASE("command: the environment holds only the secrets named for the tool",
           "[command][cli][secrets]") {
   TempTac tac(call_source("t"));
   // The script reports what it sees without printing the secret itself.
-  write(tac.path() + ".yml",
-        sidecar("if [ \"$TOK\" = '" + kSecret +
-                    "' ]; then tok=yes; else tok=no; fi; "
-                    "printf '{\"tok\": \"%s\", \"names\": \"%s\"}' $tok "
-                    "\"$(env | cut -d= -f1 | sort | tr '\\n' ' ')\"",
-                "      secrets: [TOK]\nsecrets:\n  TOK: {env: TACTUS_TEST_TOK}\n"
-                "  OTHER: {env: TACTUS_TEST_OTHER}\n"));
+  tactus::test::write_file(tac.path() + ".yml",
+                           sidecar("if [ \"$TOK\" = '" + kSecret +
+                                       "' ]; then tok=yes; else tok=no; fi; "
+                                       "printf '{\"tok\": \"%s\", \"names\": \"%s\"}' $tok "
+                                       "\"$(env | cut -d= -f1 | sort | tr '\\n' ' ')\"",
+                                   "      secrets: [TOK]\nsecrets:\n  TOK: {env: TACTUS_TEST_TOK}\n"
+                                   "  OTHER: {env: TACTUS_TEST_OTHER}\n"));
   const Json r = run_json(tac, {"TACTUS_TEST_TOK=" + kSecret, "TACTUS_TEST_OTHER=other-secret-1",
                                 "OPENAI_API_KEY=sk-not-for-tools-123"});
   REQUIRE(r["ok"] == true);
@@ -87,8 +84,9 @@ TEST_CASE("command: the environment holds only the secrets named for the tool",
 TEST_CASE("command: a secret the tool prints is masked before the VM sees it",
           "[command][cli][secrets]") {
   TempTac tac(call_source("t"));
-  write(tac.path() + ".yml", sidecar("printf '{\"leak\": \"%s\"}' \"$TOK\"",
-                                     "      secrets: [TOK]\nsecrets:\n  TOK: {env: T}\n"));
+  tactus::test::write_file(tac.path() + ".yml",
+                           sidecar("printf '{\"leak\": \"%s\"}' \"$TOK\"",
+                                   "      secrets: [TOK]\nsecrets:\n  TOK: {env: T}\n"));
   const auto r = run_tactus({"run", tac.path(), "--json"}, {"T=" + kSecret});
   REQUIRE(r.exit_code == 0);
   CHECK(r.out.find(kSecret) == std::string::npos);
@@ -98,8 +96,8 @@ TEST_CASE("command: a secret the tool prints is masked before the VM sees it",
 TEST_CASE("command: the jail shows /usr read-only, a scratch /tmp, nobody, pid 1",
           "[command][cli][jail]") {
   TempTac tac(call_source("t"));
-  write(tac.dir() + "/workspace-file.txt", "not for tools");
-  write(
+  tactus::test::write_file(tac.dir() + "/workspace-file.txt", "not for tools");
+  tactus::test::write_file(
       tac.path() + ".yml",
       sidecar("usr=$( (echo x > /usr/evil) 2>/dev/null && echo writable || echo ro); "
               "root=$( (echo x > /evil) 2>/dev/null && echo writable || echo ro); "
@@ -129,9 +127,10 @@ TEST_CASE("command: the jail shows /usr read-only, a scratch /tmp, nobody, pid 1
 
 TEST_CASE("command: namespaces cannot be made inside (seccomp denylist)", "[command][cli][jail]") {
   TempTac tac(call_source("t"));
-  write(tac.path() + ".yml",
-        sidecar("u=$(/usr/bin/unshare -U /bin/true 2>&1 && echo escaped || echo denied); "
-                "printf '{\"unshare\": \"%s\"}' \"$(echo $u | tr -d '\"')\""));
+  tactus::test::write_file(
+      tac.path() + ".yml",
+      sidecar("u=$(/usr/bin/unshare -U /bin/true 2>&1 && echo escaped || echo denied); "
+              "printf '{\"unshare\": \"%s\"}' \"$(echo $u | tr -d '\"')\""));
   const Json r = run_json(tac);
   REQUIRE(r["ok"] == true);
   const std::string u = r["value"]["unshare"];
@@ -143,12 +142,13 @@ TEST_CASE("command: network none reaches nothing, not even 127.0.0.1", "[command
   tactus::test::HttpTestServer server;
   TempTac tac(call_source("t"));
   // bash's /dev/tcp is a plain connect(2).
-  write(tac.path() + ".yml",
-        "tools:\n  allow: [t]\n  commands:\n    t:\n      command: [/bin/bash, -c, "
-        "'if exec 3<>/dev/tcp/127.0.0.1/" +
-            std::to_string(server.port()) +
-            "; then echo \"{\\\"net\\\": \\\"open\\\"}\"; else echo \"{\\\"net\\\": "
-            "\\\"closed\\\"}\"; fi']\n");
+  tactus::test::write_file(
+      tac.path() + ".yml",
+      "tools:\n  allow: [t]\n  commands:\n    t:\n      command: [/bin/bash, -c, "
+      "'if exec 3<>/dev/tcp/127.0.0.1/" +
+          std::to_string(server.port()) +
+          "; then echo \"{\\\"net\\\": \\\"open\\\"}\"; else echo \"{\\\"net\\\": "
+          "\\\"closed\\\"}\"; fi']\n");
   const Json r = run_json(tac);
   REQUIRE(r["ok"] == true);
   CHECK(r["value"]["net"] == "closed");
@@ -159,12 +159,13 @@ TEST_CASE("command: network host reaches the host (as root), or is refused clear
           "[command][cli][jail]") {
   tactus::test::HttpTestServer server;
   TempTac tac(call_source("t"));
-  write(tac.path() + ".yml",
-        "tools:\n  allow: [t]\n  commands:\n    t:\n      network: host\n      command: "
-        "[/bin/bash, -c, 'exec 3<>/dev/tcp/127.0.0.1/" +
-            std::to_string(server.port()) +
-            " && printf \"GET /hello HTTP/1.0\\r\\n\\r\\n\" >&3 && "
-            "echo \"{\\\"first\\\": \\\"$(head -1 <&3 | tr -d \"\\r\")\\\"}\"']\n");
+  tactus::test::write_file(
+      tac.path() + ".yml",
+      "tools:\n  allow: [t]\n  commands:\n    t:\n      network: host\n      command: "
+      "[/bin/bash, -c, 'exec 3<>/dev/tcp/127.0.0.1/" +
+          std::to_string(server.port()) +
+          " && printf \"GET /hello HTTP/1.0\\r\\n\\r\\n\" >&3 && "
+          "echo \"{\\\"first\\\": \\\"$(head -1 <&3 | tr -d \"\\r\")\\\"}\"']\n");
   const Json r = run_json(tac);
   INFO(r.dump());
   if (::geteuid() == 0) {
@@ -182,7 +183,8 @@ TEST_CASE("command: network host reaches the host (as root), or is refused clear
 
 TEST_CASE("command: the timeout kills it", "[command][cli][limits]") {
   TempTac tac(call_source("t"));
-  write(tac.path() + ".yml", sidecar("sleep 30; echo 1", "      timeout: 0.3\n"));
+  tactus::test::write_file(tac.path() + ".yml",
+                           sidecar("sleep 30; echo 1", "      timeout: 0.3\n"));
   const auto t0 = std::chrono::steady_clock::now();
   const Json r = run_json(tac);
   const auto took = std::chrono::steady_clock::now() - t0;
@@ -194,18 +196,19 @@ TEST_CASE("command: the timeout kills it", "[command][cli][limits]") {
 TEST_CASE("command: bad JSON, a failing exit and a missing program are clear failures",
           "[command][cli]") {
   TempTac tac(call_source("t"));
-  write(tac.path() + ".yml", sidecar("echo 'this is not json'"));
+  tactus::test::write_file(tac.path() + ".yml", sidecar("echo 'this is not json'"));
   Json r = run_json(tac);
   CHECK(r["ok"] == false);
   CHECK(r["error"].get<std::string>().rfind(
             "failed: command tool 't' returned invalid JSON on stdout (parse error", 0) == 0);
 
-  write(tac.path() + ".yml", sidecar("echo 'lint: 3 problems' >&2; exit 3"));
+  tactus::test::write_file(tac.path() + ".yml", sidecar("echo 'lint: 3 problems' >&2; exit 3"));
   r = run_json(tac);
   CHECK(r["error"] == "failed: command tool 't' exited with status 3: lint: 3 problems");
 
-  write(tac.path() + ".yml",
-        "tools:\n  allow: [t]\n  commands:\n    t:\n      command: [/opt/not-in-the-jail]\n");
+  tactus::test::write_file(
+      tac.path() + ".yml",
+      "tools:\n  allow: [t]\n  commands:\n    t:\n      command: [/opt/not-in-the-jail]\n");
   r = run_json(tac);
   CHECK(r["error"] ==
         "failed: command tool 't' cannot execute '/opt/not-in-the-jail': No such file or "
@@ -214,8 +217,8 @@ TEST_CASE("command: bad JSON, a failing exit and a missing program are clear fai
 
 TEST_CASE("command: a result over the output cap fails", "[command][cli][limits]") {
   TempTac tac(call_source("t"));
-  write(tac.path() + ".yml", sidecar("head -c 3000000 /dev/zero | tr '\\0' 'a'",
-                                     "sandbox:\n  limits:\n    message: 1m\n"));
+  tactus::test::write_file(tac.path() + ".yml", sidecar("head -c 3000000 /dev/zero | tr '\\0' 'a'",
+                                                        "sandbox:\n  limits:\n    message: 1m\n"));
   const Json r = run_json(tac);
   CHECK(r["ok"] == false);
   CHECK(r["error"] == "failed: command tool 't' wrote more than 524288 bytes to stdout");
@@ -223,8 +226,9 @@ TEST_CASE("command: a result over the output cap fails", "[command][cli][limits]
 
 TEST_CASE("command: network filtered is a config error for a command", "[command][config]") {
   TempTac tac("return 1");
-  write(tac.path() + ".yml",
-        "tools:\n  commands:\n    t:\n      command: [/bin/true]\n      network: filtered\n");
+  tactus::test::write_file(
+      tac.path() + ".yml",
+      "tools:\n  commands:\n    t:\n      command: [/bin/true]\n      network: filtered\n");
   const auto r = run_tactus({"run", tac.path()});
   CHECK(r.exit_code == 2);
   CHECK(r.err.find(".yml:5:16: tools.commands.t.network: ") != std::string::npos);
@@ -234,7 +238,7 @@ TEST_CASE("command: a long call does not hold the run past its own timeout",
           "[command][cli][limits]") {
   // The call is cut at the run's deadline; the run's own timer then ends the run.
   TempTac tac("pcall(Host.call, 't', {})\nwhile true do end\n");
-  write(tac.path() + ".yml", sidecar("sleep 30; echo 1", "      timeout: 60\n"));
+  tactus::test::write_file(tac.path() + ".yml", sidecar("sleep 30; echo 1", "      timeout: 60\n"));
   const auto t0 = std::chrono::steady_clock::now();
   const auto r = run_tactus({"run", tac.path(), "--json", "--timeout", "1"});
   const auto took = std::chrono::steady_clock::now() - t0;

@@ -21,18 +21,6 @@ namespace {
 const std::string kSecret = "sk-test-9f8e7d6c5b4a";
 const std::string kSecretEnv = "TACTUS_TEST_SECRET=" + kSecret;
 
-void write(const std::string& path, const std::string& text) {
-  fs::create_directories(fs::path(path).parent_path());
-  std::ofstream(path) << text;
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 std::string base64(const std::string& in) {
   static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
@@ -55,7 +43,7 @@ std::string base64(const std::string& in) {
 
 TEST_CASE("config cli: sidecar limits apply, and flags override them", "[config][cli]") {
   TempTac tac("for i = 1, 300 do print(string.rep('x', 10)) end return 'done'");
-  write(tac.path() + ".yml", "sandbox:\n  limits:\n    output: 1k\n");
+  tactus::test::write_file(tac.path() + ".yml", "sandbox:\n  limits:\n    output: 1k\n");
   const auto r = run_tactus({"run", tac.path(), "--json"});
   CHECK(r.exit_code == 3);
   CHECK(nlohmann::json::parse(r.out)["status"] == "output");
@@ -65,11 +53,11 @@ TEST_CASE("config cli: sidecar limits apply, and flags override them", "[config]
 
 TEST_CASE("config cli: tools.allow opens a host tool; without it, denied", "[config][cli]") {
   TempTac tac("return Host.call('file.read', {path = 'data.txt'}).content");
-  write(tac.dir() + "/data.txt", "hello from the workspace");
+  tactus::test::write_file(tac.dir() + "/data.txt", "hello from the workspace");
   const auto denied = run_tactus({"run", tac.path()});
   CHECK(denied.exit_code == 1);
   CHECK(denied.err.rfind("denied: host tool 'file.read' is not allowed", 0) == 0);
-  write(tac.path() + ".yml", "tools:\n  allow: [\"file.*\"]\n");
+  tactus::test::write_file(tac.path() + ".yml", "tools:\n  allow: [\"file.*\"]\n");
   const auto allowed = run_tactus({"run", tac.path()});
   CHECK(allowed.exit_code == 0);
   CHECK(allowed.out == "\"hello from the workspace\"\n");
@@ -80,9 +68,10 @@ TEST_CASE("config cli: a secret in a tool result never reaches the VM", "[config
 local c = Host.call('file.read', {path = 'leak.txt'}).content
 print(c)
 return {seen = c, has_secret = c:find('sk-test-', 1, true) ~= nil})");
-  write(tac.dir() + "/leak.txt", "token=" + kSecret + " b64=" + base64(kSecret));
-  write(tac.path() + ".yml",
-        "tools:\n  allow: [file.read]\nsecrets:\n  T: {env: TACTUS_TEST_SECRET}\n");
+  tactus::test::write_file(tac.dir() + "/leak.txt", "token=" + kSecret + " b64=" + base64(kSecret));
+  tactus::test::write_file(
+      tac.path() + ".yml",
+      "tools:\n  allow: [file.read]\nsecrets:\n  T: {env: TACTUS_TEST_SECRET}\n");
   const auto r = run_tactus({"run", tac.path(), "--json"}, {kSecretEnv});
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);
@@ -97,7 +86,7 @@ return {seen = c, has_secret = c:find('sk-test-', 1, true) ~= nil})");
 
 TEST_CASE("config cli: a print of a secret is masked, in every output", "[config][secrets]") {
   TempTac tac("print('key is ' .. input.k) error('failed with ' .. input.k)");
-  write(tac.path() + ".yml", "secrets:\n  T: {env: TACTUS_TEST_SECRET}\n");
+  tactus::test::write_file(tac.path() + ".yml", "secrets:\n  T: {env: TACTUS_TEST_SECRET}\n");
   const auto r = run_tactus({"run", tac.path(), "--param", "k=" + kSecret}, {kSecretEnv});
   CHECK(r.exit_code == 1);
   CHECK(r.out == "key is ***\n");
@@ -107,7 +96,8 @@ TEST_CASE("config cli: a print of a secret is masked, in every output", "[config
 
 TEST_CASE("config cli: a missing secret is a config error naming it", "[config][secrets]") {
   TempTac tac("return 1");
-  write(tac.path() + ".yml", "secrets:\n  GH: {file: missing-token}\n  T: {env: NOT_SET_HERE}\n");
+  tactus::test::write_file(tac.path() + ".yml",
+                           "secrets:\n  GH: {file: missing-token}\n  T: {env: NOT_SET_HERE}\n");
   const auto r = run_tactus({"run", tac.path()});
   CHECK(r.exit_code == 2);
   CHECK(r.err.rfind("tactus: " + tac.path() + ".yml:2:7: secrets.GH: ", 0) == 0);
@@ -119,12 +109,13 @@ TEST_CASE("config cli: the audit log records each Host.call, redacted", "[config
   TempTac tac(R"(Host.call('host.ping', {key = input.k})
 pcall(Host.call, 'file.read', {path = 'x'})
 return 1)");
-  write(tac.path() + ".yml",
-        "secrets:\n  T: {env: TACTUS_TEST_SECRET}\naudit:\n  path: logs/audit.jsonl\n");
+  tactus::test::write_file(
+      tac.path() + ".yml",
+      "secrets:\n  T: {env: TACTUS_TEST_SECRET}\naudit:\n  path: logs/audit.jsonl\n");
   const auto r = run_tactus({"run", tac.path(), "--run-id", "audit-1", "--param", "k=" + kSecret},
                             {kSecretEnv});
   REQUIRE(r.exit_code == 0);
-  const std::string log = slurp(tac.dir() + "/logs/audit.jsonl");
+  const std::string log = tactus::test::read_file(tac.dir() + "/logs/audit.jsonl");
   CHECK(log.find(kSecret) == std::string::npos);
   std::istringstream lines(log);
   std::string first, second;
@@ -144,7 +135,8 @@ return 1)");
 TEST_CASE("config cli: config show prints every value's origin, secrets by name only",
           "[config][cli]") {
   TempTac tac("return 1");
-  write(tac.path() + ".yml", "sandbox:\n  timeout: 42\nsecrets:\n  T: {env: TACTUS_TEST_SECRET}\n");
+  tactus::test::write_file(tac.path() + ".yml",
+                           "sandbox:\n  timeout: 42\nsecrets:\n  T: {env: TACTUS_TEST_SECRET}\n");
   const auto r = run_tactus({"config", "show", tac.path()}, {kSecretEnv});
   CHECK(r.exit_code == 0);
   CHECK(r.out.find("sandbox.timeout: 42") != std::string::npos);
@@ -156,7 +148,7 @@ TEST_CASE("config cli: config show prints every value's origin, secrets by name 
 
 TEST_CASE("config cli: a bad sidecar is a usage error naming file:line:column", "[config][cli]") {
   TempTac tac("return 1");
-  write(tac.path() + ".yml", "sandbox:\n  limits:\n    memroy: 1g\n");
+  tactus::test::write_file(tac.path() + ".yml", "sandbox:\n  limits:\n    memroy: 1g\n");
   const auto r = run_tactus({"run", tac.path()});
   CHECK(r.exit_code == 2);
   CHECK(r.err == "tactus: " + tac.path() +
@@ -168,7 +160,7 @@ TEST_CASE("config cli: a bad sidecar is a usage error naming file:line:column", 
 
 TEST_CASE("config cli: sandbox.enabled false warns on every run, naming where", "[config][cli]") {
   TempTac tac("return 1");
-  write(tac.path() + ".yml", "sandbox:\n  enabled: false\n");
+  tactus::test::write_file(tac.path() + ".yml", "sandbox:\n  enabled: false\n");
   const auto r = run_tactus({"run", tac.path()});
   CHECK(r.exit_code == 0);
   CHECK(r.err.rfind("tactus: warning: running without the sandbox (sandbox.enabled: false at " +

@@ -35,11 +35,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-void write(const std::string& path, const std::string& text) {
-  fs::create_directories(fs::path(path).parent_path());
-  std::ofstream(path) << text;
-}
-
 // A project directory holding proc.tac (and its journal, .tactus/journal.db, once run).
 struct Project {
   TempTac tac;
@@ -149,16 +144,16 @@ TEST_CASE("durable: a changed source or sidecar is refused on resume", "[durable
   Project p("local ok = Human.approve{ message = 'x' } return ok");
   REQUIRE(p.run("c1").exit_code == 5);
   REQUIRE(p.tactus({"answer", "c1", "--value", "no"}).exit_code == 0);
-  write(p.tac.path() + ".yml", "sandbox:\n  timeout: 99\n");
+  tactus::test::write_file(p.tac.path() + ".yml", "sandbox:\n  timeout: 99\n");
   auto r = p.tactus({"resume", "c1"});
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("its configuration (sidecar or config layers) changed") != std::string::npos);
   fs::remove(p.tac.path() + ".yml");
-  write(p.tac.path(), "local ok = Human.approve{ message = 'y' } return ok");
+  tactus::test::write_file(p.tac.path(), "local ok = Human.approve{ message = 'y' } return ok");
   r = p.tactus({"resume", "c1"});
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("changed since the run started") != std::string::npos);
-  write(p.tac.path(), "local ok = Human.approve{ message = 'x' } return ok");
+  tactus::test::write_file(p.tac.path(), "local ok = Human.approve{ message = 'x' } return ok");
   r = p.tactus({"resume", "c1"});
   CHECK(r.exit_code == 0);
   CHECK(r.out == "false\n");
@@ -319,11 +314,12 @@ return { outputs = outputs, calls = lookup.call_count() }
     server.respond_with(responder);
     tactus::test::HttpTestServer tools_server;  // counts the tool calls that reach the network
     Project p(source);
-    write(p.tac.path() + ".yml",
-          "providers:\n  fake: {base_url: \"" + server.base_url() +
-              "\", api_key: K}\nsecrets:\n  K: {env: TACTUS_TEST_KEY}\n"
-              "sandbox:\n  network: filtered\n  network_filter: {allow: ['^127\\.0\\.0\\.1$']}\n"
-              "tools:\n  allow: [http.request]\n");
+    tactus::test::write_file(
+        p.tac.path() + ".yml",
+        "providers:\n  fake: {base_url: \"" + server.base_url() +
+            "\", api_key: K}\nsecrets:\n  K: {env: TACTUS_TEST_KEY}\n"
+            "sandbox:\n  network: filtered\n  network_filter: {allow: ['^127\\.0\\.0\\.1$']}\n"
+            "tools:\n  allow: [http.request]\n");
     const std::vector<std::string> env = {"TACTUS_TEST_KEY=" + key};
     const std::string id = "kill" + std::to_string(point);
     const pid_t pid = start_tactus(
@@ -374,7 +370,7 @@ return { outputs = outputs, calls = lookup.call_count() }
 TEST_CASE("durable: journal.enabled false runs without a journal, and Human.* then fails clearly",
           "[durable][cli]") {
   Project p("print(Host.call('host.ping', {x = 1}).x) return Human.approve{ message = 'x' }");
-  write(p.tac.path() + ".yml", "journal:\n  enabled: false\n");
+  tactus::test::write_file(p.tac.path() + ".yml", "journal:\n  enabled: false\n");
   const auto r = p.run("n1");
   CHECK(r.exit_code == 1);
   CHECK(r.out == "1\n");
@@ -389,7 +385,7 @@ TEST_CASE("durable: an unwritable project refuses the run, naming the journal", 
   if (::geteuid() == 0) SUCCEED("root can write anywhere; checked when run unprivileged");
   Project p("return 1");
   fs::create_directories(p.dir() + "/ro");
-  write(p.dir() + "/ro/proc.tac", "Human.notify{ message = 'hi' } return 1");
+  tactus::test::write_file(p.dir() + "/ro/proc.tac", "Human.notify{ message = 'hi' } return 1");
   fs::permissions(p.dir() + "/ro", fs::perms::owner_read | fs::perms::owner_exec);
   if (::geteuid() != 0) {
     const auto r = run_tactus_in(p.dir() + "/ro", {"run", p.dir() + "/ro/proc.tac"});
@@ -440,7 +436,8 @@ TEST_CASE("durable: a run without an outside effect leaves no journal; one with 
   REQUIRE(r.exit_code == 0);
   CHECK(r.out == "1\ttrue\ttrue\n1\n");
   CHECK_FALSE(fs::exists(p.dir() + "/.tactus"));  // nothing a resume could save
-  write(p.tac.path(), "print(os.time() > 0) Human.notify{ message = 'x' } return 2");
+  tactus::test::write_file(p.tac.path(),
+                           "print(os.time() > 0) Human.notify{ message = 'x' } return 2");
   r = p.run("effect");
   REQUIRE(r.exit_code == 0);
   auto runs = p.tactus({"runs", "--json"});

@@ -16,10 +16,6 @@ using tactus::test::TempTac;
 
 namespace {
 
-void write(const std::string& path, const std::string& text) {
-  std::ofstream(path) << text;
-}
-
 std::string fetch_source(const std::string& url) {
   return "local ok, r = pcall(Host.call, 'http.request', {url = '" + url +
          "'})\nif ok then return {status = r.status, body = r.body} end\nreturn {error = r}\n";
@@ -31,7 +27,7 @@ TEST_CASE("http cli: allowed in tools.allow but network none: denied, nothing se
           "[http][cli]") {
   HttpTestServer server;
   TempTac tac(fetch_source(server.url("/hello")));
-  write(tac.path() + ".yml", "tools:\n  allow: [http.request]\n");
+  tactus::test::write_file(tac.path() + ".yml", "tools:\n  allow: [http.request]\n");
   const auto r = run_tactus({"run", tac.path(), "--json"});
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);
@@ -43,9 +39,10 @@ TEST_CASE("http cli: allowed in tools.allow but network none: denied, nothing se
 TEST_CASE("http cli: filtered network reaches an allowed host; deny wins", "[http][cli]") {
   HttpTestServer server;
   TempTac tac(fetch_source(server.url("/hello")));
-  write(tac.path() + ".yml",
-        "sandbox:\n  network: filtered\n  network_filter:\n    allow: ['^127\\.0\\.0\\.1$']\n"
-        "tools:\n  allow: [http.request]\n");
+  tactus::test::write_file(
+      tac.path() + ".yml",
+      "sandbox:\n  network: filtered\n  network_filter:\n    allow: ['^127\\.0\\.0\\.1$']\n"
+      "tools:\n  allow: [http.request]\n");
   const auto r = run_tactus({"run", tac.path(), "--json"});
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);
@@ -54,9 +51,9 @@ TEST_CASE("http cli: filtered network reaches an allowed host; deny wins", "[htt
   CHECK(doc["result"]["body"] == "hello");
   CHECK(server.requests() == 1);
 
-  write(tac.path() + ".yml",
-        "sandbox:\n  network: filtered\n  network_filter:\n    allow: ['.*']\n"
-        "    deny: ['^127\\.']\ntools:\n  allow: [http.request]\n");
+  tactus::test::write_file(tac.path() + ".yml",
+                           "sandbox:\n  network: filtered\n  network_filter:\n    allow: ['.*']\n"
+                           "    deny: ['^127\\.']\ntools:\n  allow: [http.request]\n");
   const auto denied = run_tactus({"run", tac.path(), "--json"});
   REQUIRE(denied.exit_code == 0);
   CHECK(nlohmann::json::parse(denied.out)["result"]["error"] ==
@@ -66,8 +63,8 @@ TEST_CASE("http cli: filtered network reaches an allowed host; deny wins", "[htt
 
 TEST_CASE("http cli: an invalid network_filter regex is a config error", "[http][config]") {
   TempTac tac("return 1");
-  write(tac.path() + ".yml",
-        "sandbox:\n  network: filtered\n  network_filter:\n    allow: ['(']\n");
+  tactus::test::write_file(tac.path() + ".yml",
+                           "sandbox:\n  network: filtered\n  network_filter:\n    allow: ['(']\n");
   const auto r = run_tactus({"run", tac.path()});
   CHECK(r.exit_code == 2);
   CHECK(r.err.rfind("tactus: " + tac.path() + ".yml:4:", 0) == 0);

@@ -19,16 +19,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 // The "Key:\tvalue" line of /proc/PID/status.
 std::string status_field(pid_t pid, const std::string& key) {
-  std::istringstream in(slurp("/proc/" + std::to_string(pid) + "/status"));
+  std::istringstream in(tactus::test::read_file("/proc/" + std::to_string(pid) + "/status"));
   for (std::string line; std::getline(in, line);)
     if (line.rfind(key + ":", 0) == 0) {
       auto v = line.substr(key.size() + 1);
@@ -39,7 +32,7 @@ std::string status_field(pid_t pid, const std::string& key) {
 }
 
 pid_t parent_of(pid_t pid) {
-  const std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
+  const std::string stat = tactus::test::read_file("/proc/" + std::to_string(pid) + "/stat");
   const auto close = stat.rfind(')');
   if (close == std::string::npos) return -1;
   std::istringstream in(stat.substr(close + 2));
@@ -120,7 +113,7 @@ TEST_CASE("jail: namespaces, identity, capabilities, fds, rlimits and root as ta
   CHECK(status_field(run.jail, "NSpid").find("\t1") != std::string::npos);
 
   // nobody inside; from the host, never root.
-  CHECK(slurp(proc + "/uid_map").find("65534") != std::string::npos);
+  CHECK(tactus::test::read_file(proc + "/uid_map").find("65534") != std::string::npos);
   const std::string uids = status_field(run.jail, "Uid");
   CHECK(uids.rfind("0\t", 0) != 0);
   if (::geteuid() == 0) {
@@ -142,10 +135,10 @@ TEST_CASE("jail: namespaces, identity, capabilities, fds, rlimits and root as ta
   CHECK(fds == std::vector<std::string>{"3"});
 
   // The environment: the spawner wiped the strings; nothing of the user's is left.
-  const std::string env = slurp(proc + "/environ");
+  const std::string env = tactus::test::read_file(proc + "/environ");
   CHECK(env.find_first_not_of('\0') == std::string::npos);
 
-  const std::string limits = slurp(proc + "/limits");
+  const std::string limits = tactus::test::read_file(proc + "/limits");
   auto limit_line = [&](const std::string& name) {
     const auto at = limits.find(name);
     return at == std::string::npos ? std::string() : limits.substr(at, limits.find('\n', at) - at);
@@ -160,7 +153,7 @@ TEST_CASE("jail: namespaces, identity, capabilities, fds, rlimits and root as ta
 #endif
 
   // The root: one read-only tmpfs, empty; no /proc, /dev or /sys.
-  const std::string mountinfo = slurp(proc + "/mountinfo");
+  const std::string mountinfo = tactus::test::read_file(proc + "/mountinfo");
   CHECK(std::count(mountinfo.begin(), mountinfo.end(), '\n') == 1);
   CHECK_THAT(mountinfo, Catch::Contains(" / / ro,nosuid,nodev,noexec"));
   CHECK_THAT(mountinfo, Catch::Contains("tmpfs"));

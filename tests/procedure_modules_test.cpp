@@ -9,22 +9,16 @@
 using tactus::test::run_tactus;
 namespace fs = std::filesystem;
 
-namespace {
-void write(const std::string& path, const std::string& text) {
-  fs::create_directories(fs::path(path).parent_path());
-  std::ofstream(path) << text;
-}
-}  // namespace
-
 TEST_CASE("modules: require loads helpers/util.lua beside the procedure, once", "[modules][cli]") {
   tactus::test::TempTac tac(R"(
 local util = require("helpers.util")
 local again = require("helpers.util")
 local legacy = require("lib.old")
 return {twice = util.twice(21), same = util == again, loads = loads, legacy = legacy.name})");
-  write(tac.dir() + "/helpers/util.lua",
-        "loads = (loads or 0) + 1\nlocal M = {}\nfunction M.twice(x) return 2 * x end\nreturn M\n");
-  write(tac.dir() + "/lib/old.tac", "return {name = ...}\n");
+  tactus::test::write_file(
+      tac.dir() + "/helpers/util.lua",
+      "loads = (loads or 0) + 1\nlocal M = {}\nfunction M.twice(x) return 2 * x end\nreturn M\n");
+  tactus::test::write_file(tac.dir() + "/lib/old.tac", "return {name = ...}\n");
   const auto r = run_tactus({"run", tac.path()});
   INFO(r.err);
   CHECK(r.exit_code == 0);
@@ -35,7 +29,7 @@ TEST_CASE("modules: a missing, escaping or broken module is a clear error", "[mo
   tactus::test::TempTac tac(R"(
 local names = {"helpers.missing", "helpers.evil", "helpers.bad", "..x", "tactus.nope"}
 for _, n in ipairs(names) do print(select(2, pcall(require, n))) end)");
-  write(tac.dir() + "/helpers/bad.lua", "local x = = 1\n");
+  tactus::test::write_file(tac.dir() + "/helpers/bad.lua", "local x = = 1\n");
   fs::create_symlink("/etc/passwd", tac.dir() + "/helpers/evil.lua");
   const auto r = run_tactus({"run", tac.path()});
   INFO(r.err);

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 namespace tactus::test {
@@ -18,6 +19,18 @@ namespace tactus::test {
 CliRun run_tactus(const std::vector<std::string>& args, const std::vector<std::string>& env_extra,
                   double timeout_s) {
   return run_program(TACTUS_BIN, args, env_extra, timeout_s);
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
 }
 
 const std::string& default_cwd() {

@@ -30,6 +30,10 @@ const std::string& default_cwd();
 CliRun run_tactus_in(const std::string& cwd, const std::vector<std::string>& args,
                      const std::vector<std::string>& env_extra = {}, double timeout_s = 30);
 
+// Writes text to path, creating its directories; reads a whole file ("" if it cannot).
+void write_file(const std::string& path, const std::string& text);
+std::string read_file(const std::string& path);
+
 // A file in a fresh temporary directory, removed with the directory at destruction.
 class TempTac {
  public:
