@@ -411,23 +411,19 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
 
   // Durable: the run is journaled (docs/durability.md). A new run is recorded; a resumed one
   // must find its source and configuration unchanged.
-  std::string source_hash, config_hash;
   // A new run's journal, opened (and the run recorded and claimed) when the run first needs it.
   std::unique_ptr<broker::Journal> lazy_journal;
   std::string lazy_error;
-  broker::RunRecord lazy_record;
   std::optional<broker::ExchangeJournal> exchanges;
   if (durable) {
-    source_hash = broker::sha256_hex(req.source);
-    config_hash = config_fingerprint(config);
     std::vector<broker::JournalEntry> replay;
     if (resuming) {
-      if (record->source_hash != source_hash)
+      if (record->source_hash != broker::sha256_hex(req.source))
         return usage_failure(o, req.run_id,
                              "run " + req.run_id + ": " + o.file +
                                  " changed since the run started; a resume must replay the same "
                                  "source (start a new run instead)");
-      if (record->config_hash != config_hash)
+      if (record->config_hash != config_fingerprint(config))
         return usage_failure(o, req.run_id,
                              "run " + req.run_id +
                                  ": its configuration (sidecar or config "
@@ -440,21 +436,21 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
         return usage_failure(o, req.run_id, error);
       exchanges.emplace(journal.get(), req.run_id, std::move(replay), redactor.get());
     } else {
-      broker::RunRecord r;
-      std::error_code ec;
-      r.run_id = req.run_id;
-      r.procedure = std::filesystem::absolute(o.file, ec).lexically_normal().string();
-      r.source_hash = source_hash;
-      r.config_hash = config_hash;
-      r.input_json = protocol::dump_json(req.input);
-      r.status = "running";
-      lazy_record = std::move(r);
-      const std::string path = journal_path(config);
+      // The record (hashes and input included) is made only when a journal is needed: most
+      // runs without an outside effect never pay for it.
       exchanges.emplace(
-          [&lazy_journal, &lazy_error, &lazy_record, path](std::string& e) -> broker::Journal* {
-            lazy_journal = broker::Journal::open(path, e);
-            if (lazy_journal && (!lazy_journal->create_run(lazy_record, e) ||
-                                 !lazy_journal->claim(lazy_record.run_id, e)))
+          [&lazy_journal, &lazy_error, &req, &config, &o](std::string& e) -> broker::Journal* {
+            broker::RunRecord r;
+            std::error_code ec;
+            r.run_id = req.run_id;
+            r.procedure = std::filesystem::absolute(o.file, ec).lexically_normal().string();
+            r.source_hash = broker::sha256_hex(req.source);
+            r.config_hash = config_fingerprint(config);
+            r.input_json = protocol::dump_json(req.input);
+            r.status = "running";
+            lazy_journal = broker::Journal::open(journal_path(config), e);
+            if (lazy_journal &&
+                (!lazy_journal->create_run(r, e) || !lazy_journal->claim(r.run_id, e)))
               lazy_journal.reset();
             if (!lazy_journal) lazy_error = e;
             return lazy_journal.get();
