@@ -300,3 +300,11 @@ return { a = a, fixed = math.random(1000000), clock_ok = c >= 0 and c < 30 })");
   CHECK(a["fixed"] == b["fixed"]);  // the procedure's own seed still rules
   CHECK(a["clock_ok"] == true);
 }
+
+TEST_CASE("dsl: Log lines count against the output limit like printed ones", "[dsl][cli][limits]") {
+  TempTac tac("for i = 1, 1000 do Log.info(string.rep('x', 50)) end return 1");
+  const auto r = run_tactus({"run", tac.path(), "--json", "--output-limit", "1k"});
+  CHECK(r.exit_code == 3);
+  CHECK(Json::parse(r.out)["status"] == "output");
+  CHECK(r.err.size() < 2048);  // stopped near the limit, not after 50 KB of log
+}
