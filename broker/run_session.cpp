@@ -193,11 +193,13 @@ class Session {
     const Json limits = {{"memory", req_.limits.memory},
                          {"output", req_.limits.output},
                          {"instructions", req_.limits.instructions}};
-    reply(protocol::make_notification("run", Json{{"source", req_.source},
-                                                  {"chunkname", req_.chunkname},
-                                                  {"input", req_.input},
-                                                  {"limits", limits},
-                                                  {"mode", req_.mode}}));
+    Json run = {{"source", req_.source},
+                {"chunkname", req_.chunkname},
+                {"input", req_.input},
+                {"limits", limits},
+                {"mode", req_.mode}};
+    if (!req_.options.is_null()) run["options"] = req_.options;
+    reply(protocol::make_notification("run", std::move(run)));
     run_sent_at_ = Clock::now();  // written (or queued) to the child: the hand-off is done
   }
 

@@ -42,7 +42,9 @@ struct RunRequest {
                                               const protocol::Json& params)>
       ask_human;
   bool log_json = false;     // Log.* events as JSONL instead of readable lines
-  std::string mode = "run";  // "validate": declarations only (tactus validate)
+  std::string mode = "run";  // "validate": declarations only (tactus validate); "test"
+  // The runner's options (tactus test: {scenario, mock}; run --mock: {mock}); null: none.
+  protocol::Json options;
 };
 
 // Where the procedure's printed lines go (the broker masks secrets before this in [config]).

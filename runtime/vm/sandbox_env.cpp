@@ -6,6 +6,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -45,6 +46,12 @@ void make_readonly(lua_State* L, const char* name) {
   lua_setfield(L, -2, "__newindex");
   lua_pushliteral(L, "read-only table");
   lua_setfield(L, -2, "__metatable");
+  // A callable table (Step("text", fn)) stays callable through its proxy.
+  if (lua_getmetatable(L, backing)) {
+    lua_getfield(L, -1, "__call");
+    lua_setfield(L, -3, "__call");
+    lua_pop(L, 1);
+  }
   lua_setmetatable(L, -2);
   // Remember proxy -> backing, so rawget/rawset/next/pairs and the table.* mutators see it.
   lua_pushlightuserdata(L, &kReadonlyKey);
@@ -281,11 +288,29 @@ int checkpoint_request(lua_State* L) {
   return 1;
 }
 
-// "run" or "validate" (tactus validate: declarations only, nothing brokered runs).
+// "run", "validate" (tactus validate: declarations only, nothing brokered runs) or "test".
 int run_mode(lua_State* L) {
   const std::string& mode = context_of(L).mode;
   lua_pushlstring(L, mode.data(), mode.size());
   return 1;
+}
+
+// P.source_line(text): the line of the procedure's source where text starts (a Specification's
+// Gherkin sits there verbatim in a long string), or nil; and the file's name.
+int source_line(lua_State* L) {
+  std::size_t n = 0;
+  const char* text = luaL_checklstring(L, 1, &n);
+  const VmContext& c = context_of(L);
+  const auto at = n == 0 ? std::string_view::npos : c.source.find(std::string_view(text, n));
+  if (at == std::string_view::npos)
+    lua_pushnil(L);
+  else
+    lua_pushinteger(L, 1 + static_cast<lua_Integer>(std::count(
+                               c.source.begin(), c.source.begin() + static_cast<long>(at), '\n')));
+  const std::string_view name =
+      std::string_view(c.chunkname).substr(c.chunkname.rfind('@', 0) == 0);
+  lua_pushlstring(L, name.data(), name.size());
+  return 2;
 }
 
 int json_encode(lua_State* L) {
@@ -715,6 +740,7 @@ int install_sandbox(lua_State* L) {
   lua_getfield(L, LUA_GLOBALSINDEX, "tostring");
   set_closure(L, primitives, "log", log_event, 1);
   set_closure(L, primitives, "mode", run_mode);
+  set_closure(L, primitives, "source_line", source_line);
   set_closure(L, primitives, "human", human_request);
   set_closure(L, primitives, "checkpoint", checkpoint_request);
   make_readonly(L, "primitives");

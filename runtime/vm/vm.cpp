@@ -114,25 +114,31 @@ Vm::~Vm() {
 }
 
 RunOutcome Vm::run(std::string_view source, const std::string& chunkname,
-                   const protocol::Json& input, const std::string& mode) {
+                   const protocol::Json& input, const std::string& mode,
+                   const protocol::Json& options) {
   lua_State* L = L_;
   VmContext& c = *ctx_;
   RunOutcome out;
   lua_settop(L, 0);
   lua_pushcfunction(L, on_error);
   c.mode = mode;
+  c.source = source;
+  c.chunkname = chunkname;
   int status = luaL_loadbufferx(L, source.data(), source.size(), chunkname.c_str(), "t");
   if (status == 0) {
-    // runner(chunk, input): declarations first, then the main procedure (lua/prelude.lua).
+    // runner(chunk, input, options): declarations first, then the main procedure
+    // (lua/prelude.lua).
     push_runner(L);
     lua_insert(L, -2);
     push_json(L, input);
-    status = lua_pcall(L, 2, 1, 1);
+    push_json(L, options);
+    status = lua_pcall(L, 3, 1, 1);
   } else {
     c.traceback.clear();
   }
   // A limit that tripped inside a pcall whose caller then returned at once (no instruction
   // left to re-raise it) still fails the run.
+  c.source = std::string_view();
   if (status == 0 && c.tripped != Tripped::none) {
     status = LUA_ERRRUN;
     lua_pushlstring(L, c.trip_message.data(), c.trip_message.size());

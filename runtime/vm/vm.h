@@ -42,9 +42,11 @@ class Vm {
 
   // Loads source as text (binary chunks are refused) and hands it to the prelude's runner:
   // the global input is set, the top level runs, then the main procedure if one was declared.
-  // mode "validate" runs the declarations only and returns what was declared.
+  // mode "validate" runs the declarations only and returns what was declared; "test" runs one
+  // scenario of the file's Specification (options: {scenario, mock}) and returns its report.
+  // options reach the runner as its third argument (null: none).
   RunOutcome run(std::string_view source, const std::string& chunkname, const protocol::Json& input,
-                 const std::string& mode = "run");
+                 const std::string& mode = "run", const protocol::Json& options = protocol::Json());
 
   lua_State* state() const { return L_; }
   const VmContext& context() const { return *ctx_; }

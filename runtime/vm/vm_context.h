@@ -24,7 +24,9 @@ struct VmContext {
   bool collect_pending = false;  // an allocation was refused: collect at the next instruction
   std::string trip_message;
   std::string traceback;       // of the last uncaught error
-  std::string mode = "run";    // or "validate"
+  std::string mode = "run";    // or "validate", "test"
+  std::string_view source;     // the procedure's text, during Vm::run (Specification lines)
+  std::string chunkname;       // its name, "@path/file.tac"
   bool random_seeded = false;  // math.random has its seed (from the broker, or the procedure)
 };
 

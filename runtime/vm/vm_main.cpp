@@ -52,9 +52,9 @@ int vm_main(int fd, std::uint64_t message_limit) {
   std::string error;
   if (auto vm = Vm::create(limits, &channel, error)) {
     const Json mode = p.value("mode", Json("run"));
+    const std::string m = mode == "validate" || mode == "test" ? mode.get<std::string>() : "run";
     outcome = vm->run(p["source"].get_ref<const std::string&>(), p["chunkname"].get<std::string>(),
-                      p.value("input", Json()),
-                      mode == "validate" ? std::string("validate") : std::string("run"));
+                      p.value("input", Json()), m, p.value("options", Json()));
   } else {
     outcome.kind = "memory";
     outcome.message = error;
