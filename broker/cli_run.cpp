@@ -182,6 +182,9 @@ void print_validation(const CliOptions& o, const broker::RunResult& r) {
     line += "; procedures: " + joined(s["procedures"]);
   if (!s.value("agents", Json::array()).empty()) line += "; agents: " + joined(s["agents"]);
   if (!s.value("tools", Json::array()).empty()) line += "; tools: " + joined(s["tools"]);
+  const Json spec = s.value("specification", Json());
+  if (spec.is_object() && spec.value("scenarios", Json()).is_array())
+    line += "; scenarios: " + std::to_string(spec["scenarios"].size());
   write_all(1, line + "\n");
 }
 
@@ -313,12 +316,111 @@ int config_show_command(const CliOptions& o) {
   return 0;
 }
 
+bool prepare_run(const CliOptions& o, PreparedRun& p, std::string& error) {
+  broker::RunRequest& req = p.req;
+  if (!load_procedure_config(o.file, p.config, error)) return false;
+  const sidecars::Config& config = p.config;
+  p.redactor = std::make_shared<broker::Redactor>();
+  if (!resolve_secrets(config, *p.redactor, p.secrets, error)) return false;
+  req.redactor = p.redactor;
+
+  // Configuration, then the command line over it.
+  req.limits.timeout_seconds = config.timeout.value;
+  req.limits.memory = config.memory.value;
+  req.limits.cpu_seconds = config.cpu.value;
+  req.limits.output = config.output.value;
+  req.limits.instructions = config.instructions.value;
+  req.limits.message = config.message.value;
+  o.limits.apply(req.limits);
+  req.policy.allowed_tools = config.tools_allow.value;
+  req.allow_exec = config.jit.value;
+  req.log_json = o.log_json;
+
+  // The run message carries the source; keep room for the envelope and the input.
+  const std::uint64_t max_source = req.limits.message - req.limits.message / 8;
+  if (!read_source(o.file, max_source, req.source, error)) return false;
+  if (!read_input(o, req.input, error)) return false;
+  req.chunkname = "@" + o.file;
+  {
+    std::error_code ec;
+    req.procedure_dir =
+        std::filesystem::absolute(o.file, ec).parent_path().lexically_normal().string();
+  }
+
+  std::string backend = o.backend;
+  std::string why_none = "--no-sandbox";
+  if (o.no_sandbox) backend = "none";
+  if (backend.empty() && !config.enabled.value) {
+    backend = "none";
+    why_none = "sandbox.enabled: false at " + config.enabled.origin.text();
+  }
+  if (backend.empty()) backend = config.backend.value;
+  if (backend == "none" && why_none == "--no-sandbox" && !o.no_sandbox && o.backend.empty())
+    why_none = "sandbox.backend: none at " + config.backend.origin.text();
+  p.backend = backend;
+  req.backend = backend == "none" ? spawner::Backend::danger_none : spawner::Backend::jail;
+  if (req.backend == spawner::Backend::danger_none)
+    write_all(2, "tactus: warning: running without the sandbox (" + why_none +
+                     "): no namespaces and no seccomp; only the child process and the "
+                     "restricted VM contain this procedure\n");
+
+  if (!config.audit_path.value.empty()) {
+    p.audit = std::make_unique<broker::AuditLog>();
+    if (!p.audit->open(config.audit_path.value, error)) return false;
+    req.audit = p.audit.get();
+  }
+  return true;
+}
+
+broker::RunResult execute_run(PreparedRun& p, const CliOptions& o, spawner::SpawnerClient& spawner,
+                              broker::OutputSink& out, bool show_tokens) {
+  const broker::RunRequest& req = p.req;
+  RedactingSink sink(out, p.redactor);
+  broker::SpawnerCommandLauncher launcher(spawner);
+  tools::ToolContext tool_ctx = tool_context(p.config, o.file, p.secrets, *p.redactor, launcher);
+  // A model's reply is shown as it streams when a person watches stderr, and never with --json
+  // (stderr then carries the procedure's output) or --log-json (stderr is then JSON lines).
+  // The printer masks whole lines, so it is not used when a secret spans lines
+  // (broker/token_printer.h).
+  if (show_tokens && !o.json && !o.log_json && ::isatty(2) &&
+      !broker::multiline_secret(p.secrets)) {
+    auto printer = std::make_shared<broker::TokenPrinter>(2, p.redactor);
+    tool_ctx.llm.on_token = [printer](std::string_view text) { printer->token(text); };
+    tool_ctx.llm.on_reply_end = [printer] { printer->end(); };
+  }
+  tool_ctx.deadline = std::chrono::steady_clock::now() +
+                      std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                          std::chrono::duration<double>(req.limits.timeout_seconds));
+  const tools::ToolRegistry tools(std::move(tool_ctx));
+  broker::RunResult r;
+  if (p.backend == "pool") {
+    broker::WorkerPool pool(spawner, req, 1, std::chrono::seconds(60));
+    std::string pool_error;
+    if (!pool.fill(pool_error)) {
+      r.run_id = req.run_id;
+      r.status = broker::RunStatus::setup;
+      r.message = pool_error;
+    } else {
+      r = pool.run(req, tools, sink);
+    }
+  } else {
+    r = broker::run_procedure(spawner, req, tools, sink);
+  }
+  // The procedure's result and messages are masked too, like everything written out.
+  r.message = p.redactor->redact(r.message);
+  r.traceback = p.redactor->redact(r.traceback);
+  p.redactor->redact_in_place(r.result);
+  return r;
+}
+
 int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
   CliOptions o = options;
-  broker::RunRequest req;
+  PreparedRun p;
+  broker::RunRequest& req = p.req;
   req.run_id = o.run_id.empty() ? broker::random_hex(8) : o.run_id;
   const bool resuming = o.command == Command::resume;
-  bool durable = o.command != Command::validate;
+  // A mocked run answers its agents itself: there is nothing worth journaling or resuming.
+  bool durable = o.command != Command::validate && !o.mock;
 
   std::string error;
   // A resume finds its run in the project's journal: the procedure and input come from there.
@@ -342,8 +444,8 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
     o.file = record->procedure;
   }
 
-  sidecars::Config config;
-  if (!load_procedure_config(o.file, config, error)) return usage_failure(o, req.run_id, error);
+  if (!prepare_run(o, p, error)) return usage_failure(o, req.run_id, error);
+  const sidecars::Config& config = p.config;
   if (!config.journal_enabled.value) {
     if (resuming)
       return usage_failure(o, req.run_id,
@@ -351,62 +453,11 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
                                "): this run cannot be resumed");
     durable = false;
   }
-  auto redactor = std::make_shared<broker::Redactor>();
-  std::map<std::string, std::string> secret_values;  // for command tools and providers
-  if (!resolve_secrets(config, *redactor, secret_values, error))
-    return usage_failure(o, req.run_id, error);
-  req.redactor = redactor;
-
-  // Configuration, then the command line over it.
-  req.limits.timeout_seconds = config.timeout.value;
-  req.limits.memory = config.memory.value;
-  req.limits.cpu_seconds = config.cpu.value;
-  req.limits.output = config.output.value;
-  req.limits.instructions = config.instructions.value;
-  req.limits.message = config.message.value;
-  o.limits.apply(req.limits);
-  req.policy.allowed_tools = config.tools_allow.value;
-  req.allow_exec = config.jit.value;
-  req.log_json = o.log_json;
   if (o.command == Command::validate) req.mode = "validate";
-
-  // The run message carries the source; keep room for the envelope and the input.
-  const std::uint64_t max_source = req.limits.message - req.limits.message / 8;
-  if (!read_source(o.file, max_source, req.source, error))
-    return usage_failure(o, req.run_id, error);
+  if (o.mock) req.options = Json{{"mock", true}};
   if (resuming) {
     req.input = Json::parse(record->input_json, nullptr, false);
     if (req.input.is_discarded()) req.input = Json::object();
-  } else if (!read_input(o, req.input, error)) {
-    return usage_failure(o, req.run_id, error);
-  }
-  req.chunkname = "@" + o.file;
-  {
-    std::error_code ec;
-    req.procedure_dir =
-        std::filesystem::absolute(o.file, ec).parent_path().lexically_normal().string();
-  }
-
-  std::string backend = o.backend;
-  std::string why_none = "--no-sandbox";
-  if (o.no_sandbox) backend = "none";
-  if (backend.empty() && !config.enabled.value) {
-    backend = "none";
-    why_none = "sandbox.enabled: false at " + config.enabled.origin.text();
-  }
-  if (backend.empty()) backend = config.backend.value;
-  if (backend == "none" && why_none == "--no-sandbox" && !o.no_sandbox && o.backend.empty())
-    why_none = "sandbox.backend: none at " + config.backend.origin.text();
-  req.backend = backend == "none" ? spawner::Backend::danger_none : spawner::Backend::jail;
-  if (req.backend == spawner::Backend::danger_none)
-    write_all(2, "tactus: warning: running without the sandbox (" + why_none +
-                     "): no namespaces and no seccomp; only the child process and the "
-                     "restricted VM contain this procedure\n");
-
-  broker::AuditLog audit;
-  if (!config.audit_path.value.empty()) {
-    if (!audit.open(config.audit_path.value, error)) return usage_failure(o, req.run_id, error);
-    req.audit = &audit;
   }
 
   // Durable: the run is journaled (docs/durability.md). A new run is recorded; a resumed one
@@ -434,7 +485,7 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
       if (!error.empty()) return usage_failure(o, req.run_id, error);
       if (!journal->set_status(req.run_id, "running", error))
         return usage_failure(o, req.run_id, error);
-      exchanges.emplace(journal.get(), req.run_id, std::move(replay), redactor.get());
+      exchanges.emplace(journal.get(), req.run_id, std::move(replay), p.redactor.get());
     } else {
       // The record (hashes and input included) is made only when a journal is needed: most
       // runs without an outside effect never pay for it.
@@ -455,49 +506,18 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
             if (!lazy_journal) lazy_error = e;
             return lazy_journal.get();
           },
-          req.run_id, redactor.get());
+          req.run_id, p.redactor.get());
     }
     req.exchanges = &*exchanges;
     if (!o.no_input) req.ask_human = ask_at_terminal;
     if (!o.json && ::isatty(2))
       write_all(2, "tactus: run " + req.run_id + (resuming ? " (resumed)" : "") + "\n");
+  } else if (o.command != Command::validate && !o.no_input) {
+    req.ask_human = ask_at_terminal;  // a run without a journal can still ask at the terminal
   }
 
   FdSink fd_sink(o.json ? 2 : 1);
-  RedactingSink sink(fd_sink, redactor);
-  broker::SpawnerCommandLauncher launcher(spawner);
-  tools::ToolContext tool_ctx = tool_context(config, o.file, secret_values, *redactor, launcher);
-  // A model's reply is shown as it streams when a person watches stderr, and never with --json
-  // (stderr then carries the procedure's output) or --log-json (stderr is then JSON lines).
-  // The printer masks whole lines, so it is not used when a secret spans lines
-  // (broker/token_printer.h).
-  if (!o.json && !o.log_json && ::isatty(2) && !broker::multiline_secret(secret_values)) {
-    auto printer = std::make_shared<broker::TokenPrinter>(2, redactor);
-    tool_ctx.llm.on_token = [printer](std::string_view text) { printer->token(text); };
-    tool_ctx.llm.on_reply_end = [printer] { printer->end(); };
-  }
-  tool_ctx.deadline = std::chrono::steady_clock::now() +
-                      std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                          std::chrono::duration<double>(req.limits.timeout_seconds));
-  const tools::ToolRegistry tools(std::move(tool_ctx));
-  broker::RunResult r;
-  if (backend == "pool") {
-    broker::WorkerPool pool(spawner, req, 1, std::chrono::seconds(60));
-    std::string pool_error;
-    if (!pool.fill(pool_error)) {
-      r.run_id = req.run_id;
-      r.status = broker::RunStatus::setup;
-      r.message = pool_error;
-    } else {
-      r = pool.run(req, tools, sink);
-    }
-  } else {
-    r = broker::run_procedure(spawner, req, tools, sink);
-  }
-  // The procedure's result and messages are masked too, like everything written out.
-  r.message = redactor->redact(r.message);
-  r.traceback = redactor->redact(r.traceback);
-  redactor->redact_in_place(r.result);
+  broker::RunResult r = execute_run(p, o, spawner, fd_sink, true);
   // A journal that could not be had refuses the run: the outside effect that needed it did not
   // run (docs/durability.md).
   if (!lazy_error.empty()) return usage_failure(o, req.run_id, lazy_error);

@@ -1,8 +1,16 @@
 // `tactus run`: read the procedure, build the run request, serve it, print the outcome.
 #pragma once
 
+#include <map>
+#include <memory>
+#include <string>
+
+#include "broker/audit_log.h"
 #include "broker/cli_args.h"
+#include "broker/run_session.h"
+#include "broker/secrets.h"
 #include "runtime/spawner/spawner.h"
+#include "sidecars/config.h"
 
 namespace tactus::cli {
 
@@ -14,5 +22,26 @@ int config_show_command(const CliOptions& options);
 
 // Returns the process exit code (docs/cli.md).
 int run_command(const CliOptions& options, spawner::SpawnerClient& spawner);
+
+// One run of options.file made ready: its configuration layers, secrets (resolved here, in the
+// broker), limits, source, input and backend. Shared by run, validate, resume, test and eval.
+struct PreparedRun {
+  sidecars::Config config;
+  broker::RunRequest req;
+  std::shared_ptr<broker::Redactor> redactor;
+  std::map<std::string, std::string> secrets;  // for command tools and providers
+  std::string backend;                         // "jail", "pool" or "none"
+  std::unique_ptr<broker::AuditLog> audit;
+};
+
+// false: error is one line (a usage or configuration error, exit code 2). Prints the warning
+// of a run without the sandbox.
+bool prepare_run(const CliOptions& options, PreparedRun& run, std::string& error);
+
+// Serves a prepared run with the tools its configuration allows; printed lines reach out
+// masked, and the result is masked. show_tokens: stream a model's reply on a terminal.
+broker::RunResult execute_run(PreparedRun& run, const CliOptions& options,
+                              spawner::SpawnerClient& spawner, broker::OutputSink& out,
+                              bool show_tokens);
 
 }  // namespace tactus::cli
