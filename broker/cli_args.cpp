@@ -1,15 +1,13 @@
 #include "broker/cli_args.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <string_view>
 
 #include "sidecars/units.h"
 
 namespace tactus::cli {
 namespace {
-
-constexpr std::string_view kPlannedCommands[] = {"test", "eval"};
-constexpr std::string_view kPlannedRunFlags[] = {"--mock"};
 
 struct ArgCursor {
   int argc;
@@ -146,6 +144,32 @@ bool parse_run(ArgCursor c, CliOptions& o, std::string& error) {
         error = "option '--message-limit' must be at most 1 GiB";
         return false;
       }
+    } else if (flag == "--mock") {
+      if (!no_value()) return false;
+      o.mock = true;
+    } else if (flag == "--scenario" && (o.command == Command::test || o.command == Command::eval)) {
+      if (!value()) return false;
+      if (v.empty()) {
+        error = "option '--scenario' needs a scenario's name";
+        return false;
+      }
+      o.scenario = v;
+    } else if (flag == "--junit" && o.command == Command::test) {
+      if (!value()) return false;
+      if (v.empty()) {
+        error = "option '--junit' needs a file name";
+        return false;
+      }
+      o.junit_file = v;
+    } else if (flag == "--runs" && o.command == Command::eval) {
+      if (!value()) return false;
+      char* end = nullptr;
+      const long n = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0' || n < 1 || n > 10000) {
+        error = "option '--runs': '" + v + "' is not a count from 1 to 10000";
+        return false;
+      }
+      o.runs = static_cast<int>(n);
     } else if (flag == "--instructions") {
       if (!value()) return false;
       auto n = sidecars::parse_size(v);  // accepts plain counts and k/m/g multipliers
@@ -155,12 +179,10 @@ bool parse_run(ArgCursor c, CliOptions& o, std::string& error) {
       }
       o.limits.instructions = *n;
     } else {
-      for (auto planned : kPlannedRunFlags)
-        if (flag == planned) {
-          error = "option '" + std::string(flag) + "' is not available yet in this version";
-          return false;
-        }
-      error = "unknown option '" + std::string(flag) + "' (see 'tactus run --help')";
+      const char* topic = o.command == Command::test   ? "test"
+                          : o.command == Command::eval ? "eval"
+                                                       : "run";
+      error = "unknown option '" + std::string(flag) + "' (see 'tactus " + topic + " --help')";
       return false;
     }
   }
@@ -204,12 +226,27 @@ ParseResult parse_cli(int argc, const char* const* argv) {
     parse_run(ArgCursor{argc, argv, 2}, o, r.error);
     return r;
   }
+  if (cmd == "test" || cmd == "eval") {
+    o.command = cmd == "test" ? Command::test : Command::eval;
+    const std::string name(cmd);
+    parse_run(ArgCursor{argc, argv, 2}, o, r.error);
+    if (o.command == Command::help) {
+      o.help_topic = name;
+      return r;
+    }
+    if (r.error.rfind("'tactus run' needs", 0) == 0)
+      r.error = "'tactus " + name + "' needs a FILE.tac (see 'tactus " + name + " --help')";
+    if (r.error.empty() && !o.run_id.empty())
+      r.error = "'tactus " + name + "' takes no --run-id: each scenario is a run of its own";
+    return r;
+  }
   if (cmd == "validate") {
     o.command = Command::validate;
     parse_run(ArgCursor{argc, argv, 2}, o, r.error);
     if (o.command == Command::help) o.help_topic = "validate";
     if (r.error.rfind("'tactus run' needs", 0) == 0)
       r.error = "'tactus validate' needs a FILE.tac (see 'tactus validate --help')";
+    if (r.error.empty() && o.mock) r.error = "'tactus validate' takes no --mock: it runs no agent";
     return r;
   }
   if (cmd == "resume") {
@@ -223,6 +260,8 @@ ParseResult parse_cli(int argc, const char* const* argv) {
     if (!r.error.empty()) return r;
     if (!o.params.empty() || !o.input_file.empty() || !o.run_id.empty())
       r.error = "'tactus resume' takes no --param, --input or --run-id: the run keeps its own";
+    else if (o.mock)
+      r.error = "'tactus resume' takes no --mock: a mocked run is not journaled";
     o.run_id = o.file;  // the positional argument
     o.file.clear();
     return r;
@@ -320,16 +359,43 @@ ParseResult parse_cli(int argc, const char* const* argv) {
     o.file = argv[3];
     return r;
   }
-  for (auto planned : kPlannedCommands)
-    if (cmd == planned) {
-      r.error = "'tactus " + std::string(cmd) + "' is not available yet in this version";
-      return r;
-    }
   r.error = "unknown command '" + std::string(cmd) + "' (see 'tactus --help')";
   return r;
 }
 
 std::string help_text(const std::string& topic) {
+  if (topic == "test")
+    return R"(usage: tactus test FILE.tac [--mock] [--scenario NAME] [--json] [--junit FILE] [options]
+
+Runs each scenario of FILE's Specification([[ Gherkin ]]) in a fresh jail and prints one line
+per scenario: PASS, or FAIL with the failing step's line and why. Given steps set the input and
+script agents, tools and human answers; When runs the procedure; Then checks its output, state
+and tool calls; Step("text", fn) adds custom steps. See docs/testing.md.
+
+options:
+  --mock              agents without a scenario mock answer from Mocks {...}, or with a plain
+                      reply (and done, if they have it); no model is called. Without --mock,
+                      unmocked agents call their providers
+  --scenario NAME     run only the scenarios called NAME (an outline's name runs all its rows)
+  --json              print one JSON report on stdout
+  --junit FILE        also write a JUnit XML report to FILE
+  --param, --input, --timeout, --memory, --cpu, --output-limit, --instructions,
+  --message-limit, --backend, --no-sandbox  as for 'tactus run' (per scenario)
+
+Human.* requests are answered by the scenario ('the human approves') or with their default.
+Runs are not journaled. exit codes: 0 every scenario passed, 1 a scenario failed or the
+Specification is malformed (file:line), 2 usage or configuration error.
+)";
+  if (topic == "eval")
+    return R"(usage: tactus eval FILE.tac [--runs N] [--mock] [--scenario NAME] [--json] [options]
+
+Runs every scenario of FILE's Specification N times (--runs, else Evaluation({runs = N}), else
+1) and prints each scenario's pass rate against the threshold (Evaluation({threshold = T}),
+default 1.0: every run must pass). Options as for 'tactus test'. See docs/testing.md.
+
+exit codes: 0 every scenario at or above the threshold, 1 one below it or a malformed
+Specification, 2 usage or configuration error.
+)";
   if (topic == "config")
     return R"(usage: tactus config show FILE.tac
 
@@ -380,6 +446,9 @@ options:
                         job (for a server; one run gains nothing). none: the child process
                         and the restricted VM only
   --no-sandbox          the same as --backend none; prints a warning on every run
+  --mock                agents answer from the file's Mocks {...} or with a plain reply
+                        (docs/testing.md); no model is called and the run is not journaled
+  --no-input            a Human.* request suspends the run even on a terminal
 
 exit codes: 0 ok, 1 error, 2 usage, 3 limit (timeout, cpu, memory, output),
             4 sandbox (violation, crashed, setup). See docs/cli.md.
@@ -389,12 +458,16 @@ exit codes: 0 ok, 1 error, 2 usage, 3 limit (timeout, cpu, memory, output),
 commands:
   run FILE.tac        run a procedure (see 'tactus run --help')
   validate FILE.tac   check a procedure's declarations without running it or any model
+  test FILE.tac       run the scenarios of its Specification (see 'tactus test --help')
+  eval FILE.tac       run them N times and report pass rates (see 'tactus eval --help')
+  resume RUN_ID       replay a run from the journal and go on (see 'tactus resume --help')
+  answer RUN_ID       answer a suspended run's Human.* request (see 'tactus answer --help')
+  runs                runs known to the project's journal (see 'tactus runs --help')
   sandbox status      what this kernel allows, which backend would run
   config show FILE    the merged configuration of a run, with each value's origin
   --help, --version
 
-Planned, not yet available: validate, test, eval, resume, answer, runs.
-Documentation: docs/ in the source tree (cli.md, language.md, protocol.md).
+Documentation: docs/ in the source tree (cli.md, language.md, testing.md, durability.md).
 )";
 }
 

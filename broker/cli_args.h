@@ -20,7 +20,9 @@ enum class Command {
   answer,
   runs,
   sandbox_status,
-  config_show
+  config_show,
+  test,
+  eval
 };
 
 // Limits given on the command line (the top config layer); unset ones fall through.
@@ -45,6 +47,10 @@ struct CliOptions {
   std::string answer_value;    // tactus answer --value
   bool answer_resume = false;  // tactus answer --resume
   std::string status_filter;   // tactus runs --status
+  bool mock = false;           // --mock: agents answer from Mocks {...} or a default reply
+  std::string scenario;        // tactus test --scenario NAME
+  std::string junit_file;      // tactus test --junit FILE
+  int runs = 0;                // tactus eval --runs N (0: the Evaluation's, else 1)
   LimitFlags limits;
 };
 

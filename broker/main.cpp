@@ -5,6 +5,7 @@
 #include "broker/cli_args.h"
 #include "broker/cli_durable.h"
 #include "broker/cli_run.h"
+#include "broker/cli_test.h"
 #include "broker/sandbox_status.h"
 #include "runtime/spawner/spawner.h"
 
@@ -35,6 +36,8 @@ int main(int argc, char** argv) {
     case cli::Command::validate:
     case cli::Command::resume:
     case cli::Command::sandbox_status:
+    case cli::Command::test:
+    case cli::Command::eval:
       break;
   }
   // First real step: fork the spawner, before any thread exists and before any configuration
@@ -48,5 +51,7 @@ int main(int argc, char** argv) {
     resume.command = cli::Command::resume;
     return cli::run_command(resume, spawner);
   }
+  if (o.command == cli::Command::test) return cli::test_command(o, spawner);
+  if (o.command == cli::Command::eval) return cli::eval_command(o, spawner);
   return cli::run_command(o, spawner);
 }

@@ -4,14 +4,14 @@
 -- It returns the runner that Vm::run calls with the procedure's chunk and input.
 local _, P = ...
 
+local mocks = require("tactus.testing.mocks")
+
 -- Host: the one door out. Host.call(name, args) is one broker request; on failure it raises
 -- an error whose message starts with the code (denied, invalid_args, not_found, timeout, failed).
+-- Under tactus test a mocked tool answers instead (lua/tactus/testing/mocks.lua).
 Host = {
   call = function(name, args)
-    if P.mode() == "validate" then
-      error("validate: Host.call is not run during validation", 0)
-    end
-    return P.host_call(name, args)
+    return mocks.host_call(name, args, true)
   end,
 }
 
@@ -36,6 +36,7 @@ local naming = require("tactus.dsl.naming")
 local tools = require("tactus.dsl.tools")
 local agents = require("tactus.dsl.agent")
 local procs = require("tactus.dsl.procedure")
+local testing = require("tactus.testing.runner")
 
 -- State: the run's state table; Procedure { state = {...} } declares fields with defaults.
 state = {}
@@ -122,8 +123,7 @@ end
 
 -- Step.checkpoint(fn) / Step.checkpoint("label", fn) / checkpoint(fn): runs fn once. The
 -- broker journals its result by position; a resumed run gets it back without running fn.
--- Step("text", fn) declares a specification step.
-local steps = {}
+-- Step("text", fn) declares a specification step (docs/testing.md).
 local function run_checkpoint(label, fn)
   if type(label) == "function" then
     label, fn = nil, label
@@ -148,36 +148,23 @@ Step = setmetatable({
   end,
 }, {
   __call = function(_, text, fn)
-    if type(text) ~= "string" or type(fn) ~= "function" then
-      error('Step("text", function(ctx) ... end) needs a text and a function', 2)
-    end
-    steps[#steps + 1] = { text = text, fn = fn }
+    testing.step(text, fn, 2)
   end,
 })
 checkpoint = function(label, fn)
   return run_checkpoint(label, fn)
 end
 
--- Testing declarations are collected here; `tactus test` runs them (testing.md).
-local declared_specs, declared_mocks, declared_evals = {}, {}, {}
+-- Testing declarations: `tactus test` and `tactus eval` run them (docs/testing.md).
 Specification = function(text)
-  if type(text) ~= "string" then
-    error("Specification([[ Gherkin ]]) needs a string", 2)
-  end
-  declared_specs[#declared_specs + 1] = text
+  testing.specification(text, 2)
 end
 specifications = Specification
 Mocks = function(t)
-  if type(t) ~= "table" then
-    error("Mocks { ... } needs a table", 2)
-  end
-  declared_mocks[#declared_mocks + 1] = t
+  testing.mocks(t, 2)
 end
 Evaluation = function(t)
-  if type(t) ~= "table" then
-    error("Evaluation({...}) needs a table", 2)
-  end
-  declared_evals[#declared_evals + 1] = t
+  testing.evaluation(t, 2)
 end
 
 -- Human.*: each is one broker request, answered at the terminal when there is one, otherwise
@@ -189,8 +176,11 @@ local function ask(kind, args, level)
   if type(args) ~= "table" or type(args.message) ~= "string" then
     error("Human." .. kind .. " needs a table with a message: Human." .. kind .. '{ message = "..." }', level + 1)
   end
-  if P.mode() == "validate" then
+  local mode = P.mode()
+  if mode == "validate" then
     error("validate: Human." .. kind .. " is not run during validation", 0)
+  elseif mocks.answers_humans() then
+    return mocks.human(kind, args) -- a scenario's answer or the default; nobody is asked
   end
   return P.human(kind, args)
 end
@@ -235,8 +225,27 @@ setmetatable(_G, {
 
 local mode = P.mode
 
-return function(chunk, raw_input)
-  current_input = procs.make_input(type(raw_input) == "table" and raw_input or {})
+return function(chunk, raw_input, options)
+  raw_input = type(raw_input) == "table" and raw_input or {}
+  options = type(options) == "table" and options or {}
+  if mode() == "test" then
+    return testing.run_scenario(chunk, raw_input, options, {
+      make_input = function(values)
+        current_input = procs.make_input(values)
+        return current_input
+      end,
+      run_main = procs.run_main,
+      init_state = init_state,
+      has_main = function()
+        return procs.main_name() ~= nil or type(rawget(_G, "main")) == "function"
+      end,
+      check_script_output = procs.check_script_output,
+    })
+  end
+  if options.mock then
+    mocks.activate(false, true) -- tactus run --mock: Mocks {...} and default replies
+  end
+  current_input = procs.make_input(raw_input)
   rawset(_G, "input", current_input)
   if mode() == "validate" then
     local ok, err = pcall(chunk, current_input)
@@ -252,6 +261,7 @@ return function(chunk, raw_input)
     summary.agents = agents.names()
     summary.tools = tools.names()
     summary.script_stopped_at_host_call = partial or nil
+    summary.specification = testing.list()
     return summary
   end
   local result = chunk(current_input)

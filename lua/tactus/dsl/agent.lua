@@ -5,6 +5,7 @@ local _, P = ...
 local schema = require("tactus.dsl.schema")
 local tools = require("tactus.dsl.tools")
 local naming = require("tactus.dsl.naming")
+local mocks = require("tactus.testing.mocks")
 
 local agent = {}
 local all = {} -- every agent declared, in order
@@ -99,14 +100,29 @@ local function encode_result(v)
   return ok and text or tostring(v)
 end
 
+-- The agent's tool for a scripted call, by wire name or declared name.
+local function scripted_tool(list, name)
+  for _, entry in ipairs(list) do
+    if entry.wire == name or entry.tool.name == name then
+      return entry.tool
+    end
+  end
+end
+
 -- Runs the model's tool calls; returns the calls made, each {name, args, result | error}.
-local function run_tool_calls(a, reply, by_wire)
+-- A mocked reply's calls are recorded without running (docs/testing.md).
+local function run_tool_calls(a, reply, by_wire, list)
   local made = {}
   for _, call in ipairs(reply.tool_calls or {}) do
     local t = by_wire[call.name]
     local record = { id = call.id, name = call.name, args = call.arguments }
     local content
-    if not t then
+    if reply.scripted then
+      t = scripted_tool(list, call.name)
+      record.name = t and t.name or call.name
+      tools.record_scripted(t, call.name, call.arguments or {})
+      record.result = "(mocked)"
+    elseif not t then
       record.error = "no tool named '" .. tostring(call.name) .. "'"
     elseif type(call.arguments) == "table" and call.arguments._raw ~= nil then
       record.error = "the arguments are not valid JSON"
@@ -156,6 +172,10 @@ local function chat(a, by_wire, list, env)
   if P.mode() == "validate" then
     error("validate: no model call", 0)
   end
+  local mocked = mocks.agent_reply(a, by_wire.done ~= nil)
+  if mocked then
+    return mocked
+  end
   return P.llm_chat(request)
 end
 
@@ -188,12 +208,15 @@ local function turn(a, message, env)
       message = message.message
     end
     a.history[#a.history + 1] = { role = "user", content = tostring(message) }
-  elseif not a.started and a.spec.initial_message then
-    a.history[#a.history + 1] = { role = "user", content = render(a.spec.initial_message, env) }
+  elseif not a.started and (mocks.first_message() or a.spec.initial_message) then
+    -- A scenario's "Given the message is ..." replaces the first user message.
+    local first = mocks.first_message() or render(a.spec.initial_message, env)
+    a.history[#a.history + 1] = { role = "user", content = first }
   end
   a.started = true
   local list, by_wire = resolve_tools(a)
   local usage = { prompt_tokens = 0, completion_tokens = 0, total_tokens = 0 }
+  mocks.note_turn(a.name)
   local reply = chat(a, by_wire, list, env)
   add_usage(usage, reply.usage)
   local assistant = { role = "assistant", content = reply.content }
@@ -201,9 +224,11 @@ local function turn(a, message, env)
     assistant.tool_calls = reply.tool_calls
   end
   a.history[#a.history + 1] = assistant
-  local calls = run_tool_calls(a, reply, by_wire)
+  local calls = run_tool_calls(a, reply, by_wire, list)
   local output = reply.content
-  if a.output_fields and #calls == 0 then
+  if reply.value ~= nil then
+    output = reply.value -- a mock's value is the turn's output as it stands
+  elseif a.output_fields and #calls == 0 then
     -- One retry, showing the model what was wrong.
     for attempt = 1, 2 do
       local value, err = parse_structured(output)

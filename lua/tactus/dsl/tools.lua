@@ -3,12 +3,14 @@
 local _, P = ...
 local schema = require("tactus.dsl.schema")
 local naming = require("tactus.dsl.naming")
+local mocks = require("tactus.testing.mocks")
 
 local tools = {}
 
 local by_name = {} -- name -> tool
 local toolsets = {} -- name -> toolset
 local handles = setmetatable({}, { __mode = "k" }) -- handle -> tool record
+local scripted = {} -- name -> scripted calls of tools no agent offered
 
 -- Host tools the model may be offered, with their parameters (the rest get a free-form object).
 local host_params = {
@@ -87,15 +89,19 @@ function tools.of(h)
   return handles[h]
 end
 
--- Runs a tool and records the call. Lua tools run here; host tools go through the broker.
+-- Runs a tool and records the call. Lua tools run here; host tools go through the broker; a
+-- tool mocked by the scenario (tactus test) returns its mocked result instead.
 function tools.invoke(t, args)
   if not t.name then
     error("this Tool has no name: assign it to a global (lookup = Tool {...}) or give name = '...'", 3)
   end
   args = args or {}
   local result
-  if t.host then
-    result = P.host_call(t.host, args)
+  local mocked, value = mocks.tool_result(t.name)
+  if mocked then
+    result = value
+  elseif t.host then
+    result = mocks.host_call(t.host, args)
   else
     if t.input then
       local checked, err = schema.validate_input(t.input, args)
@@ -249,6 +255,34 @@ function tools.names()
     end
   end
   table.sort(out)
+  return out
+end
+
+-- A scripted call (a mocked agent's tool call): recorded, its handler not run. t may be nil
+-- when the agent has no such tool; the call is still recorded under its name.
+function tools.record_scripted(t, name, args)
+  local call = { name = t and t.name or name, args = args }
+  if t then
+    t.calls[#t.calls + 1] = call
+  else
+    scripted[name] = scripted[name] or {}
+    table.insert(scripted[name], call)
+  end
+end
+
+-- Every recorded call to the tool called name (declared, host or scripted), in order.
+function tools.calls_named(name)
+  local t = by_name[name] or by_name["host:" .. name]
+  local out = {}
+  for _, c in ipairs(t and t.calls or {}) do
+    out[#out + 1] = c
+  end
+  for _, c in ipairs(scripted[name] or {}) do
+    out[#out + 1] = c
+  end
+  for _, c in ipairs(mocks.host_calls(name)) do
+    out[#out + 1] = c
+  end
   return out
 end
 

@@ -1,0 +1,264 @@
+-- Specifications (docs/testing.md): Specification([[Gherkin]]), Step("text", fn), Mocks {...}
+-- and Evaluation {...} are collected while the file runs; `tactus validate` lists the scenarios
+-- (a Gherkin error fails it with its file:line), and `tactus test` runs one scenario per VM:
+-- setup steps first, then the file, then each step in order. The report is the run's result.
+local _, P = ...
+local mocks = require("tactus.testing.mocks")
+
+local runner = {}
+
+local specs = {} -- {text, line, chunk}
+local custom = {} -- {text, fn}
+local evaluation
+
+function runner.specification(text, level)
+  if type(text) ~= "string" then
+    error("Specification([[ Gherkin ]]) needs a string", level + 1)
+  end
+  -- Only stored here: a plain run never pays for parsing.
+  specs[#specs + 1] = { text = text }
+end
+
+function runner.step(text, fn, level)
+  if type(text) ~= "string" or type(fn) ~= "function" then
+    error('Step("text", function(ctx) ... end) needs a text and a function', level + 1)
+  end
+  custom[#custom + 1] = { text = text, fn = fn }
+end
+
+function runner.mocks(t, level)
+  if type(t) ~= "table" then
+    error("Mocks { ... } needs a table", level + 1)
+  end
+  for name, entry in pairs(t) do
+    if type(name) ~= "string" or (type(entry) ~= "table" and type(entry) ~= "string") then
+      error("Mocks: each entry is name = { message = ..., tool_calls = ..., temporal = ..., returns = ... }", level + 1)
+    end
+  end
+  mocks.declare(t)
+end
+
+function runner.evaluation(t, level)
+  if type(t) ~= "table" then
+    error("Evaluation({...}) needs a table", level + 1)
+  end
+  for _, k in ipairs({ "runs", "threshold" }) do
+    if t[k] ~= nil and type(t[k]) ~= "number" then
+      error("Evaluation: " .. k .. " must be a number", level + 1)
+    end
+  end
+  if t.threshold and (t.threshold < 0 or t.threshold > 1) then
+    error("Evaluation: threshold must be from 0 to 1", level + 1)
+  end
+  if t.runs and (t.runs < 1 or t.runs % 1 ~= 0) then
+    error("Evaluation: runs must be a whole number of at least 1", level + 1)
+  end
+  evaluation = { runs = t.runs, threshold = t.threshold }
+end
+
+-- Every scenario of every Specification, Background steps first; raises "file:line: ..." for
+-- a Gherkin error. Returns {scenarios = {...}, evaluation = {...}} or nil with no Specification.
+function runner.list()
+  if #specs == 0 then
+    return nil
+  end
+  local gherkin = require("tactus.testing.gherkin")
+  local out = {}
+  for _, spec in ipairs(specs) do
+    local line, chunkname = P.source_line(spec.text)
+    local feature, err = gherkin.parse(spec.text, line or 1)
+    if not feature then
+      -- An empty text has no place of its own in the source: the file is named alone.
+      local at = line and (":" .. err.line) or ""
+      error((chunkname or "?") .. at .. ": Specification: " .. err.message, 0)
+    end
+    for _, sc in ipairs(feature.scenarios) do
+      local steps = {}
+      for _, st in ipairs(feature.background) do
+        steps[#steps + 1] = st
+      end
+      for _, st in ipairs(sc.steps) do
+        steps[#steps + 1] = st
+      end
+      out[#out + 1] = { feature = feature.name, name = sc.name, outline = sc.outline, line = sc.line, steps = steps }
+    end
+  end
+  return { scenarios = out, evaluation = evaluation }
+end
+
+-- A custom step for text: def, captures. Exact text first, then the text as a Lua pattern
+-- (Step("(%d+) items are left", function(ctx, n) ... end)).
+local function find_custom(text)
+  for _, c in ipairs(custom) do
+    if c.text == text then
+      return c, {}
+    end
+  end
+  for _, c in ipairs(custom) do
+    local ok, caps = pcall(function()
+      return { text:match("^" .. c.text .. "$") }
+    end)
+    if ok and caps[1] ~= nil then
+      return c, caps
+    end
+  end
+end
+
+local function custom_texts()
+  local out = {}
+  for i, c in ipairs(custom) do
+    out[i] = c.text
+  end
+  return out
+end
+
+local function message_of(e)
+  if type(e) == "table" then
+    local ok, text = pcall(P.json_encode, e)
+    return ok and text or tostring(e)
+  end
+  return tostring(e)
+end
+
+-- Raises again an error caught while a limit had tripped: limits end the run, not a step.
+local function pass_limits(ok, err)
+  if not ok and P.limit_tripped() then
+    error(err, 0)
+  end
+end
+
+-- Runs options.scenario (as listed) against the file's chunk. env: make_input, run_main,
+-- init_state, has_main, check_script_output (lua/prelude.lua). Returns the scenario's report.
+function runner.run_scenario(chunk, raw_input, options, env)
+  local steps = require("tactus.testing.steps")
+  local sc = options.scenario
+  if type(sc) ~= "table" or type(sc.steps) ~= "table" then
+    error("test: no scenario given", 0)
+  end
+  mocks.activate(true, options.mock == true)
+  local world = { input = {}, ran = false }
+  for k, v in pairs(raw_input or {}) do
+    world.input[k] = v
+  end
+  local report = { feature = sc.feature, name = sc.name, line = sc.line, steps = {} }
+  local failed
+  local function fail(i, err)
+    report.steps[i].status = "failed"
+    report.steps[i].error = message_of(err)
+    failed = failed or i
+  end
+
+  -- Setup steps (input, mocks, human answers) hold wherever they stand.
+  for i, st in ipairs(sc.steps) do
+    report.steps[i] = { keyword = st.word or st.keyword, text = st.text, line = st.line }
+    local def, caps = steps.find(st.text)
+    if def and def.setup and not failed then
+      local ok, err = pcall(def.fn, world, unpack(caps))
+      pass_limits(ok, err)
+      if ok then
+        report.steps[i].status = "passed"
+      else
+        fail(i, err)
+      end
+    end
+  end
+
+  local input = env.make_input(world.input)
+  world.input = input
+  rawset(_G, "input", input)
+  world.state = function()
+    return rawget(_G, "state")
+  end
+  if not failed then
+    local loaded, result = pcall(chunk, input)
+    pass_limits(loaded, result)
+    if not env.has_main() then
+      -- Script mode: running the file was running the procedure.
+      world.ran = true
+      world.ok = loaded
+      if loaded then
+        world.ok, world.output = pcall(env.check_script_output, result)
+        pass_limits(world.ok, world.output)
+        if not world.ok then
+          world.error, world.output = message_of(world.output), nil
+        end
+      else
+        world.error = message_of(result)
+      end
+    elseif not loaded then
+      report.status = "failed"
+      report.error = "the file failed to load: " .. message_of(result)
+      for _, s in ipairs(report.steps) do
+        s.status = s.status or "skipped"
+      end
+      return report
+    end
+  end
+  world.run = function()
+    if world.ran then
+      return
+    end
+    world.ran = true
+    local ok, found, result = pcall(env.run_main, input, rawget(_G, "main"), env.init_state)
+    pass_limits(ok, found)
+    world.ok = ok
+    if ok then
+      world.output = result
+    else
+      world.error = message_of(found)
+    end
+  end
+
+  for i, st in ipairs(sc.steps) do
+    local entry = report.steps[i]
+    if failed then
+      entry.status = entry.status or "skipped"
+    elseif not entry.status then
+      local c, ccaps = find_custom(st.text)
+      local ok, err
+      if c then
+        if st.keyword == "Then" then
+          world.run() -- a Then step checks what the procedure did
+        end
+        local ctx = setmetatable({ input = input, doc = st.doc, table = st.table, run = world.run }, {
+          __index = function(_, k)
+            if k == "output" then
+              return world.output
+            elseif k == "state" then
+              return world.state()
+            elseif k == "ok" then
+              return world.ok
+            elseif k == "error" then
+              return world.error
+            end
+          end,
+        })
+        ok, err = pcall(c.fn, ctx, unpack(ccaps))
+      else
+        local def, caps = steps.find(st.text)
+        if def then
+          ok, err = pcall(def.fn, world, unpack(caps))
+        else
+          entry.status = "undefined"
+          entry.error = 'undefined step; the closest known step is "' .. steps.suggest(st.text, custom_texts()) .. '"'
+          failed = i
+        end
+      end
+      if entry.status == nil then
+        pass_limits(ok, err)
+        if ok then
+          entry.status = "passed"
+        else
+          fail(i, err)
+        end
+      end
+    end
+  end
+  report.status = failed and "failed" or "passed"
+  if failed then
+    report.failed_step = failed
+  end
+  return report
+end
+
+return runner
