@@ -32,3 +32,28 @@ Procedure {
     return { greeting = greeting, turns = turns }
   end,
 }
+
+Specification([[
+Feature: Greeting
+  Scenario: The agent greets and calls done
+    Given the input name is "Ada"
+    And the agent "greeter" responds with "Hello, Ada! Lovely to meet you."
+    And the agent "greeter" calls tool "done" with args {"reason": "greeted Ada"}
+    When the procedure runs
+    Then the procedure should complete successfully
+    And the done tool should be called exactly 1 time
+    And the output greeting should match pattern "^Hello, Ada"
+    And the output turns should be 1
+    And the total iterations should be less than 2
+
+  Scenario: A model that never calls done gets three turns
+    Given the input name is "Bo"
+    And the agent "greeter" responds with "Hi Bo!"
+    Then the done tool should not be called
+    And the output turns should be 3
+    And the output greeting should fuzzy match "hi bo" with threshold 0.9
+
+  Scenario: The name is required
+    When the procedure runs
+    Then the procedure should fail
+]])

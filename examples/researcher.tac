@@ -39,3 +39,31 @@ Procedure {
     return { answer = answer or "(no answer)", tools_used = used }
   end,
 }
+
+-- `tactus test --mock`: without a scenario's script, the researcher answers from this block.
+Mocks {
+  researcher = {
+    temporal = {
+      { message = "Let me read the notes.", tool_calls = { { tool = "file.read", args = { path = "notes.txt" } } } },
+      { message = "The notes have 12 words.", tool_calls = { { tool = "done", args = { reason = "answered" } } } },
+    },
+  },
+}
+
+Specification([[
+Feature: Research from the notes
+  Scenario: Reads the notes, then answers
+    When the procedure runs
+    Then the procedure should complete successfully
+    And the file.read tool should be called
+    And the tool "file.read" should be called with args {"path": "notes.txt"}
+    And the output answer should be "The notes have 12 words."
+    And the output tools_used should be ["file.read", "done"]
+
+  Scenario: Counts words with the Lua tool
+    Given the agent "researcher" calls tool "word_count" with args {"text": "hello from the notes"}
+    And the agent "researcher" responds with "Four words."
+    And the agent "researcher" calls tool "done" with args {"reason": "counted"}
+    Then the word_count tool should be called exactly 1 time
+    And the output answer should be "Four words."
+]])
