@@ -220,6 +220,13 @@ TEST_CASE("spec: Given steps, typed values, Background, outlines and every Then 
     And the tool "lookup" should be called with args {"q": "a"}
     And the total iterations should be less than 2
 
+  Scenario: the human approves
+    Given the human approves
+    And the human answers "red"
+    Then the output approved should be true
+    And the output pick should be "red"
+    And the output note should be "red"
+
   Scenario Outline: outline rows
     Given the input name is "<who>"
     Then the output greeting should be "Hello, <who>!"
@@ -232,6 +239,7 @@ TEST_CASE("spec: Given steps, typed values, Background, outlines and every Then 
   INFO(r.out << r.err);
   CHECK(r.exit_code == 0);
   CHECK(r.out.find("PASS  Steps \xe2\x80\xba values and checks") != std::string::npos);
+  CHECK(r.out.find("PASS  Steps \xe2\x80\xba the human approves") != std::string::npos);
   CHECK(r.out.find("PASS  Steps \xe2\x80\xba outline rows (who=Ann)") != std::string::npos);
   CHECK(r.out.find("PASS  Steps \xe2\x80\xba outline rows (who=Bo)") != std::string::npos);
 }
@@ -578,4 +586,28 @@ return require("tactus.testing.regex").search("^(a|a)*$", string.rep("a", 40) ..
   const auto e = run_tactus({"run", evil.path(), "--instructions", "5000000"});
   CHECK(e.exit_code == 3);
   CHECK(e.err.find("instruction limit exceeded") != std::string::npos);
+}
+
+TEST_CASE("spec: validate runs no host tool, not even through tactus.io", "[spec][cli]") {
+  TempTac tac(R"(
+local csv = require("tactus.io.csv")
+Specification([[
+Feature: F
+  Scenario: s
+    Then the output should exist
+]])
+local rows = csv.read("data.csv")
+return rows
+)");
+  tactus::test::write_file(tac.dir() + "/data.csv", "a\n1\n");
+  tactus::test::write_file(tac.path() + ".yml", "tools:\n  allow: [file.read]\n");
+  const auto v = run_tactus({"validate", tac.path()});
+  INFO(v.out << v.err);
+  CHECK(v.exit_code == 0);
+  CHECK(v.out == tac.path() +
+                     ": valid: script (its top level was checked up to its first Host.call); "
+                     "scenarios: 1\n");
+  // The scenario itself reads the file for real.
+  const auto t = test_file(tac);
+  CHECK(t.exit_code == 0);
 }
