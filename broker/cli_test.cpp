@@ -111,8 +111,8 @@ ScenarioReport run_scenario(PreparedRun& p, const CliOptions& o, spawner::Spawne
   CaptureSink sink;
   const auto start = std::chrono::steady_clock::now();
   const broker::RunResult r = execute_run(p, o, spawner, sink, false);
-  rep.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-               .count();
+  rep.ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   rep.output = sink.take();
   const Json& report = r.result;
   if (r.status != broker::RunStatus::ok || !report.is_object() ||
@@ -153,11 +153,21 @@ std::string xml_escape(std::string_view s) {
   std::string out;
   for (const char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
       default:
         // XML 1.0 has no way to carry other control characters.
         if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t' && c != '\r')
@@ -192,8 +202,7 @@ Json report_json(const CliOptions& o, const std::vector<ScenarioReport>& reps) {
           {"scenarios", std::move(scenarios)}};
 }
 
-bool write_junit(const CliOptions& o, const std::vector<ScenarioReport>& reps,
-                 std::string& error) {
+bool write_junit(const CliOptions& o, const std::vector<ScenarioReport>& reps, std::string& error) {
   double total_ms = 0;
   int failures = 0;
   std::string cases;
@@ -217,11 +226,12 @@ bool write_junit(const CliOptions& o, const std::vector<ScenarioReport>& reps,
   }
   char time[32];
   std::snprintf(time, sizeof time, "%.3f", total_ms / 1000);
-  const std::string xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n"
-                          "  <testsuite name=\"" +
-                          xml_escape(o.file) + "\" tests=\"" + std::to_string(reps.size()) +
-                          "\" failures=\"" + std::to_string(failures) + "\" time=\"" + time +
-                          "\">\n" + cases + "  </testsuite>\n</testsuites>\n";
+  const std::string xml =
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n"
+      "  <testsuite name=\"" +
+      xml_escape(o.file) + "\" tests=\"" + std::to_string(reps.size()) + "\" failures=\"" +
+      std::to_string(failures) + "\" time=\"" + time + "\">\n" + cases +
+      "  </testsuite>\n</testsuites>\n";
   // Written whole to a temporary file and renamed: a reader never sees half a report.
   const std::string tmp = o.junit_file + ".tmp";
   {
@@ -241,27 +251,31 @@ bool write_junit(const CliOptions& o, const std::vector<ScenarioReport>& reps,
   return true;
 }
 
+// A failure before any scenario ran: one line on stderr, and with --json a report saying so
+// on stdout. Returns code.
+int failure(const CliOptions& o, int code, const std::string& line) {
+  write_out(2, line + "\n");
+  if (o.json)
+    write_out(1, protocol::dump_json(Json{{"file", o.file},
+                                          {"status", code == kExitUsage ? "usage" : "error"},
+                                          {"error", line}}) +
+                     "\n");
+  return code;
+}
+
 // Prepares the file's runs and lists the scenarios to run; returns -1 to go on, else the exit
 // code (the reason already printed).
 int start(const CliOptions& o, spawner::SpawnerClient& spawner, PreparedRun& p,
           std::vector<Json>& selected, Json& spec) {
   std::string error;
-  if (!prepare_run(o, p, error)) {
-    write_out(2, "tactus: " + error + "\n");
-    return kExitUsage;
-  }
+  if (!prepare_run(o, p, error)) return failure(o, kExitUsage, "tactus: " + error);
   // Scenarios answer Human.* themselves and are never journaled or resumed.
   p.req.exchanges = nullptr;
   p.req.ask_human = nullptr;
   int code = 0;
-  if (!list_scenarios(p, o, spawner, spec, error, code)) {
-    write_out(2, error + "\n");
-    return code;
-  }
-  if (!select_scenarios(o, spec, selected, error)) {
-    write_out(2, "tactus: " + error + "\n");
-    return kExitUsage;
-  }
+  if (!list_scenarios(p, o, spawner, spec, error, code)) return failure(o, code, error);
+  if (!select_scenarios(o, spec, selected, error))
+    return failure(o, kExitUsage, "tactus: " + error);
   return -1;
 }
 
@@ -282,8 +296,8 @@ int test_command(const CliOptions& o, spawner::SpawnerClient& spawner) {
     failed += !r.passed;
     total_ms += r.ms;
     if (o.json) continue;
-    std::string line = (r.passed ? "PASS  " : "FAIL  ") + scenario_title(sc) + " (" +
-                       ms_text(r.ms) + ")";
+    std::string line =
+        (r.passed ? "PASS  " : "FAIL  ") + scenario_title(sc) + " (" + ms_text(r.ms) + ")";
     if (!r.passed) line += ": " + r.why;
     write_out(1, line + "\n");
   }
@@ -296,8 +310,8 @@ int test_command(const CliOptions& o, spawner::SpawnerClient& spawner) {
     write_out(1, protocol::dump_json(report_json(o, reps)) + "\n");
   } else {
     write_out(1, std::to_string(reps.size()) + (reps.size() == 1 ? " scenario: " : " scenarios: ") +
-                     std::to_string(reps.size() - failed) + " passed, " +
-                     std::to_string(failed) + " failed (" + ms_text(total_ms) + ")\n");
+                     std::to_string(reps.size() - failed) + " passed, " + std::to_string(failed) +
+                     " failed (" + ms_text(total_ms) + ")\n");
   }
   return failed == 0 ? 0 : kExitFailed;
 }

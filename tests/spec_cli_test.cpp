@@ -119,8 +119,9 @@ Feature: Lines
 TEST_CASE("spec: malformed Gherkin fails with the file and line, in test and validate",
           "[spec][cli]") {
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {"  Scenario: no feature\n    Given x\n", ":4: Specification: expected 'Feature:' before "
-                                              "'Scenario: no feature'"},
+      {"  Scenario: no feature\n    Given x\n",
+       ":4: Specification: expected 'Feature:' before "
+       "'Scenario: no feature'"},
       {"Feature: F\n  Given a step too early\n",
        ":5: Specification: the step 'Given a step too early' is outside a Scenario or Background"},
       {"Feature: F\n  Scenario: s\n    Given x\n    not a step\n",
@@ -137,18 +138,22 @@ TEST_CASE("spec: malformed Gherkin fails with the file and line, in test and val
        ":7: Specification: doc string opened here is not closed with \"\"\""},
       {"Feature: F\n  Scenario: s\n    Given x\n    Examples:\n",
        ":7: Specification: Examples: belongs to a Scenario Outline"},
-      {"Feature: F\nFeature: G\n", ":5: Specification: a second Feature: (one Feature per "
-                                   "Specification)"},
+      {"Feature: F\nFeature: G\n",
+       ":5: Specification: a second Feature: (one Feature per "
+       "Specification)"},
       {"", ": Specification: expected 'Feature:' (the Specification is empty)"},
   };
   for (const auto& [gherkin, message] : cases) {
-    TempTac tac("Procedure { function() return {} end }\n\nSpecification([[\n" + gherkin +
-                "]])\n");
+    TempTac tac("Procedure { function() return {} end }\n\nSpecification([[\n" + gherkin + "]])\n");
     const auto r = test_file(tac);
     INFO(gherkin << "\n" << r.out << r.err);
     CHECK(r.exit_code == 1);
     CHECK(r.err == tac.path() + message + "\n");
     CHECK(r.out.empty());
+    const auto j = test_file(tac, {"--json"});
+    CHECK(j.exit_code == 1);
+    CHECK(Json::parse(j.out) ==
+          Json{{"file", tac.path()}, {"status", "error"}, {"error", tac.path() + message}});
     const auto v = run_tactus({"validate", tac.path()});
     CHECK(v.exit_code == 1);
     CHECK(v.err.find(tac.path() + message) == 0);
@@ -160,8 +165,8 @@ TEST_CASE("spec: a file without a Specification, and a script declaring it too l
   TempTac none("return 1\n");
   auto r = test_file(none);
   CHECK(r.exit_code == 1);
-  CHECK(r.err == none.path() +
-                     ": no scenarios: the file declares no Specification([[ Feature: ... ]])\n");
+  CHECK(r.err ==
+        none.path() + ": no scenarios: the file declares no Specification([[ Feature: ... ]])\n");
   TempTac late(
       "local p = Host.call('host.ping', {})\nSpecification([[\nFeature: F\n  Scenario: s\n    "
       "Then the output should exist\n]])\nreturn 1\n");
@@ -249,7 +254,8 @@ TEST_CASE("spec: each Then check fails with a message that says why", "[spec][cl
       {"the procedure should fail", "the procedure completed, returning {"},
       {"the output greeting should not exist", "the output greeting exists: \"Hello, world!\""},
       {"the output nothing should exist", "the output nothing does not exist"},
-      {"the output greeting should be \"x\"", "the output greeting is \"Hello, world!\", not \"x\""},
+      {"the output greeting should be \"x\"",
+       "the output greeting is \"Hello, world!\", not \"x\""},
       {"the output n should be \"1\"", "the output n is absent, not \"1\""},
       {"the output greeting should not be \"Hello, world!\"",
        "the output greeting is \"Hello, world!\", and it should not be"},
@@ -352,8 +358,8 @@ Step("the doc string is read", function(ctx) assert(ctx.doc == "line one\n  inde
   CHECK(report["scenarios"][1]["status"] == "failed");
   CHECK(report["scenarios"][1]["error"].get<std::string>().find(
             "the greeting has 3 characters: ") != std::string::npos);
-  CHECK(report["scenarios"][1]["error"].get<std::string>().find(
-            "the greeting has 13 characters") != std::string::npos);
+  CHECK(report["scenarios"][1]["error"].get<std::string>().find("the greeting has 13 characters") !=
+        std::string::npos);
 }
 
 TEST_CASE("spec: Mocks {...} with temporal replies, tool mocks and unmocked defaults",
@@ -498,16 +504,14 @@ Feature: Reports & more
   CHECK(report["passed"] == 1);
   CHECK(report["failed"] == 1);
   CHECK(report["scenarios"][0]["output"] == Json{"a <printed> line"});
-  CHECK(report["scenarios"][0]["steps"][0] ==
-        Json{{"keyword", "Then"},
-             {"text", "the output ok should be true"},
-             {"line", 6},
-             {"status", "passed"}});
+  CHECK(report["scenarios"][0]["steps"][0] == Json{{"keyword", "Then"},
+                                                   {"text", "the output ok should be true"},
+                                                   {"line", 6},
+                                                   {"status", "passed"}});
   const std::string xml = tactus::test::read_file(xml_path);
   CHECK(xml.find("<testsuite name=\"" + tac.path() + "\" tests=\"2\" failures=\"1\"") !=
         std::string::npos);
-  CHECK(xml.find("<testcase classname=\"Reports &amp; more\" name=\"good\"") !=
-        std::string::npos);
+  CHECK(xml.find("<testcase classname=\"Reports &amp; more\" name=\"good\"") != std::string::npos);
   CHECK(xml.find("name=\"bad &quot;one&quot;\"") != std::string::npos);
   CHECK(xml.find("<failure message=\"" + tac.path() +
                  ":8: Then the output ok should be false: the output ok is true, not false\">") !=
