@@ -480,6 +480,8 @@ class Session {
       reply(payload);
     };
     if (kind == "notify") {
+      // A notification is written out like a Log line, and counts against the output limit.
+      if (!count_output(9 + p["message"].get_ref<const std::string&>().size())) return;
       if (!(req_.exchanges && req_.exchanges->replaying()))
         out_.log("[notify] " + (req_.redactor
                                     ? req_.redactor->redact(p["message"].get<std::string>())

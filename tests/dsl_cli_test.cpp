@@ -308,3 +308,12 @@ TEST_CASE("dsl: Log lines count against the output limit like printed ones", "[d
   CHECK(Json::parse(r.out)["status"] == "output");
   CHECK(r.err.size() < 2048);  // stopped near the limit, not after 50 KB of log
 }
+
+TEST_CASE("dsl: Human.notify lines count against the output limit too", "[dsl][cli][limits]") {
+  TempTac tac("for i = 1, 1000 do Human.notify({ message = string.rep('x', 50) }) end return 1");
+  tactus::test::write_file(tac.path() + ".yml", "journal:\n  enabled: false\n");
+  const auto r = run_tactus({"run", tac.path(), "--json", "--output-limit", "1k"});
+  CHECK(r.exit_code == 3);
+  CHECK(Json::parse(r.out)["status"] == "output");
+  CHECK(r.err.size() < 2048);
+}
