@@ -32,11 +32,6 @@
 #include "sidecars/units.h"
 
 namespace tactus::cli {
-namespace {
-
-using protocol::Json;
-
-constexpr int kExitUsage = 2;
 
 void write_all(int fd, std::string_view s) {
   while (!s.empty()) {
@@ -46,6 +41,12 @@ void write_all(int fd, std::string_view s) {
     s.remove_prefix(static_cast<std::size_t>(n));
   }
 }
+
+namespace {
+
+using protocol::Json;
+
+constexpr int kExitUsage = 2;
 
 void write_line(int fd, std::string_view line) {
   std::string s;

@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "broker/audit_log.h"
 #include "broker/cli_args.h"
@@ -13,6 +14,9 @@
 #include "sidecars/config.h"
 
 namespace tactus::cli {
+
+// Writes all of s to fd (retrying short writes and EINTR); gives up on an error.
+void write_all(int fd, std::string_view s);
 
 // The backend the options ask for (--no-sandbox and --backend none are the danger one).
 spawner::Backend requested_backend(const CliOptions& options);

@@ -1,7 +1,5 @@
 #include "broker/cli_test.h"
 
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -19,15 +17,6 @@ using protocol::Json;
 constexpr int kExitFailed = 1;
 constexpr int kExitUsage = 2;
 constexpr std::size_t kKeptLines = 200;  // printed lines kept per scenario for the reports
-
-void write_out(int fd, const std::string& s) {
-  std::string_view rest = s;
-  while (!rest.empty()) {
-    const ssize_t n = ::write(fd, rest.data(), rest.size());
-    if (n <= 0) return;
-    rest.remove_prefix(static_cast<std::size_t>(n));
-  }
-}
 
 // What a scenario prints is kept for the reports (its last lines), not shown among the
 // one-line results.
@@ -254,9 +243,9 @@ bool write_junit(const CliOptions& o, const std::vector<ScenarioReport>& reps, s
 // A failure before any scenario ran: one line on stderr, and with --json a report saying so
 // on stdout. Returns code.
 int failure(const CliOptions& o, int code, const std::string& line) {
-  write_out(2, line + "\n");
+  write_all(2, line + "\n");
   if (o.json)
-    write_out(1, protocol::dump_json(Json{{"file", o.file},
+    write_all(1, protocol::dump_json(Json{{"file", o.file},
                                           {"status", code == kExitUsage ? "usage" : "error"},
                                           {"error", line}}) +
                      "\n");
@@ -299,17 +288,17 @@ int test_command(const CliOptions& o, spawner::SpawnerClient& spawner) {
     std::string line =
         (r.passed ? "PASS  " : "FAIL  ") + scenario_title(sc) + " (" + ms_text(r.ms) + ")";
     if (!r.passed) line += ": " + r.why;
-    write_out(1, line + "\n");
+    write_all(1, line + "\n");
   }
   std::string error;
   if (!o.junit_file.empty() && !write_junit(o, reps, error)) {
-    write_out(2, "tactus: " + error + "\n");
+    write_all(2, "tactus: " + error + "\n");
     return kExitUsage;
   }
   if (o.json) {
-    write_out(1, protocol::dump_json(report_json(o, reps)) + "\n");
+    write_all(1, protocol::dump_json(report_json(o, reps)) + "\n");
   } else {
-    write_out(1, std::to_string(reps.size()) + (reps.size() == 1 ? " scenario: " : " scenarios: ") +
+    write_all(1, std::to_string(reps.size()) + (reps.size() == 1 ? " scenario: " : " scenarios: ") +
                      std::to_string(reps.size() - failed) + " passed, " + std::to_string(failed) +
                      " failed (" + ms_text(total_ms) + ")\n");
   }
@@ -359,10 +348,10 @@ int eval_command(const CliOptions& o, spawner::SpawnerClient& spawner) {
                   rate * 100, threshold * 100);
     std::string line = (ok ? "PASS  " : "FAIL  ") + scenario_title(sc) + ":" + buf;
     if (!last_failure.empty()) line += "; last failure: " + last_failure;
-    write_out(1, line + "\n");
+    write_all(1, line + "\n");
   }
   if (o.json)
-    write_out(1, protocol::dump_json(Json{{"file", o.file},
+    write_all(1, protocol::dump_json(Json{{"file", o.file},
                                           {"status", below == 0 ? "passed" : "failed"},
                                           {"runs", runs},
                                           {"threshold", threshold},

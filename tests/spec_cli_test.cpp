@@ -160,6 +160,18 @@ TEST_CASE("spec: malformed Gherkin fails with the file and line, in test and val
   }
 }
 
+TEST_CASE("spec: Gherkin errors name the right line in a file with CRLF line endings",
+          "[spec][cli]") {
+  TempTac tac(
+      "Procedure { function() return {} end }\r\n\r\nSpecification([[\r\nFeature: F\r\n"
+      "  Scenario: s\r\n    Given x\r\n    oops\r\n]])\r\n");
+  const auto r = test_file(tac);
+  CHECK(r.exit_code == 1);
+  CHECK(r.err == tac.path() +
+                     ":7: Specification: expected a step (Given, When, Then, And, But), a table "
+                     "or a doc string, got 'oops'\n");
+}
+
 TEST_CASE("spec: a file without a Specification, and a script declaring it too late",
           "[spec][cli]") {
   TempTac none("return 1\n");

@@ -301,12 +301,23 @@ int source_line(lua_State* L) {
   std::size_t n = 0;
   const char* text = luaL_checklstring(L, 1, &n);
   const VmContext& c = context_of(L);
-  const auto at = n == 0 ? std::string_view::npos : c.source.find(std::string_view(text, n));
+  std::string_view source = c.source;
+  std::string unix_lines;
+  if (source.find("\r\n") != std::string_view::npos) {
+    // Lua reads CRLF in a long string as LF: look for the text in the source read the same way
+    // (dropping those CRs changes no line number).
+    unix_lines.reserve(source.size());
+    for (std::size_t i = 0; i < source.size(); ++i)
+      if (!(source[i] == '\r' && i + 1 < source.size() && source[i + 1] == '\n'))
+        unix_lines.push_back(source[i]);
+    source = unix_lines;
+  }
+  const auto at = n == 0 ? std::string_view::npos : source.find(std::string_view(text, n));
   if (at == std::string_view::npos)
     lua_pushnil(L);
   else
     lua_pushinteger(L, 1 + static_cast<lua_Integer>(std::count(
-                               c.source.begin(), c.source.begin() + static_cast<long>(at), '\n')));
+                               source.begin(), source.begin() + static_cast<long>(at), '\n')));
   const std::string_view name =
       std::string_view(c.chunkname).substr(c.chunkname.rfind('@', 0) == 0);
   lua_pushlstring(L, name.data(), name.size());
