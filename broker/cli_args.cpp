@@ -364,6 +364,31 @@ ParseResult parse_cli(int argc, const char* const* argv) {
 }
 
 std::string help_text(const std::string& topic) {
+  if (topic == "resume")
+    return R"(usage: tactus resume RUN_ID [--json] [--no-input] [limit flags]
+
+Runs a suspended run, or one whose host died, again in a fresh jail: every request the journal
+holds is answered from it (nothing is repeated), and the run goes on live from its first new
+request. Refused (exit 2) for an unknown, completed or failed run, a source or configuration
+that changed since the run started, or a run another live tactus holds. The journal is the
+project's .tactus/journal.db (the nearest ancestor of the working directory with .tactus/).
+See docs/durability.md. Exit codes as for 'tactus run'.
+)";
+  if (topic == "answer")
+    return R"(usage: tactus answer RUN_ID --value V [--resume] [--json]
+
+Answers the pending Human.* request of a suspended run: approve takes yes or no, select one of
+its options (or its number), review approve, reject or revise (optionally ': feedback'), input
+any text. A value that does not fit is refused (exit 2) and the run stays suspended. --resume resumes the run at once, as
+'tactus resume RUN_ID' would. See docs/durability.md.
+)";
+  if (topic == "runs")
+    return R"(usage: tactus runs [--status running|suspended|completed|failed] [--json]
+
+Lists the runs in the project's journal, newest first: id, status, start time (UTC) and
+procedure. A run appears once it has had an outside effect (a model call, a tool, a human).
+See docs/durability.md.
+)";
   if (topic == "test")
     return R"(usage: tactus test FILE.tac [--mock] [--scenario NAME] [--json] [--junit FILE] [options]
 

@@ -627,3 +627,43 @@ return rows
   const auto t = test_file(tac);
   CHECK(t.exit_code == 0);
 }
+
+TEST_CASE("spec: Human.review and Human.select answers have the shapes tactus answer gives",
+          "[spec][cli]") {
+  TempTac tac(R"(
+Procedure {
+  function()
+    local r = Human.review({ message = "look", artifact = "draft" })
+    local s = Human.select({ message = "pick",
+      options = { { label = "Red", value = "r" }, { label = "Blue", value = "b" } } })
+    return { decision = r.decision, feedback = r.feedback, pick = s }
+  end,
+}
+Specification([[
+Feature: Humans
+  Scenario: defaults
+    Then the output decision should be "approved"
+    And the output pick should be "r"
+  Scenario: decisions and labels
+    Given the human rejects
+    And the human answers "Blue"
+    Then the output decision should be "rejected"
+    And the output pick should be "b"
+  Scenario: feedback, then an option by number
+    Given the human answers "fix the title"
+    And the human answers 2
+    Then the output feedback should be "fix the title"
+    And the output pick should be "b"
+  Scenario: not an option
+    Given the human answers "Green"
+    Then the procedure should complete successfully
+]])
+)");
+  const auto r = test_file(tac, {"--json"});
+  INFO(r.out << r.err);
+  const Json report = Json::parse(r.out);
+  CHECK(report["passed"] == 3);
+  CHECK(report["scenarios"][3]["error"].get<std::string>().find(
+            "Human.select (\"pick\"): the scenario's answer Green is not one of its options "
+            "(Red, Blue)") != std::string::npos);
+}

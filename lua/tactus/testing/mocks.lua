@@ -226,6 +226,18 @@ function mocks.host_calls(name)
   return host_calls[name] or {}
 end
 
+-- An option of Human.select is a value or {label = ..., value = ...} (the value, else the label,
+-- is the answer), as broker/cli_durable.cpp reads it.
+local function option_value(o)
+  if type(o) == "table" then
+    if o.value ~= nil then
+      return o.value
+    end
+    return o.label
+  end
+  return o
+end
+
 -- Human.*: the scenario's answers in order (the last repeating): approve and review take the
 -- decisions, input and select the answers; else the request's default, else approve -> true,
 -- select -> its first option. notify and escalate need no answer.
@@ -235,11 +247,31 @@ function mocks.human(kind, args)
   end
   if (kind == "approve" or kind == "review") and #decisions > 0 then
     decisions_used = decisions_used + 1
-    return nth(decisions, decisions_used)
+    local approved = nth(decisions, decisions_used)
+    if kind == "review" then
+      -- As `tactus answer` gives it (broker/cli_durable.cpp).
+      return { decision = approved and "approved" or "rejected", feedback = "" }
+    end
+    return approved
   end
   if kind ~= "approve" and #texts > 0 then
     texts_used = texts_used + 1
-    return nth(texts, texts_used)
+    local v = nth(texts, texts_used)
+    if kind == "review" and type(v) ~= "table" then
+      return { decision = "approved", feedback = tostring(v) }
+    elseif kind == "select" then
+      -- A label (or the option's number) answers with that option's value, as at the terminal.
+      local labels = {}
+      for i, o in ipairs(args.options) do
+        if v == option_value(o) or v == i or (type(o) == "table" and v == o.label) then
+          return option_value(o)
+        end
+        labels[i] = tostring(type(o) == "table" and (o.label or o.value) or o)
+      end
+      error("Human.select (\"" .. tostring(args.message) .. "\"): the scenario's answer " .. tostring(v)
+        .. " is not one of its options (" .. table.concat(labels, ", ") .. ")", 0)
+    end
+    return v
   end
   if args.default ~= nil then
     return args.default
@@ -247,9 +279,9 @@ function mocks.human(kind, args)
   if kind == "approve" then
     return true
   elseif kind == "select" then
-    return args.options[1]
+    return option_value(args.options[1])
   elseif kind == "review" then
-    return true
+    return { decision = "approved", feedback = "" }
   end
   error("Human." .. kind .. " (\"" .. tostring(args.message) .. "\") has no default and the scenario gives no answer: add 'Given the human answers \"...\"'", 0)
 end
