@@ -112,14 +112,6 @@ local function custom_texts()
   return out
 end
 
-local function message_of(e)
-  if type(e) == "table" then
-    local ok, text = pcall(P.json_encode, e)
-    return ok and text or tostring(e)
-  end
-  return tostring(e)
-end
-
 -- Raises again an error caught while a limit had tripped: limits end the run, not a step.
 local function pass_limits(ok, err)
   if not ok and P.limit_tripped() then
@@ -144,14 +136,17 @@ function runner.run_scenario(chunk, raw_input, options, env)
   local failed
   local function fail(i, err)
     report.steps[i].status = "failed"
-    report.steps[i].error = message_of(err)
+    report.steps[i].error = steps.text_of(err)
     failed = failed or i
   end
 
-  -- Setup steps (input, mocks, human answers) hold wherever they stand.
+  -- Setup steps (input, mocks, human answers) hold wherever they stand. Each step's built-in
+  -- match is kept for the walk below.
+  local builtin = {}
   for i, st in ipairs(sc.steps) do
     report.steps[i] = { keyword = st.word or st.keyword, text = st.text, line = st.line }
     local def, caps = steps.find(st.text)
+    builtin[i] = def and { def = def, caps = caps }
     if def and def.setup and not failed then
       local ok, err = pcall(def.fn, world, unpack(caps))
       pass_limits(ok, err)
@@ -180,14 +175,14 @@ function runner.run_scenario(chunk, raw_input, options, env)
         world.ok, world.output = pcall(env.check_script_output, result)
         pass_limits(world.ok, world.output)
         if not world.ok then
-          world.error, world.output = message_of(world.output), nil
+          world.error, world.output = steps.text_of(world.output), nil
         end
       else
-        world.error = message_of(result)
+        world.error = steps.text_of(result)
       end
     elseif not loaded then
       report.status = "failed"
-      report.error = "the file failed to load: " .. message_of(result)
+      report.error = "the file failed to load: " .. steps.text_of(result)
       for _, s in ipairs(report.steps) do
         s.status = s.status or "skipped"
       end
@@ -205,7 +200,7 @@ function runner.run_scenario(chunk, raw_input, options, env)
     if ok then
       world.output = result
     else
-      world.error = message_of(found)
+      world.error = steps.text_of(found)
     end
   end
 
@@ -235,9 +230,9 @@ function runner.run_scenario(chunk, raw_input, options, env)
         })
         ok, err = pcall(c.fn, ctx, unpack(ccaps))
       else
-        local def, caps = steps.find(st.text)
-        if def then
-          ok, err = pcall(def.fn, world, unpack(caps))
+        local found = builtin[i]
+        if found then
+          ok, err = pcall(found.def.fn, world, unpack(found.caps))
         else
           entry.status = "undefined"
           entry.error = 'undefined step; the closest known step is "' .. steps.suggest(st.text, custom_texts()) .. '"'

@@ -54,16 +54,23 @@ local function is_array(t)
   return n == #t
 end
 
+-- A value as text: a table as its JSON (if it has one), anything else by tostring.
+function steps.text_of(v)
+  if type(v) == "table" then
+    local ok, text = pcall(P.json_encode, v)
+    return ok and text or tostring(v)
+  end
+  return tostring(v)
+end
+
+-- A value as a message shows it: strings quoted, nil as "absent".
 function steps.show(v)
   if v == nil then
     return "absent"
   elseif type(v) == "string" then
     return string.format("%q", v)
-  elseif type(v) == "table" then
-    local ok, text = pcall(P.json_encode, v)
-    return ok and text or tostring(v)
   end
-  return tostring(v)
+  return steps.text_of(v)
 end
 
 local function equal(a, b)
