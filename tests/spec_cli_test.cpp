@@ -530,6 +530,13 @@ Feature: Reports & more
         std::string::npos);
   CHECK(xml.find("<system-out>a &lt;printed&gt; line\n</system-out>") != std::string::npos);
   CHECK_FALSE(std::filesystem::exists(xml_path + ".tmp"));
+
+  // A report that cannot be written is a usage error, and leaves nothing behind.
+  const std::string bad = tac.dir() + "/no-such-dir/report.xml";
+  const auto w = test_file(tac, {"--junit", bad});
+  CHECK(w.exit_code == 2);
+  CHECK(w.err == "tactus: cannot write '" + bad + "'\n");
+  CHECK_FALSE(std::filesystem::exists(tac.dir() + "/no-such-dir"));
 }
 
 TEST_CASE("eval: pass rates per scenario against the threshold", "[spec][cli]") {
