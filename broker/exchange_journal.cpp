@@ -57,12 +57,43 @@ Journal* ExchangeJournal::journal(std::string& error) {
   return journal_;
 }
 
-// Params as journaled and compared: secrets masked (the journal is written out like any log).
+// Params (and state) as journaled and compared: secrets masked (the journal is written out
+// like any log).
 std::string ExchangeJournal::params_text(const protocol::Message& request) const {
   if (!redactor_ || redactor_->empty()) return protocol::dump_json(request.params);
-  Json p = request.params;
-  redactor_->redact_in_place(p);
-  return protocol::dump_json(p);
+  return masked_text(request.params);
+}
+
+std::string ExchangeJournal::masked_text(Json value) const {
+  if (redactor_ && !redactor_->empty()) redactor_->redact_in_place(value);
+  return protocol::dump_json(value);
+}
+
+ExchangeJournal::Next ExchangeJournal::state(const Json& state, std::string& error) {
+  Next out;
+  ++seq_;
+  const std::string text = masked_text(state);
+  if (journal_ && seq_ <= static_cast<std::int64_t>(replay_.size())) {
+    const JournalEntry& e = replay_[static_cast<std::size_t>(seq_ - 1)];
+    if (e.method != "state" || e.request_json != text) {
+      out.step = Step::diverged;
+      out.message = "the resumed run diverged from its journal at entry " + std::to_string(seq_) +
+                    ": the journal has " + e.method + " " + shorten(e.request_json) +
+                    ", the procedure's state is now " + shorten(text);
+    } else {
+      out.step = Step::replayed;
+    }
+    return out;
+  }
+  if (!active()) return out;
+  JournalEntry e;
+  e.seq = seq_;
+  e.method = "state";
+  e.request_json = text;
+  e.response_json = "{\"result\":{}}";
+  deferred_.push_back(std::move(e));
+  if (deferred_.size() >= kMaxDeferred) flush(error);
+  return out;
 }
 
 ExchangeJournal::Next ExchangeJournal::next(const protocol::Message& request) {
@@ -83,17 +114,28 @@ ExchangeJournal::Next ExchangeJournal::next(const protocol::Message& request) {
     pending_at_ = e.at;
     return out;
   }
-  // A checkpoint whose function finished: its result is the next entry's request.
-  if (e.method == "checkpoint" && seq_ < static_cast<std::int64_t>(replay_.size()) &&
-      replay_[static_cast<std::size_t>(seq_)].method == "checkpoint.result") {
-    const Json result =
-        Json::parse(replay_[static_cast<std::size_t>(seq_)].request_json, nullptr, false);
-    ++seq_;
-    out.step = Step::replayed;
-    out.payload = protocol::make_result(
-        request.id, Json{{"replayed", true},
-                         {"value", result.is_object() ? result.value("value", Json()) : Json()}});
-    return out;
+  // A checkpoint whose function finished: its result is the next entry's request, or the one
+  // after a state entry, which is the state the function left (given back with the result).
+  if (e.method == "checkpoint") {
+    const auto at = [this](std::int64_t i) -> const JournalEntry* {
+      return i < static_cast<std::int64_t>(replay_.size()) ? &replay_[static_cast<std::size_t>(i)]
+                                                           : nullptr;
+    };
+    const JournalEntry* state = at(seq_) && at(seq_)->method == "state" ? at(seq_) : nullptr;
+    const JournalEntry* done = at(state ? seq_ + 1 : seq_);
+    if (done && done->method == "checkpoint.result") {
+      const Json result = Json::parse(done->request_json, nullptr, false);
+      Json answer = {{"replayed", true},
+                     {"value", result.is_object() ? result.value("value", Json()) : Json()}};
+      if (state) {
+        Json s = Json::parse(state->request_json, nullptr, false);
+        if (!s.is_discarded()) answer["state"] = std::move(s);
+      }
+      seq_ += state ? 2 : 1;
+      out.step = Step::replayed;
+      out.payload = protocol::make_result(request.id, answer);
+      return out;
+    }
   }
   out.step = Step::replayed;
   out.payload = with_id(e.response_json, request.id);

@@ -1,7 +1,8 @@
-// Between a run session and its journal: numbers each request the VM sends (1, 2, 3 ...),
-// answers it from the journal while a resumed run is still on ground the journal covers, and
-// commits each live answer before the session sends it. Divergence (a different method or
-// params at the same number) stops the run; nothing is journaled twice.
+// Between a run session and its journal: numbers each request the VM sends and each change of
+// its state table it reports (1, 2, 3 ...), answers requests from the journal while a resumed
+// run is still on ground the journal covers, and journals what is live (when each entry is
+// committed: record()). Divergence (another method, params or state at the same number) stops
+// the run; nothing is journaled twice.
 #pragma once
 
 #include <cstdint>
@@ -39,6 +40,12 @@ class ExchangeJournal {
   };
   Next next(const protocol::Message& request);
 
+  // The VM's state table, sent when it changed (before a request, and as the run ends): an
+  // entry of its own ("state", the state as params), numbered like a request. On journaled
+  // ground it must equal the journal's (replayed; otherwise diverged); past it, it is journaled
+  // with the answers deferred (error set if that commit fails).
+  Next state(const protocol::Json& state, std::string& error);
+
   // Journals the live answer to request (the payload about to be sent). An answer with an
   // outside effect behind it (a model reply, a file written, an HTTP request, a command) is
   // committed now, with everything deferred before it; an answer without one (the time, a
@@ -70,6 +77,7 @@ class ExchangeJournal {
 
  private:
   std::string params_text(const protocol::Message& request) const;
+  std::string masked_text(protocol::Json value) const;
   // The journal, opening it if that was deferred; null with error if it cannot be had.
   Journal* journal(std::string& error);
 

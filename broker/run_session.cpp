@@ -155,6 +155,7 @@ class Session {
       if (!ExchangeJournal::deferrable(m) && !req_.exchanges->flush(error))
         return stop_with_error("journal: " + error);
     }
+    if (m.kind == MessageKind::notification && m.method == "state") return on_state(m.params);
     if (m.kind == MessageKind::notification && m.method == "print") return on_print(m.params);
     if (m.kind == MessageKind::notification && m.method == "done") return on_done(m.params);
     if (m.kind == MessageKind::notification && m.method == "log") return on_log(m.params);
@@ -199,8 +200,21 @@ class Session {
                 {"limits", limits},
                 {"mode", req_.mode}};
     if (!req_.options.is_null()) run["options"] = req_.options;
+    if (req_.exchanges) run["journal"] = true;  // the VM sends its state as it changes
     reply(protocol::make_notification("run", std::move(run)));
     run_sent_at_ = Clock::now();  // written (or queued) to the child: the hand-off is done
+  }
+
+  // The procedure's state table, sent by the VM of a journaled run when it changed: journaled
+  // as an entry of its own, or, on a resume, checked against the journal.
+  void on_state(const Json& params) {
+    if (!req_.exchanges) return violate("protocol: unexpected 'state' (the run is not journaled)");
+    if (!params.is_object() || !params.contains("state"))
+      return violate("protocol: state without a state");
+    std::string error;
+    auto next = req_.exchanges->state(params["state"], error);
+    if (next.step == ExchangeJournal::Step::diverged) return stop_with_error(next.message);
+    if (!error.empty()) return stop_with_error("journal: " + error);
   }
 
   // Log.debug/info/warn/error: "[info] message key=value ..." or one JSON object per event.

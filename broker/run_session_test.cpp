@@ -184,6 +184,15 @@ TEST_CASE("broker: every class of bad frame ends the child as a violation", "[br
                      }),
                      "malformed result");
   }
+  SECTION("state from the VM of a run that is not journaled") {
+    expect_violation(serve_fake_child([](int fd) {
+                       write_all(fd, kReady);
+                       read_some(fd);
+                       write_all(fd, frame(R"({"method":"state","params":{"state":{"a":1}}})"));
+                       ::pause();
+                     }),
+                     "unexpected 'state' (the run is not journaled)");
+  }
   SECTION("print without text") {
     expect_violation(serve_fake_child([](int fd) {
                        write_all(fd, kReady + frame(R"({"method":"print","params":{"text":5}})"));

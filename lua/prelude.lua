@@ -266,6 +266,7 @@ return function(chunk, raw_input, options)
   end
   local result = chunk(current_input)
   local found, main_result = procs.run_main(current_input, rawget(_G, "main"), init_state)
+  P.sync_state() -- the state the run ends with is journaled too (docs/durability.md)
   if found then
     return main_result
   end

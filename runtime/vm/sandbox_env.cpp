@@ -13,6 +13,7 @@
 #include "runtime/vm/embedded_modules.h"
 #include "runtime/vm/host_channel.h"
 #include "runtime/vm/lua_json.h"
+#include "runtime/vm/state_sync.h"
 #include "runtime/vm/vm_context.h"
 
 namespace tactus::vm {
@@ -201,6 +202,7 @@ int sandbox_print(lua_State* L) {
 Json broker_request(lua_State* L, std::string_view method, const Json& params) {
   VmContext& c = context_of(L);
   if (!c.channel) raise_coded(L, "failed", "no broker connection");
+  sync_state(L);
   std::string reason;
   auto reply = c.channel->call(method, params, reason);
   if (!reply) {
@@ -284,8 +286,18 @@ int checkpoint_request(lua_State* L) {
   std::string error;
   if (!to_json(L, 2, params, error)) raise_coded(L, "invalid_args", "checkpoint: " + error);
   Json r = broker_request(L, what, params);
+  if (what == "checkpoint" && r.is_object() && r.contains("state")) {
+    restore_state(L, r["state"]);
+    r.erase("state");
+  }
   push_json(L, r);
   return 1;
+}
+
+// P.sync_state(): the state as the run ends is journaled too.
+int sync_state_primitive(lua_State* L) {
+  sync_state(L);
+  return 0;
 }
 
 // "run", "validate" (tactus validate: declarations only, nothing brokered runs) or "test".
@@ -754,6 +766,7 @@ int install_sandbox(lua_State* L) {
   set_closure(L, primitives, "source_line", source_line);
   set_closure(L, primitives, "human", human_request);
   set_closure(L, primitives, "checkpoint", checkpoint_request);
+  set_closure(L, primitives, "sync_state", sync_state_primitive);
   make_readonly(L, "primitives");
   lua_rawset(L, LUA_REGISTRYINDEX);
 

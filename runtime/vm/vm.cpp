@@ -109,6 +109,10 @@ std::unique_ptr<Vm> Vm::create(const VmLimits& limits, HostChannel* channel, std
   return vm;
 }
 
+void Vm::set_journaled(bool on) {
+  ctx_->journal_state = on;
+}
+
 Vm::~Vm() {
   if (L_) lua_close(L_);
 }

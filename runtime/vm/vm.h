@@ -48,6 +48,10 @@ class Vm {
   RunOutcome run(std::string_view source, const std::string& chunkname, const protocol::Json& input,
                  const std::string& mode = "run", const protocol::Json& options = protocol::Json());
 
+  // The broker journals this run: the state table is sent to it as it changes
+  // (docs/durability.md). Off by default (tests, validate, tactus test).
+  void set_journaled(bool on);
+
   lua_State* state() const { return L_; }
   const VmContext& context() const { return *ctx_; }
 

@@ -28,6 +28,10 @@ struct VmContext {
   std::string_view source;     // the procedure's text, during Vm::run (Specification lines)
   std::string chunkname;       // its name, "@path/file.tac"
   bool random_seeded = false;  // math.random has its seed (from the broker, or the procedure)
+  // The run is journaled: the state table is sent when it changed (state_sync.h); the
+  // fingerprint of the state last sent (0: none yet, which an empty state matches).
+  bool journal_state = false;
+  std::uint64_t state_sent = 0;
 };
 
 // Pushes the prelude's runner (nil if there is none).
