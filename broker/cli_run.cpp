@@ -486,7 +486,8 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
       if (!error.empty()) return usage_failure(o, req.run_id, error);
       if (!journal->set_status(req.run_id, "running", error))
         return usage_failure(o, req.run_id, error);
-      exchanges.emplace(journal.get(), req.run_id, std::move(replay), p.redactor.get());
+      exchanges.emplace(journal.get(), req.run_id, std::move(replay), p.redactor.get(),
+                        record->state_journaled);
     } else {
       // The record (hashes and input included) is made only when a journal is needed: most
       // runs without an outside effect never pay for it.

@@ -38,11 +38,13 @@ std::string shorten(const std::string& s) {
 }  // namespace
 
 ExchangeJournal::ExchangeJournal(Journal* journal, std::string run_id,
-                                 std::vector<JournalEntry> replay, const Redactor* redactor)
+                                 std::vector<JournalEntry> replay, const Redactor* redactor,
+                                 bool state_journaled)
     : journal_(journal),
       run_id_(std::move(run_id)),
       replay_(std::move(replay)),
-      redactor_(redactor) {}
+      redactor_(redactor),
+      state_journaled_(state_journaled) {}
 
 ExchangeJournal::ExchangeJournal(std::function<Journal*(std::string&)> open, std::string run_id,
                                  const Redactor* redactor)

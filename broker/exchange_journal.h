@@ -19,9 +19,10 @@ class Redactor;
 
 class ExchangeJournal {
  public:
-  // journal may be null: then every request is live and nothing is recorded.
+  // journal may be null: then every request is live and nothing is recorded. state_journaled:
+  // the run's record says its state changes are entries (false for runs begun before schema 2).
   ExchangeJournal(Journal* journal, std::string run_id, std::vector<JournalEntry> replay,
-                  const Redactor* redactor);
+                  const Redactor* redactor, bool state_journaled = true);
   // A new run whose journal is still being opened (on another thread, while the jail starts):
   // open is called, once, when the journal is first needed, and returns it or null with error.
   ExchangeJournal(std::function<Journal*(std::string& error)> open, std::string run_id,
@@ -71,6 +72,8 @@ class ExchangeJournal {
   // While replaying, what the procedure prints was printed by the first run already.
   bool replaying() const { return journal_ && seq_ < static_cast<std::int64_t>(replay_.size()); }
   bool active() const { return journal_ != nullptr || open_ != nullptr; }
+  // Whether the VM is to send its state (state()): a journaled run begun since schema 2.
+  bool journals_state() const { return active() && state_journaled_; }
   // When the pending request now being asked again was first journaled (unix seconds).
   double pending_since() const { return pending_at_; }
   std::int64_t seq() const { return seq_; }
@@ -90,6 +93,7 @@ class ExchangeJournal {
   std::int64_t seq_ = 0;  // the number of the request being handled
   std::vector<JournalEntry> deferred_;
   double pending_at_ = 0;
+  bool state_journaled_ = true;
 };
 
 }  // namespace tactus::broker

@@ -21,7 +21,7 @@ namespace {
 
 constexpr const char* kRunColumns =
     "run_id, procedure, source_hash, config_hash, input_json, status, started_at, updated_at, "
-    "result_json, error";
+    "result_json, error, state_journaled";
 
 bool known_status(const std::string& s) {
   return s == "running" || s == "suspended" || s == "completed" || s == "failed";
@@ -39,6 +39,7 @@ RunRecord read_run(const Query& q) {
   r.updated_at = q.real(7);
   r.result_json = q.text(8);
   r.error = q.text(9);
+  r.state_journaled = q.int64(10) != 0;
   return r;
 }
 
@@ -146,7 +147,7 @@ std::unique_ptr<Journal> Journal::open(const std::string& path, std::string& err
   const std::string list_by_status =
       "SELECT " + cols + " FROM runs WHERE status = ?1 ORDER BY started_at DESC, rowid DESC";
   const std::string insert_run =
-      "INSERT INTO runs (" + cols + ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+      "INSERT INTO runs (" + cols + ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
   struct Prepared {
     journal_sql::Stmt& stmt;
     const char* sql;
@@ -223,7 +224,8 @@ bool Journal::create_run(const RunRecord& run, std::string& error) {
       .bind(started)
       .bind(updated)
       .bind(run.result_json)
-      .bind(run.error);
+      .bind(run.error)
+      .bind(static_cast<std::int64_t>(run.state_journaled ? 1 : 0));
   const int rc = q.step();
   if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
     error = "run '" + run.run_id + "' already exists";

@@ -24,15 +24,16 @@ namespace tactus::broker {
 
 struct RunRecord {
   std::string run_id;
-  std::string procedure;    // absolute path of the .tac file
-  std::string source_hash;  // sha256_hex of the source (broker/sha256.h), by the caller
-  std::string config_hash;  // sha256_hex of the merged configuration, by the caller
-  std::string input_json;   // the run's input
-  std::string status;       // running | suspended | completed | failed
-  double started_at = 0;    // unix seconds; create_run fills 0 with now
-  double updated_at = 0;    // unix seconds; changed by create_run, set_status, finish_run
-  std::string result_json;  // when completed
-  std::string error;        // when failed
+  std::string procedure;        // absolute path of the .tac file
+  std::string source_hash;      // sha256_hex of the source (broker/sha256.h), by the caller
+  std::string config_hash;      // sha256_hex of the merged configuration, by the caller
+  std::string input_json;       // the run's input
+  std::string status;           // running | suspended | completed | failed
+  double started_at = 0;        // unix seconds; create_run fills 0 with now
+  double updated_at = 0;        // unix seconds; changed by create_run, set_status, finish_run
+  std::string result_json;      // when completed
+  std::string error;            // when failed
+  bool state_journaled = true;  // its state changes are entries (runs begun before schema 2: no)
 };
 
 struct JournalEntry {

@@ -48,6 +48,11 @@ CREATE TABLE leases (
   claimed_at REAL NOT NULL
 );
 )sql",
+    // 2: whether a run journals its state table as entries ("state"). Runs journaled before
+    // version 2 do not, and their resumes must not send it (it would diverge from their entries).
+    R"sql(
+ALTER TABLE runs ADD COLUMN state_journaled INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 bool read_version(sqlite3* db, const std::string& path, int& version, std::string& error) {

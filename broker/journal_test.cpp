@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <string>
 
+#include "broker/journal_schema.h"
 #include "broker/journal_test_support.h"
 
 using tactus::broker::Journal;
@@ -54,7 +55,7 @@ JournalEntry entry(std::int64_t seq, const std::string& response = R"({"result":
 
 }  // namespace
 
-TEST_CASE("journal: open creates the file and its directories, in WAL mode, at version 1",
+TEST_CASE("journal: open creates the file and its directories, in WAL mode, at the current version",
           "[journal]") {
   TempDir dir;
   const std::string path = dir / "a/b/journal.db";
@@ -65,7 +66,7 @@ TEST_CASE("journal: open creates the file and its directories, in WAL mode, at v
   CHECK((st.st_mode & 0777) == 0600);  // inputs and model replies are in it
   RawDb raw(path);
   CHECK(raw.value("PRAGMA journal_mode") == "wal");
-  CHECK(raw.value("PRAGMA user_version") == "1");
+  CHECK(raw.value("PRAGMA user_version") == std::to_string(tactus::broker::kJournalSchemaVersion));
   CHECK(raw.value("SELECT count(*) FROM sqlite_master WHERE name IN ('runs','entries','leases')") ==
         "3");
 }
@@ -88,7 +89,8 @@ TEST_CASE("journal: a reopened journal keeps its runs and entries", "[journal]")
   REQUIRE(es.size() == 2);
   CHECK(es[1].request_json == entry(2).request_json);
   RawDb raw(path);
-  CHECK(raw.value("PRAGMA user_version") == "1");  // reopening does not migrate again
+  CHECK(raw.value("PRAGMA user_version") ==
+        std::to_string(tactus::broker::kJournalSchemaVersion));  // reopening does not migrate again
 }
 
 TEST_CASE("journal: a journal from a newer tactus is refused and left alone", "[journal]") {
@@ -101,7 +103,7 @@ TEST_CASE("journal: a journal from a newer tactus is refused and left alone", "[
   CHECK(Journal::open(path, error) == nullptr);
   CHECK(error == "journal '" + path +
                      "': written by a newer tactus (schema version 99, this tactus knows up to "
-                     "1); upgrade tactus to use it");
+                     "2); upgrade tactus to use it");
   CHECK(read_bytes(path) == before);
 }
 

@@ -191,7 +191,7 @@ TEST_CASE("broker: every class of bad frame ends the child as a violation", "[br
                        write_all(fd, frame(R"({"method":"state","params":{"state":{"a":1}}})"));
                        ::pause();
                      }),
-                     "unexpected 'state' (the run is not journaled)");
+                     "unexpected 'state' (the run does not journal its state)");
   }
   SECTION("print without text") {
     expect_violation(serve_fake_child([](int fd) {

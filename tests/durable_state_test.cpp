@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <sqlite3.h>
+
 #include "broker/exchange_journal.h"
 #include "broker/journal.h"
 #include "tests/support/cli_runner.h"
@@ -37,6 +39,27 @@ JournalEntry entry(std::int64_t seq, const std::string& method, const std::strin
   e.request_json = request;
   e.response_json = response;
   return e;
+}
+
+// Runs statements on the database at path; returns the first column of the last row.
+std::string sql(const std::string& path, const char* statements) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  std::string last;
+  char* message = nullptr;
+  const int rc = sqlite3_exec(
+      db, statements,
+      [](void* out, int, char** values, char**) {
+        *static_cast<std::string*>(out) = values[0] ? values[0] : "";
+        return 0;
+      },
+      &last, &message);
+  const std::string error = message ? message : "";
+  sqlite3_free(message);
+  sqlite3_close(db);
+  REQUIRE(rc == SQLITE_OK);
+  INFO(error);
+  return last;
 }
 
 tactus::protocol::Message request(std::int64_t id, const std::string& method, Json params) {
@@ -177,7 +200,8 @@ TEST_CASE("durable state: a replay whose state differs from the journal's stops,
   }
   SECTION("a request where the journal has a state") {
     ExchangeJournal ex(journal.get(), "r", replay, nullptr);
-    const auto next = ex.next(request(1, "host.call", Json{{"name", "host.ping"}, {"args", Json::object()}}));
+    const auto next =
+        ex.next(request(1, "host.call", Json{{"name", "host.ping"}, {"args", Json::object()}}));
     CHECK(next.step == ExchangeJournal::Step::diverged);
     CHECK(next.message.find("the journal has state {\"a\":1}") != std::string::npos);
   }
@@ -202,7 +226,29 @@ TEST_CASE("durable state: a finished checkpoint is answered with the state its f
         Json{{"id", 5},
              {"result", {{"replayed", true}, {"value", 7}, {"state", {{"x", "set inside"}}}}}});
   // The function's entries are passed over: the next request is the journal's fourth.
-  const auto after = ex.next(request(6, "host.call", Json{{"name", "host.ping"}, {"args", Json::object()}}));
+  const auto after =
+      ex.next(request(6, "host.call", Json{{"name", "host.ping"}, {"args", Json::object()}}));
   CHECK(after.step == ExchangeJournal::Step::replayed);
   CHECK(ex.seq() == 4);
+}
+
+TEST_CASE("durable state: a run journaled before schema 2 resumes without state entries",
+          "[durable][cli]") {
+  TempTac tac(R"(
+local ok = Human.approve({ message = "go?" })
+state.answer = ok
+local c = Step.checkpoint(function() state.inside = 1 return 5 end)
+return { answer = state.answer, c = c, inside = state.inside }
+)");
+  REQUIRE(run_tactus_in(tac.dir(), {"run", tac.path(), "--run-id", "old1"}).exit_code == 5);
+  // The journal as a tactus before schema 2 left it: no state_journaled column, version 1.
+  const std::string db = tac.dir() + "/.tactus/journal.db";
+  REQUIRE(sql(db, "ALTER TABLE runs DROP COLUMN state_journaled; PRAGMA user_version = 1") == "");
+  REQUIRE(run_tactus_in(tac.dir(), {"answer", "old1", "--value", "yes"}).exit_code == 0);
+  const CliRun r = run_tactus_in(tac.dir(), {"resume", "old1", "--json"});
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(Json::parse(r.out)["result"] == Json{{"answer", true}, {"c", 5}, {"inside", 1}});
+  for (const auto& e : journal_of(tac, "old1")) CHECK(e.method != "state");
+  CHECK(sql(db, "PRAGMA user_version") == "2");
 }

@@ -82,7 +82,9 @@ bool fingerprint(lua_State* L, int idx, int depth, std::uint64_t& out) {
   }
 }
 
-std::uint64_t empty_table_fingerprint() { return mix(0 ^ 0x5441424cULL); }
+std::uint64_t empty_table_fingerprint() {
+  return mix(0 ^ 0x5441424cULL);
+}
 
 // The state at the top of the stack as JSON; raises naming the field JSON cannot carry.
 Json state_as_json(lua_State* L) {
@@ -96,8 +98,8 @@ Json state_as_json(lua_State* L) {
       if (!to_json(L, -1, ignored, error)) {
         lua_pop(L, 1);
         const bool named = lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER;
-        error = "state." + std::string(named ? lua_tostring(L, -1) : luaL_typename(L, -1)) +
-                ": " + error;
+        error = "state." + std::string(named ? lua_tostring(L, -1) : luaL_typename(L, -1)) + ": " +
+                error;
         break;
       }
       lua_pop(L, 1);
