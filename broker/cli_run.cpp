@@ -510,6 +510,10 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
           },
           req.run_id, p.redactor.get());
     }
+    exchanges->limit_bytes(config.journal_max_bytes.value,
+                           "journal.max_bytes (" +
+                               sidecars::format_size(config.journal_max_bytes.value) + ", " +
+                               config.journal_max_bytes.origin.text() + ")");
     req.exchanges = &*exchanges;
     if (!o.no_input) req.ask_human = ask_at_terminal;
     if (!o.json && ::isatty(2))

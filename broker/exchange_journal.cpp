@@ -44,7 +44,25 @@ ExchangeJournal::ExchangeJournal(Journal* journal, std::string run_id,
       run_id_(std::move(run_id)),
       replay_(std::move(replay)),
       redactor_(redactor),
-      state_journaled_(state_journaled) {}
+      state_journaled_(state_journaled) {
+  for (const auto& e : replay_) bytes_ += e.request_json.size() + e.response_json.size();
+}
+
+void ExchangeJournal::limit_bytes(std::uint64_t max, std::string setting) {
+  max_bytes_ = max;
+  max_setting_ = std::move(setting);
+}
+
+bool ExchangeJournal::defer(JournalEntry entry, std::string& error) {
+  bytes_ += entry.request_json.size() + entry.response_json.size();
+  if (max_bytes_ != 0 && bytes_ > max_bytes_) {
+    error = "run " + run_id_ + " has journaled more than " + max_setting_ + " allows (entry " +
+            std::to_string(entry.seq) + ", " + entry.method + "); the entries before it are kept";
+    return false;
+  }
+  deferred_.push_back(std::move(entry));
+  return true;
+}
 
 ExchangeJournal::ExchangeJournal(std::function<Journal*(std::string&)> open, std::string run_id,
                                  const Redactor* redactor)
@@ -93,7 +111,11 @@ ExchangeJournal::Next ExchangeJournal::state(const Json& state, std::string& err
   e.method = "state";
   e.request_json = text;
   e.response_json = "{\"result\":{}}";
-  deferred_.push_back(std::move(e));
+  if (!defer(std::move(e), error)) {
+    std::string ignored;
+    flush(ignored);  // what came before it is kept
+    return out;
+  }
   if (deferred_.size() >= kMaxDeferred) flush(error);
   return out;
 }
@@ -179,7 +201,11 @@ bool ExchangeJournal::record(const protocol::Message& request, const std::string
   e.method = request.method;
   e.request_json = params_text(request);
   e.response_json = strip_id(payload);
-  deferred_.push_back(std::move(e));
+  if (!defer(std::move(e), error)) {
+    std::string ignored;
+    flush(ignored);  // what came before it is kept
+    return false;
+  }
   if (deferrable(request) && deferred_.size() < kMaxDeferred) return true;
   return flush(error);
 }
@@ -193,7 +219,11 @@ bool ExchangeJournal::record_pending(const protocol::Message& request, std::stri
   e.seq = seq_;
   e.method = request.method;
   e.request_json = params_text(request);
-  deferred_.push_back(std::move(e));
+  if (!defer(std::move(e), error)) {
+    std::string ignored;
+    flush(ignored);
+    return false;
+  }
   return flush(error);
 }
 

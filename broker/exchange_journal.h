@@ -72,6 +72,11 @@ class ExchangeJournal {
   // While replaying, what the procedure prints was printed by the first run already.
   bool replaying() const { return journal_ && seq_ < static_cast<std::int64_t>(replay_.size()); }
   bool active() const { return journal_ != nullptr || open_ != nullptr; }
+  // At most max bytes of params, state and answers journaled for the run, counting what a
+  // resumed run's journal already holds (journal.max_bytes; setting says so in the refusal,
+  // e.g. "journal.max_bytes: 256m, default"). 0: no bound.
+  void limit_bytes(std::uint64_t max, std::string setting);
+
   // Whether the VM is to send its state (state()): a journaled run begun since schema 2.
   bool journals_state() const { return active() && state_journaled_; }
   // When the pending request now being asked again was first journaled (unix seconds).
@@ -80,6 +85,8 @@ class ExchangeJournal {
 
  private:
   std::string params_text(const protocol::Message& request) const;
+  // Adds entry to deferred_, refusing it (false, error) when it takes the run past its bound.
+  bool defer(JournalEntry entry, std::string& error);
   std::string masked_text(protocol::Json value) const;
   // The journal, opening it if that was deferred; null with error if it cannot be had.
   Journal* journal(std::string& error);
@@ -94,6 +101,9 @@ class ExchangeJournal {
   std::vector<JournalEntry> deferred_;
   double pending_at_ = 0;
   bool state_journaled_ = true;
+  std::uint64_t bytes_ = 0;  // journaled for the run so far
+  std::uint64_t max_bytes_ = 0;
+  std::string max_setting_;
 };
 
 }  // namespace tactus::broker

@@ -88,6 +88,9 @@ struct Config {
   Setting<std::string> audit_path;
   Setting<std::string> journal_path{".tactus/journal.db"};
   Setting<bool> journal_enabled{true};
+  // What one run may put in the journal (params, state and answers, summed): untrusted code
+  // cannot fill the host's disk through it.
+  Setting<std::uint64_t> journal_max_bytes{256ull << 20};
 };
 
 // Where the layers are looked for. home empty: no user layer.

@@ -402,15 +402,20 @@ class LayerReader {
     });
   }
 
-  // journal: {path, enabled}. enabled: false runs without a journal (nothing is resumable).
+  // journal: {path, enabled, max_bytes}. enabled: false runs without a journal (nothing is
+  // resumable); max_bytes bounds what one run journals.
   bool journal(const YAML::Node& n) {
-    return each(n, "journal", {"path", "enabled"}, [&](const std::string& k, const YAML::Node& v) {
-      if (k == "enabled") return boolean(v, "journal.enabled", cfg_.journal_enabled);
-      std::string path;
-      if (!text(v, "journal.path", path)) return false;
-      cfg_.journal_path = {resolve_path(path), origin(v)};
-      return true;
-    });
+    return each(n, "journal", {"path", "enabled", "max_bytes"},
+                [&](const std::string& k, const YAML::Node& v) {
+                  if (k == "enabled") return boolean(v, "journal.enabled", cfg_.journal_enabled);
+                  if (k == "max_bytes")
+                    return size(v, "journal.max_bytes", 1ull << 20, 1ull << 40,
+                                cfg_.journal_max_bytes);
+                  std::string path;
+                  if (!text(v, "journal.path", path)) return false;
+                  cfg_.journal_path = {resolve_path(path), origin(v)};
+                  return true;
+                });
   }
 
   bool path_section(const YAML::Node& n, const std::string& section, Setting<std::string>& out) {

@@ -85,6 +85,7 @@ std::string show_config(const Config& c) {
         c.audit_path.origin);
   l.add("journal.path", c.journal_path.value, c.journal_path.origin);
   l.add("journal.enabled", c.journal_enabled.value ? "true" : "false", c.journal_enabled.origin);
+  l.add("journal.max_bytes", format_size(c.journal_max_bytes.value), c.journal_max_bytes.origin);
   return l.str();
 }
 

@@ -84,6 +84,7 @@ audit:
   path: audit.jsonl
 journal:
   path: .tactus/journal.db
+  max_bytes: 64m
 )";
   REQUIRE(apply(yaml, c) == "");
   CHECK(c.backend.value == "pool");
@@ -94,6 +95,7 @@ journal:
   CHECK(c.output.value == 1ull << 20);
   CHECK(c.instructions.value == 1000000);
   CHECK(c.message.value == 64ull << 10);
+  CHECK(c.journal_max_bytes.value == 64ull << 20);
   CHECK_FALSE(c.mount_current_dir.value);
   REQUIRE(c.volumes.value.size() == 2);
   CHECK(c.volumes.value[0].host == "/srv/data");
@@ -141,6 +143,11 @@ TEST_CASE("config: errors name file:line:column and the key", "[config]") {
        "/p/proc.tac.yml:3:13: sandbox.limits.memory: 'lots' is not a size (e.g. 512k, 128m, 2g)"},
       {"sandbox:\n  limits:\n    message: 2g\n",
        "/p/proc.tac.yml:3:14: sandbox.limits.message: must be between 64 KiB and 1 GiB"},
+      {"journal:\n  max_bytes: 10k\n",
+       "/p/proc.tac.yml:2:14: journal.max_bytes: must be between 1 MiB and 1024 GiB"},
+      {"journal:\n  max_byte: 10m\n",
+       "/p/proc.tac.yml:2:3: journal.max_byte: unknown key (did you mean 'max_bytes'?); known "
+       "here: path, enabled, max_bytes"},
       {"sandbox:\n  limits:\n    instructions: -5\n",
        "/p/proc.tac.yml:3:19: sandbox.limits.instructions: '-5' is not a whole number"},
       {"sandbox:\n  limits:\n    cpu: 0\n",
