@@ -58,6 +58,8 @@ bool ExchangeJournal::defer(JournalEntry entry, std::string& error) {
   if (max_bytes_ != 0 && bytes_ > max_bytes_) {
     error = "run " + run_id_ + " has journaled more than " + max_setting_ + " allows (entry " +
             std::to_string(entry.seq) + ", " + entry.method + "); the entries before it are kept";
+    std::string ignored;
+    flush(ignored);  // what came before it is kept
     return false;
   }
   deferred_.push_back(std::move(entry));
@@ -111,12 +113,7 @@ ExchangeJournal::Next ExchangeJournal::state(const Json& state, std::string& err
   e.method = "state";
   e.request_json = text;
   e.response_json = "{\"result\":{}}";
-  if (!defer(std::move(e), error)) {
-    std::string ignored;
-    flush(ignored);  // what came before it is kept
-    return out;
-  }
-  if (deferred_.size() >= kMaxDeferred) flush(error);
+  if (defer(std::move(e), error) && deferred_.size() >= kMaxDeferred) flush(error);
   return out;
 }
 
@@ -201,11 +198,7 @@ bool ExchangeJournal::record(const protocol::Message& request, const std::string
   e.method = request.method;
   e.request_json = params_text(request);
   e.response_json = strip_id(payload);
-  if (!defer(std::move(e), error)) {
-    std::string ignored;
-    flush(ignored);  // what came before it is kept
-    return false;
-  }
+  if (!defer(std::move(e), error)) return false;
   if (deferrable(request) && deferred_.size() < kMaxDeferred) return true;
   return flush(error);
 }
@@ -219,12 +212,7 @@ bool ExchangeJournal::record_pending(const protocol::Message& request, std::stri
   e.seq = seq_;
   e.method = request.method;
   e.request_json = params_text(request);
-  if (!defer(std::move(e), error)) {
-    std::string ignored;
-    flush(ignored);
-    return false;
-  }
-  return flush(error);
+  return defer(std::move(e), error) && flush(error);
 }
 
 bool ExchangeJournal::answer_pending(const protocol::Message&, const std::string& payload,

@@ -85,7 +85,8 @@ class ExchangeJournal {
 
  private:
   std::string params_text(const protocol::Message& request) const;
-  // Adds entry to deferred_, refusing it (false, error) when it takes the run past its bound.
+  // Adds entry to deferred_. One that takes the run past its bound is refused (false, error)
+  // and what is deferred before it is committed.
   bool defer(JournalEntry entry, std::string& error);
   std::string masked_text(protocol::Json value) const;
   // The journal, opening it if that was deferred; null with error if it cannot be had.

@@ -38,9 +38,10 @@ std::string status_of(const TempTac& tac, const std::string& run_id) {
 
 }  // namespace
 
-TEST_CASE("journal limit: a run whose requests pass journal.max_bytes stops; what came before is "
-          "kept",
-          "[durable][cli][limits]") {
+TEST_CASE(
+    "journal limit: a run whose requests pass journal.max_bytes stops; what came before is "
+    "kept",
+    "[durable][cli][limits]") {
   TempTac tac(R"(
 Human.notify({ message = "journaled" })
 local pad = string.rep("x", 100000)
@@ -51,7 +52,8 @@ return "done"
   const CliRun r = run_tactus_in(tac.dir(), {"run", tac.path(), "--run-id", "big"});
   CHECK(r.exit_code == 1);
   CHECK(r.err.find("journal: run big has journaled more than journal.max_bytes (1 MiB, " +
-                   tac.path() + ".yml:2:14) allows (entry 7, host.call); the entries before it "
+                   tac.path() +
+                   ".yml:2:14) allows (entry 7, host.call); the entries before it "
                    "are kept") != std::string::npos);
   CHECK(status_of(tac, "big") == "failed");
   const auto [count, bytes] = journaled(tac, "big");
@@ -71,14 +73,14 @@ return "done"
   tactus::test::write_file(tac.path() + ".yml", "journal:\n  max_bytes: 1m\n");
   const CliRun r = run_tactus_in(tac.dir(), {"run", tac.path(), "--run-id", "st"});
   CHECK(r.exit_code == 1);
-  CHECK(r.err.find("allows (entry 8, state); the entries before it are kept") !=
-        std::string::npos);
+  CHECK(r.err.find("allows (entry 8, state); the entries before it are kept") != std::string::npos);
   CHECK(status_of(tac, "st") == "failed");
 }
 
-TEST_CASE("journal limit: a resume counts what the journal holds; raising the limit is not a "
-          "changed configuration",
-          "[durable][cli][limits]") {
+TEST_CASE(
+    "journal limit: a resume counts what the journal holds; raising the limit is not a "
+    "changed configuration",
+    "[durable][cli][limits]") {
   const char* source = R"(
 Human.notify({ message = "journaled" })
 local pad = string.rep("x", 100000)
