@@ -7,8 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "broker/journal.h"
 #include "tests/support/cli_runner.h"
+#include "tests/support/project_journal.h"
 
 using tactus::test::CliRun;
 using tactus::test::run_tactus_in;
@@ -19,10 +19,7 @@ namespace {
 
 // Entries the run's journal holds, and their bytes (params and answers).
 std::pair<std::size_t, std::size_t> journaled(const TempTac& tac, const std::string& run_id) {
-  std::string error;
-  auto j = tactus::broker::Journal::open(tac.dir() + "/.tactus/journal.db", error);
-  REQUIRE(j);
-  const auto entries = j->entries(run_id, error);
+  const auto entries = tactus::test::project_journal_entries(tac.dir(), run_id);
   std::size_t bytes = 0;
   for (const auto& e : entries) bytes += e.request_json.size() + e.response_json.size();
   return {entries.size(), bytes};

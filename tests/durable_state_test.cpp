@@ -12,24 +12,17 @@
 #include "broker/exchange_journal.h"
 #include "broker/journal.h"
 #include "tests/support/cli_runner.h"
+#include "tests/support/project_journal.h"
 
 using tactus::broker::ExchangeJournal;
 using tactus::broker::JournalEntry;
 using tactus::test::CliRun;
+using tactus::test::project_journal_entries;
 using tactus::test::run_tactus_in;
 using tactus::test::TempTac;
 using Json = nlohmann::json;
 
 namespace {
-
-std::vector<JournalEntry> journal_of(const TempTac& tac, const std::string& run_id) {
-  std::string error;
-  auto j = tactus::broker::Journal::open(tac.dir() + "/.tactus/journal.db", error);
-  REQUIRE(j);
-  auto entries = j->entries(run_id, error);
-  REQUIRE(error.empty());
-  return entries;
-}
 
 JournalEntry entry(std::int64_t seq, const std::string& method, const std::string& request,
                    const std::string& response) {
@@ -98,7 +91,7 @@ return { summary = state.summary, count = state.count, log = state.log, v = v }
   CHECK(Json::parse(r.out)["result"] ==
         Json{{"summary", "computed"}, {"count", 1}, {"log", {"yes"}}, {"v", 42}});
 
-  const auto entries = journal_of(tac, "s1");
+  const auto entries = project_journal_entries(tac.dir(), "s1");
   std::vector<std::string> shape;
   for (const auto& e : entries) shape.push_back(e.method + " " + e.request_json);
   CHECK(shape == std::vector<std::string>{
@@ -132,7 +125,7 @@ return Host.call("host.ping", { last = true }).last
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);
   std::vector<std::string> states;
-  for (const auto& e : journal_of(tac, "u1"))
+  for (const auto& e : project_journal_entries(tac.dir(), "u1"))
     if (e.method == "state") states.push_back(e.request_json);
   CHECK(states == std::vector<std::string>{R"({"n":1})", "{}", R"({"list":["a"]})",
                                            R"({"list":["a","b"]})", R"({"list":["a","c"]})"});
@@ -249,6 +242,6 @@ return { answer = state.answer, c = c, inside = state.inside }
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);
   CHECK(Json::parse(r.out)["result"] == Json{{"answer", true}, {"c", 5}, {"inside", 1}});
-  for (const auto& e : journal_of(tac, "old1")) CHECK(e.method != "state");
+  for (const auto& e : project_journal_entries(tac.dir(), "old1")) CHECK(e.method != "state");
   CHECK(sql(db, "PRAGMA user_version") == "2");
 }
