@@ -79,16 +79,13 @@ Journal* ExchangeJournal::journal(std::string& error) {
   return journal_;
 }
 
-// Params (and state) as journaled and compared: secrets masked (the journal is written out
-// like any log).
-std::string ExchangeJournal::params_text(const protocol::Message& request) const {
-  if (!redactor_ || redactor_->empty()) return protocol::dump_json(request.params);
-  return masked_text(request.params);
-}
-
-std::string ExchangeJournal::masked_text(Json value) const {
-  if (redactor_ && !redactor_->empty()) redactor_->redact_in_place(value);
-  return protocol::dump_json(value);
+// Params and state as journaled and compared: secrets masked (the journal is written out like
+// any log). Copied only when there is something to mask: this is on every request's path.
+std::string ExchangeJournal::masked_text(const Json& value) const {
+  if (!redactor_ || redactor_->empty()) return protocol::dump_json(value);
+  Json masked = value;
+  redactor_->redact_in_place(masked);
+  return protocol::dump_json(masked);
 }
 
 ExchangeJournal::Next ExchangeJournal::state(const Json& state, std::string& error) {
@@ -122,7 +119,7 @@ ExchangeJournal::Next ExchangeJournal::next(const protocol::Message& request) {
   ++seq_;
   if (!journal_ || seq_ > static_cast<std::int64_t>(replay_.size())) return out;
   const JournalEntry& e = replay_[static_cast<std::size_t>(seq_ - 1)];
-  const std::string params = params_text(request);
+  const std::string params = masked_text(request.params);
   if (e.method != request.method || e.request_json != params) {
     out.step = Step::diverged;
     out.message = "the resumed run diverged from its journal at request " + std::to_string(seq_) +
@@ -196,7 +193,7 @@ bool ExchangeJournal::record(const protocol::Message& request, const std::string
   JournalEntry e;
   e.seq = seq_;
   e.method = request.method;
-  e.request_json = params_text(request);
+  e.request_json = masked_text(request.params);
   e.response_json = strip_id(payload);
   if (!defer(std::move(e), error)) return false;
   if (deferrable(request) && deferred_.size() < kMaxDeferred) return true;
@@ -211,7 +208,7 @@ bool ExchangeJournal::record_pending(const protocol::Message& request, std::stri
   JournalEntry e;
   e.seq = seq_;
   e.method = request.method;
-  e.request_json = params_text(request);
+  e.request_json = masked_text(request.params);
   return defer(std::move(e), error) && flush(error);
 }
 

@@ -84,11 +84,10 @@ class ExchangeJournal {
   std::int64_t seq() const { return seq_; }
 
  private:
-  std::string params_text(const protocol::Message& request) const;
+  std::string masked_text(const protocol::Json& value) const;
   // Adds entry to deferred_. One that takes the run past its bound is refused (false, error)
   // and what is deferred before it is committed.
   bool defer(JournalEntry entry, std::string& error);
-  std::string masked_text(protocol::Json value) const;
   // The journal, opening it if that was deferred; null with error if it cannot be had.
   Journal* journal(std::string& error);
 

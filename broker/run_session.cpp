@@ -200,16 +200,17 @@ class Session {
                 {"limits", limits},
                 {"mode", req_.mode}};
     if (!req_.options.is_null()) run["options"] = req_.options;
-    if (req_.exchanges && req_.exchanges->journals_state())
-      run["journal"] = true;  // the VM sends its state as it changes
+    if (journals_state()) run["journal"] = true;  // the VM sends its state as it changes
     reply(protocol::make_notification("run", std::move(run)));
     run_sent_at_ = Clock::now();  // written (or queued) to the child: the hand-off is done
   }
 
+  bool journals_state() const { return req_.exchanges && req_.exchanges->journals_state(); }
+
   // The procedure's state table, sent by the VM of a journaled run when it changed: journaled
   // as an entry of its own, or, on a resume, checked against the journal.
   void on_state(const Json& params) {
-    if (!req_.exchanges || !req_.exchanges->journals_state())
+    if (!journals_state())
       return violate("protocol: unexpected 'state' (the run does not journal its state)");
     if (!params.is_object() || !params.contains("state"))
       return violate("protocol: state without a state");
