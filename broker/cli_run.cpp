@@ -266,6 +266,36 @@ bool resolve_secrets(const sidecars::Config& config, broker::Redactor& redactor,
   return true;
 }
 
+// What no tool of this run may write (or, under .tactus, read): every configuration layer, the
+// procedure, the journal and the audit log wherever configured, and each .tactus directory
+// from the procedure's directory, the project's root and the user's home upwards
+// (tools/trusted_files.h; docs/security.md, "Trusted files").
+tools::TrustedFiles trusted_files(const sidecars::Config& config, const std::string& file) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const char* home = std::getenv("HOME");
+  const sidecars::LayerPaths layers = sidecars::find_layers(file, home ? home : "");
+  const fs::path procedure = fs::absolute(file, ec).lexically_normal();
+  std::vector<std::string> files = {layers.user, layers.project, layers.procedure,
+                                    procedure.string(), procedure.string() + ".yml"};
+  const std::string journal = journal_path(config);
+  std::vector<std::string> hidden = {journal, journal + "-wal", journal + "-shm",
+                                     journal + "-journal"};
+  if (!config.audit_path.value.empty())
+    hidden.push_back(fs::absolute(config.audit_path.value, ec).lexically_normal().string());
+  std::vector<std::string> dirs;
+  const auto ancestors = [&](fs::path d) {
+    for (; !d.empty(); d = d.parent_path()) {
+      if (fs::is_directory(d / ".tactus", ec)) dirs.push_back((d / ".tactus").string());
+      if (d == d.parent_path()) break;
+    }
+  };
+  ancestors(procedure.parent_path());
+  ancestors(fs::current_path(ec));
+  if (home && *home) dirs.push_back((fs::path(home) / ".tactus").string());
+  return tools::collect_trusted_files(files, hidden, dirs);
+}
+
 tools::ToolContext tool_context(const sidecars::Config& config, const std::string& file,
                                 const std::map<std::string, std::string>& secrets,
                                 broker::Redactor& redactor, tools::CommandLauncher& launcher) {
@@ -274,10 +304,12 @@ tools::ToolContext tool_context(const sidecars::Config& config, const std::strin
   ctx.file_limits.max_read =
       std::min<std::uint64_t>(ctx.file_limits.max_read, config.message.value / 2);
   std::error_code ec;
-  if (config.mount_current_dir.value) {
+  if (config.mount_current_dir.value && config.workspace.value != "off") {
     const auto dir = std::filesystem::absolute(file, ec).parent_path().lexically_normal();
-    ctx.mounts.push_back({"/workspace", dir.string(), false});
+    ctx.mounts.push_back({"/workspace", dir.string(), config.workspace.value != "rw"});
   }
+  ctx.trusted = trusted_files(config, file);
+  ctx.disk->limit = config.disk.value;
   for (const auto& v : config.volumes.value)
     ctx.mounts.push_back({v.virtual_path, v.host, v.read_only});
   ctx.network.mode = config.network.value;
@@ -379,6 +411,7 @@ broker::RunResult execute_run(PreparedRun& p, const CliOptions& o, spawner::Spaw
   RedactingSink sink(out, p.redactor);
   broker::SpawnerCommandLauncher launcher(spawner);
   tools::ToolContext tool_ctx = tool_context(p.config, o.file, p.secrets, *p.redactor, launcher);
+  tool_ctx.disk->used = p.disk_used;
   // A model's reply is shown as it streams when a person watches stderr, and never with --json
   // (stderr then carries the procedure's output) or --log-json (stderr is then JSON lines).
   // The printer masks whole lines, so it is not used when a secret spans lines
@@ -413,6 +446,25 @@ broker::RunResult execute_run(PreparedRun& p, const CliOptions& o, spawner::Spaw
   p.redactor->redact_in_place(r.result);
   return r;
 }
+
+namespace {
+
+// The bytes file.write wrote in the journaled entries of a run: each answered write's "bytes".
+std::uint64_t written_by_file_tools(const std::vector<broker::JournalEntry>& entries) {
+  std::uint64_t sum = 0;
+  for (const auto& e : entries) {
+    if (e.method != "host.call" || e.response_json.empty()) continue;
+    const Json q = Json::parse(e.request_json, nullptr, false);
+    if (!q.is_object() || q.value("name", Json()) != "file.write") continue;
+    const Json a = Json::parse(e.response_json, nullptr, false);
+    if (!a.is_object() || !a.contains("result") || !a["result"].is_object()) continue;
+    const Json bytes = a["result"].value("bytes", Json());
+    if (bytes.is_number_unsigned()) sum += bytes.get<std::uint64_t>();
+  }
+  return sum;
+}
+
+}  // namespace
 
 int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
   CliOptions o = options;
@@ -484,6 +536,7 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
       if (!journal->claim(req.run_id, error)) return usage_failure(o, req.run_id, error);
       replay = journal->entries(req.run_id, error);
       if (!error.empty()) return usage_failure(o, req.run_id, error);
+      p.disk_used = written_by_file_tools(replay);
       if (!journal->set_status(req.run_id, "running", error))
         return usage_failure(o, req.run_id, error);
       exchanges.emplace(journal.get(), req.run_id, std::move(replay), p.redactor.get(),

@@ -36,6 +36,9 @@ struct PreparedRun {
   std::map<std::string, std::string> secrets;  // for command tools and providers
   std::string backend;                         // "jail", "pool" or "none"
   std::unique_ptr<broker::AuditLog> audit;
+  // What the file tools wrote in the journaled part of a resumed run (sandbox.limits.disk
+  // counts across resumes).
+  std::uint64_t disk_used = 0;
 };
 
 // false: error is one line (a usage or configuration error, exit code 2). Prints the warning

@@ -350,7 +350,10 @@ class Session {
     std::string path;
     for (const char* ext : {".lua", ".tac"}) {
       path = rel + ext;
-      r = tools::file_read(mounts, limits, Json{{"path", "/procedure/" + path}});
+      // Modules are the procedure's own code beside it: no .tactus name can be formed from a
+      // dotted module name, and only .lua and .tac files are read.
+      r = tools::file_read(mounts, limits, tools::TrustedFiles{},
+                           Json{{"path", "/procedure/" + path}});
       if (r.ok || r.code != "not_found") break;
     }
     if (!r.ok && r.code == "not_found")

@@ -70,7 +70,12 @@ struct Config {
   Setting<std::uint64_t> output{10ull << 20};
   Setting<std::uint64_t> instructions{0};
   Setting<std::uint64_t> message{4ull << 20};
+  // What one run's file tools may write, appends included, counted across resumes.
+  Setting<std::uint64_t> disk{256ull << 20};
   Setting<bool> mount_current_dir{true};
+  // The procedure's directory at /workspace: read-only unless a trusted layer says rw (a
+  // procedure that writes its own directory is the exception, and its sidecar says so).
+  Setting<std::string> workspace{"ro"};
   Setting<std::vector<Volume>> volumes;
   Setting<std::string> network{"none"};
   Setting<std::vector<std::string>> network_allow;

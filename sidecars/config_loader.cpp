@@ -241,8 +241,8 @@ class LayerReader {
 
   bool sandbox(const YAML::Node& n) {
     return each(n, "sandbox",
-                {"enabled", "backend", "timeout", "jit", "limits", "mount_current_dir", "volumes",
-                 "network", "network_filter"},
+                {"enabled", "backend", "timeout", "jit", "limits", "mount_current_dir", "workspace",
+                 "volumes", "network", "network_filter"},
                 [&](const std::string& k, const YAML::Node& v) {
                   const std::string key = "sandbox." + k;
                   if (k == "enabled") return boolean(v, key, cfg_.enabled);
@@ -250,6 +250,7 @@ class LayerReader {
                   if (k == "timeout") return duration(v, key, 0.001, cfg_.timeout);
                   if (k == "jit") return boolean(v, key, cfg_.jit);
                   if (k == "mount_current_dir") return boolean(v, key, cfg_.mount_current_dir);
+                  if (k == "workspace") return word(v, key, {"ro", "rw", "off"}, cfg_.workspace);
                   if (k == "volumes") return volumes(v, key);
                   if (k == "network")
                     return word(v, key, {"none", "filtered", "host"}, cfg_.network);
@@ -264,12 +265,13 @@ class LayerReader {
   }
 
   bool limits(const YAML::Node& n) {
-    return each(n, "sandbox.limits", {"memory", "cpu", "output", "instructions", "message"},
+    return each(n, "sandbox.limits", {"memory", "cpu", "output", "instructions", "message", "disk"},
                 [&](const std::string& k, const YAML::Node& v) {
                   const std::string key = "sandbox.limits." + k;
                   if (k == "memory") return size(v, key, kMinMemory, 1ull << 40, cfg_.memory);
                   if (k == "output") return size(v, key, 1, 1ull << 40, cfg_.output);
                   if (k == "message") return size(v, key, kMinMessage, 1ull << 30, cfg_.message);
+                  if (k == "disk") return size(v, key, 0, 1ull << 50, cfg_.disk);
                   if (k == "instructions") return count(v, key, 1ull << 50, cfg_.instructions);
                   Setting<double> cpu;
                   if (!duration(v, key, 1, cpu)) return false;

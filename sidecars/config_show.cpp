@@ -48,8 +48,10 @@ std::string show_config(const Config& c) {
   l.add("sandbox.limits.output", format_size(c.output.value), c.output.origin);
   l.add("sandbox.limits.instructions", std::to_string(c.instructions.value), c.instructions.origin);
   l.add("sandbox.limits.message", format_size(c.message.value), c.message.origin);
+  l.add("sandbox.limits.disk", format_size(c.disk.value), c.disk.origin);
   l.add("sandbox.mount_current_dir", c.mount_current_dir.value ? "true" : "false",
         c.mount_current_dir.origin);
+  l.add("sandbox.workspace", c.workspace.value, c.workspace.origin);
   if (c.volumes.value.empty()) l.add("sandbox.volumes", "[]", c.volumes.origin);
   for (const auto& v : c.volumes.value)
     l.add("sandbox.volumes",

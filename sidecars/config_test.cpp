@@ -124,7 +124,7 @@ TEST_CASE("config: errors name file:line:column and the key", "[config]") {
   const Case cases[] = {
       {"sandbox:\n  timout: 5\n",
        "/p/proc.tac.yml:2:3: sandbox.timout: unknown key (did you mean 'timeout'?); known here: "
-       "enabled, backend, timeout, jit, limits, mount_current_dir, volumes, network, "
+       "enabled, backend, timeout, jit, limits, mount_current_dir, workspace, volumes, network, "
        "network_filter"},
       {"sandbx: {}\n",
        "/p/proc.tac.yml:1:1: sandbx: unknown key (did you mean 'sandbox'?); known here: sandbox, "
@@ -248,5 +248,5 @@ TEST_CASE("config: an error in a layer file names that file", "[config]") {
   CHECK_FALSE(load_config(find_layers((t.root / "proc.tac").string(), ""), c, error));
   CHECK(error == (t.root / "proc.tac.yml").string() +
                      ":3:5: sandbox.limits.memroy: unknown key (did you mean 'memory'?); known "
-                     "here: memory, cpu, output, instructions, message");
+                     "here: memory, cpu, output, instructions, message, disk");
 }

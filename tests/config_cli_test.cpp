@@ -153,7 +153,7 @@ TEST_CASE("config cli: a bad sidecar is a usage error naming file:line:column", 
   CHECK(r.exit_code == 2);
   CHECK(r.err == "tactus: " + tac.path() +
                      ".yml:3:5: sandbox.limits.memroy: unknown key (did you mean 'memory'?); "
-                     "known here: memory, cpu, output, instructions, message\n");
+                     "known here: memory, cpu, output, instructions, message, disk\n");
   const auto show = run_tactus({"config", "show", tac.path()});
   CHECK(show.exit_code == 2);
 }

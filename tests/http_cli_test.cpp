@@ -70,3 +70,17 @@ TEST_CASE("http cli: an invalid network_filter regex is a config error", "[http]
   CHECK(r.err.rfind("tactus: " + tac.path() + ".yml:4:", 0) == 0);
   CHECK(r.err.find("sandbox.network_filter.allow") != std::string::npos);
 }
+
+TEST_CASE("http cli: a 100,000-character host is an error, and the broker lives", "[http][cli]") {
+  // Uncaught, so the run ends as the procedure's error, not as a crash of the broker.
+  TempTac tac("Host.call('http.request', {url = 'http://' .. string.rep('a', 100000) .. '/'})\n");
+  tactus::test::write_file(tac.path() + ".yml",
+                           "sandbox:\n  network: filtered\n  network_filter:\n"
+                           "    allow: ['.*']\n    deny: ['^127\\.', '^localhost$']\n"
+                           "tools:\n  allow: [http.request]\n");
+  const auto r = run_tactus({"run", tac.path()});
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("invalid_args: url is 100008 bytes, over the limit of 8192") !=
+        std::string::npos);
+}

@@ -1,5 +1,7 @@
 #include "tools/file_tools.h"
 
+#include "tools/trusted_files.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/random.h>
@@ -328,13 +330,19 @@ std::string temp_name() {
   return buf;
 }
 
+ToolOutcome trusted_refusal(std::string_view tool, const std::string& path,
+                            const std::string& why) {
+  return tool_failure(
+      "denied", std::string(tool) + ": " + shown(path) + " is trusted configuration (" + why + ")");
+}
+
 std::string symlink_refused(std::string_view tool, const std::string& path) {
   return std::string(tool) + ": " + shown(path) +
          " is a symlink; file.write does not write through symlinks";
 }
 
-ToolOutcome append_to(std::string_view tool, const Resolved& r, int parent_fd,
-                      const std::string& base, const std::string& content) {
+ToolOutcome append_to(std::string_view tool, const Resolved& r, const TrustedFiles& trusted,
+                      int parent_fd, const std::string& base, const std::string& content) {
   Fd fd(::openat(parent_fd, base.c_str(),
                  O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
                  0644));
@@ -350,6 +358,8 @@ ToolOutcome append_to(std::string_view tool, const Resolved& r, int parent_fd,
   if (!S_ISREG(st.st_mode))
     return tool_failure("invalid_args",
                         std::string(tool) + ": " + shown(r.path) + " is not a regular file");
+  // On the inode opened: a hard link put in place since refuse_write looked is caught here.
+  if (auto why = refuse_modify(trusted, fd.get())) return trusted_refusal(tool, r.path, *why);
   if (!write_all(fd.get(), content)) return from_errno(errno, tool, r.path, r.target);
   return success(Json{{"bytes", content.size()}});
 }
@@ -394,13 +404,14 @@ ToolOutcome replace_file(std::string_view tool, const Resolved& r, int parent_fd
 }  // namespace
 
 ToolOutcome file_read(const std::vector<Mount>& mounts, const FileLimits& limits,
-                      const Json& args) {
+                      const TrustedFiles& trusted, const Json& args) {
   constexpr std::string_view tool = "file.read";
   Resolved r;
   if (auto e = resolve(tool, mounts, args, nullptr, r)) return *e;
   // O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
   Fd fd(open_beneath(r.mount_fd.get(), r.target.rest(), O_RDONLY | O_NONBLOCK | O_NOCTTY));
   if (!fd) return from_errno(errno, tool, r.path, r.target);
+  if (auto why = refuse_read(trusted, fd.get())) return trusted_refusal(tool, r.path, *why);
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return from_errno(errno, tool, r.path, r.target);
   const std::string what = std::string(tool) + ": " + shown(r.path);
@@ -436,7 +447,7 @@ ToolOutcome file_read(const std::vector<Mount>& mounts, const FileLimits& limits
 }
 
 ToolOutcome file_write(const std::vector<Mount>& mounts, const FileLimits& limits,
-                       const Json& args) {
+                       const TrustedFiles& trusted, DiskQuota& quota, const Json& args) {
   constexpr std::string_view tool = "file.write";
   Resolved r;
   // Arguments first, so that a bad call is invalid_args wherever it points.
@@ -451,8 +462,12 @@ ToolOutcome file_write(const std::vector<Mount>& mounts, const FileLimits& limit
   if (auto e = path_arg(tool, args, nullptr, r.path)) return *e;
   if (auto e = select_mount(tool, mounts, r.path, r.target)) return *e;
   if (r.target.mount->read_only)
-    return tool_failure("denied",
-                        "file.write: '" + r.target.mount->virtual_path + "' is mounted read-only");
+    return tool_failure("denied", "file.write: '" + r.target.mount->virtual_path +
+                                      "' is mounted read-only" +
+                                      (r.target.mount->virtual_path == kWorkspace
+                                           ? " (sandbox.workspace: rw in a sidecar makes the "
+                                             "procedure's directory writable)"
+                                           : ""));
   const auto& content = args.at("content").get_ref<const std::string&>();
   if (content.size() > limits.max_write)
     return tool_failure("invalid_args", "file.write: content is " + std::to_string(content.size()) +
@@ -476,14 +491,24 @@ ToolOutcome file_write(const std::vector<Mount>& mounts, const FileLimits& limit
     return from_errno(errno, tool, r.path, r.target);
   }
   if (auto e = check_nested_read_only(tool, mounts, r, parent.get())) return *e;
+  if (auto why = refuse_write(trusted, parent.get(), base))
+    return trusted_refusal(tool, r.path, *why);
+  if (content.size() > quota.limit || quota.used > quota.limit - content.size())
+    return tool_failure(
+        "limit", "file.write: disk limit of " + std::to_string(quota.limit) +
+                     " bytes exceeded (sandbox.limits.disk): this run has written " +
+                     std::to_string(quota.used) + " bytes, " + shown(r.path) + " would add " +
+                     std::to_string(content.size()));
   const auto a = args.find("append");
   const bool append = a != args.end() && a->is_boolean() && a->get<bool>();
-  return append ? append_to(tool, r, parent.get(), base, content)
-                : replace_file(tool, r, parent.get(), base, content);
+  ToolOutcome out = append ? append_to(tool, r, trusted, parent.get(), base, content)
+                           : replace_file(tool, r, parent.get(), base, content);
+  if (out.ok) quota.used += content.size();
+  return out;
 }
 
 ToolOutcome file_list(const std::vector<Mount>& mounts, const FileLimits& limits,
-                      const Json& args) {
+                      const TrustedFiles& trusted, const Json& args) {
   constexpr std::string_view tool = "file.list";
   Resolved r;
   if (auto e = resolve(tool, mounts, args, ".", r)) return *e;
@@ -494,6 +519,7 @@ ToolOutcome file_list(const std::vector<Mount>& mounts, const FileLimits& limits
       return tool_failure("invalid_args", "file.list: " + shown(r.path) + " is not a directory");
     return from_errno(errno, tool, r.path, r.target);
   }
+  if (auto why = refuse_read(trusted, fd.get())) return trusted_refusal(tool, r.path, *why);
   std::unique_ptr<DIR, int (*)(DIR*)> dir(::fdopendir(fd.get()), ::closedir);
   if (!dir) return from_errno(errno, tool, r.path, r.target);
   fd.release();
@@ -547,7 +573,8 @@ ToolOutcome file_list(const std::vector<Mount>& mounts, const FileLimits& limits
   return success(std::move(result));
 }
 
-ToolOutcome file_exists(const std::vector<Mount>& mounts, const FileLimits&, const Json& args) {
+ToolOutcome file_exists(const std::vector<Mount>& mounts, const FileLimits&,
+                        const TrustedFiles& trusted, const Json& args) {
   constexpr std::string_view tool = "file.exists";
   Resolved r;
   if (auto e = resolve(tool, mounts, args, nullptr, r)) return *e;
@@ -556,6 +583,7 @@ ToolOutcome file_exists(const std::vector<Mount>& mounts, const FileLimits&, con
     if (errno == ENOENT || errno == ENOTDIR) return success(Json{{"exists", false}});
     return from_errno(errno, tool, r.path, r.target);
   }
+  if (auto why = refuse_read(trusted, fd.get())) return trusted_refusal(tool, r.path, *why);
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return from_errno(errno, tool, r.path, r.target);
   return success(Json{{"exists", true}, {"type", type_of(st)}});

@@ -44,6 +44,8 @@ struct Tree {
   fs::path root, ws, data, outside;
   std::vector<Mount> mounts;
   FileLimits limits;
+  tools::TrustedFiles trusted;
+  mutable tools::DiskQuota quota;
 
   Tree() {
     char tmpl[] = "/tmp/tactus-file-test-XXXXXX";
@@ -64,10 +66,18 @@ struct Tree {
     fs::remove_all(root, ec);
   }
 
-  ToolOutcome read(const Json& args) const { return tools::file_read(mounts, limits, args); }
-  ToolOutcome write(const Json& args) const { return tools::file_write(mounts, limits, args); }
-  ToolOutcome list(const Json& args) const { return tools::file_list(mounts, limits, args); }
-  ToolOutcome exists(const Json& args) const { return tools::file_exists(mounts, limits, args); }
+  ToolOutcome read(const Json& args) const {
+    return tools::file_read(mounts, limits, trusted, args);
+  }
+  ToolOutcome write(const Json& args) const {
+    return tools::file_write(mounts, limits, trusted, quota, args);
+  }
+  ToolOutcome list(const Json& args) const {
+    return tools::file_list(mounts, limits, trusted, args);
+  }
+  ToolOutcome exists(const Json& args) const {
+    return tools::file_exists(mounts, limits, trusted, args);
+  }
   ToolOutcome read(const std::string& path) const { return read(Json{{"path", path}}); }
   ToolOutcome exists(const std::string& path) const { return exists(Json{{"path", path}}); }
   ToolOutcome list(const std::string& path) const { return list(Json{{"path", path}}); }

@@ -2,11 +2,17 @@
 
 #include "tools/curl_handles.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cstring>
 #include <map>
 #include <memory>
+#include <optional>
 #include <regex>
 #include <string>
 #include <vector>
@@ -39,9 +45,51 @@ std::string url_part(CURLU* u, CURLUPart part) {
   return s;
 }
 
-// Parses an absolute http(s) URL. On success, host is what the policy sees: lowercased, without
-// port, IPv6 brackets (and zone) or a trailing dot.
+// Before any parsing or regex: a longer URL or host is refused whole (a 100,000-character host
+// once overflowed the stack inside std::regex).
+constexpr std::size_t kMaxUrl = 8 * 1024;
+constexpr std::size_t kMaxHost = 253;  // the longest DNS name
+
+// An IP literal in the one spelling the policy sees: IPv4 dotted quad (IPv4-mapped IPv6
+// "::ffff:7f00:1" becomes "127.0.0.1"), IPv6 in inet_ntop's compressed form. Not an IP literal:
+// nothing.
+std::optional<std::string> canonical_ip(const std::string& host) {
+  char buf[INET6_ADDRSTRLEN];
+  in_addr v4{};
+  if (::inet_pton(AF_INET, host.c_str(), &v4) == 1)
+    return ::inet_ntop(AF_INET, &v4, buf, sizeof buf) ? std::optional<std::string>(buf)
+                                                      : std::nullopt;
+  in6_addr v6{};
+  if (host.find(':') == std::string::npos || ::inet_pton(AF_INET6, host.c_str(), &v6) != 1)
+    return std::nullopt;
+  if (IN6_IS_ADDR_V4MAPPED(&v6)) {
+    std::memcpy(&v4, &v6.s6_addr[12], 4);
+    return ::inet_ntop(AF_INET, &v4, buf, sizeof buf) ? std::optional<std::string>(buf)
+                                                      : std::nullopt;
+  }
+  return ::inet_ntop(AF_INET6, &v6, buf, sizeof buf) ? std::optional<std::string>(buf)
+                                                     : std::nullopt;
+}
+
+// What the policy sees of a URL's host: lowercased, without IPv6 brackets, zone or trailing
+// dots, an IP literal in its canonical spelling. Empty: no usable host.
+std::string policy_host(std::string host) {
+  host = lower(std::move(host));
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  if (const auto pct = host.find('%'); pct != std::string::npos) host.resize(pct);
+  while (!host.empty() && host.back() == '.') host.pop_back();
+  if (auto ip = canonical_ip(host)) return *ip;
+  return host;
+}
+
+// Parses an absolute http(s) URL. On success, host is what the policy sees (policy_host).
 bool parse_url(const std::string& text, Url& url, std::string& host, std::string& error) {
+  if (text.size() > kMaxUrl) {
+    error = "url is " + std::to_string(text.size()) + " bytes, over the limit of " +
+            std::to_string(kMaxUrl);
+    return false;
+  }
   if (!http_scheme(text)) {
     error = "url must be http:// or https://";
     return false;
@@ -61,11 +109,13 @@ bool parse_url(const std::string& text, Url& url, std::string& host, std::string
     error = "url must be http:// or https://";
     return false;
   }
-  host = lower(url_part(url.get(), CURLUPART_HOST));
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
-    host = host.substr(1, host.size() - 2);
-  if (const auto pct = host.find('%'); pct != std::string::npos) host.resize(pct);
-  while (!host.empty() && host.back() == '.') host.pop_back();
+  const std::string raw = url_part(url.get(), CURLUPART_HOST);
+  if (raw.size() > kMaxHost + 2) {  // brackets of an IPv6 literal
+    error = "invalid url: the host is " + std::to_string(raw.size()) +
+            " bytes, over the limit of " + std::to_string(kMaxHost);
+    return false;
+  }
+  host = policy_host(raw);
   if (host.empty()) {
     error = "invalid url: no host";
     return false;
@@ -85,29 +135,90 @@ std::string origin(CURLU* u) {
          port;
 }
 
-// Empty if the policy allows host; otherwise the reason.
+// Loopback under any spelling: what the kernel delivers to this machine. The unspecified
+// address (0.0.0.0, "0", ::) connects to loopback on Linux; *.localhost is loopback by RFC 6761
+// and libcurl resolves it so.
+bool loopback_class(const std::string& host) {
+  if (host == "localhost" || (host.size() > 10 && host.ends_with(".localhost"))) return true;
+  if (host == "0.0.0.0" || host == "::" || host == "::1") return true;
+  in_addr v4{};
+  return ::inet_pton(AF_INET, host.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127;
+}
+
+// The spellings a deny pattern is tried against: the host, and for loopback in any form the
+// usual names of loopback too, so `^127\.` or `^localhost$` denies every way there.
+std::vector<std::string> deny_spellings(const std::string& host) {
+  std::vector<std::string> out = {host};
+  if (loopback_class(host))
+    for (const char* alias : {"localhost", "127.0.0.1", "::1"})
+      if (host != alias) out.emplace_back(alias);
+  return out;
+}
+
+// Empty if no deny pattern matches host (in any of its spellings); otherwise the reason. Deny
+// patterns match anywhere in the host (std::regex_search): a deny errs on the side of denying.
+std::string denied_by(const NetworkPolicy& policy, const std::string& host,
+                      const std::string& what) {
+  for (const auto& d : policy.deny) {
+    try {
+      const std::regex re(d, std::regex::ECMAScript);
+      for (const auto& spelling : deny_spellings(host))
+        if (std::regex_search(spelling, re))
+          return what + " is denied by sandbox.network_filter.deny '" + d + "'" +
+                 (spelling == host ? "" : " (it is " + spelling + ")");
+    } catch (const std::regex_error&) {
+      return what + ": invalid regex in sandbox.network_filter.deny '" + d + "'";
+    }
+  }
+  return "";
+}
+
+// Empty if the policy allows host; otherwise the reason. An allow pattern must match the whole
+// host (std::regex_match): "example\.com" allows example.com, not example.com.evil.test.
 std::string check_host(const NetworkPolicy& policy, const std::string& host) {
   if (policy.mode == "host") return "";
   if (policy.mode != "filtered") return "network is " + policy.mode + " (sandbox.network)";
-  const auto matches = [&](const std::string& pattern, bool& bad) {
-    try {
-      return std::regex_search(host, std::regex(pattern, std::regex::ECMAScript));
-    } catch (const std::regex_error&) {
-      bad = true;
-      return false;
-    }
-  };
-  for (const auto& d : policy.deny) {
-    bool bad = false;
-    const bool hit = matches(d, bad);
-    if (bad) return "host '" + host + "': invalid regex in sandbox.network_filter.deny '" + d + "'";
-    if (hit) return "host '" + host + "' is denied by sandbox.network_filter.deny '" + d + "'";
-  }
+  if (auto why = denied_by(policy, host, "host '" + host + "'"); !why.empty()) return why;
   for (const auto& a : policy.allow) {
-    bool bad = false;
-    if (matches(a, bad)) return "";
+    try {
+      if (std::regex_match(host, std::regex(a, std::regex::ECMAScript))) return "";
+    } catch (const std::regex_error&) {
+    }
   }
   return "host '" + host + "' is not allowed by sandbox.network_filter";
+}
+
+// The address libcurl is about to connect to, checked against the deny patterns: a permitted
+// name that resolves to a denied address (DNS rebinding included) is caught here, after the
+// resolution that counts.
+struct ConnectCheck {
+  const NetworkPolicy* policy = nullptr;
+  std::string host;    // the URL's host, for the message
+  std::string denied;  // the reason, once a connect was refused
+};
+
+curl_socket_t open_checked_socket(void* user, curlsocktype purpose, curl_sockaddr* a) {
+  auto* c = static_cast<ConnectCheck*>(user);
+  if (purpose != CURLSOCKTYPE_IPCXN) return CURL_SOCKET_BAD;
+  char buf[INET6_ADDRSTRLEN] = "";
+  if (a->family == AF_INET)
+    ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&a->addr)->sin_addr, buf,
+                sizeof buf);
+  else if (a->family == AF_INET6)
+    ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&a->addr)->sin6_addr, buf,
+                sizeof buf);
+  else
+    return CURL_SOCKET_BAD;  // http(s) goes over IPv4 or IPv6 only
+  if (c->policy->mode == "filtered") {
+    const std::string address = policy_host(buf);
+    const std::string why =
+        denied_by(*c->policy, address, "host '" + c->host + "' resolved to " + address + ", which");
+    if (!why.empty()) {
+      c->denied = why;
+      return CURL_SOCKET_BAD;
+    }
+  }
+  return ::socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
 bool valid_method(const std::string& m) {
@@ -230,6 +341,12 @@ ToolOutcome http_request(const NetworkPolicy& policy, const Json& args) {
     if (!has_expect) add("Expect:");  // no 100-continue round trip
 
     curl_easy_setopt(h, CURLOPT_CURLU, url.get());
+    ConnectCheck check{&policy, host, ""};
+    curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_checked_socket);
+    curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, &check);
+    CurlList pinned;
+    for (const auto& entry : policy.pinned_addresses) curl_list_append(pinned, entry);
+    if (pinned) curl_easy_setopt(h, CURLOPT_RESOLVE, pinned.get());
 #if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
@@ -264,6 +381,7 @@ ToolOutcome http_request(const NetworkPolicy& policy, const Json& args) {
     const std::string too_big =
         "response larger than " + std::to_string(policy.max_response) + " bytes";
     if (resp.too_big || rc == CURLE_FILESIZE_EXCEEDED) return tool_failure("failed", too_big);
+    if (!check.denied.empty()) return tool_failure("denied", check.denied);
     if (rc == CURLE_OPERATION_TIMEDOUT) return tool_failure("timeout", "http.request timed out");
     if (rc != CURLE_OK)
       return tool_failure("failed", std::string("http: ") + curl_easy_strerror(rc));
@@ -293,13 +411,14 @@ ToolOutcome http_request(const NetworkPolicy& policy, const Json& args) {
       return tool_failure(
           "failed", "too many redirects (more than " + std::to_string(policy.max_redirects) + ")");
     const std::string target(location);
+    const std::string shown = target.size() <= 200 ? target : target.substr(0, 200) + "...";
     const std::string from = origin(url.get());
     Url next;
     std::string next_host;
     if (!parse_url(target, next, next_host, error))
-      return tool_failure("failed", "redirect to '" + target + "': " + error);
+      return tool_failure("failed", "redirect to '" + shown + "': " + error);
     if (auto why = check_host(policy, next_host); !why.empty())
-      return tool_failure("denied", "redirect to '" + target + "': " + why);
+      return tool_failure("denied", "redirect to '" + shown + "': " + why);
     if (origin(next.get()) != from) {
       // Credentials stay with the origin they were given for.
       headers.erase(std::remove_if(headers.begin(), headers.end(),
@@ -316,6 +435,7 @@ ToolOutcome http_request(const NetworkPolicy& policy, const Json& args) {
       body.clear();
     }
     url = std::move(next);
+    host = next_host;
   }
 }
 

@@ -208,3 +208,83 @@ TEST_CASE("http: a connection error fails", "[http]") {
   CHECK_FALSE(out.ok);
   CHECK(out.code == "failed");
 }
+
+TEST_CASE("http: loopback under every spelling is denied by the loopback deny rules",
+          "[http][network]") {
+  test::HttpTestServer server;
+  const std::string port = std::to_string(server.port());
+  // Each of these reaches the server when nothing denies it (checked at the end).
+  const std::vector<std::string> spellings = {
+      "http://0.0.0.0:" + port + "/hello",
+      "http://0:" + port + "/hello",
+      "http://[::ffff:127.0.0.1]:" + port + "/hello",
+      "http://[::ffff:7f00:1]:" + port + "/hello",
+      "http://foo.localhost:" + port + "/hello",
+      "http://FOO.Localhost:" + port + "/hello",
+      "http://127.1:" + port + "/hello",
+      "http://2130706433:" + port + "/hello",
+      "http://rebind.test:" + port + "/hello",
+  };
+  // And these, which reach it where the resolver knows the name with its trailing dot.
+  const std::vector<std::string> dotted = {"http://localhost.:" + port + "/hello",
+                                           "http://foo.localhost..:" + port + "/hello"};
+  auto policy = filtered({".*"}, {"^127\\.", "^localhost$"});
+  policy.pinned_addresses = {"rebind.test:" + port + ":127.0.0.1"};
+  auto all = spellings;
+  all.insert(all.end(), dotted.begin(), dotted.end());
+  for (const auto& url : all) {
+    INFO(url);
+    const auto out = request(policy, {{"url", url}});
+    INFO(out.message);
+    CHECK(out.code == "denied");
+  }
+  CHECK(server.requests() == 0);
+  // The name that resolves to loopback passes the name check and is refused at the connect.
+  const auto rebound = request(policy, {{"url", "http://rebind.test:" + port + "/hello"}});
+  CHECK(rebound.message ==
+        "host 'rebind.test' resolved to 127.0.0.1, which is denied by "
+        "sandbox.network_filter.deny '^127\\.'");
+
+  // The same spellings do reach the server when nothing denies them: the test is not vacuous.
+  auto open = host_mode();
+  open.pinned_addresses = policy.pinned_addresses;
+  for (const auto& url : spellings) {
+    INFO(url);
+    const auto out = request(open, {{"url", url}});
+    INFO(out.message);
+    CHECK(out.ok);
+  }
+  CHECK(server.requests() == static_cast<int>(spellings.size()));
+}
+
+TEST_CASE("http: an allow pattern matches the whole host, a deny pattern any part",
+          "[http][network]") {
+  test::HttpTestServer server;
+  const std::string port = std::to_string(server.port());
+  auto policy = filtered({"example\\.com"});
+  policy.pinned_addresses = {"example.com.evil.test:" + port + ":127.0.0.1",
+                             "example.com:" + port + ":127.0.0.1"};
+  const auto suffix = request(policy, {{"url", "http://example.com.evil.test:" + port + "/"}});
+  CHECK(suffix.code == "denied");
+  CHECK(suffix.message == "host 'example.com.evil.test' is not allowed by sandbox.network_filter");
+  const auto exact = request(policy, {{"url", "http://example.com:" + port + "/hello"}});
+  CHECK(exact.ok);
+  policy.deny = {"evil"};
+  const auto deny = request(policy, {{"url", "http://example.com.evil.test:" + port + "/"}});
+  CHECK(deny.message ==
+        "host 'example.com.evil.test' is denied by sandbox.network_filter.deny 'evil'");
+}
+
+TEST_CASE("http: a huge host or URL is refused before any regex runs", "[http][network]") {
+  const auto policy = filtered({"^(a|aa)+$"}, {"(x+x+)+y"});
+  const std::string host(100000, 'a');
+  const auto out = request(policy, {{"url", "http://" + host + "/"}});
+  CHECK(out.code == "invalid_args");
+  CHECK(out.message == "url is 100008 bytes, over the limit of 8192");
+  const auto h = request(policy, {{"url", "http://" + std::string(300, 'a') + "/"}});
+  CHECK(h.code == "invalid_args");
+  CHECK(h.message == "invalid url: the host is 300 bytes, over the limit of 253");
+  // 253 bytes is a host the policy looks at (and, here, does not allow).
+  CHECK(request(filtered({"^b$"}), {{"url", "http://" + std::string(253, 'a') + "/"}}).code ==
+        "denied");
+}

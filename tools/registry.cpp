@@ -42,10 +42,11 @@ ToolOutcome ToolRegistry::llm_chat(const protocol::Json& params) const {
 
 ToolOutcome ToolRegistry::call(std::string_view name, const protocol::Json& args) const {
   if (name == "host.ping") return host_ping(args);
-  if (name == "file.read") return file_read(ctx_.mounts, ctx_.file_limits, args);
-  if (name == "file.write") return file_write(ctx_.mounts, ctx_.file_limits, args);
-  if (name == "file.list") return file_list(ctx_.mounts, ctx_.file_limits, args);
-  if (name == "file.exists") return file_exists(ctx_.mounts, ctx_.file_limits, args);
+  if (name == "file.read") return file_read(ctx_.mounts, ctx_.file_limits, ctx_.trusted, args);
+  if (name == "file.write")
+    return file_write(ctx_.mounts, ctx_.file_limits, ctx_.trusted, *ctx_.disk, args);
+  if (name == "file.list") return file_list(ctx_.mounts, ctx_.file_limits, ctx_.trusted, args);
+  if (name == "file.exists") return file_exists(ctx_.mounts, ctx_.file_limits, ctx_.trusted, args);
   if (name == "http.request") {
     NetworkPolicy policy = ctx_.network;
     policy.timeout_seconds = std::min(policy.timeout_seconds, seconds_left(ctx_));

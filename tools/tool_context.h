@@ -7,12 +7,14 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "runtime/unique_fd.h"
+#include "tools/trusted_files.h"
 
 namespace tactus::tools {
 
@@ -31,13 +33,26 @@ struct FileLimits {
   std::uint64_t max_entries = 10000;      // entries file.list returns
 };
 
+// What one run's file.write calls may write, appends and replacements alike, counted across
+// resumes (sandbox.limits.disk). A file replaced many times counts each time: the quota bounds
+// the writing, which is what fills a disk of snapshots, logs and temporary files.
+struct DiskQuota {
+  std::uint64_t limit = 256ull << 20;
+  std::uint64_t used = 0;
+};
+
 // What http.request may reach (sandbox.network, sandbox.network_filter). mode "none" refuses
-// every request, "host" allows any host, "filtered" allows a host (lowercased, without port)
-// that matches an allow regex and no deny regex (deny wins). The regexes are ECMAScript,
-// matched with std::regex_search.
+// every request, "host" allows any host, "filtered" allows a host that matches an allow regex
+// whole (std::regex_match) and no deny regex anywhere (std::regex_search; deny wins). The host
+// is normalised first (tools/http_tool.h); loopback in any spelling is also tried against the
+// deny regexes as localhost, 127.0.0.1 and ::1; and the address each connection goes to is
+// tried against the deny regexes again. The regexes are ECMAScript.
 struct NetworkPolicy {
   std::string mode = "none";  // none | filtered | host
   std::vector<std::string> allow, deny;
+  // "host:port:address" entries that replace name resolution (libcurl's CURLOPT_RESOLVE). No
+  // configuration key sets them: the tests use them to stand in for a DNS answer.
+  std::vector<std::string> pinned_addresses;
   std::uint64_t max_response = 10ull << 20;  // bytes of response body
   double timeout_seconds = 30;               // the whole request, redirects included
   int max_redirects = 5;
@@ -98,6 +113,9 @@ struct LlmConfig {
 struct ToolContext {
   std::vector<Mount> mounts;
   FileLimits file_limits;
+  TrustedFiles trusted;  // what no file tool writes (or, under .tactus, reads)
+  // Shared by the copies of a context: one run, one count.
+  std::shared_ptr<DiskQuota> disk = std::make_shared<DiskQuota>();
   NetworkPolicy network;
   std::map<std::string, CommandSpec> commands;  // by tool name
   CommandLauncher* launcher = nullptr;          // not owned; needed when commands is not empty
