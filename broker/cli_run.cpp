@@ -309,6 +309,7 @@ tools::ToolContext tool_context(const sidecars::Config& config, const std::strin
     ctx.mounts.push_back({"/workspace", dir.string(), config.workspace.value != "rw"});
   }
   ctx.trusted = trusted_files(config, file);
+  ctx.mask = &redactor;
   ctx.disk->limit = config.disk.value;
   for (const auto& v : config.volumes.value)
     ctx.mounts.push_back({v.virtual_path, v.host, v.read_only});

@@ -31,8 +31,9 @@ std::string with_id(const std::string& stored, std::int64_t id) {
   return protocol::make_error(id, e.value("code", "failed"), e.value("message", ""));
 }
 
-std::string shorten(const std::string& s) {
-  return s.size() <= 300 ? s : s.substr(0, 300) + "...";
+// An excerpt for a message: the text is masked already; the cut drops the redactor's margin.
+std::string shorten(const std::string& s, const Redactor* redactor) {
+  return tools::excerpt_head(s, 300, redactor);
 }
 
 }  // namespace
@@ -97,8 +98,8 @@ ExchangeJournal::Next ExchangeJournal::state(const Json& state, std::string& err
     if (e.method != "state" || e.request_json != text) {
       out.step = Step::diverged;
       out.message = "the resumed run diverged from its journal at entry " + std::to_string(seq_) +
-                    ": the journal has " + e.method + " " + shorten(e.request_json) +
-                    ", the procedure's state is now " + shorten(text);
+                    ": the journal has " + e.method + " " + shorten(e.request_json, redactor_) +
+                    ", the procedure's state is now " + shorten(text, redactor_);
     } else {
       out.step = Step::replayed;
     }
@@ -123,8 +124,8 @@ ExchangeJournal::Next ExchangeJournal::next(const protocol::Message& request) {
   if (e.method != request.method || e.request_json != params) {
     out.step = Step::diverged;
     out.message = "the resumed run diverged from its journal at request " + std::to_string(seq_) +
-                  ": the journal has " + e.method + " " + shorten(e.request_json) +
-                  ", the procedure now asks " + request.method + " " + shorten(params);
+                  ": the journal has " + e.method + " " + shorten(e.request_json, redactor_) +
+                  ", the procedure now asks " + request.method + " " + shorten(params, redactor_);
     return out;
   }
   if (e.response_json.empty()) {

@@ -8,6 +8,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "tools/secret_mask.h"
+
 namespace tactus::broker {
 
 // Where one named secret comes from: `NAME: {env: VAR}` or `NAME: {file: PATH}`.
@@ -50,7 +52,9 @@ bool resolve_secret(const SecretSource& source, std::string& value, std::string&
 //
 // Overlapping matches merge into one "***", so a value that contains another (or overlaps it) is
 // masked whole rather than leaving a piece of the longer one behind.
-class Redactor {
+//
+// As a tools::SecretMask it also tells the tools how to cut text safely (tools/secret_mask.h).
+class Redactor : public tools::SecretMask {
  public:
   static constexpr std::size_t kMinSecretLength = 4;
 
@@ -58,6 +62,10 @@ class Redactor {
   bool empty() const { return patterns_.empty(); }
 
   std::string redact(std::string_view text) const;
+  std::string mask(std::string_view text) const override { return redact(text); }
+  std::size_t margin() const override {
+    return patterns_.empty() ? 0 : patterns_.front().size() - 1;  // longest first
+  }
   // Redacts every string in the document, recursively, object keys included. Should two keys
   // of one object become equal, the later one gets a suffix " (2)", " (3)", ... so no member
   // is lost.

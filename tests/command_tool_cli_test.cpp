@@ -93,6 +93,40 @@ TEST_CASE("command: a secret the tool prints is masked before the VM sees it",
   CHECK(Json::parse(r.out)["result"]["value"]["leak"] == "***");
 }
 
+TEST_CASE("command: the secret then N chosen bytes on stderr show no fragment at any cut",
+          "[command][cli][secrets][cut]") {
+  // The tool fails after writing the secret and then n bytes of padding to stderr; the error
+  // carries the end of its stderr (2048 bytes). For every n around that cut, and around the
+  // front of the buffer it rolls in, no 4 characters of the secret reach the procedure.
+  TempTac tac(R"(
+local out = {}
+for n = 2000, 2100 do
+  local ok, e = pcall(Host.call, "t", { n = n })
+  out[#out + 1] = tostring(e)
+end
+return out
+)");
+  tactus::test::write_file(
+      tac.path() + ".yml",
+      sidecar("read x; n=$(echo \"$x\" | tr -dc 0-9); printf '%s' \"$TOK\" >&2; "
+              "head -c \"$n\" /dev/zero | tr '\\0' y >&2; exit 1",
+              "      secrets: [TOK]\nsecrets:\n  TOK: {env: T}\n"));
+  const auto r = run_tactus({"run", tac.path(), "--json"}, {"T=" + kSecret}, 120);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const Json out = Json::parse(r.out)["result"];
+  REQUIRE(out.size() == 101);
+  for (const auto& e : out) {
+    const std::string m = e.get<std::string>();
+    REQUIRE(m.find("exited with status 1") != std::string::npos);
+    REQUIRE(m.find("yyyy") != std::string::npos);
+    for (std::size_t i = 0; i + 4 <= kSecret.size(); ++i) {
+      INFO(m.substr(0, 120));
+      CHECK(m.find(kSecret.substr(i, 4)) == std::string::npos);
+    }
+  }
+}
+
 TEST_CASE("command: the jail shows /usr read-only, a scratch /tmp, nobody, pid 1",
           "[command][cli][jail]") {
   TempTac tac(call_source("t"));

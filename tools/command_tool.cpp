@@ -1,5 +1,7 @@
 #include "tools/command_tool.h"
 
+#include "tools/secret_mask.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -32,11 +34,13 @@ std::string format_seconds(double s) {
 }
 
 // The end of stderr, trimmed, for a message: ": <text>" or "".
-std::string stderr_suffix(const std::string& err) {
+// The end of the command's stderr for a message: masked whole, then cut (tools/secret_mask.h).
+// cut: the buffer lost its start (it keeps the last bytes only).
+std::string stderr_suffix(const std::string& err, bool cut, const SecretMask* mask) {
   std::string t = err;
   while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
   if (t.empty()) return "";
-  return ": " + t;
+  return ": " + excerpt_tail(t, kCommandStderrTail, mask, cut);
 }
 
 bool nonblocking(int fd) {
@@ -45,6 +49,7 @@ bool nonblocking(int fd) {
 }
 
 // Reads what is there; false at EOF or on an error.
+// over: more than cap came; keep_tail keeps the last cap bytes and reads on, otherwise it stops.
 bool drain(int fd, std::string& into, std::size_t cap, bool& over, bool keep_tail) {
   char buf[16384];
   for (;;) {
@@ -52,12 +57,10 @@ bool drain(int fd, std::string& into, std::size_t cap, bool& over, bool keep_tai
     if (n > 0) {
       into.append(buf, static_cast<std::size_t>(n));
       if (into.size() > cap) {
-        if (keep_tail)
-          into.erase(0, into.size() - cap);
-        else
-          over = true;
+        over = true;
+        if (!keep_tail) return false;
+        into.erase(0, into.size() - cap);
       }
-      if (over) return false;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -146,6 +149,8 @@ ToolOutcome run_command_tool(const CommandSpec& spec, CommandLauncher& launcher,
 
   ChannelState ch(spec.message_limit);
   std::string stdout_text, stderr_text;
+  const std::size_t stderr_keep = kCommandStderrTail + (spec.mask ? spec.mask->margin() : 0);
+  bool stderr_cut = false;
   bool out_open = true, err_open = true, exited = false, timed_out = false, too_big = false;
   while (out_open || err_open || !exited || ch.open) {
     const auto left =
@@ -176,10 +181,8 @@ ToolOutcome run_command_tool(const CommandSpec& spec, CommandLauncher& launcher,
     if (i_pid >= 0 && fds[i_pid].revents) exited = true;
     if (i_out >= 0 && fds[i_out].revents)
       out_open = drain(out_r.get(), stdout_text, spec.max_output, too_big, false);
-    if (i_err >= 0 && fds[i_err].revents) {
-      bool unused = false;
-      err_open = drain(err_r.get(), stderr_text, kCommandStderrTail, unused, true);
-    }
+    if (i_err >= 0 && fds[i_err].revents)  // room for a secret's fragment before the tail
+      err_open = drain(err_r.get(), stderr_text, stderr_keep, stderr_cut, true);
     if (i_ch >= 0 && (fds[i_ch].revents & (POLLIN | POLLHUP | POLLERR)))
       read_channel(channel.get(), ch);
     if (i_ch >= 0 && ch.open && (fds[i_ch].revents & POLLOUT) && frame_sent < frame.size()) {
@@ -220,11 +223,11 @@ ToolOutcome run_command_tool(const CommandSpec& spec, CommandLauncher& launcher,
   if (info.si_code == CLD_KILLED || info.si_code == CLD_DUMPED)
     return fail(spec, "failed",
                 std::string("was killed by signal ") + ::sigabbrev_np(info.si_status) +
-                    stderr_suffix(stderr_text));
+                    stderr_suffix(stderr_text, stderr_cut, spec.mask));
   if (info.si_status != 0)
-    return fail(
-        spec, "failed",
-        "exited with status " + std::to_string(info.si_status) + stderr_suffix(stderr_text));
+    return fail(spec, "failed",
+                "exited with status " + std::to_string(info.si_status) +
+                    stderr_suffix(stderr_text, stderr_cut, spec.mask));
   ToolOutcome ok;
   try {
     ok.result = Json::parse(stdout_text);

@@ -1,6 +1,7 @@
 #include "tools/http_tool.h"
 
 #include "tools/curl_handles.h"
+#include "tools/secret_mask.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -411,7 +412,7 @@ ToolOutcome http_request(const NetworkPolicy& policy, const Json& args) {
       return tool_failure(
           "failed", "too many redirects (more than " + std::to_string(policy.max_redirects) + ")");
     const std::string target(location);
-    const std::string shown = target.size() <= 200 ? target : target.substr(0, 200) + "...";
+    const std::string shown = excerpt_head(target, 200, policy.mask);
     const std::string from = origin(url.get());
     Url next;
     std::string next_host;

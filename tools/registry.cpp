@@ -36,6 +36,7 @@ bool ToolRegistry::has(std::string_view name) const {
 
 ToolOutcome ToolRegistry::llm_chat(const protocol::Json& params) const {
   LlmConfig config = ctx_.llm;
+  config.mask = ctx_.mask;
   config.timeout_seconds = std::min(config.timeout_seconds, seconds_left(ctx_));
   return llm::chat(config, params);
 }
@@ -49,11 +50,13 @@ ToolOutcome ToolRegistry::call(std::string_view name, const protocol::Json& args
   if (name == "file.exists") return file_exists(ctx_.mounts, ctx_.file_limits, ctx_.trusted, args);
   if (name == "http.request") {
     NetworkPolicy policy = ctx_.network;
+    policy.mask = ctx_.mask;
     policy.timeout_seconds = std::min(policy.timeout_seconds, seconds_left(ctx_));
     return http_request(policy, args);
   }
   if (const auto it = ctx_.commands.find(std::string(name)); it != ctx_.commands.end()) {
     CommandSpec spec = it->second;
+    spec.mask = ctx_.mask;
     spec.timeout_seconds = std::min(spec.timeout_seconds, seconds_left(ctx_));
     if (ctx_.launcher) return run_command_tool(spec, *ctx_.launcher, args);
     ToolOutcome out;

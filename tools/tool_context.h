@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "runtime/unique_fd.h"
+#include "tools/secret_mask.h"
 #include "tools/trusted_files.h"
 
 namespace tactus::tools {
@@ -53,6 +54,7 @@ struct NetworkPolicy {
   // "host:port:address" entries that replace name resolution (libcurl's CURLOPT_RESOLVE). No
   // configuration key sets them: the tests use them to stand in for a DNS answer.
   std::vector<std::string> pinned_addresses;
+  const SecretMask* mask = nullptr;          // for excerpts of what a server sent; not owned
   std::uint64_t max_response = 10ull << 20;  // bytes of response body
   double timeout_seconds = 30;               // the whole request, redirects included
   int max_redirects = 5;
@@ -68,6 +70,7 @@ struct CommandSpec {
   std::uint64_t memory = 1ull << 30;                         // RLIMIT_AS
   std::uint64_t max_output = 4ull << 20;                     // bytes of stdout kept
   std::uint64_t message_limit = 4ull << 20;                  // frames on the channel
+  const SecretMask* mask = nullptr;  // masks the stderr excerpt before it is cut; not owned
 };
 
 struct LaunchedCommand {
@@ -108,9 +111,13 @@ struct LlmConfig {
   // once the reply is complete. Either may be empty. They see unredacted text: the caller masks.
   std::function<void(std::string_view)> on_token;
   std::function<void()> on_reply_end;
+  const SecretMask* mask = nullptr;  // for excerpts of what a provider sent; not owned
 };
 
 struct ToolContext {
+  // The run's secrets, to mask text before a tool cuts it (tools/secret_mask.h). Not owned:
+  // the broker's Redactor outlives the run's tools. Whole answers are masked by the broker.
+  const SecretMask* mask = nullptr;
   std::vector<Mount> mounts;
   FileLimits file_limits;
   TrustedFiles trusted;  // what no file tool writes (or, under .tactus, reads)

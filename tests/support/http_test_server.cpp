@@ -172,6 +172,16 @@ void HttpTestServer::handle(int fd) {
   if (path == "/redirect")
     return reply(fd, 302, "", "Location: " + query_param(target, "to") + "\r\n");
   if (path == "/loop") return reply(fd, 302, "", "Location: /loop\r\n");
+  if (path.rfind("/canned/", 0) == 0) {
+    int status;
+    std::string body;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      status = canned_status_;
+      body = canned_body_;
+    }
+    return reply(fd, status, body, "Content-Type: text/plain\r\n");
+  }
   if (path == "/big") {
     const auto n = std::strtoull(query_param(target, "n").c_str(), nullptr, 10);
     return reply(fd, 200, std::string(std::min<unsigned long long>(n, 64ull << 20), 'x'));
@@ -186,6 +196,12 @@ void HttpTestServer::handle(int fd) {
     return reply(fd, code >= 100 && code <= 999 ? code : 400, "status");
   }
   reply(fd, 404, "not found");
+}
+
+void HttpTestServer::set_canned(int status, std::string body) {
+  std::lock_guard<std::mutex> lock(mu_);
+  canned_status_ = status;
+  canned_body_ = std::move(body);
 }
 
 }  // namespace tactus::test

@@ -4,7 +4,7 @@
 // Routes: /hello → 200 "hello"; /echo → 200 {"method", "x_test", "body"} as JSON;
 // /redirect?to=URL → 302 to URL (percent-decoded); /loop → 302 to /loop; /big?n=N → 200 with N
 // bytes; /slow → 200 after 3 s (cut short when the server stops); /status?code=N → status N;
-// anything else → 404.
+// /canned/... → the status and body set by set_canned(); anything else → 404.
 #pragma once
 
 #include <atomic>
@@ -27,6 +27,8 @@ class HttpTestServer {
   std::string url(const std::string& path) const;
   int requests() const { return requests_.load(); }
   std::vector<std::string> targets() const;  // request targets, in order
+  // What every /canned/... request gets from now on (text/plain).
+  void set_canned(int status, std::string body);
 
  private:
   void serve();
@@ -38,6 +40,8 @@ class HttpTestServer {
   std::atomic<int> requests_{0};
   mutable std::mutex mu_;
   std::vector<std::string> targets_;
+  int canned_status_ = 200;
+  std::string canned_body_;
   std::thread thread_;
 };
 

@@ -27,8 +27,11 @@ class StreamAssembler {
   virtual Step on_event(const SseEvent& event, const TextSink& on_text) = 0;
   const std::string& error() const { return error_; }
   ChatReply& reply() { return reply_; }
+  // The run's secrets, for excerpts of malformed events (tools/secret_mask.h).
+  void set_mask(const SecretMask* mask) { mask_ = mask; }
 
  protected:
+  const SecretMask* mask_ = nullptr;
   Step fail(std::string why) {
     error_ = std::move(why);
     return Step::error;

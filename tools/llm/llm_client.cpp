@@ -64,13 +64,13 @@ bool is_json(const std::string& content_type) {
 }
 
 // The provider's words for a non-2xx answer: its JSON error message, else the start of the body.
-std::string http_error_text(long status, const std::string& body) {
+std::string http_error_text(long status, const std::string& body, const SecretMask* mask) {
   std::string text;
   Json j;
   std::string ignored;
-  if (parse_json(body, j, ignored)) text = error_message_of(j);
+  if (parse_json(body, j, ignored, mask)) text = error_message_of(j);
   if (text.empty()) {
-    text = body.substr(0, 200);
+    text = excerpt_head(body, 200, mask);  // masked before it is cut
     for (char& c : text)
       if (c == '\n' || c == '\r' || c == '\t') c = ' ';
     const auto end = text.find_last_not_of(' ');
@@ -84,6 +84,7 @@ Attempt attempt_once(const LlmConfig& cfg, const Dialect& dialect, const std::st
                      double timeout_s) {
   Attempt a;
   const auto assembler = dialect.assembler();
+  assembler->set_mask(cfg.mask);
   SseParser sse;
   std::string whole;  // an error body, or a reply that was not streamed
   bool streaming = false, decided = false, done = false, stream_failed = false;
@@ -161,7 +162,7 @@ Attempt attempt_once(const LlmConfig& cfg, const Dialect& dialect, const std::st
       return a;
   }
   if (h.status < 200 || h.status >= 300) {
-    a.message = http_error_text(h.status, whole);
+    a.message = http_error_text(h.status, whole, cfg.mask);
     a.retryable = h.status == 429 || h.status >= 500;
     a.retry_after = retry_after_seconds(h.retry_after, h.retry_after_ms);
     return a;
@@ -171,7 +172,7 @@ Attempt attempt_once(const LlmConfig& cfg, const Dialect& dialect, const std::st
     return a;
   }
   Json j;
-  if (!parse_json(whole, j, a.message)) return a;
+  if (!parse_json(whole, j, a.message, cfg.mask)) return a;
   if (!j.is_object()) {
     a.message = "malformed JSON in the response: not an object";
     return a;

@@ -227,17 +227,17 @@ std::string arguments_text(const Json& arguments) {
   return protocol::dump_json(arguments);
 }
 
-bool parse_json(std::string_view text, Json& out, std::string& error) {
+bool parse_json(std::string_view text, Json& out, std::string& error, const SecretMask* mask) {
   if (protocol::json_depth(text) >= 0) {
     out = Json::parse(text, nullptr, false);
     if (!out.is_discarded()) return true;
   }
-  // The start of what came, so an HTML error page from a proxy is recognisable.
-  std::string start(text.substr(0, 120));
+  // The start of what came, so an HTML error page from a proxy is recognisable; masked before
+  // it is cut (tools/secret_mask.h).
+  std::string start = excerpt_head(text, 120, mask);
   for (char& c : start)
     if (c == '\n' || c == '\r' || c == '\t') c = ' ';
-  error = "malformed JSON in the response: " + (start.empty() ? "(empty)" : start) +
-          (text.size() > start.size() ? "..." : "");
+  error = "malformed JSON in the response: " + (start.empty() ? "(empty)" : start);
   return false;
 }
 

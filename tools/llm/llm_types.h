@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "runtime/protocol/message.h"
+#include "tools/secret_mask.h"
 
 namespace tactus::tools::llm {
 
@@ -79,7 +80,7 @@ std::string arguments_text(const Json& arguments);
 
 // Parses a provider's JSON text. False with error "malformed JSON in the response: <the
 // start of text>" when it is not JSON (or is nested absurdly deep).
-bool parse_json(std::string_view text, Json& out, std::string& error);
+bool parse_json(std::string_view text, Json& out, std::string& error, const SecretMask* mask);
 
 // The provider's own error message in a JSON error body ({"error": {"message"}}, {"error":
 // "text"}, {"message"}), or "" when there is none.

@@ -47,7 +47,7 @@ class ChatAssembler : public StreamAssembler {
     if (e.data == "[DONE]") return finish();
     Json chunk;
     std::string why;
-    if (!parse_json(e.data, chunk, why)) return fail(why);
+    if (!parse_json(e.data, chunk, why, mask_)) return fail(why);
     if (!chunk.is_object()) return fail("malformed JSON in the response: not an object");
     if (chunk.contains("error"))
       return fail("the stream reported an error: " + error_message_of(chunk));

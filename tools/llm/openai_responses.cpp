@@ -72,7 +72,7 @@ class ResponsesAssembler : public StreamAssembler {
   Step on_event(const SseEvent& e, const TextSink& on_text) override {
     Json ev;
     std::string why;
-    if (!parse_json(e.data, ev, why)) return fail(why);
+    if (!parse_json(e.data, ev, why, mask_)) return fail(why);
     if (!ev.is_object()) return fail("malformed JSON in the response: not an object");
     const std::string type = string_or(ev, "type", e.event);
     const std::int64_t index = int_or(ev, "output_index");
