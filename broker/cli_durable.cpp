@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <iostream>
 
+#include "broker/cli_run.h"
+#include "broker/journal_secrets.h"
 #include "broker/sha256.h"
 
 namespace tactus::cli {
@@ -220,6 +222,10 @@ int answer_command(const CliOptions& o) {
   const auto run = journal->find_run(o.run_id, error);
   if (!run) return usage(error.empty() ? "no run '" + o.run_id + "' in " + journal->path() : error);
   const auto entries = journal->entries(o.run_id, error);
+  if (!entries.empty() && !entries.back().response_json.empty() && run->status == "suspended" &&
+      entries.back().method.rfind("human.", 0) == 0)
+    return usage("run " + o.run_id + " has its answer already; continue it with 'tactus resume " +
+                 o.run_id + "'");
   if (entries.empty() || !entries.back().response_json.empty())
     return usage("run " + o.run_id + " is not waiting for an answer (status " + run->status + ")");
   const auto& pending = entries.back();
@@ -228,7 +234,18 @@ int answer_command(const CliOptions& o) {
   auto value =
       parse_answer(kind, params.is_object() ? params : Json::object(), o.answer_value, error);
   if (!value) return usage(error);
-  const std::string response = protocol::dump_json(Json{{"result", {{"value", *value}}}});
+  // Journaled like every answer: a secret's value sealed, its other forms masked
+  // (broker/journal_secrets.h). The secrets are the run's, resolved here as the run will.
+  Json answer{{"result", {{"value", *value}}}};
+  broker::SecretSeal seal;
+  broker::Redactor redactor;
+  if (!procedure_secrets(run->procedure, seal, redactor, error))
+    return usage("run " + o.run_id + ": " + error +
+                 " (the answer is journaled with the run's "
+                 "secrets masked, so they must resolve here too)");
+  seal.seal(answer);
+  redactor.redact_in_place(answer);
+  const std::string response = protocol::dump_json(answer);
   if (!journal->answer(o.run_id, pending.seq, response, error)) return usage(error);
   if (!o.answer_resume)
     write_err("tactus: answered " + pending.method + " of run " + o.run_id +

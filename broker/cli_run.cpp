@@ -339,6 +339,16 @@ tools::ToolContext tool_context(const sidecars::Config& config, const std::strin
 
 }  // namespace
 
+bool procedure_secrets(const std::string& procedure, broker::SecretSeal& seal,
+                       broker::Redactor& redactor, std::string& error) {
+  sidecars::Config config;
+  std::map<std::string, std::string> values;
+  if (!load_procedure_config(procedure, config, error)) return false;
+  if (!resolve_secrets(config, redactor, values, error)) return false;
+  for (const auto& [name, value] : values) seal.add(name, value);
+  return true;
+}
+
 int config_show_command(const CliOptions& o) {
   sidecars::Config config;
   std::string error;
@@ -356,6 +366,7 @@ bool prepare_run(const CliOptions& o, PreparedRun& p, std::string& error) {
   const sidecars::Config& config = p.config;
   p.redactor = std::make_shared<broker::Redactor>();
   if (!resolve_secrets(config, *p.redactor, p.secrets, error)) return false;
+  for (const auto& [name, value] : p.secrets) p.seal.add(name, value);
   req.redactor = p.redactor;
 
   // Configuration, then the command line over it.
@@ -512,6 +523,7 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
   if (resuming) {
     req.input = Json::parse(record->input_json, nullptr, false);
     if (req.input.is_discarded()) req.input = Json::object();
+    p.seal.unseal(req.input);  // the input exactly as the first run had it
   }
 
   // Durable: the run is journaled (docs/durability.md). A new run is recorded; a resumed one
@@ -546,14 +558,18 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
       // The record (hashes and input included) is made only when a journal is needed: most
       // runs without an outside effect never pay for it.
       exchanges.emplace(
-          [&lazy_journal, &lazy_error, &req, &config, &o](std::string& e) -> broker::Journal* {
+          [&lazy_journal, &lazy_error, &req, &config, &o, &p](std::string& e) -> broker::Journal* {
             broker::RunRecord r;
             std::error_code ec;
             r.run_id = req.run_id;
             r.procedure = std::filesystem::absolute(o.file, ec).lexically_normal().string();
             r.source_hash = broker::sha256_hex(req.source);
             r.config_hash = config_fingerprint(config);
-            r.input_json = protocol::dump_json(req.input);
+            // Sealed and masked like every entry: no secret in clear on disk.
+            Json input = req.input;
+            p.seal.seal(input);
+            p.redactor->redact_in_place(input);
+            r.input_json = protocol::dump_json(input);
             r.status = "running";
             lazy_journal = broker::Journal::open(journal_path(config), e);
             if (lazy_journal &&
@@ -568,6 +584,7 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
                            "journal.max_bytes (" +
                                sidecars::format_size(config.journal_max_bytes.value) + ", " +
                                config.journal_max_bytes.origin.text() + ")");
+    exchanges->seal_secrets(&p.seal);
     req.exchanges = &*exchanges;
     if (!o.no_input) req.ask_human = ask_at_terminal;
     if (!o.json && ::isatty(2))

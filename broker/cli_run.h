@@ -8,6 +8,7 @@
 
 #include "broker/audit_log.h"
 #include "broker/cli_args.h"
+#include "broker/journal_secrets.h"
 #include "broker/run_session.h"
 #include "broker/secrets.h"
 #include "runtime/spawner/spawner.h"
@@ -33,6 +34,7 @@ struct PreparedRun {
   sidecars::Config config;
   broker::RunRequest req;
   std::shared_ptr<broker::Redactor> redactor;
+  broker::SecretSeal seal;  // the secrets by name, for the journal (broker/journal_secrets.h)
   std::map<std::string, std::string> secrets;  // for command tools and providers
   std::string backend;                         // "jail", "pool" or "none"
   std::unique_ptr<broker::AuditLog> audit;
@@ -40,6 +42,11 @@ struct PreparedRun {
   // counts across resumes).
   std::uint64_t disk_used = 0;
 };
+
+// The secrets procedure's configuration declares, resolved into seal and redactor (for what
+// `tactus answer` journals). false: error says why.
+bool procedure_secrets(const std::string& procedure, broker::SecretSeal& seal,
+                       broker::Redactor& redactor, std::string& error);
 
 // false: error is one line (a usage or configuration error, exit code 2). Prints the warning
 // of a run without the sandbox.

@@ -1,5 +1,6 @@
 #include "broker/exchange_journal.h"
 
+#include "broker/journal_secrets.h"
 #include "broker/secrets.h"
 
 namespace tactus::broker {
@@ -23,9 +24,10 @@ std::string strip_id(const std::string& payload) {
   return protocol::dump_json(j);
 }
 
-std::string with_id(const std::string& stored, std::int64_t id) {
+std::string with_id(const std::string& stored, std::int64_t id, const SecretSeal* seal) {
   Json j = Json::parse(stored, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return stored;
+  if (seal) seal->unseal(j);  // the answer exactly as the first run saw it
   if (j.contains("result")) return protocol::make_result(id, j["result"]);
   const Json e = j.value("error", Json::object());
   return protocol::make_error(id, e.value("code", "failed"), e.value("message", ""));
@@ -80,13 +82,26 @@ Journal* ExchangeJournal::journal(std::string& error) {
   return journal_;
 }
 
-// Params and state as journaled and compared: secrets masked (the journal is written out like
-// any log). Copied only when there is something to mask: this is on every request's path.
+// Params and state as journaled and compared: secrets' raw values sealed as placeholders, the
+// rest of what the redactor knows masked (the journal is on disk like any log). Copied only
+// when there is something to mask: this is on every request's path.
 std::string ExchangeJournal::masked_text(const Json& value) const {
-  if (!redactor_ || redactor_->empty()) return protocol::dump_json(value);
+  const bool seal = seal_ && !seal_->empty();
+  if (!seal && (!redactor_ || redactor_->empty())) return protocol::dump_json(value);
   Json masked = value;
-  redactor_->redact_in_place(masked);
+  if (seal) seal_->seal(masked);
+  if (redactor_) redactor_->redact_in_place(masked);
   return protocol::dump_json(masked);
+}
+
+// An answer as journaled: without its id, and sealed like params (a human's answer can hold a
+// secret's value; a tool's was masked before it was sent).
+std::string ExchangeJournal::sealed_answer(const std::string& payload) const {
+  const std::string stripped = strip_id(payload);
+  if (!seal_ || seal_->empty()) return stripped;
+  Json j = Json::parse(stripped, nullptr, false);
+  if (j.is_discarded()) return stripped;
+  return masked_text(j);
 }
 
 ExchangeJournal::Next ExchangeJournal::state(const Json& state, std::string& error) {
@@ -143,11 +158,13 @@ ExchangeJournal::Next ExchangeJournal::next(const protocol::Message& request) {
     const JournalEntry* state = at(seq_) && at(seq_)->method == "state" ? at(seq_) : nullptr;
     const JournalEntry* done = at(state ? seq_ + 1 : seq_);
     if (done && done->method == "checkpoint.result") {
-      const Json result = Json::parse(done->request_json, nullptr, false);
+      Json result = Json::parse(done->request_json, nullptr, false);
+      if (seal_ && !result.is_discarded()) seal_->unseal(result);
       Json answer = {{"replayed", true},
                      {"value", result.is_object() ? result.value("value", Json()) : Json()}};
       if (state) {
         Json s = Json::parse(state->request_json, nullptr, false);
+        if (seal_ && !s.is_discarded()) seal_->unseal(s);
         if (!s.is_discarded()) answer["state"] = std::move(s);
       }
       seq_ += state ? 2 : 1;
@@ -157,7 +174,7 @@ ExchangeJournal::Next ExchangeJournal::next(const protocol::Message& request) {
     }
   }
   out.step = Step::replayed;
-  out.payload = with_id(e.response_json, request.id);
+  out.payload = with_id(e.response_json, request.id, seal_);
   return out;
 }
 
@@ -195,7 +212,7 @@ bool ExchangeJournal::record(const protocol::Message& request, const std::string
   e.seq = seq_;
   e.method = request.method;
   e.request_json = masked_text(request.params);
-  e.response_json = strip_id(payload);
+  e.response_json = sealed_answer(payload);
   if (!defer(std::move(e), error)) return false;
   if (deferrable(request) && deferred_.size() < kMaxDeferred) return true;
   return flush(error);
@@ -218,7 +235,7 @@ bool ExchangeJournal::answer_pending(const protocol::Message&, const std::string
   if (!active()) return true;
   if (!flush(error)) return false;
   Journal* j = journal(error);
-  return j && j->answer(run_id_, seq_, strip_id(payload), error);
+  return j && j->answer(run_id_, seq_, sealed_answer(payload), error);
 }
 
 }  // namespace tactus::broker

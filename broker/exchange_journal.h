@@ -16,6 +16,7 @@
 namespace tactus::broker {
 
 class Redactor;
+class SecretSeal;
 
 class ExchangeJournal {
  public:
@@ -82,9 +83,13 @@ class ExchangeJournal {
   // When the pending request now being asked again was first journaled (unix seconds).
   double pending_since() const { return pending_at_; }
   std::int64_t seq() const { return seq_; }
+  // Secrets' values are journaled as placeholders and given back on replay
+  // (broker/journal_secrets.h). Not owned.
+  void seal_secrets(const SecretSeal* seal) { seal_ = seal; }
 
  private:
   std::string masked_text(const protocol::Json& value) const;
+  std::string sealed_answer(const std::string& payload) const;
   // Adds entry to deferred_. One that takes the run past its bound is refused (false, error)
   // and what is deferred before it is committed.
   bool defer(JournalEntry entry, std::string& error);
@@ -97,6 +102,7 @@ class ExchangeJournal {
   std::string run_id_;
   std::vector<JournalEntry> replay_;
   const Redactor* redactor_;
+  const SecretSeal* seal_ = nullptr;
   std::int64_t seq_ = 0;  // the number of the request being handled
   std::vector<JournalEntry> deferred_;
   double pending_at_ = 0;
