@@ -298,6 +298,30 @@ ParseResult parse_cli(int argc, const char* const* argv) {
       r.error = "usage: tactus answer RUN_ID --value V [--resume]";
     return r;
   }
+  if (cmd == "runs" && argc >= 3 && std::string_view(argv[2]) == "fail") {
+    o.command = Command::runs_fail;
+    for (int i = 3; i < argc; ++i) {
+      const std::string_view a = argv[i];
+      if (a == "--help" || a == "-h") {
+        o.command = Command::help;
+        o.help_topic = "runs";
+        return r;
+      }
+      if (a == "--reason" && i + 1 < argc) {
+        o.fail_reason = argv[++i];
+      } else if (a.rfind("--reason=", 0) == 0) {
+        o.fail_reason = std::string(a.substr(9));
+      } else if (o.run_id.empty() && !a.empty() && a[0] != '-') {
+        o.run_id = std::string(a);
+      } else {
+        r.error = "unexpected argument '" + std::string(a) +
+                  "' (usage: tactus runs fail RUN_ID [--reason TEXT])";
+        return r;
+      }
+    }
+    if (o.run_id.empty()) r.error = "usage: tactus runs fail RUN_ID [--reason TEXT]";
+    return r;
+  }
   if (cmd == "runs") {
     o.command = Command::runs;
     for (int i = 2; i < argc; ++i) {
@@ -384,9 +408,15 @@ any text. A value that does not fit is refused (exit 2) and the run stays suspen
 )";
   if (topic == "runs")
     return R"(usage: tactus runs [--status running|suspended|completed|failed] [--json]
+       tactus runs fail RUN_ID [--reason TEXT]
 
 Lists the runs in the project's journal, newest first: id, status, start time (UTC) and
-procedure. A run appears once it has had an outside effect (a model call, a tool, a human).
+procedure. Only journaled runs are listed: a run appears once it has had an outside effect (a
+model call, a tool, a human); a run without one has nothing to resume and is not journaled.
+
+'runs fail' marks a suspended or stuck run failed (its entries are kept), so a run that cannot
+be resumed does not trap you; a run some live process holds is refused. A run whose resumes
+die twice in a row at the same entry is marked failed by the third resume, with the reason.
 See docs/durability.md.
 )";
   if (topic == "test")

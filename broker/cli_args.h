@@ -19,6 +19,7 @@ enum class Command {
   resume,
   answer,
   runs,
+  runs_fail,  // tactus runs fail RUN_ID [--reason TEXT]
   sandbox_status,
   config_show,
   test,
@@ -47,6 +48,7 @@ struct CliOptions {
   std::string answer_value;    // tactus answer --value
   bool answer_resume = false;  // tactus answer --resume
   std::string status_filter;   // tactus runs --status
+  std::string fail_reason;     // tactus runs fail --reason
   bool mock = false;           // --mock: agents answer from Mocks {...} or a default reply
   std::string scenario;        // tactus test --scenario NAME
   std::string junit_file;      // tactus test --junit FILE

@@ -253,6 +253,29 @@ int answer_command(const CliOptions& o) {
   return 0;
 }
 
+int runs_fail_command(const CliOptions& o) {
+  const auto usage = [](const std::string& message) {
+    write_err("tactus: " + message + "\n");
+    return kExitUsage;
+  };
+  std::string path, error;
+  auto journal = existing_project_journal(path, error);
+  if (!journal) return usage(error.empty() ? no_journal_message(o.run_id, path) : error);
+  const auto run = journal->find_run(o.run_id, error);
+  if (!run) return usage(error.empty() ? "no run '" + o.run_id + "' in " + journal->path() : error);
+  if (run->status == "completed" || run->status == "failed")
+    return usage("run " + o.run_id + " has " + run->status + " already");
+  // A run a live process holds is refused here: it is not stuck.
+  if (!journal->claim(o.run_id, error)) return usage(error);
+  const std::string reason =
+      "marked failed by 'tactus runs fail'" + (o.fail_reason.empty() ? "" : ": " + o.fail_reason);
+  const bool ok = journal->finish_run(o.run_id, "failed", "", reason, error);
+  journal->release(o.run_id);
+  if (!ok) return usage(error);
+  write_err("tactus: run " + o.run_id + " (" + run->status + ") " + reason + "\n");
+  return 0;
+}
+
 int runs_command(const CliOptions& o) {
   std::string path, error;
   auto journal = existing_project_journal(path, error);

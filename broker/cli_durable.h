@@ -40,5 +40,7 @@ std::optional<protocol::Json> parse_answer(const std::string& kind, const protoc
 
 int answer_command(const CliOptions& options);
 int runs_command(const CliOptions& options);
+// tactus runs fail RUN_ID: marks a run that is not finished failed (claiming it first).
+int runs_fail_command(const CliOptions& options);
 
 }  // namespace tactus::cli

@@ -550,6 +550,23 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
       replay = journal->entries(req.run_id, error);
       if (!error.empty()) return usage_failure(o, req.run_id, error);
       p.disk_used = written_by_file_tools(replay);
+      // A resume that keeps killing its host at one point (a crash the replay reproduces)
+      // would trap the run: the third attempt there fails it, with the reason.
+      int deaths = 0;
+      if (!journal->note_resume(req.run_id, static_cast<std::int64_t>(replay.size()),
+                                record->status == "running", deaths, error))
+        return usage_failure(o, req.run_id, error);
+      if (deaths >= 2) {
+        const std::string reason =
+            "its last " + std::to_string(deaths) + " resumes died at entry " +
+            std::to_string(replay.size() + 1) +
+            " without journaling it (the host process was killed or crashed there); marked "
+            "failed (start a new run)";
+        std::string ignored;
+        journal->finish_run(req.run_id, "failed", "", reason, ignored);
+        journal->release(req.run_id);
+        return usage_failure(o, req.run_id, "run " + req.run_id + ": " + reason);
+      }
       if (!journal->set_status(req.run_id, "running", error))
         return usage_failure(o, req.run_id, error);
       exchanges.emplace(journal.get(), req.run_id, std::move(replay), p.redactor.get(),

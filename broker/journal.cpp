@@ -190,6 +190,10 @@ std::unique_ptr<Journal> Journal::open(const std::string& path, std::string& err
        "pid = excluded.pid, start_time = excluded.start_time, boot_id = excluded.boot_id, "
        "token = excluded.token, claimed_at = excluded.claimed_at"},
       {impl->lease_drop, "DELETE FROM leases WHERE run_id = ?1 AND token = ?2"},
+      {impl->note_resume,
+       "UPDATE runs SET resume_deaths = CASE WHEN ?3 = 1 AND resume_seq = ?2 "
+       "THEN resume_deaths + 1 ELSE 0 END, resume_seq = ?2 WHERE run_id = ?1 "
+       "RETURNING resume_deaths"},
   };
   for (const auto& p : all) {
     if (!journal_sql::prepare(db, p.sql, p.stmt, path, error)) return nullptr;
@@ -318,6 +322,19 @@ bool Journal::finish_run(const std::string& run_id, const std::string& status,
   if (sqlite3_changes(impl_->db.get()) == 1) return true;
   error = why_unchanged(*this, run_id);
   return false;
+}
+
+bool Journal::note_resume(const std::string& run_id, std::int64_t entries, bool after_death,
+                          int& deaths, std::string& error) {
+  Query q(impl_->note_resume.get());
+  q.bind(run_id).bind(entries).bind(static_cast<std::int64_t>(after_death ? 1 : 0));
+  const int rc = q.step();
+  if (rc != SQLITE_ROW) {
+    error = rc == SQLITE_DONE ? "run '" + run_id + "' not found" : impl_->db_error(rc);
+    return false;
+  }
+  deaths = static_cast<int>(q.int64(0));
+  return true;
 }
 
 // --- entries -------------------------------------------------------------------------------

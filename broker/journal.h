@@ -77,6 +77,11 @@ class Journal {
   bool finish_run(const std::string& run_id, const std::string& status,
                   const std::string& result_json, const std::string& error_text,
                   std::string& error);
+  // A resume begins with entries in the journal; after_death: the run was "running" with a
+  // stale lease (the process before died). deaths: how many resumes in a row, this one not
+  // counted, began at this same point and died (0 when the last one got further or ended).
+  bool note_resume(const std::string& run_id, std::int64_t entries, bool after_death, int& deaths,
+                   std::string& error);
 
   // --- entries ---
   // Appends entry.seq, which must be exactly the run's next one ("run 'ID': cannot append entry

@@ -53,6 +53,12 @@ CREATE TABLE leases (
     R"sql(
 ALTER TABLE runs ADD COLUMN state_journaled INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 3: where the last resume began (the number of entries it found) and how many resumes in a
+    // row died there, so a run whose resume keeps dying at one point is failed, not retried.
+    R"sql(
+ALTER TABLE runs ADD COLUMN resume_seq INTEGER NOT NULL DEFAULT -1;
+ALTER TABLE runs ADD COLUMN resume_deaths INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 bool read_version(sqlite3* db, const std::string& path, int& version, std::string& error) {

@@ -29,6 +29,8 @@ int main(int argc, char** argv) {
       return cli::config_show_command(o);
     case cli::Command::runs:
       return cli::runs_command(o);
+    case cli::Command::runs_fail:
+      return cli::runs_fail_command(o);
     case cli::Command::answer:
       if (!o.answer_resume) return cli::answer_command(o);
       break;

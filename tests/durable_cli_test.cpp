@@ -447,3 +447,47 @@ TEST_CASE("durable: a run without an outside effect leaves no journal; one with 
   CHECK(list[0]["run_id"] == "effect");
   CHECK(list[0]["status"] == "completed");
 }
+
+TEST_CASE("durable: tactus runs fail marks a stuck run failed; a finished one is refused",
+          "[durable][cli]") {
+  Project p("local ok = Human.approve({ message = 'go?' })\nreturn ok\n");
+  REQUIRE(p.run("stuck").exit_code == 5);
+  CliRun r = p.tactus({"runs", "fail", "stuck", "--reason", "nobody will answer"});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.err ==
+        "tactus: run stuck (suspended) marked failed by 'tactus runs fail': nobody will answer\n");
+  r = p.tactus({"runs", "--json"});
+  CHECK(r.out.find("\"status\":\"failed\"") != std::string::npos);
+  r = p.tactus({"resume", "stuck"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("has failed; there is nothing to resume") != std::string::npos);
+  r = p.tactus({"runs", "fail", "stuck"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "tactus: run stuck has failed already\n");
+  CHECK(p.tactus({"runs", "fail"}).exit_code == 2);
+  CHECK(p.tactus({"runs", "fail", "nope"}).err.find("no run 'nope'") != std::string::npos);
+}
+
+TEST_CASE("durable: a run whose resume dies twice at the same entry is marked failed",
+          "[durable][cli]") {
+  // A journaled effect, then a loop the host is killed in, every time.
+  Project p("Human.notify({ message = 'journaled' })\nwhile true do end\n");
+  const auto kill_after = [&](std::vector<std::string> args) {
+    const pid_t pid = start_tactus(p.dir(), args, {});
+    REQUIRE(pid > 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+  };
+  kill_after({"run", p.tac.path(), "--run-id", "loop"});
+  kill_after({"resume", "loop"});  // dies where the run died: first time, retried
+  kill_after({"resume", "loop"});  // dies there again
+  const CliRun r = p.tactus({"resume", "loop"});
+  INFO(r.err);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("run loop: its last 2 resumes died at entry 2 without journaling it") !=
+        std::string::npos);
+  CHECK(p.tactus({"runs", "--json"}).out.find("\"status\":\"failed\"") != std::string::npos);
+}
