@@ -236,12 +236,15 @@ return { answer = state.answer, c = c, inside = state.inside }
   REQUIRE(run_tactus_in(tac.dir(), {"run", tac.path(), "--run-id", "old1"}).exit_code == 5);
   // The journal as a tactus before schema 2 left it: no state_journaled column, version 1.
   const std::string db = tac.dir() + "/.tactus/journal.db";
-  REQUIRE(sql(db, "ALTER TABLE runs DROP COLUMN state_journaled; PRAGMA user_version = 1") == "");
+  REQUIRE(sql(db,
+              "ALTER TABLE runs DROP COLUMN state_journaled; ALTER TABLE runs DROP COLUMN "
+              "resume_seq; ALTER TABLE runs DROP COLUMN resume_deaths; PRAGMA user_version = 1") ==
+          "");
   REQUIRE(run_tactus_in(tac.dir(), {"answer", "old1", "--value", "yes"}).exit_code == 0);
   const CliRun r = run_tactus_in(tac.dir(), {"resume", "old1", "--json"});
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);
   CHECK(Json::parse(r.out)["result"] == Json{{"answer", true}, {"c", 5}, {"inside", 1}});
   for (const auto& e : project_journal_entries(tac.dir(), "old1")) CHECK(e.method != "state");
-  CHECK(sql(db, "PRAGMA user_version") == "2");
+  CHECK(sql(db, "PRAGMA user_version") == "3");
 }
