@@ -243,7 +243,7 @@ int answer_command(const CliOptions& o) {
     return usage("run " + o.run_id + ": " + error +
                  " (the answer is journaled with the run's "
                  "secrets masked, so they must resolve here too)");
-  seal.seal(answer);
+  if (run->sealed) seal.seal(answer);  // a run begun before schema 3 gives nothing back
   redactor.redact_in_place(answer);
   const std::string response = protocol::dump_json(answer);
   if (!journal->answer(o.run_id, pending.seq, response, error)) return usage(error);

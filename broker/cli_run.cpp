@@ -283,6 +283,13 @@ tools::TrustedFiles trusted_files(const sidecars::Config& config, const std::str
                                      journal + "-journal"};
   if (!config.audit_path.value.empty())
     hidden.push_back(fs::absolute(config.audit_path.value, ec).lexically_normal().string());
+  // Secret files: a read would show the secret to the procedure (and its size, at least).
+  for (const auto& [name, decl] : config.secrets) {
+    if (decl.kind != "file") continue;
+    std::string ref = decl.ref;
+    if (ref.rfind("~/", 0) == 0 && home && *home) ref = std::string(home) + ref.substr(1);
+    hidden.push_back(fs::absolute(ref, ec).lexically_normal().string());
+  }
   std::vector<std::string> dirs;
   const auto ancestors = [&](fs::path d) {
     for (; !d.empty(); d = d.parent_path()) {
@@ -523,7 +530,7 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
   if (resuming) {
     req.input = Json::parse(record->input_json, nullptr, false);
     if (req.input.is_discarded()) req.input = Json::object();
-    p.seal.unseal(req.input);  // the input exactly as the first run had it
+    if (record->sealed) p.seal.unseal(req.input);  // the input as the first run had it
   }
 
   // Durable: the run is journaled (docs/durability.md). A new run is recorded; a resumed one
@@ -601,7 +608,8 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
                            "journal.max_bytes (" +
                                sidecars::format_size(config.journal_max_bytes.value) + ", " +
                                config.journal_max_bytes.origin.text() + ")");
-    exchanges->seal_secrets(&p.seal);
+    // A run begun before schema 3 journaled no placeholders: none of its text is unsealed.
+    if (!resuming || record->sealed) exchanges->seal_secrets(&p.seal);
     req.exchanges = &*exchanges;
     if (!o.no_input) req.ask_human = ask_at_terminal;
     if (!o.json && ::isatty(2))

@@ -21,7 +21,7 @@ namespace {
 
 constexpr const char* kRunColumns =
     "run_id, procedure, source_hash, config_hash, input_json, status, started_at, updated_at, "
-    "result_json, error, state_journaled";
+    "result_json, error, state_journaled, sealed";
 
 bool known_status(const std::string& s) {
   return s == "running" || s == "suspended" || s == "completed" || s == "failed";
@@ -40,6 +40,7 @@ RunRecord read_run(const Query& q) {
   r.result_json = q.text(8);
   r.error = q.text(9);
   r.state_journaled = q.int64(10) != 0;
+  r.sealed = q.int64(11) != 0;
   return r;
 }
 
@@ -147,7 +148,7 @@ std::unique_ptr<Journal> Journal::open(const std::string& path, std::string& err
   const std::string list_by_status =
       "SELECT " + cols + " FROM runs WHERE status = ?1 ORDER BY started_at DESC, rowid DESC";
   const std::string insert_run =
-      "INSERT INTO runs (" + cols + ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+      "INSERT INTO runs (" + cols + ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
   struct Prepared {
     journal_sql::Stmt& stmt;
     const char* sql;
@@ -229,7 +230,8 @@ bool Journal::create_run(const RunRecord& run, std::string& error) {
       .bind(updated)
       .bind(run.result_json)
       .bind(run.error)
-      .bind(static_cast<std::int64_t>(run.state_journaled ? 1 : 0));
+      .bind(static_cast<std::int64_t>(run.state_journaled ? 1 : 0))
+      .bind(static_cast<std::int64_t>(run.sealed ? 1 : 0));
   const int rc = q.step();
   if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
     error = "run '" + run.run_id + "' already exists";

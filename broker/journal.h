@@ -34,6 +34,7 @@ struct RunRecord {
   std::string result_json;      // when completed
   std::string error;            // when failed
   bool state_journaled = true;  // its state changes are entries (runs begun before schema 2: no)
+  bool sealed = true;  // secrets journaled as placeholders (runs begun before schema 3: no)
 };
 
 struct JournalEntry {

@@ -54,10 +54,13 @@ CREATE TABLE leases (
 ALTER TABLE runs ADD COLUMN state_journaled INTEGER NOT NULL DEFAULT 0;
 )sql",
     // 3: where the last resume began (the number of entries it found) and how many resumes in a
-    // row died there, so a run whose resume keeps dying at one point is failed, not retried.
+    // row died there, so a run whose resume keeps dying at one point is failed, not retried; and
+    // whether its secrets are sealed as placeholders (broker/journal_secrets.h): only then are
+    // placeholders given back on replay (an older run's text is not unsealed).
     R"sql(
 ALTER TABLE runs ADD COLUMN resume_seq INTEGER NOT NULL DEFAULT -1;
 ALTER TABLE runs ADD COLUMN resume_deaths INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0;
 )sql",
 };
 

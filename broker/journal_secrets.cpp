@@ -90,12 +90,10 @@ std::string SecretSeal::unseal(const std::string& text) const {
 }
 
 void SecretSeal::seal(nlohmann::json& value) const {
-  if (empty()) return;
   each_string(value, [this](const std::string& s) { return seal(s); });
 }
 
 void SecretSeal::unseal(nlohmann::json& value) const {
-  if (empty()) return;
   each_string(value, [this](const std::string& s) { return unseal(s); });
 }
 

@@ -7,7 +7,8 @@
 // "\x01NAME\x02", and a "\x01" already in the text is doubled, so no text a procedure makes can
 // pass for a placeholder (a forged one is given back as the text it was). unseal() is the exact
 // inverse. What the broker masks besides raw values (base64, percent and JSON-escaped forms) is
-// masked as "***" after sealing, as everywhere else.
+// masked as "***" after sealing, as everywhere else. A "\x01" is doubled even when there is no
+// secret, so a run whose secrets differ on resume still cannot have text taken for one.
 #pragma once
 
 #include <string>

@@ -49,3 +49,19 @@ TEST_CASE("journal secrets: a procedure cannot forge a placeholder", "[journal][
     CHECK(round.find("sk-live") == std::string::npos);
   }
 }
+
+TEST_CASE("journal secrets: text sealed without a secret is not unsealed into one later",
+          "[journal][secrets]") {
+  // A run begun when its secret was too short to seal (or unset) and resumed when it is not:
+  // the "\x01" the procedure wrote was doubled anyway, so it comes back as written.
+  SecretSeal none;
+  SecretSeal later;
+  later.add("TOK", "longer-secret-value");
+  const std::string forged =
+      "\x01"
+      "TOK\x02";
+  Json doc = {{"v", forged}};
+  none.seal(doc);
+  later.unseal(doc);
+  CHECK(doc["v"] == forged);
+}

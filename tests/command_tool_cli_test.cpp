@@ -127,6 +127,19 @@ return out
   }
 }
 
+TEST_CASE("command: a secret ending in whitespace is masked in the stderr tail",
+          "[command][cli][secrets][cut]") {
+  TempTac tac(call_source("t"));
+  tactus::test::write_file(tac.path() + ".yml",
+                           sidecar("printf 'x %s' \"$TOK\" >&2; exit 1",
+                                   "      secrets: [TOK]\nsecrets:\n  TOK: {env: T}\n"));
+  const auto r = run_tactus({"run", tac.path(), "--json"}, {"T=hunter2-very-secret "});
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find("hunter2") == std::string::npos);
+  CHECK(Json::parse(r.out)["result"]["error"].get<std::string>().find("x ***") !=
+        std::string::npos);
+}
+
 TEST_CASE("command: the jail shows /usr read-only, a scratch /tmp, nobody, pid 1",
           "[command][cli][jail]") {
   TempTac tac(call_source("t"));

@@ -245,3 +245,41 @@ return tostring(e)
   CHECK(r.out.find("this run has written 600 bytes") != std::string::npos);
   CHECK(!fs::exists(p.path("b.txt")));
 }
+
+TEST_CASE(
+    "trusted files: a journal made during the run, modules, sidecars of any file, secret "
+    "files",
+    "[trusted][cli]") {
+  Project p;
+  fs::create_directories(p.path("data"));
+  write_file(p.path("data/o.lua"), "return 'mine'\n");
+  write_file(p.path("data/helper.lua"), "return 'helper'\n");
+  write_file(p.path("token.txt"), "tok-file-secret-0123\n");
+  // The journal outside .tactus, created by this run's first write; a secret read from a file.
+  write_file(p.path("proc.tac.yml"),
+             p.sidecar + "journal:\n  path: j.db\nsecrets:\n  T: {file: token.txt}\n");
+  std::vector<std::pair<std::string, std::string>> calls = {
+      {"file.write", "{path = 'first.txt', content = 'x'}"},  // the journal exists from here on
+      {"file.read", "{path = 'j.db'}"},
+      {"file.read", "{path = 'j.db-wal'}"},
+      {"file.read", "{path = '/alias/j.db'}"},
+      {"file.write", "{path = 'j.db-wal', content = 'x', append = true}"},
+      {"file.read", "{path = 'token.txt'}"},
+      {"file.exists", "{path = 'token.txt'}"},
+      {"file.write", "{path = 'data/helper.lua', content = 'return 1'}"},
+      {"file.write", "{path = 'new.LUA', content = 'return 1'}"},
+      {"file.write", "{path = 'data/o.lua.yml', content = 'tools: {allow: [x]}'}"},
+      {"file.write", "{path = 'data/.TACTUS', content = 'x'}"},
+      {"file.write", "{path = 'notes.txt.yaml', content = 'x'}"},  // no notes.txt: allowed
+  };
+  const Json out = p.run(attempts(calls));
+  REQUIRE(out.size() == calls.size());
+  CHECK(out[0] == "ok");
+  for (std::size_t i = 1; i + 1 < calls.size(); ++i) {
+    INFO(calls[i].second << " -> " << out[i]);
+    CHECK(out[i].get<std::string>().find("is trusted configuration") != std::string::npos);
+  }
+  CHECK(out.back() == "ok");
+  CHECK(read_file(p.path("data/helper.lua")) == "return 'helper'\n");
+  CHECK(!fs::exists(p.path("data/o.lua.yml")));
+}

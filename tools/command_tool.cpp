@@ -37,10 +37,11 @@ std::string format_seconds(double s) {
 // The end of the command's stderr for a message: masked whole, then cut (tools/secret_mask.h).
 // cut: the buffer lost its start (it keeps the last bytes only).
 std::string stderr_suffix(const std::string& err, bool cut, const SecretMask* mask) {
-  std::string t = err;
+  // Masked before anything is taken off: a secret may end in a space or a newline.
+  std::string t = excerpt_tail(err, kCommandStderrTail, mask, cut);
   while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
   if (t.empty()) return "";
-  return ": " + excerpt_tail(t, kCommandStderrTail, mask, cut);
+  return ": " + t;
 }
 
 bool nonblocking(int fd) {

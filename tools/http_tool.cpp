@@ -4,6 +4,7 @@
 #include "tools/secret_mask.h"
 
 #include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -116,6 +117,12 @@ bool parse_url(const std::string& text, Url& url, std::string& host, std::string
             " bytes, over the limit of " + std::to_string(kMaxHost);
     return false;
   }
+  // A name outside ASCII would reach the network as its IDNA form, which the patterns never
+  // saw: the procedure writes the xn-- form itself.
+  if (std::any_of(raw.begin(), raw.end(), [](unsigned char c) { return c >= 0x80; })) {
+    error = "invalid url: the host is not ASCII (write an international name in its xn-- form)";
+    return false;
+  }
   host = policy_host(raw);
   if (host.empty()) {
     error = "invalid url: no host";
@@ -139,12 +146,40 @@ std::string origin(CURLU* u) {
 // Loopback under any spelling: what the kernel delivers to this machine. The unspecified
 // address (0.0.0.0, "0", ::) connects to loopback on Linux; *.localhost is loopback by RFC 6761
 // and libcurl resolves it so.
+// One of this machine's own interface addresses: a service bound to 0.0.0.0 answers there as
+// it does on loopback.
+bool own_address(const std::string& ip) {
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return false;
+  bool found = false;
+  for (const ifaddrs* i = list; i && !found; i = i->ifa_next) {
+    if (!i->ifa_addr) continue;
+    char buf[INET6_ADDRSTRLEN] = "";
+    if (i->ifa_addr->sa_family == AF_INET)
+      ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(i->ifa_addr)->sin_addr, buf,
+                  sizeof buf);
+    else if (i->ifa_addr->sa_family == AF_INET6)
+      ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(i->ifa_addr)->sin6_addr, buf,
+                  sizeof buf);
+    found = buf[0] != '\0' && ip == buf;
+  }
+  ::freeifaddrs(list);
+  return found;
+}
+
+}  // namespace
+
 bool loopback_class(const std::string& host) {
   if (host == "localhost" || (host.size() > 10 && host.ends_with(".localhost"))) return true;
   if (host == "0.0.0.0" || host == "::" || host == "::1") return true;
   in_addr v4{};
-  return ::inet_pton(AF_INET, host.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127;
+  if (::inet_pton(AF_INET, host.c_str(), &v4) == 1)
+    return (ntohl(v4.s_addr) >> 24) == 127 || own_address(host);
+  in6_addr v6{};
+  return ::inet_pton(AF_INET6, host.c_str(), &v6) == 1 && own_address(host);
 }
+
+namespace {
 
 // The spellings a deny pattern is tried against: the host, and for loopback in any form the
 // usual names of loopback too, so `^127\.` or `^localhost$` denies every way there.

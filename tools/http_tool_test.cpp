@@ -2,9 +2,14 @@
 // redirects checked hop by hop, and the limits (redirects, response size, time).
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+
 #include <string>
 
 #include "tests/support/http_test_server.h"
+#include "tools/http_tool.h"
 #include "tools/registry.h"
 
 using namespace tactus;
@@ -287,4 +292,33 @@ TEST_CASE("http: a huge host or URL is refused before any regex runs", "[http][n
   // 253 bytes is a host the policy looks at (and, here, does not allow).
   CHECK(request(filtered({"^b$"}), {{"url", "http://" + std::string(253, 'a') + "/"}}).code ==
         "denied");
+}
+
+TEST_CASE("http: this machine's own addresses and non-ASCII hosts", "[http][network]") {
+  // Every address of this machine's interfaces counts as loopback: a service bound to 0.0.0.0
+  // answers there. Checked without sending anything.
+  ifaddrs* list = nullptr;
+  REQUIRE(::getifaddrs(&list) == 0);
+  int seen = 0;
+  for (const ifaddrs* i = list; i; i = i->ifa_next) {
+    if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
+    char buf[INET_ADDRSTRLEN];
+    ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(i->ifa_addr)->sin_addr, buf,
+                sizeof buf);
+    INFO(buf);
+    CHECK(tools::loopback_class(buf));
+    ++seen;
+  }
+  ::freeifaddrs(list);
+  CHECK(seen >= 1);
+  CHECK(tools::loopback_class("127.9.9.9"));
+  CHECK(tools::loopback_class("a.b.localhost"));
+  CHECK_FALSE(tools::loopback_class("192.0.2.77"));  // TEST-NET-1: no machine has it
+  CHECK_FALSE(tools::loopback_class("localhost.example"));
+
+  const auto idn = request(filtered({".*"}, {"^secret\\.localhost$"}), {{"url",
+                                                                         "http://\xef\xbd\x93"
+                                                                         "ecret.localhost/"}});
+  CHECK(idn.code == "invalid_args");
+  CHECK(idn.message.find("not ASCII") != std::string::npos);
 }

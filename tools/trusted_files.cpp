@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <cstring>
 #include <string_view>
 
@@ -24,7 +25,7 @@ constexpr int kMaxDepth = 8;
 
 // Names whose files are code or policy, compared without case (a case-insensitive filesystem
 // would load "X.TAC.YML" as the sidecar of x.tac).
-constexpr std::string_view kTrustedSuffixes[] = {".tac.yml", ".tac.yaml", ".tac"};
+constexpr std::string_view kTrustedSuffixes[] = {".tac.yml", ".tac.yaml", ".tac", ".lua"};
 
 FileId id_of(const struct stat& st) {
   return {st.st_dev, st.st_ino};
@@ -42,11 +43,29 @@ bool ends_with_nocase(std::string_view s, std::string_view suffix) {
   });
 }
 
+bool equal_nocase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && ends_with_nocase(a, b);
+}
+
 std::optional<std::string> trusted_name(std::string_view name) {
-  if (name == kTactusDir) return "a .tactus directory";
+  if (equal_nocase(name, kTactusDir)) return "a .tactus directory";
   for (const auto suffix : kTrustedSuffixes)
     if (ends_with_nocase(name, suffix))
-      return suffix == ".tac" ? "a .tac source" : "a sidecar (*" + std::string(suffix) + ")";
+      return suffix == ".tac"   ? "a .tac source"
+             : suffix == ".lua" ? "a Lua module"
+                                : "a sidecar (*" + std::string(suffix) + ")";
+  return std::nullopt;
+}
+
+// X.yml or X.yaml beside a file X: the sidecar `tactus run X` would read.
+std::optional<std::string> sidecar_of_existing(int dir_fd, std::string_view name) {
+  for (const std::string_view ext : {std::string_view(".yml"), std::string_view(".yaml")}) {
+    if (!ends_with_nocase(name, ext) || name.size() == ext.size()) continue;
+    const std::string stem(name.substr(0, name.size() - ext.size()));
+    struct stat st;
+    if (::fstatat(dir_fd, stem.c_str(), &st, 0) == 0 && S_ISREG(st.st_mode))
+      return "the sidecar of '" + stem + "'";
+  }
   return std::nullopt;
 }
 
@@ -64,7 +83,7 @@ bool has_tactus_component(std::string_view path) {
   while (pos <= path.size()) {
     std::size_t end = path.find('/', pos);
     if (end == std::string_view::npos) end = path.size();
-    if (path.substr(pos, end - pos) == kTactusDir) return true;
+    if (equal_nocase(path.substr(pos, end - pos), kTactusDir)) return true;
     pos = end + 1;
   }
   return false;
@@ -126,8 +145,19 @@ void add_file(TrustedFiles& t, const std::string& path, bool hidden) {
   const auto slash = path.rfind('/');
   const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash ? slash : 1);
   const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+  if (hidden && path[0] == '/') t.hidden_paths.push_back(path);
   if (base.empty() || ::stat(dir.c_str(), &st) != 0) return;
-  t.names.emplace_back(id_of(st), base);
+  // As /proc/self/fd will name it: the directory with its symlinks resolved.
+  char real[PATH_MAX];
+  if (hidden && ::realpath(dir.c_str(), real))
+    t.hidden_paths.push_back(std::string(real) + (std::string_view(real) == "/" ? "" : "/") + base);
+  t.names.push_back({id_of(st), base, hidden});
+}
+
+bool hidden_name(const TrustedFiles& t, const struct stat& dir, std::string_view name) {
+  for (const auto& n : t.names)
+    if (n.hidden && n.dir == id_of(dir) && n.name == name) return true;
+  return false;
 }
 
 }  // namespace
@@ -157,10 +187,16 @@ std::optional<std::string> refuse_read(const TrustedFiles& t, int fd) {
   const std::string path = host_path_of(fd);
   if (path.empty() || path[0] != '/') return "it cannot be checked";
   if (has_tactus_component(path)) return "inside a .tactus directory";
-  if (contains(t.hidden, id_of(st))) return "a journal, audit or .tactus file (or a link to one)";
-  UniqueFd parent(::open(path.substr(0, std::max<std::size_t>(path.rfind('/'), 1)).c_str(),
+  const std::string hidden = "a journal, audit, secret or .tactus file (or a link to one)";
+  if (contains(t.hidden, id_of(st))) return hidden;
+  for (const auto& p : t.hidden_paths)
+    if (p == path) return hidden;
+  const auto slash = path.rfind('/');
+  UniqueFd parent(::open(path.substr(0, std::max<std::size_t>(slash, 1)).c_str(),
                          O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (parent.get() < 0) return "it cannot be checked";
+  struct stat dir;
+  if (parent.get() < 0 || ::fstat(parent.get(), &dir) != 0) return "it cannot be checked";
+  if (hidden_name(t, dir, std::string_view(path).substr(slash + 1))) return hidden;
   return refuse_directory_chain(t, parent.get());
 }
 
@@ -169,8 +205,12 @@ std::optional<std::string> refuse_write(const TrustedFiles& t, int parent_fd,
   if (auto why = trusted_name(name)) return why;
   struct stat dir;
   if (::fstat(parent_fd, &dir) != 0) return "its directory cannot be checked";
-  for (const auto& [d, n] : t.names)
-    if (d == id_of(dir) && n == name) return "a configured trusted file";
+  for (const auto& n : t.names)
+    if (n.dir == id_of(dir) && n.name == name) return "a configured trusted file";
+  if (auto why = sidecar_of_existing(parent_fd, name)) return why;
+  const std::string dir_path = host_path_of(parent_fd);
+  for (const auto& p : t.hidden_paths)
+    if (p == dir_path + (dir_path == "/" ? "" : "/") + name) return "a configured trusted file";
   if (auto why = refuse_directory_chain(t, parent_fd)) return why;
   struct stat st;
   // The entry itself and, for a symlink, what it points to (file.write refuses symlinks, but

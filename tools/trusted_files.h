@@ -6,9 +6,11 @@
 //  - by inode (device and inode number): the configuration layers, the journal (with its -wal,
 //    -shm and -journal files), the audit log, and every file and directory under each .tactus
 //    directory the run knows of, as they were when the run began;
-//  - by name, on the host path of the opened file (/proc/self/fd): a component named .tactus
-//    (read and write), a last component ending in .tac.yml, .tac.yaml or .tac (write), so a
-//    sidecar or a .tac file created during the run, or one not known when it began, is caught;
+//  - by name, on the host path of the opened file (/proc/self/fd), without case: a component
+//    named .tactus (read and write); a last component ending in .tac.yml, .tac.yaml, .tac or .lua
+//    (code and its policy: write), or named X.yml or X.yaml beside an existing file X (the
+//    sidecar `tactus run X` would read), so a sidecar or code created during the run, or one not
+//    known when it began, is caught;
 //  - by (directory, name) for configured trusted paths that do not exist yet (an audit log the
 //    first run will create);
 //  - an append to a file with more than one hard link is refused: the link may be a trusted
@@ -34,7 +36,15 @@ struct TrustedFiles {
   std::vector<FileId> files;   // written by no tool
   std::vector<FileId> hidden;  // read by no tool either: .tactus contents, journal, audit log
   std::vector<FileId> dirs;    // .tactus directories: nothing below them is read or written
-  std::vector<std::pair<FileId, std::string>> names;  // (directory, name) of trusted paths
+  // Trusted paths by (directory, name), and as the host names them: a journal or log that is
+  // created during the run is caught although its inode was not known when the run began.
+  struct Name {
+    FileId dir;
+    std::string name;
+    bool hidden = false;  // not read either
+  };
+  std::vector<Name> names;
+  std::vector<std::string> hidden_paths;  // absolute, lexically normal
 };
 
 // The trusted set: files no tool writes, hidden ones no tool reads either (each may be
