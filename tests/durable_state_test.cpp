@@ -236,10 +236,11 @@ return { answer = state.answer, c = c, inside = state.inside }
   REQUIRE(run_tactus_in(tac.dir(), {"run", tac.path(), "--run-id", "old1"}).exit_code == 5);
   // The journal as a tactus before schema 2 left it: no state_journaled column, version 1.
   const std::string db = tac.dir() + "/.tactus/journal.db";
-  REQUIRE(sql(db,
-              "ALTER TABLE runs DROP COLUMN state_journaled; ALTER TABLE runs DROP COLUMN "
-              "resume_seq; ALTER TABLE runs DROP COLUMN resume_deaths; PRAGMA user_version = 1") ==
-          "");
+  REQUIRE(
+      sql(db,
+          "ALTER TABLE runs DROP COLUMN state_journaled; ALTER TABLE runs DROP COLUMN "
+          "resume_seq; ALTER TABLE runs DROP COLUMN resume_deaths; ALTER TABLE runs DROP COLUMN "
+          "sealed; PRAGMA user_version = 1") == "");
   REQUIRE(run_tactus_in(tac.dir(), {"answer", "old1", "--value", "yes"}).exit_code == 0);
   const CliRun r = run_tactus_in(tac.dir(), {"resume", "old1", "--json"});
   INFO(r.out << r.err);
