@@ -96,6 +96,9 @@ bool parse_run(ArgCursor c, CliOptions& o, std::string& error) {
     } else if (flag == "--no-input") {
       if (!no_value()) return false;
       o.no_input = true;
+    } else if (flag == "--raw-output") {
+      if (!no_value()) return false;
+      o.raw_output = true;
     } else if (flag == "--log-format") {
       if (!value()) return false;
       if (v != "text" && v != "json") {
@@ -504,6 +507,8 @@ options:
   --mock                agents answer from the file's Mocks {...} or with a plain reply
                         (docs/testing.md); no model is called and the run is not journaled
   --no-input            a Human.* request suspends the run even on a terminal
+  --raw-output          print the procedure's control characters as they are (on a terminal
+                        they are shown escaped, \x1b; Human.* prompts are escaped always)
 
 exit codes: 0 ok, 1 error, 2 usage, 3 limit (timeout, cpu, memory, output),
             4 sandbox (violation, crashed, setup). See docs/cli.md.

@@ -44,6 +44,7 @@ struct CliOptions {
   std::string input_file;
   std::string run_id;
   bool log_json = false;       // --log-format json: Log.* events as JSONL on stderr
+  bool raw_output = false;     // --raw-output: control characters printed as they are
   bool no_input = false;       // --no-input: a Human.* request suspends the run even on a terminal
   std::string answer_value;    // tactus answer --value
   bool answer_resume = false;  // tactus answer --resume

@@ -14,6 +14,7 @@
 #include "broker/cli_run.h"
 #include "broker/journal_secrets.h"
 #include "broker/sha256.h"
+#include "broker/terminal_text.h"
 
 namespace tactus::cli {
 namespace {
@@ -167,22 +168,26 @@ std::optional<Json> parse_answer(const std::string& kind, const Json& params,
 
 std::optional<Json> ask_at_terminal(const std::string& kind, const Json& params) {
   if (!::isatty(0) || !::isatty(2)) return std::nullopt;
-  const std::string message = params.value("message", "");
+  // The question a person answers is the procedure's text: inert always, so it cannot be
+  // redrawn (\r, cursor moves) into a different one (broker/terminal_text.h).
+  const std::string message = broker::inert_text(params.value("message", ""));
   std::string prompt = "\n[" + kind + "] " + message + "\n";
   if (kind == "approve") prompt += "approve? [y/n]";
   if (kind == "select" || params.contains("options")) {
     const auto opts = options_of(params);
     for (std::size_t i = 0; i < opts.size(); ++i)
-      prompt += "  " + std::to_string(i + 1) + ". " + opts[i].first + "\n";
+      prompt += "  " + std::to_string(i + 1) + ". " + broker::inert_text(opts[i].first) + "\n";
     prompt += "choose";
   }
   if (kind == "review")
     prompt += "artifact:\n" +
-              (params["artifact"].is_string() ? params["artifact"].get<std::string>()
-                                              : protocol::dump_json(params["artifact"], 2)) +
+              broker::inert_text(params["artifact"].is_string()
+                                     ? params["artifact"].get<std::string>()
+                                     : protocol::dump_json(params["artifact"], 2)) +
               "\napprove, reject or revise (': feedback' optional)";
   if (kind == "escalate") prompt += "press Enter when it is resolved";
-  if (kind == "input") prompt += params.value("placeholder", std::string("answer"));
+  if (kind == "input")
+    prompt += broker::inert_text(params.value("placeholder", std::string("answer")));
   if (params.contains("default"))
     prompt += " (default " + protocol::dump_json(params["default"]) + ")";
   const double timeout =

@@ -26,6 +26,7 @@
 #include "broker/run_session.h"
 #include "broker/secrets.h"
 #include "broker/sha256.h"
+#include "broker/terminal_text.h"
 #include "broker/token_printer.h"
 #include "broker/worker_pool.h"
 #include "sidecars/config.h"
@@ -55,14 +56,23 @@ void write_line(int fd, std::string_view line) {
   write_all(fd, s);
 }
 
+// Lines to fd (printed) and stderr (logged); on a terminal made inert (broker/terminal_text.h).
 class FdSink : public broker::OutputSink {
  public:
-  explicit FdSink(int fd) : fd_(fd) {}
-  void print(std::string_view line) override { write_line(fd_, line); }
-  void log(std::string_view line) override { write_line(2, line); }
+  FdSink(int fd, bool raw)
+      : fd_(fd),
+        inert_out_(broker::shows_inert(fd, raw)),
+        inert_err_(broker::shows_inert(2, raw)) {}
+  void print(std::string_view line) override {
+    write_line(fd_, inert_out_ ? broker::inert_text(line) : std::string(line));
+  }
+  void log(std::string_view line) override {
+    write_line(2, inert_err_ ? broker::inert_text(line) : std::string(line));
+  }
 
  private:
   int fd_;
+  bool inert_out_, inert_err_;
 };
 
 // Reads the procedure on the host side. Everything that can be said about the file without
@@ -205,7 +215,7 @@ void print_outcome(const CliOptions& o, const broker::RunResult& r) {
   std::string text = r.status == broker::RunStatus::error ? r.message : "tactus: " + r.message;
   text += "\n";
   if (!r.traceback.empty()) text += r.traceback + "\n";
-  write_all(2, text);
+  write_all(2, broker::shows_inert(2, o.raw_output) ? broker::inert_text(text) : text);
 }
 
 }  // namespace
@@ -618,7 +628,7 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
     req.ask_human = ask_at_terminal;  // a run without a journal can still ask at the terminal
   }
 
-  FdSink fd_sink(o.json ? 2 : 1);
+  FdSink fd_sink(o.json ? 2 : 1, o.raw_output);
   broker::RunResult r = execute_run(p, o, spawner, fd_sink, true);
   // A journal that could not be had refuses the run: the outside effect that needed it did not
   // run (docs/durability.md).

@@ -4,6 +4,8 @@
 
 #include <cerrno>
 
+#include "broker/terminal_text.h"
+
 namespace tactus::broker {
 
 void TokenPrinter::token(std::string_view text) {
@@ -22,7 +24,8 @@ void TokenPrinter::end() {
 }
 
 void TokenPrinter::write_masked(std::string_view text) {
-  const std::string out = redactor_ ? redactor_->redact(text) : std::string(text);
+  // Shown on a terminal only (broker/cli_run.cpp): a model's text is made inert there too.
+  const std::string out = inert_text(redactor_ ? redactor_->redact(text) : std::string(text));
   std::string_view rest(out);
   while (!rest.empty()) {
     const ssize_t n = ::write(fd_, rest.data(), rest.size());
