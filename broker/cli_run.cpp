@@ -34,13 +34,35 @@
 
 namespace tactus::cli {
 
-void write_all(int fd, std::string_view s) {
+namespace {
+bool g_closed_at_start[3] = {false, false, false};
+}  // namespace
+
+void guard_standard_fds() {
+  for (int fd = 0; fd < 3; ++fd) {
+    if (::fcntl(fd, F_GETFD) >= 0 || errno != EBADF) continue;
+    const int null_fd = ::open("/dev/null", O_RDWR);  // the lowest free: fd itself
+    if (null_fd >= 0 && null_fd != fd) {
+      ::dup2(null_fd, fd);
+      ::close(null_fd);
+    }
+    g_closed_at_start[fd] = true;
+  }
+}
+
+bool write_all(int fd, std::string_view s) {
+  if (fd >= 0 && fd < 3 && g_closed_at_start[fd]) {
+    errno = EBADF;
+    return false;
+  }
   while (!s.empty()) {
     const ssize_t n = ::write(fd, s.data(), s.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
+    if (n == 0) errno = EIO;
+    if (n <= 0) return false;
     s.remove_prefix(static_cast<std::size_t>(n));
   }
+  return true;
 }
 
 namespace {
@@ -49,11 +71,19 @@ using protocol::Json;
 
 constexpr int kExitUsage = 2;
 
-void write_line(int fd, std::string_view line) {
+bool write_line(int fd, std::string_view line) {
   std::string s;
   s.reserve(line.size() + 1);
   s.append(line).push_back('\n');
-  write_all(fd, s);
+  return write_all(fd, s);
+}
+
+std::string write_failure(int fd) {
+  return std::string("writing to ") +
+         (fd == 1   ? "stdout"
+          : fd == 2 ? "stderr"
+                    : "output") +
+         " failed: " + std::strerror(errno);
 }
 
 // Lines to fd (printed) and stderr (logged); on a terminal made inert (broker/terminal_text.h).
@@ -64,15 +94,20 @@ class FdSink : public broker::OutputSink {
         inert_out_(broker::shows_inert(fd, raw)),
         inert_err_(broker::shows_inert(2, raw)) {}
   void print(std::string_view line) override {
-    write_line(fd_, inert_out_ ? broker::inert_text(line) : std::string(line));
+    if (error_.empty() &&
+        !write_line(fd_, inert_out_ ? broker::inert_text(line) : std::string(line)))
+      error_ = write_failure(fd_);
   }
   void log(std::string_view line) override {
-    write_line(2, inert_err_ ? broker::inert_text(line) : std::string(line));
+    if (error_.empty() && !write_line(2, inert_err_ ? broker::inert_text(line) : std::string(line)))
+      error_ = write_failure(2);
   }
+  std::string write_error() const override { return error_; }
 
  private:
   int fd_;
   bool inert_out_, inert_err_;
+  std::string error_;
 };
 
 // Reads the procedure on the host side. Everything that can be said about the file without
@@ -126,17 +161,49 @@ bool read_source(const std::string& path, std::uint64_t max, std::string& text,
   return true;
 }
 
-bool read_input(const CliOptions& o, Json& input, std::string& error) {
+// --input FILE: a regular file (a device or FIFO could never end, or never begin) of at most
+// max bytes (it travels in the run message).
+bool read_input(const CliOptions& o, std::uint64_t max, Json& input, std::string& error) {
   input = Json::object();
   if (!o.input_file.empty()) {
-    std::ifstream f(o.input_file);
-    if (!f) {
-      error = "cannot read '" + o.input_file + "': " + std::strerror(errno);
+    const std::string& path = o.input_file;
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+    struct stat st {};
+    if (!fd || ::fstat(fd.get(), &st) != 0) {
+      error = "cannot read '" + path + "': " + std::strerror(errno);
       return false;
     }
-    std::stringstream ss;
-    ss << f.rdbuf();
-    const std::string text = ss.str();
+    if (!S_ISREG(st.st_mode)) {
+      error = "--input '" + path + "' is not a regular file (write the input to a file first)";
+      return false;
+    }
+    const std::string too_big = "--input '" + path + "' is larger than the message limit of " +
+                                sidecars::format_size(max) + " (--message-limit)";
+    if (static_cast<std::uint64_t>(st.st_size) > max) {
+      error = too_big;
+      return false;
+    }
+    std::string text(static_cast<std::size_t>(st.st_size) + 1, '\0');
+    std::size_t got = 0;
+    for (;;) {
+      if (got == text.size()) {
+        if (got > max) break;
+        text.resize(std::min<std::uint64_t>(max + 1, got * 2 + 1));
+      }
+      const ssize_t n = ::read(fd.get(), text.data() + got, text.size() - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        error = "cannot read '" + path + "': " + std::strerror(errno);
+        return false;
+      }
+      if (n == 0) break;
+      got += static_cast<std::size_t>(n);
+    }
+    if (got > max) {
+      error = too_big;
+      return false;
+    }
+    text.resize(got);
     if (protocol::json_depth(text) < 0) {
       error = "'" + o.input_file + "': nested too deeply";
       return false;
@@ -199,23 +266,29 @@ void print_validation(const CliOptions& o, const broker::RunResult& r) {
   write_all(1, line + "\n");
 }
 
-void print_outcome(const CliOptions& o, const broker::RunResult& r) {
-  if (o.command == Command::validate && !o.json && r.status == broker::RunStatus::ok)
-    return print_validation(o, r);
-  if (o.json) {
-    write_all(1, protocol::dump_json(broker::to_json(r)) + "\n");
-    return;
+// false: the result could not be written to stdout (said on stderr).
+bool print_outcome(const CliOptions& o, const broker::RunResult& r) {
+  if (o.command == Command::validate && !o.json && r.status == broker::RunStatus::ok) {
+    print_validation(o, r);
+    return true;
   }
-  if (r.status == broker::RunStatus::ok) {
-    if (!r.result.is_null())
-      write_all(1, protocol::dump_json(r.result, ::isatty(1) ? 2 : -1) + "\n");
-    return;
-  }
-  // The first line stands alone: a procedure error starts with its file:line already.
-  std::string text = r.status == broker::RunStatus::error ? r.message : "tactus: " + r.message;
+  const auto out = [](const std::string& text) {
+    if (write_all(1, text)) return true;
+    write_all(2, "tactus: output closed: " + write_failure(1) + "\n");
+    return false;
+  };
+  if (o.json) return out(protocol::dump_json(broker::to_json(r)) + "\n");
+  if (r.status == broker::RunStatus::ok)
+    return r.result.is_null() || out(protocol::dump_json(r.result, ::isatty(1) ? 2 : -1) + "\n");
+  // The first line stands alone: a procedure error starts with its file:line already; any
+  // other starts with "tactus: " (docs/cli.md).
+  const bool positioned =
+      r.status == broker::RunStatus::error && r.message.rfind(o.file + ":", 0) == 0;
+  std::string text = positioned ? r.message : "tactus: " + r.message;
   text += "\n";
   if (!r.traceback.empty()) text += r.traceback + "\n";
   write_all(2, broker::shows_inert(2, o.raw_output) ? broker::inert_text(text) : text);
+  return true;
 }
 
 }  // namespace
@@ -244,6 +317,9 @@ class RedactingSink : public broker::OutputSink {
     else
       inner_.log(line);
   }
+
+ private:
+  std::string write_error() const override { return inner_.write_error(); }
 
  private:
   broker::OutputSink& inner_;
@@ -401,7 +477,7 @@ bool prepare_run(const CliOptions& o, PreparedRun& p, std::string& error) {
   // The run message carries the source; keep room for the envelope and the input.
   const std::uint64_t max_source = req.limits.message - req.limits.message / 8;
   if (!read_source(o.file, max_source, req.source, error)) return false;
-  if (!read_input(o, req.input, error)) return false;
+  if (!read_input(o, req.limits.message, req.input, error)) return false;
   req.chunkname = "@" + o.file;
   {
     std::error_code ec;
@@ -652,7 +728,7 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
     jl->release(req.run_id);
     if (!ok) write_all(2, "tactus: warning: " + jerror + "\n");
   }
-  print_outcome(o, r);
+  if (!print_outcome(o, r) && r.status == broker::RunStatus::ok) return 1;
   return broker::exit_code(r.status);
 }
 

@@ -17,7 +17,14 @@
 namespace tactus::cli {
 
 // Writes all of s to fd (retrying short writes and EINTR); gives up on an error.
-void write_all(int fd, std::string_view s);
+// false with errno set when a write fails (EPIPE, ENOSPC, EBADF ...). Writing to a standard
+// descriptor that was closed when tactus started fails with EBADF.
+bool write_all(int fd, std::string_view s);
+
+// Called first in main(): a closed stdin, stdout or stderr is opened on /dev/null, so no file
+// tactus opens later (the journal, a socket) can take its number and receive printed lines,
+// and is remembered as closed, so writing to it still fails.
+void guard_standard_fds();
 
 // The backend the options ask for (--no-sandbox and --backend none are the danger one).
 spawner::Backend requested_backend(const CliOptions& options);

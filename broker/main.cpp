@@ -1,5 +1,6 @@
 // tactus: runs Lua agent procedures (.tac) in a restricted VM inside a child process that
 // reaches the host only through the broker's socket.
+#include <csignal>
 #include <cstdio>
 
 #include "broker/cli_args.h"
@@ -11,6 +12,10 @@
 
 int main(int argc, char** argv) {
   using namespace tactus;
+  // A reader that goes away (tactus run x.tac | head -1) is a write error, not death: the run
+  // ends as "output closed" and the journal is left consistent. Jails get SIGPIPE back.
+  std::signal(SIGPIPE, SIG_IGN);
+  cli::guard_standard_fds();
   const cli::ParseResult parsed = cli::parse_cli(argc, argv);
   if (!parsed.error.empty()) {
     std::fprintf(stderr, "tactus: %s\n", parsed.error.c_str());

@@ -248,6 +248,12 @@ class Session {
     if (!count_output(params["message"].get_ref<const std::string&>().size()) || !ready_to_write())
       return;
     out_.log(req_.redactor ? req_.redactor->redact(line) : line);
+    check_output();
+  }
+
+  void check_output() {
+    if (const std::string e = out_.write_error(); !e.empty())
+      stop_with_error("output closed: " + e);
   }
 
   void on_print(const Json& params) {
@@ -256,6 +262,7 @@ class Session {
     const auto& text = params["text"].get_ref<const std::string&>();
     if (!count_output(text.size()) || !ready_to_write()) return;
     out_.print(text);
+    check_output();
   }
 
   void on_host_call(const Message& m) {
@@ -506,6 +513,7 @@ class Session {
         out_.log("[notify] " + (req_.redactor
                                     ? req_.redactor->redact(p["message"].get<std::string>())
                                     : p["message"].get<std::string>()));
+      check_output();
       return finish_with(Json());
     }
     // A request whose timeout passed while the run was suspended takes its default.

@@ -54,6 +54,9 @@ class OutputSink {
   virtual void print(std::string_view line) = 0;
   // A Log.* event, formatted (a readable line, or one JSON object); stderr in the CLI.
   virtual void log(std::string_view line) { print(line); }
+  // Why writing out failed (stdout on a full disk, a closed pipe), or "": the run then ends,
+  // as "output closed: ...", instead of running on with nobody seeing what it prints.
+  virtual std::string write_error() const { return ""; }
 };
 
 RunResult run_procedure(spawner::SpawnerClient& spawner, const RunRequest& request,

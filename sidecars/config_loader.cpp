@@ -162,7 +162,9 @@ class LayerReader {
     const auto v = parse_duration(n.Scalar());
     if (!v) return fail(n, key, "'" + n.Scalar() + "' is not a duration (e.g. 30, 30s, 5m, 1h)");
     if (*v < min)
-      return fail(n, key, "must be at least " + std::to_string(static_cast<long>(min)) + " s");
+      return fail(n, key,
+                  min < 1 ? "must be more than 0 s"
+                          : "must be at least " + std::to_string(static_cast<long>(min)) + " s");
     out = {*v, origin(n)};
     return true;
   }

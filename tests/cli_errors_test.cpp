@@ -65,7 +65,7 @@ TEST_CASE("cli: an error with a table value is still one readable line", "[cli]"
   TempTac tac("error({code = 7})\n");
   const auto r = run_tactus({"run", tac.path()});
   CHECK(r.exit_code == 1);
-  CHECK(first_line(r.err) == "error object: {\"code\":7}");
+  CHECK(first_line(r.err) == tac.path() + ":1: error object: {\"code\":7}");
 }
 
 TEST_CASE("cli: file problems are usage errors, exit 2, naming the file", "[cli]") {
@@ -226,4 +226,68 @@ TEST_CASE("cli: --no-sandbox warns on every run", "[cli]") {
   const auto r = run_tactus({"run", TACTUS_SOURCE_DIR "/examples/hello.tac", "--no-sandbox"});
   CHECK(r.exit_code == 0);
   CHECK(r.err.rfind("tactus: warning: running without the sandbox", 0) == 0);
+}
+
+TEST_CASE("cli: every error starts with FILE:LINE: or tactus:", "[cli]") {
+  struct Case {
+    const char* source;
+    const char* start;  // after the file's path, or "tactus: " when empty path
+    bool positioned;
+  };
+  const Case cases[] = {
+      {"Host.call('file.read', {path = 'x'})\n", ":1: denied: host tool 'file.read'", true},
+      {"error(nil)\n", ":1: error(nil): an error without a message", true},
+      {"local function f() return f() + 1 end\nf()\n", "stack overflow", false},
+      {"return function() end\n", "the result cannot be returned", false},
+      {"local f = function() end\nfor i = 1, 1000000 do local g = f f = coroutine.wrap(function() "
+       "return g() end) end\nf()\n",
+       ":3: stack overflow (coroutines nested more than 200 deep)", true},
+      {"require('a\\0b')\n", ":1: require: the module name contains a NUL byte", true},
+  };
+  for (const auto& c : cases) {
+    TempTac tac(c.source);
+    const auto r = run_tactus({"run", tac.path()});
+    INFO(c.source << " -> " << r.err);
+    CHECK(r.exit_code == 1);
+    const std::string want =
+        c.positioned ? tac.path() + c.start : std::string("tactus: ") + c.start;
+    CHECK(r.err.rfind(want, 0) == 0);
+  }
+}
+
+TEST_CASE("cli: --input must be a regular file within the message limit", "[cli]") {
+  TempTac tac("return input\n");
+  auto r = run_tactus({"run", tac.path(), "--input", "/dev/zero"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err ==
+        "tactus: --input '/dev/zero' is not a regular file (write the input to a file "
+        "first)\n");
+  const std::string big = tac.dir() + "/big.json";
+  tactus::test::write_file(big, "{\"x\": \"" + std::string(70000, 'x') + "\"}");
+  r = run_tactus({"run", tac.path(), "--input", big, "--message-limit", "64k"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("is larger than the message limit of 64 KiB") != std::string::npos);
+}
+
+TEST_CASE("cli: a closed or full stdout is an error; SIGPIPE does not kill tactus", "[cli]") {
+  TempTac tac("for i = 1, 100000 do print(i) end\nreturn 1\n");
+  // Through a shell: stdout on /dev/full, then closed, then a pipe whose reader leaves.
+  const auto sh = [&](const std::string& redirect) {
+    return tactus::test::run_program(
+        "/bin/sh", {"-c", std::string("\"$0\" run \"$1\" ") + redirect + "; echo \"rc=$?\" >&2",
+                    TACTUS_BIN, tac.path()});
+  };
+  auto r = sh(">/dev/full");
+  CHECK(r.err.find("tactus: output closed: writing to stdout failed: No space left on device") !=
+        std::string::npos);
+  CHECK(r.err.find("rc=1") != std::string::npos);
+  r = sh(">&-");
+  CHECK(r.err.find("writing to stdout failed: Bad file descriptor") != std::string::npos);
+  CHECK(r.err.find("rc=1") != std::string::npos);
+  r = tactus::test::run_program(
+      "/bin/bash",
+      {"-c", "\"$0\" run \"$1\" | head -1 >/dev/null; echo \"rc=${PIPESTATUS[0]}\" >&2", TACTUS_BIN,
+       tac.path()});
+  CHECK(r.err.find("writing to stdout failed: Broken pipe") != std::string::npos);
+  CHECK(r.err.find("rc=1") != std::string::npos);  // not 141: SIGPIPE did not kill it
 }

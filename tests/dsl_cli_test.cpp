@@ -62,6 +62,17 @@ TEST_CASE("dsl: bad input names the field and fails before the procedure runs", 
        "invalid input: field 'mood' must be one of happy, sad, got 'angry'"},
       {{"--param", "name=A", "--param", "tags=[1]"},
        "invalid input: field 'tags[1]' must be a string, got 1"},
+      {{"--param", "name=A", "--param", "tags=x"},
+       "invalid input: field 'tags' must be an array, got 'x'"},
+      // Integers beyond 2^53 are not exact; 1e400 is infinity; nan and inf are no numbers.
+      {{"--param", "name=A", "--param", "times=9007199254740993"},
+       "invalid input: field 'times' must be an integer, got '9007199254740993'"},
+      {{"--param", "name=A", "--param", "times=1e400"},
+       "invalid input: field 'times' must be an integer, got '1e400'"},
+      {{"--param", "name=A", "--param", "times=inf"},
+       "invalid input: field 'times' must be an integer, got 'inf'"},
+      {{"--param", "name=A", "--param", "times=nan"},
+       "invalid input: field 'times' must be an integer, got 'nan'"},
   };
   for (const auto& [params, message] : cases) {
     std::vector<std::string> args = {"run", tac.path()};
@@ -69,7 +80,8 @@ TEST_CASE("dsl: bad input names the field and fails before the procedure runs", 
     const auto r = run_tactus(args);
     INFO(message);
     CHECK(r.exit_code == 1);
-    CHECK(r.err == message + "\n");  // one line, no traceback into tactus's own modules
+    CHECK(r.err ==
+          "tactus: " + message + "\n");  // one line, no traceback into tactus's own modules
     CHECK(r.out.empty());
   }
 }
@@ -79,7 +91,7 @@ TEST_CASE("dsl: --input FILE.json is validated the same way", "[dsl][cli]") {
   std::ofstream(tac.dir() + "/in.json") << R"({"name": "Cy", "times": 1, "loud": "no"})";
   const auto r = run_tactus({"run", tac.path(), "--input", tac.dir() + "/in.json"});
   CHECK(r.exit_code == 1);
-  CHECK(r.err == "invalid input: field 'loud' must be a boolean, got 'no'\n");
+  CHECK(r.err == "tactus: invalid input: field 'loud' must be a boolean, got 'no'\n");
 }
 
 TEST_CASE("dsl: output failing its schema is an error naming the field", "[dsl][cli]") {
@@ -89,12 +101,12 @@ TEST_CASE("dsl: output failing its schema is an error naming the field", "[dsl][
 })");
   auto r = run_tactus({"run", tac.path()});
   CHECK(r.exit_code == 1);
-  CHECK(r.err == "invalid output: field 'n' must be an integer, got 'seven'\n");
+  CHECK(r.err == "tactus: invalid output: field 'n' must be an integer, got 'seven'\n");
 
   TempTac missing(R"(Procedure { output = { n = field.integer{required = true} },
   function() return {} end })");
   r = run_tactus({"run", missing.path()});
-  CHECK(r.err == "invalid output: field 'n' is required\n");
+  CHECK(r.err == "tactus: invalid output: field 'n' is required\n");
 }
 
 TEST_CASE("dsl: legacy procedure(), function main() and script-mode schemas", "[dsl][cli]") {

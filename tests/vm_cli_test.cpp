@@ -343,3 +343,34 @@ return {found = table.concat(found, ","), require_ffi = ok, write = w, exec = os
   CHECK(doc["result"]["write"] == false);
   CHECK(doc["result"]["exec"] == true);
 }
+
+TEST_CASE("vm: tostring, %s, print and errors show per-run ids, never heap addresses",
+          "[vm][cli][sandbox]") {
+  const CliRun r = run_source(R"(
+local t, u = {}, setmetatable({}, { __tostring = function() return "custom" end })
+local co = coroutine.create(function() end)
+print(t, print, co)
+local ok, e = pcall(function() return t .. "x" end)
+return {
+  tostring(t), tostring(t), tostring({}), string.format("%s|%5s|%%s|%d", t, print, 7),
+  ("%s"):format(co), tostring(u), tostring(12), string.format("%s", "text"),
+  tostring(tostring), e,
+}
+)");
+  INFO(r.out << r.err);
+  const Json doc = doc_of(r);
+  REQUIRE(doc["status"] == "ok");
+  const Json& v = doc["result"];
+  CHECK(v[0] == "table: #1");
+  CHECK(v[1] == "table: #1");
+  CHECK(v[2] == "table: #4");  // print and co were given #2 and #3 by print
+  CHECK(v[3] == "table: #1|function: #2|%s|7");
+  CHECK(v[4] == "thread: #3");
+  CHECK(v[5] == "custom");
+  CHECK(v[6] == "12");
+  CHECK(v[7] == "text");
+  CHECK(v[8].get<std::string>().rfind("function: #", 0) == 0);
+  CHECK(r.err.find("table: #1\tfunction: #2\tthread: #3") != std::string::npos);
+  for (const auto& s : v) CHECK(s.get<std::string>().find("0x") == std::string::npos);
+  CHECK(r.err.find("0x") == std::string::npos);
+}

@@ -10,9 +10,11 @@
 #include <cstring>
 #include <string>
 
+#include "runtime/vm/coroutine_depth.h"
 #include "runtime/vm/embedded_modules.h"
 #include "runtime/vm/host_channel.h"
 #include "runtime/vm/lua_json.h"
+#include "runtime/vm/object_ids.h"
 #include "runtime/vm/state_sync.h"
 #include "runtime/vm/vm_context.h"
 
@@ -528,6 +530,9 @@ int sandbox_require(lua_State* L) {
   std::size_t len = 0;
   const char* s = luaL_checklstring(L, 1, &len);
   const std::string name(s, len);
+  // Refused, not cut: "a\0b" would otherwise be looked up, and reported, as "a".
+  if (name.find('\0') != std::string::npos)
+    return luaL_error(L, "require: the module name contains a NUL byte");
   lua_pushlightuserdata(L, &kLoadedKey);
   lua_rawget(L, LUA_REGISTRYINDEX);
   const int loaded = lua_gettop(L);
@@ -710,6 +715,8 @@ int install_sandbox(lua_State* L) {
   open_lib(L, LUA_STRLIBNAME, luaopen_string);
   open_lib(L, LUA_TABLIBNAME, luaopen_table);
   open_lib(L, LUA_MATHLIBNAME, luaopen_math);
+  install_object_ids(L);       // before tostring and string.format are copied anywhere
+  install_coroutine_depth(L);  // before the coroutine table is made read-only
   // math.random and math.randomseed wrapped before the table is made read-only.
   lua_getfield(L, LUA_GLOBALSINDEX, "math");
   lua_getfield(L, -1, "random");

@@ -2,6 +2,9 @@
 
 #include <lua.hpp>
 
+#include <cctype>
+#include <string>
+
 #include "runtime/vm/lua_json.h"
 #include "runtime/vm/vm_context.h"
 
@@ -37,7 +40,7 @@ std::string describe_error_value(lua_State* L, int idx) {
     case LUA_TNUMBER:
       return lua_tostring(L, idx);
     case LUA_TNIL:
-      return "nil";
+      return "error(nil): an error without a message";
     case LUA_TTABLE: {
       protocol::Json j;
       std::string ignored;
@@ -68,12 +71,38 @@ std::string procedure_frames(const std::string& traceback) {
   return kept ? out : "";
 }
 
-// The message handler of the main pcall: keeps the message, records the traceback.
+// "FILE:LINE:" of the innermost frame running the procedure's own chunk, or "". Walks the
+// frames without pushing anything, so it works on a stack that just overflowed.
+std::string procedure_position(lua_State* L, const std::string& chunkname) {
+  lua_Debug ar;
+  for (int level = 1; level < 256 && lua_getstack(L, level, &ar); ++level) {
+    if (!lua_getinfo(L, "Sl", &ar) || ar.currentline <= 0 || !ar.source) continue;
+    if (chunkname == ar.source)
+      return chunkname.substr(1) + ":" + std::to_string(ar.currentline) + ":";
+  }
+  return "";
+}
+
+constexpr char kHandler[] = "local h = ... return function(e) return (h(e)) end";
+
+// The message handler of the main pcall: keeps the message, records the traceback. A message
+// without a position (a Host.call error, a stack overflow, error(nil), an error object) gets
+// the procedure's innermost line, so every error of the procedure starts with FILE:LINE:.
 int on_error(lua_State* L) {
   VmContext& c = context_of(L);
-  const std::string message = describe_error_value(L, 1);
-  luaL_traceback(L, L, nullptr, 1);
-  c.traceback = procedure_frames(lua_tostring(L, -1));
+  std::string message = describe_error_value(L, 1);
+  const std::string file = c.chunkname.rfind("@", 0) == 0 ? c.chunkname.substr(1) : std::string();
+  if (!file.empty() && c.tripped == Tripped::none && message != "not enough memory" &&
+      message.rfind(file + ":", 0) != 0) {
+    const std::string where = procedure_position(L, c.chunkname);
+    if (!where.empty()) message = where + " " + message;
+  }
+  // After a stack overflow there may be no room for a traceback: the message is kept anyway.
+  c.traceback.clear();
+  if (lua_checkstack(L, 64)) {
+    luaL_traceback(L, L, nullptr, 2);  // from below the Lua wrapper (kHandler)
+    c.traceback = procedure_frames(lua_tostring(L, -1));
+  }
   lua_pushlstring(L, message.data(), message.size());
   return 1;
 }
@@ -124,7 +153,15 @@ RunOutcome Vm::run(std::string_view source, const std::string& chunkname,
   VmContext& c = *ctx_;
   RunOutcome out;
   lua_settop(L, 0);
+  // The handler is a Lua function calling on_error: after a stack overflow LuaJIT runs a Lua
+  // handler (with the error's position) but fails a C one as an error in error handling.
+  if (luaL_loadbuffer(L, kHandler, sizeof kHandler - 1, "=tactus") != 0) {
+    out.kind = "error";
+    out.message = "cannot build the error handler";
+    return out;
+  }
   lua_pushcfunction(L, on_error);
+  lua_call(L, 1, 1);
   c.mode = mode;
   c.source = source;
   c.chunkname = chunkname;

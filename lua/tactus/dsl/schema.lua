@@ -113,13 +113,24 @@ local function describe(v)
   return type(v) == "table" and "a table" or tostring(v)
 end
 
+-- "an integer", "an array", "an object", "a number"...
+local function article(t)
+  return (t == "integer" or t == "array" or t == "object") and "an " .. t or "a " .. t
+end
+
+-- A number that is neither NaN nor infinite (1e400 reads as infinity).
+local function finite(v)
+  return type(v) == "number" and v == v and v > -math.huge and v < math.huge
+end
+
 -- Converts a string (from --param) to the field's type; returns the value or nil.
 local function from_string(f, v)
   if f.type == "number" then
-    return tonumber(v)
+    local n = tonumber(v)
+    return finite(n) and n or nil
   elseif f.type == "integer" then
     local n = tonumber(v)
-    return n and n == math.floor(n) and n or nil
+    return finite(n) and n == math.floor(n) and n > -2 ^ 53 and n < 2 ^ 53 and n or nil
   elseif f.type == "boolean" then
     if v == "true" then
       return true
@@ -174,7 +185,7 @@ check = function(f, v, path, convert, keep_only_declared)
   if convert and type(v) == "string" and f.type ~= "string" then
     local c = from_string(f, v)
     if c == nil then
-      return nil, label .. " must be " .. (f.type == "integer" and "an integer" or "a " .. f.type) .. ", got " .. describe(v)
+      return nil, label .. " must be " .. article(f.type) .. ", got " .. describe(v)
     end
     v = c
   end
@@ -183,9 +194,10 @@ check = function(f, v, path, convert, keep_only_declared)
   if t == "string" then
     ok = type(v) == "string"
   elseif t == "number" then
-    ok = type(v) == "number"
+    ok = finite(v)
   elseif t == "integer" then
-    ok = type(v) == "number" and v == math.floor(v)
+    -- Exact: from 2^53 on, neighbouring integers are one double (2^53 + 1 reads as 2^53).
+    ok = finite(v) and v == math.floor(v) and v > -2 ^ 53 and v < 2 ^ 53
   elseif t == "boolean" then
     ok = type(v) == "boolean"
   elseif t == "array" then
@@ -194,7 +206,7 @@ check = function(f, v, path, convert, keep_only_declared)
     ok = type(v) == "table" and (next(v) == nil or not is_array(v))
   end
   if not ok then
-    return nil, label .. " must be " .. (t == "integer" and "an integer" or (t == "array" or t == "object") and "an " .. t or "a " .. t) .. ", got " .. describe(v)
+    return nil, label .. " must be " .. article(t) .. ", got " .. describe(v)
   end
   if f.enum then
     local found = false
