@@ -189,7 +189,7 @@ std::optional<Json> ask_at_terminal(const std::string& kind, const Json& params)
   if (kind == "input")
     prompt += broker::inert_text(params.value("placeholder", std::string("answer")));
   if (params.contains("default"))
-    prompt += " (default " + protocol::dump_json(params["default"]) + ")";
+    prompt += " (default " + broker::inert_text(protocol::dump_json(params["default"])) + ")";
   const double timeout =
       params.value("timeout", Json()).is_number() ? params["timeout"].get<double>() : -1;
   for (;;) {

@@ -1,6 +1,7 @@
 #include "broker/cli_run.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -58,6 +59,10 @@ bool write_all(int fd, std::string_view s) {
   while (!s.empty()) {
     const ssize_t n = ::write(fd, s.data(), s.size());
     if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) {  // an inherited non-blocking descriptor, full for now
+      pollfd p{fd, POLLOUT, 0};
+      if (::poll(&p, 1, -1) >= 0) continue;
+    }
     if (n == 0) errno = EIO;
     if (n <= 0) return false;
     s.remove_prefix(static_cast<std::size_t>(n));
@@ -278,8 +283,11 @@ bool print_outcome(const CliOptions& o, const broker::RunResult& r) {
     return false;
   };
   if (o.json) return out(protocol::dump_json(broker::to_json(r)) + "\n");
-  if (r.status == broker::RunStatus::ok)
-    return r.result.is_null() || out(protocol::dump_json(r.result, ::isatty(1) ? 2 : -1) + "\n");
+  if (r.status == broker::RunStatus::ok) {
+    if (r.result.is_null()) return true;
+    const std::string text = protocol::dump_json(r.result, ::isatty(1) ? 2 : -1) + "\n";
+    return out(broker::shows_inert(1, o.raw_output) ? broker::inert_text(text) : text);
+  }
   // The first line stands alone: a procedure error starts with its file:line already; any
   // other starts with "tactus: " (docs/cli.md).
   const bool positioned =
@@ -450,6 +458,7 @@ int config_show_command(const CliOptions& o) {
     return kExitUsage;
   }
   write_all(1, sidecars::show_config(config));
+  for (const auto& w : sidecars::config_warnings(config)) write_all(2, "tactus: " + w + "\n");
   return 0;
 }
 
@@ -646,8 +655,15 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
       // A resume that keeps killing its host at one point (a crash the replay reproduces)
       // would trap the run: the third attempt there fails it, with the reason.
       int deaths = 0;
+      // The status as the claim found it: a run that just ended is not a death.
+      const auto claimed = journal->find_run(req.run_id, error);
+      if (!claimed) return usage_failure(o, req.run_id, error);
+      if (claimed->status == "completed" || claimed->status == "failed")
+        return usage_failure(
+            o, req.run_id,
+            "run " + req.run_id + " has " + claimed->status + "; there is nothing to resume");
       if (!journal->note_resume(req.run_id, static_cast<std::int64_t>(replay.size()),
-                                record->status == "running", deaths, error))
+                                claimed->status == "running", deaths, error))
         return usage_failure(o, req.run_id, error);
       if (deaths >= 2) {
         const std::string reason =

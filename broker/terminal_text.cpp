@@ -11,7 +11,10 @@ namespace {
 std::size_t utf8_length(std::string_view s, std::size_t i) {
   const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
   const unsigned char c = b(0);
-  std::size_t n = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c <= 0xdf ? 2 : 0;
+  std::size_t n = c >= 0xf0 && c <= 0xf4   ? 4
+                  : c >= 0xe0 && c <= 0xef ? 3
+                  : c >= 0xc2 && c <= 0xdf ? 2
+                                           : 0;
   if (n == 0 || i + n > s.size()) return 0;
   for (std::size_t k = 1; k < n; ++k)
     if ((b(k) & 0xc0) != 0x80) return 0;
@@ -50,8 +53,12 @@ std::string inert_text(std::string_view text) {
       continue;
     }
     const unsigned char c1 = static_cast<unsigned char>(text[i + 1]);
+    const unsigned c2 = n == 3 ? static_cast<unsigned char>(text[i + 2]) : 0;
+    const unsigned cp3 = n == 3 ? (c & 0x0fu) << 12 | (c1 & 0x3fu) << 6 | (c2 & 0x3fu) : 0;
     if (n == 2 && c == 0xc2 && c1 < 0xa0) {  // U+0080..U+009F
       hex(out, "\\u%04x", c1);
+    } else if ((cp3 >= 0x202a && cp3 <= 0x202e) || (cp3 >= 0x2066 && cp3 <= 0x2069)) {
+      hex(out, "\\u%04x", cp3);  // bidirectional overrides: text shown in another order
     } else {
       out.append(text.substr(i, n));
     }

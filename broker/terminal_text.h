@@ -4,6 +4,8 @@
 //   - C0 controls and DEL: "\x1b", "\x07", "\r" as "\x0d" ...
 //   - C1 controls written as UTF-8 (U+0080..U+009F, which some terminals obey as CSI, OSC...):
 //     "\u009b";
+//   - the bidirectional overrides and isolates (U+202A..U+202E, U+2066..U+2069), which make a
+//     terminal show text in another order: "\u202e";
 //   - a byte that is not part of valid UTF-8: "\xNN" (a lone 0x9b is CSI to an 8-bit terminal).
 // A backslash itself is left alone: the escapes are for a person to read, not to decode.
 #pragma once

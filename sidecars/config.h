@@ -122,4 +122,10 @@ bool check_config(const Config& config, std::string& error);
 // Every value, one per line, "key: value  # origin"; secrets as <secret:NAME>.
 std::string show_config(const Config& config);
 
+// Lines of advice on what the configuration does not mean to say, each "warning: ...": a
+// network pattern without ^ and $ (an allow pattern is matched against the whole host anyway,
+// a deny pattern anywhere in it, which the pattern's author may not expect). Not part of
+// show_config, whose text is the configuration's fingerprint.
+std::vector<std::string> config_warnings(const Config& config);
+
 }  // namespace tactus::sidecars

@@ -37,6 +37,26 @@ class Lines {
 
 }  // namespace
 
+std::vector<std::string> config_warnings(const Config& c) {
+  std::vector<std::string> out;
+  const auto anchored = [](const std::string& p) {
+    return !p.empty() && p.front() == '^' && p.back() == '$';
+  };
+  for (const auto& p : c.network_allow.value)
+    if (!anchored(p))
+      out.push_back("warning: sandbox.network_filter.allow '" + p + "' (" +
+                    c.network_allow.origin.text() +
+                    ") is matched against the whole host, as if it were '^" + p +
+                    "$'; write the anchors to say so");
+  for (const auto& p : c.network_deny.value)
+    if (!anchored(p))
+      out.push_back("warning: sandbox.network_filter.deny '" + p + "' (" +
+                    c.network_deny.origin.text() +
+                    ") denies every host it matches any part of; anchor it (^...$) if it "
+                    "names one host");
+  return out;
+}
+
 std::string show_config(const Config& c) {
   Lines l;
   l.add("sandbox.enabled", c.enabled.value ? "true" : "false", c.enabled.origin);

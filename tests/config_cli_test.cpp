@@ -167,3 +167,23 @@ TEST_CASE("config cli: sandbox.enabled false warns on every run, naming where", 
                         tac.path() + ".yml:2:12)",
                     0) == 0);
 }
+
+TEST_CASE("config cli: unanchored network patterns are warned about; 0 s is refused clearly",
+          "[config][cli]") {
+  TempTac tac("return 1\n");
+  tactus::test::write_file(tac.path() + ".yml",
+                           "sandbox:\n  network: filtered\n  network_filter:\n"
+                           "    allow: ['example\\.com', '^api\\.test$']\n    deny: ['evil']\n");
+  auto r = run_tactus({"config", "show", tac.path()});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.err.find("tactus: warning: sandbox.network_filter.allow 'example\\.com'") !=
+        std::string::npos);
+  CHECK(r.err.find("as if it were '^example\\.com$'") != std::string::npos);
+  CHECK(r.err.find("'^api\\.test$'") == std::string::npos);
+  CHECK(r.err.find("tactus: warning: sandbox.network_filter.deny 'evil'") != std::string::npos);
+  tactus::test::write_file(tac.path() + ".yml", "sandbox:\n  timeout: 0\n");
+  r = run_tactus({"config", "show", tac.path()});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("sandbox.timeout: must be more than 0 s") != std::string::npos);
+}

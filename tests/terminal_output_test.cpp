@@ -76,6 +76,10 @@ TEST_CASE("terminal: control characters are escaped, UTF-8 text is kept", "[term
                    "2J") == "\\u009b2J");  // C1 CSI as UTF-8
   CHECK(inert_text("\x9b"
                    "2J \xff \xc3") == "\\x9b2J \\xff \\xc3");
+  CHECK(inert_text("\xf8\x9b\x80") == "\\xf8\\x9b\\x80");  // no 5-byte forms
+  CHECK(inert_text("abc\xe2\x80\xae"
+                   "fdp.exe") == "abc\\u202efdp.exe");  // RIGHT-TO-LEFT OVERRIDE
+  CHECK(inert_text("\xe2\x81\xa6x") == "\\u2066x");
 }
 
 TEST_CASE("terminal: print, Log and errors are inert on a terminal, raw with --raw-output",

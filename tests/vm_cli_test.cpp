@@ -374,3 +374,63 @@ return {
   for (const auto& s : v) CHECK(s.get<std::string>().find("0x") == std::string::npos);
   CHECK(r.err.find("0x") == std::string::npos);
 }
+
+TEST_CASE("vm: %p, %q and a __tostring that returns no string give out no address",
+          "[vm][cli][sandbox]") {
+  const CliRun r = run_source(R"(
+local out = {}
+local function try(f) local ok, e = pcall(f) out[#out + 1] = tostring(e) end
+try(function() return string.format("%p", {}) end)
+try(function() return string.format("%q", {}) end)
+local odd = setmetatable({}, { __tostring = function() return {} end })
+try(function() return string.format("%s", odd) end)
+try(function() return tostring(odd) end)
+return out
+)");
+  INFO(r.out << r.err);
+  const Json doc = doc_of(r);
+  REQUIRE(doc["status"] == "ok");
+  const Json& v = doc["result"];
+  CHECK(v[0].get<std::string>().find("%p is not available in tactus") != std::string::npos);
+  CHECK(v[1] == "\"table: #1\"");
+  CHECK(v[2].get<std::string>().find("'__tostring' must return a string") != std::string::npos);
+  CHECK(v[3].get<std::string>().find("'__tostring' must return a string") != std::string::npos);
+  CHECK(r.out.find("0x") == std::string::npos);
+  // An uncaught error's traceback names no C function by its address.
+  TempTac tac("string.format('%d', 'x')\n");
+  const auto e = run_tactus({"run", tac.path()});
+  INFO(e.err);
+  CHECK(e.exit_code == 1);
+  CHECK(e.err.find("0x") == std::string::npos);
+}
+
+TEST_CASE("vm: C functions nested through Lua callbacks stop with a catchable stack overflow",
+          "[vm][cli][sandbox]") {
+  const CliRun r = run_source(R"(
+local out = {}
+local function try(f) local ok, e = pcall(f) out[#out + 1] = tostring(e) end
+local function g(n) return (("x"):gsub("x", function() return g(n + 1) end)) end
+try(function() return g(1) end)
+local t = setmetatable({}, { __tostring = function(s) return tostring(s) end })
+try(function() return tostring(t) end)
+local function cmp(a, b) table.sort({ 2, 1 }, cmp) return a < b end
+try(function() table.sort({ 3, 1, 2 }, cmp) end)
+local f = function() end
+for i = 1, 100000 do local h = f f = coroutine.wrap(function() return h() end) end
+try(f)
+-- Nesting below the bound still works.
+local function depth(n) if n == 0 then return 0 end return (("x"):gsub("x", function() return depth(n - 1) end)) end
+out[#out + 1] = depth(100)
+return out
+)");
+  INFO(r.out << r.err);
+  const Json doc = doc_of(r);
+  REQUIRE(doc["status"] == "ok");
+  const Json& v = doc["result"];
+  for (int i = 0; i < 3; ++i)
+    CHECK(v[i].get<std::string>().find("stack overflow (C calls nested more than 200 deep)") !=
+          std::string::npos);
+  CHECK(v[3].get<std::string>().find("stack overflow (coroutines nested more than 200 deep)") !=
+        std::string::npos);
+  CHECK(v[4] == "0");
+}

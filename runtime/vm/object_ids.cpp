@@ -1,5 +1,7 @@
 #include "runtime/vm/object_ids.h"
 
+#include "runtime/vm/call_depth.h"
+
 #include <lua.hpp>
 
 #include <string>
@@ -20,10 +22,13 @@ int tostring_with_ids(lua_State* L) {
   luaL_checkany(L, 1);
   const int type = lua_type(L, 1);
   if (!has_address(type) || luaL_getmetafield(L, 1, "__tostring")) {
+    const NestedCall nested(L);  // a __tostring may call tostring
     lua_settop(L, 1);
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
     lua_call(L, 1, 1);
+    // What a __tostring returned: anything but text would reach print or %s as its address.
+    if (has_address(lua_type(L, -1))) return luaL_error(L, "'__tostring' must return a string");
     return 1;
   }
   lua_settop(L, 1);
@@ -44,9 +49,12 @@ int tostring_with_ids(lua_State* L) {
   return 1;
 }
 
-// Upvalues: 1 the original string.format, 2 tostring_with_ids. Each %s argument that has an
-// address is given as its text first; everything else is the original's.
+// Upvalues: 1 the original string.format, 2 tostring_with_ids. Each %s or %q argument that has
+// an address is given as its text first (a __tostring that returns no string is an error, as
+// the original would print the address of what it returned); %p is refused; everything else
+// is the original's.
 int format_with_ids(lua_State* L) {
+  const NestedCall nested(L);  // a __tostring may call string.format
   std::size_t len = 0;
   const char* fmt = luaL_checklstring(L, 1, &len);
   const int top = lua_gettop(L);
@@ -58,10 +66,13 @@ int format_with_ids(lua_State* L) {
       ++i;
     if (i >= len) break;
     ++arg;
-    if (fmt[i] != 's' || arg > top || !has_address(lua_type(L, arg))) continue;
+    if (fmt[i] == 'p') return luaL_error(L, "string.format: %%p is not available in tactus");
+    if ((fmt[i] != 's' && fmt[i] != 'q') || arg > top || !has_address(lua_type(L, arg))) continue;
     lua_pushvalue(L, lua_upvalueindex(2));
     lua_pushvalue(L, arg);
     lua_call(L, 1, 1);
+    if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
+      return luaL_error(L, "'__tostring' must return a string");
     lua_replace(L, arg);
   }
   lua_pushvalue(L, lua_upvalueindex(1));

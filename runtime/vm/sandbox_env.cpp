@@ -10,7 +10,7 @@
 #include <cstring>
 #include <string>
 
-#include "runtime/vm/coroutine_depth.h"
+#include "runtime/vm/call_depth.h"
 #include "runtime/vm/embedded_modules.h"
 #include "runtime/vm/host_channel.h"
 #include "runtime/vm/lua_json.h"
@@ -141,6 +141,7 @@ int guarded_table_function(lua_State* L) {
     if (is_readonly(L, i)) return luaL_error(L, "attempt to modify a read-only table");
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_insert(L, 1);
+  const NestedCall nested(L);  // a sort comparator may call sort
   lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
   return lua_gettop(L);
 }
@@ -715,8 +716,8 @@ int install_sandbox(lua_State* L) {
   open_lib(L, LUA_STRLIBNAME, luaopen_string);
   open_lib(L, LUA_TABLIBNAME, luaopen_table);
   open_lib(L, LUA_MATHLIBNAME, luaopen_math);
-  install_object_ids(L);       // before tostring and string.format are copied anywhere
-  install_coroutine_depth(L);  // before the coroutine table is made read-only
+  install_object_ids(L);  // before tostring and string.format are copied anywhere
+  install_call_depth(L);  // before coroutine and string are made read-only
   // math.random and math.randomseed wrapped before the table is made read-only.
   lua_getfield(L, LUA_GLOBALSINDEX, "math");
   lua_getfield(L, -1, "random");

@@ -64,6 +64,10 @@ std::string procedure_frames(const std::string& traceback) {
     const bool internal = line.rfind("\tlua/", 0) == 0 || line == "\t[C]: in function 'error'" ||
                           line.rfind("\t[C]: in function <lua/", 0) == 0;
     if (internal) continue;
+    // A function without a name at its call site ("[C]: at 0x...", "[builtin#89]: at 0x...")
+    // is shown by its address: not given out.
+    if (const auto at = line.find(": at 0x"); at != std::string::npos)
+      line = line.substr(0, at) + ": in ?";
     if (!out.empty()) out += '\n';
     out += line;
     if (line.rfind("\t", 0) == 0) ++kept;

@@ -1,24 +1,30 @@
-#include "runtime/vm/coroutine_depth.h"
+#include "runtime/vm/call_depth.h"
 
 #include <lua.hpp>
 
 namespace tactus::vm {
 namespace {
 
-int depth = 0;  // one VM per process (the jail runs one procedure), one thread
+// One VM runs at a time on one thread (the jail runs one procedure; tests run VMs in turn).
+int depth = 0;
 
 // Upvalue 1: the original coroutine.resume. Returns what it returns.
 int counted_resume(lua_State* L) {
-  if (depth >= kMaxCoroutineDepth)
-    return luaL_error(L, "stack overflow (coroutines nested more than %d deep)",
-                      kMaxCoroutineDepth);
+  const NestedCall nested(L, "coroutines");
   const int n = lua_gettop(L);
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_insert(L, 1);
-  ++depth;
-  const int status = lua_pcall(L, n, LUA_MULTRET, 0);
-  --depth;
-  if (status != 0) return lua_error(L);  // a bad argument to resume itself
+  lua_call(L, n, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
+// Upvalue 1: the original string.gsub (a function replacement calls back into Lua).
+int counted_gsub(lua_State* L) {
+  const NestedCall nested(L);
+  const int n = lua_gettop(L);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, n, LUA_MULTRET);
   return lua_gettop(L);
 }
 
@@ -51,7 +57,17 @@ int counted_wrap(lua_State* L) {
 
 }  // namespace
 
-void install_coroutine_depth(lua_State* L) {
+NestedCall::NestedCall(lua_State* L, const char* what) {
+  if (depth >= kMaxCallDepth)
+    luaL_error(L, "stack overflow (%s nested more than %d deep)", what, kMaxCallDepth);
+  ++depth;
+}
+
+NestedCall::~NestedCall() {
+  --depth;
+}
+
+void install_call_depth(lua_State* L) {
   lua_getfield(L, LUA_GLOBALSINDEX, "coroutine");
   const int co = lua_gettop(L);
   lua_getfield(L, co, "resume");
@@ -62,6 +78,11 @@ void install_coroutine_depth(lua_State* L) {
   lua_pushcclosure(L, counted_wrap, 2);
   lua_setfield(L, co, "wrap");
   lua_setfield(L, co, "resume");
+  lua_pop(L, 1);
+  lua_getfield(L, LUA_GLOBALSINDEX, "string");
+  lua_getfield(L, -1, "gsub");
+  lua_pushcclosure(L, counted_gsub, 1);
+  lua_setfield(L, -2, "gsub");
   lua_pop(L, 1);
 }
 
