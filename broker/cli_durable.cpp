@@ -216,16 +216,39 @@ std::string no_journal_message(const std::string& run_id, const std::string& pat
          " (run tactus from the project the run was started in)";
 }
 
-int answer_command(const CliOptions& o) {
-  const auto usage = [](const std::string& message) {
-    write_err("tactus: " + message + "\n");
-    return kExitUsage;
-  };
+namespace {
+
+// Says message as tactus's and gives the usage exit code.
+int usage(const std::string& message) {
+  write_err("tactus: " + message + "\n");
+  return kExitUsage;
+}
+
+// The project's journal and run o.run_id in it, or null with a usage message printed.
+std::unique_ptr<broker::Journal> journal_with_run(const CliOptions& o,
+                                                  std::optional<broker::RunRecord>& run) {
   std::string path, error;
   auto journal = existing_project_journal(path, error);
-  if (!journal) return usage(error.empty() ? no_journal_message(o.run_id, path) : error);
-  const auto run = journal->find_run(o.run_id, error);
-  if (!run) return usage(error.empty() ? "no run '" + o.run_id + "' in " + journal->path() : error);
+  if (!journal) {
+    write_err("tactus: " + (error.empty() ? no_journal_message(o.run_id, path) : error) + "\n");
+    return nullptr;
+  }
+  run = journal->find_run(o.run_id, error);
+  if (!run) {
+    write_err("tactus: " +
+              (error.empty() ? "no run '" + o.run_id + "' in " + journal->path() : error) + "\n");
+    return nullptr;
+  }
+  return journal;
+}
+
+}  // namespace
+
+int answer_command(const CliOptions& o) {
+  std::optional<broker::RunRecord> run;
+  const auto journal = journal_with_run(o, run);
+  if (!journal) return kExitUsage;
+  std::string error;
   const auto entries = journal->entries(o.run_id, error);
   if (!entries.empty() && !entries.back().response_json.empty() && run->status == "suspended" &&
       entries.back().method.rfind("human.", 0) == 0)
@@ -259,15 +282,10 @@ int answer_command(const CliOptions& o) {
 }
 
 int runs_fail_command(const CliOptions& o) {
-  const auto usage = [](const std::string& message) {
-    write_err("tactus: " + message + "\n");
-    return kExitUsage;
-  };
-  std::string path, error;
-  auto journal = existing_project_journal(path, error);
-  if (!journal) return usage(error.empty() ? no_journal_message(o.run_id, path) : error);
-  const auto run = journal->find_run(o.run_id, error);
-  if (!run) return usage(error.empty() ? "no run '" + o.run_id + "' in " + journal->path() : error);
+  std::optional<broker::RunRecord> run;
+  const auto journal = journal_with_run(o, run);
+  if (!journal) return kExitUsage;
+  std::string error;
   if (run->status == "completed" || run->status == "failed")
     return usage("run " + o.run_id + " has " + run->status + " already");
   // A run a live process holds is refused here: it is not stuck.

@@ -115,6 +115,26 @@ class FdSink : public broker::OutputSink {
   std::string error_;
 };
 
+// Reads up to size bytes of the open regular file path into text (fewer if it shrank; a file
+// growing meanwhile is read as it was when its size was taken).
+bool read_up_to(int fd, std::size_t size, const std::string& path, std::string& text,
+                std::string& error) {
+  text.resize(size);
+  std::size_t got = 0;
+  while (got < text.size()) {
+    const ssize_t n = ::read(fd, text.data() + got, text.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      error = "cannot read '" + path + "': " + std::strerror(errno);
+      return false;
+    }
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  text.resize(got);
+  return true;
+}
+
 // Reads the procedure on the host side. Everything that can be said about the file without
 // running it is said here, as one line naming the file.
 bool read_source(const std::string& path, std::uint64_t max, std::string& text,
@@ -142,19 +162,7 @@ bool read_source(const std::string& path, std::uint64_t max, std::string& text,
             "; the message limit allows " + sidecars::format_size(max) + ")";
     return false;
   }
-  text.resize(static_cast<std::size_t>(st.st_size));
-  std::size_t got = 0;
-  while (got < text.size()) {
-    const ssize_t n = ::read(fd.get(), text.data() + got, text.size() - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      error = "cannot read '" + path + "': " + std::strerror(errno);
-      return false;
-    }
-    if (n == 0) break;
-    got += static_cast<std::size_t>(n);
-  }
-  text.resize(got);
+  if (!read_up_to(fd.get(), static_cast<std::size_t>(st.st_size), path, text, error)) return false;
   if (text.find_first_not_of(" \t\r\n") == std::string::npos) {
     error = "'" + path + "' is empty: there is no procedure to run";
     return false;
@@ -188,27 +196,9 @@ bool read_input(const CliOptions& o, std::uint64_t max, Json& input, std::string
       error = too_big;
       return false;
     }
-    std::string text(static_cast<std::size_t>(st.st_size) + 1, '\0');
-    std::size_t got = 0;
-    for (;;) {
-      if (got == text.size()) {
-        if (got > max) break;
-        text.resize(std::min<std::uint64_t>(max + 1, got * 2 + 1));
-      }
-      const ssize_t n = ::read(fd.get(), text.data() + got, text.size() - got);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        error = "cannot read '" + path + "': " + std::strerror(errno);
-        return false;
-      }
-      if (n == 0) break;
-      got += static_cast<std::size_t>(n);
-    }
-    if (got > max) {
-      error = too_big;
+    std::string text;
+    if (!read_up_to(fd.get(), static_cast<std::size_t>(st.st_size), path, text, error))
       return false;
-    }
-    text.resize(got);
     if (protocol::json_depth(text) < 0) {
       error = "'" + o.input_file + "': nested too deeply";
       return false;
