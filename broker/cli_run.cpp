@@ -377,7 +377,9 @@ tools::TrustedFiles trusted_files(const sidecars::Config& config, const std::str
   std::vector<std::string> dirs;
   const auto ancestors = [&](fs::path d) {
     for (; !d.empty(); d = d.parent_path()) {
-      if (fs::is_directory(d / ".tactus", ec)) dirs.push_back((d / ".tactus").string());
+      const std::string tactus = (d / ".tactus").string();
+      if (std::find(dirs.begin(), dirs.end(), tactus) == dirs.end() && fs::is_directory(tactus, ec))
+        dirs.push_back(tactus);
       if (d == d.parent_path()) break;
     }
   };
@@ -399,7 +401,8 @@ tools::ToolContext tool_context(const sidecars::Config& config, const std::strin
     const auto dir = std::filesystem::absolute(file, ec).parent_path().lexically_normal();
     ctx.mounts.push_back({"/workspace", dir.string(), config.workspace.value != "rw"});
   }
-  ctx.trusted = trusted_files(config, file);
+  // config is the PreparedRun's, which outlives the run's tools (execute_run).
+  ctx.collect_trusted = [&config, file] { return trusted_files(config, file); };
   ctx.mask = &redactor;
   ctx.disk->limit = config.disk.value;
   for (const auto& v : config.volumes.value)

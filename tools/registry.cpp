@@ -28,6 +28,11 @@ double seconds_left(const ToolContext& ctx) {
 
 }  // namespace
 
+const TrustedFiles& ToolRegistry::trusted() const {
+  if (!trusted_) trusted_ = ctx_.collect_trusted ? ctx_.collect_trusted() : TrustedFiles{};
+  return *trusted_;
+}
+
 bool ToolRegistry::has(std::string_view name) const {
   return name == "host.ping" || name == "file.read" || name == "file.write" ||
          name == "file.list" || name == "file.exists" || name == "http.request" ||
@@ -43,11 +48,11 @@ ToolOutcome ToolRegistry::llm_chat(const protocol::Json& params) const {
 
 ToolOutcome ToolRegistry::call(std::string_view name, const protocol::Json& args) const {
   if (name == "host.ping") return host_ping(args);
-  if (name == "file.read") return file_read(ctx_.mounts, ctx_.file_limits, ctx_.trusted, args);
+  if (name == "file.read") return file_read(ctx_.mounts, ctx_.file_limits, trusted(), args);
   if (name == "file.write")
-    return file_write(ctx_.mounts, ctx_.file_limits, ctx_.trusted, *ctx_.disk, args);
-  if (name == "file.list") return file_list(ctx_.mounts, ctx_.file_limits, ctx_.trusted, args);
-  if (name == "file.exists") return file_exists(ctx_.mounts, ctx_.file_limits, ctx_.trusted, args);
+    return file_write(ctx_.mounts, ctx_.file_limits, trusted(), *ctx_.disk, args);
+  if (name == "file.list") return file_list(ctx_.mounts, ctx_.file_limits, trusted(), args);
+  if (name == "file.exists") return file_exists(ctx_.mounts, ctx_.file_limits, trusted(), args);
   if (name == "http.request") {
     NetworkPolicy policy = ctx_.network;
     policy.mask = ctx_.mask;

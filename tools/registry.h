@@ -4,6 +4,7 @@
 // (tools/llm/). MCP tools are to come.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -44,7 +45,12 @@ class ToolRegistry {
   const ToolContext& context() const { return ctx_; }
 
  private:
+  // The trusted set, collected on first use (ToolContext::collect_trusted). One run's tools
+  // are called on one thread, one call at a time.
+  const TrustedFiles& trusted() const;
+
   ToolContext ctx_;
+  mutable std::optional<TrustedFiles> trusted_;
 };
 
 }  // namespace tactus::tools

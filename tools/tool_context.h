@@ -120,7 +120,10 @@ struct ToolContext {
   const SecretMask* mask = nullptr;
   std::vector<Mount> mounts;
   FileLimits file_limits;
-  TrustedFiles trusted;  // what no file tool writes (or, under .tactus, reads)
+  // What no file tool writes (or, under .tactus, reads): collected by this on the first file
+  // tool call of the run (before any tool could have changed a file), so a run that calls none
+  // pays nothing at start. Empty: only the name rules of tools/trusted_files.h apply.
+  std::function<TrustedFiles()> collect_trusted;
   // Shared by the copies of a context: one run, one count.
   std::shared_ptr<DiskQuota> disk = std::make_shared<DiskQuota>();
   NetworkPolicy network;

@@ -5,7 +5,8 @@
 // its own policy for the next run. Decided by the file actually opened, not by the path given:
 //  - by inode (device and inode number): the configuration layers, the journal (with its -wal,
 //    -shm and -journal files), the audit log, and every file and directory under each .tactus
-//    directory the run knows of, as they were when the run began;
+//    directory the run knows of, as they were at the run's first file tool call (before any
+//    tool could change one);
 //  - by name, on the host path of the opened file (/proc/self/fd), without case: a component
 //    named .tactus (read and write); a last component ending in .tac.yml, .tac.yaml, .tac or .lua
 //    (code and its policy: write), or named X.yml or X.yaml beside an existing file X (the
@@ -37,7 +38,7 @@ struct TrustedFiles {
   std::vector<FileId> hidden;  // read by no tool either: .tactus contents, journal, audit log
   std::vector<FileId> dirs;    // .tactus directories: nothing below them is read or written
   // Trusted paths by (directory, name), and as the host names them: a journal or log that is
-  // created during the run is caught although its inode was not known when the run began.
+  // created during the run is caught although its inode was not known when the set was collected.
   struct Name {
     FileId dir;
     std::string name;
