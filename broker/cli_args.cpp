@@ -410,12 +410,14 @@ any text. A value that does not fit is refused (exit 2) and the run stays suspen
 'tactus resume RUN_ID' would. See docs/durability.md.
 )";
   if (topic == "runs")
-    return R"(usage: tactus runs [--status running|suspended|completed|failed] [--json]
+    return R"(usage: tactus runs [--status running|suspended|interrupted|completed|failed] [--json]
        tactus runs fail RUN_ID [--reason TEXT]
 
 Lists the runs in the project's journal, newest first: id, status, start time (UTC) and
 procedure. Only journaled runs are listed: a run appears once it has had an outside effect (a
 model call, a tool, a human); a run without one has nothing to resume and is not journaled.
+An interrupted run (SIGINT, SIGTERM) is resumable. --json adds 'repeated': how many requests
+its resumes sent again because they were in flight when its host died (at most one per death).
 
 'runs fail' marks a suspended or stuck run failed (its entries are kept), so a run that cannot
 be resumed does not trap you; a run some live process holds is refused. A run whose resumes
@@ -511,7 +513,9 @@ options:
                         they are shown escaped, \x1b; Human.* prompts are escaped always)
 
 exit codes: 0 ok, 1 error, 2 usage, 3 limit (timeout, cpu, memory, output),
-            4 sandbox (violation, crashed, setup). See docs/cli.md.
+            4 sandbox (violation, crashed, setup), 5 suspended, 128 + signal interrupted
+            (130 Ctrl-C, 143 SIGTERM: the jail is killed, a journaled run stays resumable).
+            See docs/cli.md.
 )";
   return R"(usage: tactus COMMAND [options]
 

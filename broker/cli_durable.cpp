@@ -94,27 +94,6 @@ std::unique_ptr<broker::Journal> existing_project_journal(std::string& path, std
   return broker::Journal::open(path, error);
 }
 
-std::string config_fingerprint(const sidecars::Config& config) {
-  // Each line is "key: value  # origin": the values decide, not where they came from.
-  const std::string shown = sidecars::show_config(config);
-  broker::Sha256 h;
-  std::size_t start = 0;
-  while (start < shown.size()) {
-    std::size_t end = shown.find('\n', start);
-    if (end == std::string::npos) end = shown.size();
-    std::string line = shown.substr(start, end - start);
-    const auto hash = line.find("  # ");
-    if (hash != std::string::npos) line.resize(hash);
-    start = end + 1;
-    // Left out: a budget for the journal itself, not anything the procedure sees. Raising it
-    // must not strand a suspended run, and runs from before it existed stay resumable.
-    if (line.rfind("journal.max_bytes:", 0) == 0) continue;
-    h.update(line);
-    h.update("\n");
-  }
-  return h.hex_digest();
-}
-
 std::optional<Json> parse_answer(const std::string& kind, const Json& params,
                                  const std::string& text, std::string& error) {
   const std::string t = lower(text);
@@ -254,7 +233,10 @@ int answer_command(const CliOptions& o) {
       entries.back().method.rfind("human.", 0) == 0)
     return usage("run " + o.run_id + " has its answer already; continue it with 'tactus resume " +
                  o.run_id + "'");
-  if (entries.empty() || !entries.back().response_json.empty())
+  // An unanswered entry that is not human.* is a request that was in flight when its host
+  // died: resuming sends it again; it takes no answer from here.
+  if (entries.empty() || !entries.back().response_json.empty() ||
+      entries.back().method.rfind("human.", 0) != 0)
     return usage("run " + o.run_id + " is not waiting for an answer (status " + run->status + ")");
   const auto& pending = entries.back();
   const std::string kind = pending.method.rfind("human.", 0) == 0 ? pending.method.substr(6) : "";
@@ -326,7 +308,9 @@ int runs_command(const CliOptions& o) {
                       {"status", r.status},
                       {"started_at", r.started_at},
                       {"updated_at", r.updated_at},
-                      {"procedure", r.procedure}});
+                      {"procedure", r.procedure},
+                      // Requests its resumes sent again: each was in flight at a death.
+                      {"repeated", r.repeated}});
     std::cout << protocol::dump_json(list) << "\n";
     return 0;
   }

@@ -26,9 +26,6 @@ std::unique_ptr<broker::Journal> existing_project_journal(std::string& path, std
 // "no run 'ID': there is no journal at PATH (...)".
 std::string no_journal_message(const std::string& run_id, const std::string& path);
 
-// What a resume must find unchanged: the merged configuration's values (not their origins).
-std::string config_fingerprint(const sidecars::Config& config);
-
 // Asks at the terminal (stdin and stderr): the answer's value, or nullopt when it cannot ask.
 std::optional<protocol::Json> ask_at_terminal(const std::string& kind,
                                               const protocol::Json& params);

@@ -20,6 +20,7 @@
 
 #include "broker/cli_durable.h"
 #include "broker/command_launcher.h"
+#include "broker/config_identity.h"
 #include "broker/exchange_journal.h"
 #include "broker/journal.h"
 #include "broker/llm_providers.h"
@@ -365,8 +366,11 @@ tools::TrustedFiles trusted_files(const sidecars::Config& config, const std::str
   const std::string journal = journal_path(config);
   std::vector<std::string> hidden = {journal, journal + "-wal", journal + "-shm",
                                      journal + "-journal"};
-  if (!config.audit_path.value.empty())
-    hidden.push_back(fs::absolute(config.audit_path.value, ec).lexically_normal().string());
+  if (!config.audit_path.value.empty()) {
+    const std::string audit = fs::absolute(config.audit_path.value, ec).lexically_normal().string();
+    hidden.push_back(audit);
+    for (int i = 1; i <= broker::kAuditKeep; ++i) hidden.push_back(audit + "." + std::to_string(i));
+  }
   // Secret files: a read would show the secret to the procedure (and its size, at least).
   for (const auto& [name, decl] : config.secrets) {
     if (decl.kind != "file") continue;
@@ -410,6 +414,7 @@ tools::ToolContext tool_context(const sidecars::Config& config, const std::strin
   ctx.network.mode = config.network.value;
   ctx.network.allow = config.network_allow.value;
   ctx.network.deny = config.network_deny.value;
+  ctx.network.send_idempotency_key = config.http_idempotency_key.value;
   // A response must fit in one answer, with room for the envelope and JSON escaping.
   ctx.network.max_response =
       std::min<std::uint64_t>(ctx.network.max_response, config.message.value / 2);
@@ -506,7 +511,8 @@ bool prepare_run(const CliOptions& o, PreparedRun& p, std::string& error) {
 
   if (!config.audit_path.value.empty()) {
     p.audit = std::make_unique<broker::AuditLog>();
-    if (!p.audit->open(config.audit_path.value, error)) return false;
+    const broker::AuditLimits limits{config.audit_max_line.value, config.audit_max_bytes.value};
+    if (!p.audit->open(config.audit_path.value, limits, error)) return false;
     req.audit = p.audit.get();
   }
   return true;
@@ -635,13 +641,24 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
                              "run " + req.run_id + ": " + o.file +
                                  " changed since the run started; a resume must replay the same "
                                  "source (start a new run instead)");
-      if (record->config_hash != config_fingerprint(config))
-        return usage_failure(o, req.run_id,
-                             "run " + req.run_id +
-                                 ": its configuration (sidecar or config "
-                                 "layers) changed since the run started; "
-                                 "restore it, or start a new run");
+      const ConfigIdentity identity = config_identity(config, p.redactor.get());
+      const bool same = record->config_scheme >= kConfigScheme
+                            ? record->config_hash == identity.hash
+                            : matches_scheme1(config, record->config_hash);
+      if (!same) {
+        const std::string what = describe_config_change(record->config_text, identity.text);
+        return usage_failure(
+            o, req.run_id,
+            "run " + req.run_id +
+                ": its configuration (sidecar or config layers) changed since the run started" +
+                (record->config_scheme >= kConfigScheme && !what.empty() ? ": " + what : "") +
+                "; restore it, or start a new run");
+      }
       if (!journal->claim(req.run_id, error)) return usage_failure(o, req.run_id, error);
+      // A run begun under scheme 1 is moved to this one, once, now that it matched.
+      if (record->config_scheme < kConfigScheme &&
+          !journal->set_config_hash(req.run_id, identity.hash, kConfigScheme, identity.text, error))
+        return usage_failure(o, req.run_id, error);
       replay = journal->entries(req.run_id, error);
       if (!error.empty()) return usage_failure(o, req.run_id, error);
       p.disk_used = written_by_file_tools(replay);
@@ -659,9 +676,11 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
                                 claimed->status == "running", deaths, error))
         return usage_failure(o, req.run_id, error);
       if (deaths >= 2) {
+        // The entry they died at: the one in flight, or the first one not journaled.
+        const bool in_flight = !replay.empty() && replay.back().response_json.empty();
         const std::string reason =
             "its last " + std::to_string(deaths) + " resumes died at entry " +
-            std::to_string(replay.size() + 1) +
+            std::to_string(replay.size() + (in_flight ? 0 : 1)) +
             " without journaling it (the host process was killed or crashed there); marked "
             "failed (start a new run)";
         std::string ignored;
@@ -683,7 +702,9 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
             r.run_id = req.run_id;
             r.procedure = std::filesystem::absolute(o.file, ec).lexically_normal().string();
             r.source_hash = broker::sha256_hex(req.source);
-            r.config_hash = config_fingerprint(config);
+            const ConfigIdentity identity = config_identity(config, p.redactor.get());
+            r.config_hash = identity.hash;
+            r.config_text = identity.text;
             // Sealed and masked like every entry: no secret in clear on disk.
             Json input = req.input;
             p.seal.seal(input);
@@ -730,6 +751,8 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
     bool ok = true;
     if (r.status == broker::RunStatus::suspended)
       ok = jl->set_status(req.run_id, "suspended", jerror);
+    else if (r.status == broker::RunStatus::interrupted)  // resumable: not a death, not an end
+      ok = jl->set_status(req.run_id, "interrupted", jerror);
     else if (r.status == broker::RunStatus::ok)
       ok = jl->finish_run(req.run_id, "completed", protocol::dump_json(r.result), "", jerror);
     else
@@ -737,7 +760,10 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
     jl->release(req.run_id);
     if (!ok) write_all(2, "tactus: warning: " + jerror + "\n");
   }
+  if (r.status == broker::RunStatus::interrupted && jl && durable)
+    r.message += "; resume it with 'tactus resume " + req.run_id + "'";
   if (!print_outcome(o, r) && r.status == broker::RunStatus::ok) return 1;
+  if (r.status == broker::RunStatus::interrupted) return 128 + r.signal;
   return broker::exit_code(r.status);
 }
 

@@ -147,9 +147,14 @@ ExchangeJournal::Next ExchangeJournal::next(const protocol::Message& request) {
                   ", the procedure now asks " + request.method + " " + shorten(params, redactor_);
     return out;
   }
-  if (e.response_json.empty()) {
+  if (e.response_json.empty() && e.method.rfind("human.", 0) == 0) {
     out.step = Step::pending;
     pending_at_ = e.at;
+    return out;
+  }
+  if (e.response_json.empty()) {  // in flight when the host died: sent again, live
+    in_flight_ = seq_;
+    repeating_ = true;
     return out;
   }
   // A checkpoint whose function finished: its result is the next entry's request, or the one
@@ -209,9 +214,38 @@ bool ExchangeJournal::flush_if_open(std::string& error) {
   return flush(error);
 }
 
+bool ExchangeJournal::begin_effect(const protocol::Message& request, std::string& error) {
+  if (!active()) return true;
+  if (repeating_ && in_flight_ == seq_) {
+    repeating_ = false;
+    Journal* j = journal(error);
+    return j && j->note_repeated(run_id_, error);
+  }
+  JournalEntry e;
+  e.seq = seq_;
+  e.method = request.method;
+  e.request_json = masked_text(request.params);
+  if (!defer(std::move(e), error) || !flush(error)) return false;
+  in_flight_ = seq_;
+  return true;
+}
+
 bool ExchangeJournal::record(const protocol::Message& request, const std::string& payload,
                              std::string& error) {
   if (!active()) return true;
+  if (in_flight_ != 0 && in_flight_ == seq_) {
+    in_flight_ = 0;
+    std::string answer = sealed_answer(payload);
+    bytes_ += answer.size();
+    if (max_bytes_ != 0 && bytes_ > max_bytes_) {
+      error = "run " + run_id_ + " has journaled more than " + max_setting_ + " allows (entry " +
+              std::to_string(seq_) + ", " + request.method +
+              "'s answer); the entries before it are kept";
+      return false;
+    }
+    Journal* j = journal(error);
+    return j && flush(error) && j->answer(run_id_, seq_, answer, error);
+  }
   JournalEntry e;
   e.seq = seq_;
   e.method = request.method;

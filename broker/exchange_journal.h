@@ -30,7 +30,7 @@ class ExchangeJournal {
                   const Redactor* redactor);
 
   enum class Step {
-    live,      // answer it, then record()
+    live,      // answer it (an outside effect: begin_effect() first), then record()
     replayed,  // send payload as the answer; nothing to do
     pending,   // a human.* request journaled without an answer yet: ask again
     diverged,  // stop the run with message
@@ -48,11 +48,17 @@ class ExchangeJournal {
   // with the answers deferred (error set if that commit fails).
   Next state(const protocol::Json& state, std::string& error);
 
+  // Before a request with an outside effect runs (every request that is not deferrable, but
+  // human.*, which journals itself: record_pending): journals it without its answer, as in
+  // flight, with everything deferred before it, in one commit. A resume that finds it still in
+  // flight (the host died while it ran) sends it again, once, and counts it
+  // (Journal::note_repeated): at most that one request is repeated (docs/durability.md).
+  bool begin_effect(const protocol::Message& request, std::string& error);
   // Journals the live answer to request (the payload about to be sent). An answer with an
-  // outside effect behind it (a model reply, a file written, an HTTP request, a command) is
-  // committed now, with everything deferred before it; an answer without one (the time, a
-  // seed, host.ping, a file read, a module, a checkpoint) is deferred and committed with the
-  // next one, before anything is printed, or within kMaxDeferred requests.
+  // outside effect behind it (a model reply, a file written, an HTTP request, a command) fills
+  // in its in-flight entry and is committed now; an answer without one (the time, a seed,
+  // host.ping, a file read, a module, a checkpoint) is deferred and committed with the next
+  // effect, before anything is printed, within kMaxDeferred requests, or at the run's end.
   bool record(const protocol::Message& request, const std::string& payload, std::string& error);
   // Whether request's answer may be deferred: losing it in a crash means asking it again.
   static bool deferrable(const protocol::Message& request);
@@ -83,6 +89,10 @@ class ExchangeJournal {
   // When the pending request now being asked again was first journaled (unix seconds).
   double pending_since() const { return pending_at_; }
   std::int64_t seq() const { return seq_; }
+  // The run's id and the number of the request being handled: together they name a request
+  // across resumes (an in-flight request sent again has the same number), which is what an
+  // idempotency key is made from.
+  const std::string& run_id() const { return run_id_; }
   // Secrets' values are journaled as placeholders and given back on replay
   // (broker/journal_secrets.h). Not owned.
   void seal_secrets(const SecretSeal* seal) { seal_ = seal; }
@@ -106,6 +116,8 @@ class ExchangeJournal {
   std::int64_t seq_ = 0;  // the number of the request being handled
   std::vector<JournalEntry> deferred_;
   double pending_at_ = 0;
+  std::int64_t in_flight_ = 0;  // the request journaled without its answer (0: none)
+  bool repeating_ = false;      // in_flight_ was found so by a resume: it is being sent again
   bool state_journaled_ = true;
   std::uint64_t bytes_ = 0;  // journaled for the run so far
   std::uint64_t max_bytes_ = 0;

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 
 #include "broker/journal_impl.h"
 #include "broker/journal_schema.h"
@@ -21,10 +22,11 @@ namespace {
 
 constexpr const char* kRunColumns =
     "run_id, procedure, source_hash, config_hash, input_json, status, started_at, updated_at, "
-    "result_json, error, state_journaled, sealed";
+    "result_json, error, state_journaled, sealed, config_scheme, repeated, config_text";
 
 bool known_status(const std::string& s) {
-  return s == "running" || s == "suspended" || s == "completed" || s == "failed";
+  return s == "running" || s == "suspended" || s == "interrupted" || s == "completed" ||
+         s == "failed";
 }
 
 RunRecord read_run(const Query& q) {
@@ -41,6 +43,9 @@ RunRecord read_run(const Query& q) {
   r.error = q.text(9);
   r.state_journaled = q.int64(10) != 0;
   r.sealed = q.int64(11) != 0;
+  r.config_scheme = static_cast<int>(q.int64(12));
+  r.repeated = q.int64(13);
+  r.config_text = q.text(14);
   return r;
 }
 
@@ -128,9 +133,11 @@ std::unique_ptr<Journal> Journal::open(const std::string& path, std::string& err
   if (!check_journal_version(db, path, error)) return nullptr;
   if (!use_wal(db, path, error)) return nullptr;
   // NORMAL: a commit is written to the WAL before it returns, but not fsynced; see journal.h.
-  if (!journal_sql::exec(db, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON", path, error))
-    return nullptr;
+  if (!journal_sql::exec(db, "PRAGMA synchronous = NORMAL", path, error)) return nullptr;
+  // Before foreign keys are on: a migration that rebuilds a table drops the old one, which
+  // would otherwise cascade to the entries (journal_schema.cpp, version 4).
   if (!migrate_journal(db, path, error)) return nullptr;
+  if (!journal_sql::exec(db, "PRAGMA foreign_keys = ON", path, error)) return nullptr;
   // Each `tactus run` opens the journal, commits a few entries and closes it. Closing the last
   // connection would checkpoint the WAL and delete it (fsyncs, then re-creating the file on the
   // next run: about 1.3 ms per run, more than the jail). So the WAL file is kept, closing does
@@ -148,7 +155,8 @@ std::unique_ptr<Journal> Journal::open(const std::string& path, std::string& err
   const std::string list_by_status =
       "SELECT " + cols + " FROM runs WHERE status = ?1 ORDER BY started_at DESC, rowid DESC";
   const std::string insert_run =
-      "INSERT INTO runs (" + cols + ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+      "INSERT INTO runs (" + cols +
+      ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0, ?14)";
   struct Prepared {
     journal_sql::Stmt& stmt;
     const char* sql;
@@ -191,6 +199,10 @@ std::unique_ptr<Journal> Journal::open(const std::string& path, std::string& err
        "pid = excluded.pid, start_time = excluded.start_time, boot_id = excluded.boot_id, "
        "token = excluded.token, claimed_at = excluded.claimed_at"},
       {impl->lease_drop, "DELETE FROM leases WHERE run_id = ?1 AND token = ?2"},
+      {impl->note_repeated,
+       "UPDATE runs SET repeated = repeated + 1, updated_at = ?2 WHERE run_id = ?1"},
+      {impl->set_config_hash,
+       "UPDATE runs SET config_hash = ?2, config_scheme = ?3, config_text = ?4 WHERE run_id = ?1"},
       {impl->note_resume,
        "UPDATE runs SET resume_deaths = CASE WHEN ?3 = 1 AND resume_seq = ?2 "
        "THEN resume_deaths + 1 ELSE 0 END, resume_seq = ?2 WHERE run_id = ?1 "
@@ -214,7 +226,7 @@ bool Journal::create_run(const RunRecord& run, std::string& error) {
   }
   if (!known_status(status)) {
     error = "run '" + run.run_id + "': unknown status '" + status +
-            "' (running, suspended, completed or failed)";
+            "' (running, suspended, interrupted, completed or failed)";
     return false;
   }
   const double started = run.started_at != 0 ? run.started_at : unix_now();
@@ -231,7 +243,9 @@ bool Journal::create_run(const RunRecord& run, std::string& error) {
       .bind(run.result_json)
       .bind(run.error)
       .bind(static_cast<std::int64_t>(run.state_journaled ? 1 : 0))
-      .bind(static_cast<std::int64_t>(run.sealed ? 1 : 0));
+      .bind(static_cast<std::int64_t>(run.sealed ? 1 : 0))
+      .bind(static_cast<std::int64_t>(run.config_scheme))
+      .bind(run.config_text);
   const int rc = q.step();
   if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
     error = "run '" + run.run_id + "' already exists";
@@ -257,7 +271,8 @@ std::optional<RunRecord> Journal::find_run(const std::string& run_id, std::strin
 std::vector<RunRecord> Journal::list_runs(const std::string& status_filter, std::string& error) {
   error.clear();
   if (!status_filter.empty() && !known_status(status_filter)) {
-    error = "unknown run status '" + status_filter + "' (running, suspended, completed or failed)";
+    error = "unknown run status '" + status_filter +
+            "' (running, suspended, interrupted, completed or failed)";
     return {};
   }
   Query q(status_filter.empty() ? impl_->list_runs.get() : impl_->list_runs_by_status.get());
@@ -286,9 +301,9 @@ std::string why_unchanged(Journal& j, const std::string& run_id) {
 }  // namespace
 
 bool Journal::set_status(const std::string& run_id, const std::string& status, std::string& error) {
-  if (status != "running" && status != "suspended") {
-    error = "run '" + run_id + "': set_status takes running or suspended, not '" + status +
-            "' (finish_run ends a run)";
+  if (status != "running" && status != "suspended" && status != "interrupted") {
+    error = "run '" + run_id + "': set_status takes running, suspended or interrupted, not '" +
+            status + "' (finish_run ends a run)";
     return false;
   }
   {
@@ -337,6 +352,40 @@ bool Journal::note_resume(const std::string& run_id, std::int64_t entries, bool 
   }
   deaths = static_cast<int>(q.int64(0));
   return true;
+}
+
+namespace {
+
+// Runs an UPDATE of one run (?1 its id, then what bind adds); false with error if none changed.
+bool update_one(sqlite3* db, const std::string& path, journal_sql::Stmt& stmt,
+                const std::string& run_id, std::string& error,
+                const std::function<void(Query&)>& bind) {
+  Query q(stmt.get());
+  q.bind(run_id);
+  bind(q);
+  const int rc = q.step();
+  if (rc != SQLITE_DONE) {
+    error = journal_sql::describe(db, rc, path);
+    return false;
+  }
+  if (sqlite3_changes(db) == 1) return true;
+  error = "run '" + run_id + "' not found";
+  return false;
+}
+
+}  // namespace
+
+bool Journal::note_repeated(const std::string& run_id, std::string& error) {
+  const double now = unix_now();
+  return update_one(impl_->db.get(), impl_->path, impl_->note_repeated, run_id, error,
+                    [&](Query& q) { q.bind(now); });
+}
+
+bool Journal::set_config_hash(const std::string& run_id, const std::string& hash, int scheme,
+                              const std::string& text, std::string& error) {
+  return update_one(
+      impl_->db.get(), impl_->path, impl_->set_config_hash, run_id, error,
+      [&](Query& q) { q.bind(hash).bind(static_cast<std::int64_t>(scheme)).bind(text); });
 }
 
 // --- entries -------------------------------------------------------------------------------

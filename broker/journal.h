@@ -28,21 +28,30 @@ struct RunRecord {
   std::string source_hash;      // sha256_hex of the source (broker/sha256.h), by the caller
   std::string config_hash;      // sha256_hex of the merged configuration, by the caller
   std::string input_json;       // the run's input
-  std::string status;           // running | suspended | completed | failed
+  std::string status;           // running | suspended | interrupted | completed | failed
   double started_at = 0;        // unix seconds; create_run fills 0 with now
   double updated_at = 0;        // unix seconds; changed by create_run, set_status, finish_run
   std::string result_json;      // when completed
   std::string error;            // when failed
   bool state_journaled = true;  // its state changes are entries (runs begun before schema 2: no)
   bool sealed = true;  // secrets journaled as placeholders (runs begun before schema 3: no)
+  // Which fingerprint config_hash is (cli: config_fingerprint): 2 now, 1 for runs begun before
+  // schema 4, until their first resume moves them to 2.
+  int config_scheme = 2;
+  // Requests sent again by resumes: each was in flight (journaled, unanswered) at a death.
+  std::int64_t repeated = 0;
+  // The settings config_hash covers, "key: value" lines, masked (scheme 2; "" before).
+  std::string config_text;
 };
 
 struct JournalEntry {
-  std::int64_t seq = 0;       // 1, 2, 3 ... per run, no gaps
-  std::string method;         // "host.call", "llm.chat", "time.now", "human.approve", ...
-  std::string request_json;   // the params as the VM sent them
-  std::string response_json;  // {"result": ...} or {"error": {...}}; "" while pending (human)
-  double at = 0;              // unix seconds; append fills 0 with now
+  std::int64_t seq = 0;      // 1, 2, 3 ... per run, no gaps
+  std::string method;        // "host.call", "llm.chat", "time.now", "human.approve", ...
+  std::string request_json;  // the params as the VM sent them
+  // {"result": ...} or {"error": {...}}; "" while pending: a human.* request waiting for its
+  // answer, or a request with an outside effect in flight (journaled before it ran).
+  std::string response_json;
+  double at = 0;  // unix seconds; append fills 0 with now
 };
 
 // Every call that can fail takes `error` and sets it to one line naming the journal's path or
@@ -72,7 +81,7 @@ class Journal {
   std::optional<RunRecord> find_run(const std::string& run_id, std::string& error);
   // Newest first (by started_at, then creation order); status_filter "" lists all.
   std::vector<RunRecord> list_runs(const std::string& status_filter, std::string& error);
-  // running <-> suspended. A completed or failed run is final and refused.
+  // running <-> suspended <-> interrupted. A completed or failed run is final and refused.
   bool set_status(const std::string& run_id, const std::string& status, std::string& error);
   // completed (with result_json) or failed (with error_text); refused if already finished.
   bool finish_run(const std::string& run_id, const std::string& status,
@@ -83,6 +92,12 @@ class Journal {
   // counted, began at this same point and died (0 when the last one got further or ended).
   bool note_resume(const std::string& run_id, std::int64_t entries, bool after_death, int& deaths,
                    std::string& error);
+
+  // A resume sent again the request that was in flight when its run's host died.
+  bool note_repeated(const std::string& run_id, std::string& error);
+  // Replaces the run's configuration fingerprint (a scheme-1 run's first resume).
+  bool set_config_hash(const std::string& run_id, const std::string& hash, int scheme,
+                       const std::string& text, std::string& error);
 
   // --- entries ---
   // Appends entry.seq, which must be exactly the run's next one ("run 'ID': cannot append entry

@@ -17,7 +17,8 @@ struct Journal::Impl {
   // Prepared once at open. Declared after db, so they are finalized before it closes.
   journal_sql::Stmt insert_run, find_run, list_runs, list_runs_by_status, set_status, finish_run;
   journal_sql::Stmt append, append_diagnosis, answer, answer_diagnosis, entries;
-  journal_sql::Stmt lease_holder, lease_take, lease_drop, note_resume;
+  journal_sql::Stmt lease_holder, lease_take, lease_drop, note_resume, note_repeated;
+  journal_sql::Stmt set_config_hash;
   ProcessIdentity self;
   std::string token;           // random, per Journal: which leases are ours
   std::set<std::string> held;  // run ids whose lease we hold, released by ~Journal

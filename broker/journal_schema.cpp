@@ -62,6 +62,46 @@ ALTER TABLE runs ADD COLUMN resume_seq INTEGER NOT NULL DEFAULT -1;
 ALTER TABLE runs ADD COLUMN resume_deaths INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE runs ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 4: the status "interrupted" (a run stopped by SIGINT or SIGTERM: resumable, not a death);
+    // which configuration fingerprint a run's config_hash is (and, from scheme 2, the
+    // settings it covers, so a refused resume can say which changed) (1: every `config show` line;
+    // 2:
+    // only the settings away from their defaults; a run of scheme 1 is moved to 2 by its first
+    // resume, cli/run); and how many requests in flight at a death its resumes sent again. A
+    // CHECK cannot be altered, so the table is rebuilt (SQLite's documented procedure; open()
+    // runs migrations with foreign keys off, so dropping the old table cascades to nothing).
+    R"sql(
+CREATE TABLE runs_v4 (
+  run_id          TEXT NOT NULL PRIMARY KEY,
+  procedure       TEXT NOT NULL,
+  source_hash     TEXT NOT NULL,
+  config_hash     TEXT NOT NULL,
+  input_json      TEXT NOT NULL,
+  status          TEXT NOT NULL
+                  CHECK (status IN ('running', 'suspended', 'interrupted', 'completed', 'failed')),
+  started_at      REAL NOT NULL,
+  updated_at      REAL NOT NULL,
+  result_json     TEXT NOT NULL DEFAULT '',
+  error           TEXT NOT NULL DEFAULT '',
+  state_journaled INTEGER NOT NULL DEFAULT 0,
+  resume_seq      INTEGER NOT NULL DEFAULT -1,
+  resume_deaths   INTEGER NOT NULL DEFAULT 0,
+  sealed          INTEGER NOT NULL DEFAULT 0,
+  config_scheme   INTEGER NOT NULL DEFAULT 1,
+  repeated        INTEGER NOT NULL DEFAULT 0,
+  config_text     TEXT NOT NULL DEFAULT ''  -- scheme 2: the settings fingerprinted, masked
+);
+INSERT INTO runs_v4 (rowid, run_id, procedure, source_hash, config_hash, input_json, status,
+                     started_at, updated_at, result_json, error, state_journaled, resume_seq,
+                     resume_deaths, sealed)
+  SELECT rowid, run_id, procedure, source_hash, config_hash, input_json, status, started_at,
+         updated_at, result_json, error, state_journaled, resume_seq, resume_deaths, sealed
+  FROM runs;
+DROP TABLE runs;
+ALTER TABLE runs_v4 RENAME TO runs;
+CREATE INDEX runs_by_start ON runs (started_at);
+CREATE INDEX runs_by_status ON runs (status, started_at);
+)sql",
 };
 
 bool read_version(sqlite3* db, const std::string& path, int& version, std::string& error) {

@@ -103,7 +103,7 @@ TEST_CASE("journal: a journal from a newer tactus is refused and left alone", "[
   CHECK(Journal::open(path, error) == nullptr);
   CHECK(error == "journal '" + path +
                      "': written by a newer tactus (schema version 99, this tactus knows up to "
-                     "3); upgrade tactus to use it");
+                     "4); upgrade tactus to use it");
   CHECK(read_bytes(path) == before);
 }
 
@@ -155,7 +155,8 @@ TEST_CASE("journal: runs are created, found, listed newest first and finished", 
     CHECK(ids("suspended") == std::vector<std::string>{"old"});
     CHECK(ids("failed").empty());
     CHECK(ids("bogus").empty());
-    CHECK(error == "unknown run status 'bogus' (running, suspended, completed or failed)");
+    CHECK(error ==
+          "unknown run status 'bogus' (running, suspended, interrupted, completed or failed)");
   }
   SECTION("finish records the result or the error, once") {
     REQUIRE(j->finish_run("mid", "completed", R"({"x":1})", "", error));

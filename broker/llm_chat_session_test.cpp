@@ -137,7 +137,7 @@ struct BrokerSide {
     };
     ctx.llm = broker::llm_config(config, values, *redactor, getenv);
     ctx.llm.backoff_base_seconds = 0.001;
-    REQUIRE(audit.open(config.audit_path.value, error));
+    REQUIRE(audit.open(config.audit_path.value, {}, error));
   }
 
   // Plays a child that sends one llm.chat request with params, prints the raw answer and

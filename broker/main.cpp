@@ -9,6 +9,7 @@
 #include "broker/cli_test.h"
 #include "broker/sandbox_status.h"
 #include "runtime/spawner/spawner.h"
+#include "tools/interrupt.h"
 
 int main(int argc, char** argv) {
   using namespace tactus;
@@ -50,6 +51,9 @@ int main(int argc, char** argv) {
   // First real step: fork the spawner, before any thread exists and before any configuration
   // (and so any secret) is read. Everything a jail is forked from stays free of secrets.
   spawner::SpawnerClient spawner = spawner::SpawnerClient::fork_spawner(cli::requested_backend(o));
+  // After the fork: the spawner (and the jails it forks) keep the default dispositions. From
+  // here SIGINT, SIGTERM and SIGHUP end the run as interrupted, its jails killed and reaped.
+  tools::install_interrupt_handlers();
   if (o.command == cli::Command::sandbox_status)
     return cli::sandbox_status_command(o.json, spawner);
   if (o.command == cli::Command::answer) {  // --resume: answer, then resume in this process

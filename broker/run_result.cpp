@@ -26,6 +26,8 @@ const char* to_string(RunStatus s) {
       return "setup";
     case RunStatus::suspended:
       return "suspended";
+    case RunStatus::interrupted:
+      return "interrupted";
   }
   return "error";
 }
@@ -47,6 +49,8 @@ int exit_code(RunStatus s) {
       return 4;
     case RunStatus::suspended:
       return 5;
+    case RunStatus::interrupted:
+      return 130;
   }
   return 1;
 }

@@ -20,7 +20,8 @@ enum class RunStatus {
   violation,
   crashed,
   setup,
-  suspended,  // waiting for a human (docs/durability.md); exit code 5
+  suspended,    // waiting for a human (docs/durability.md); exit code 5
+  interrupted,  // SIGINT, SIGTERM or SIGHUP; exit code 128 + the signal (exit_code: 130)
 };
 
 const char* to_string(RunStatus s);
@@ -49,7 +50,7 @@ struct RunResult {
   std::string syscall;    // violation by seccomp: the syscall's name ("?" if unknown)
   long syscall_nr = -1;
   std::string arch;        // "x86_64", "x86", "x32", ...
-  int signal = 0;          // crashed: the signal, or 0 with exit_code set
+  int signal = 0;          // crashed: the signal, or 0 with exit_code set; interrupted: the signal
   int exit_code = 0;       // crashed without a signal
   std::string setup_step;  // setup
   int setup_errno = 0;

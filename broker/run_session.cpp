@@ -23,10 +23,12 @@
 #include <linux/audit.h>
 #include <seccomp.h>
 
+#include "broker/sha256.h"
 #include "runtime/jail/signals.h"
 #include "runtime/protocol/frame.h"
 #include "sidecars/units.h"
 #include "tools/file_tools.h"
+#include "tools/interrupt.h"
 
 namespace tactus::broker {
 namespace {
@@ -35,6 +37,13 @@ using protocol::Json;
 using protocol::Message;
 using protocol::MessageKind;
 using Clock = std::chrono::steady_clock;
+
+// Idempotency-Key for request n of run_id (tools.http.idempotency_key): the same on a resume,
+// which numbers its requests the same way, and telling nothing of the run but its identity.
+std::string idempotency_key(const std::string& run_id, std::int64_t n) {
+  return "tactus-" +
+         sha256_hex("tactus idempotency\n" + run_id + "\n" + std::to_string(n)).substr(0, 32);
+}
 
 double ms_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
@@ -49,6 +58,7 @@ class Session {
         out_(out),
         channel_(io, channel.release()),
         pidfd_(io, pidfd.release()),
+        kill_on_interrupt_(pidfd_.native_handle()),
         timer_(io),
         decoder_(req.limits.message) {
     ::fcntl(channel_.native_handle(), F_SETFL,
@@ -144,15 +154,20 @@ class Session {
   }
 
   void handle_running(const Message& m) {
+    // After SIGINT or SIGTERM nothing more is done for the run (its jail is being killed).
+    if (tools::interrupted()) return stop_interrupted();
     if (m.kind == MessageKind::request && req_.exchanges) {
       auto next = req_.exchanges->next(m);
       using Step = ExchangeJournal::Step;
       if (next.step == Step::replayed) return reply(next.payload);
       if (next.step == Step::diverged) return stop_with_error(next.message);
       if (next.step == Step::pending) return on_human(m, true);
-      // Nothing with an outside effect runs before every earlier answer is committed.
+      // Nothing with an outside effect runs before every earlier answer is committed, and
+      // before it is journaled as in flight (a human.* request journals itself, on_human).
       std::string error;
-      if (!ExchangeJournal::deferrable(m) && !req_.exchanges->flush(error))
+      if (!ExchangeJournal::deferrable(m) &&
+          !(m.method.rfind("human.", 0) == 0 ? req_.exchanges->flush(error)
+                                             : req_.exchanges->begin_effect(m, error)))
         return stop_with_error("journal: " + error);
     }
     if (m.kind == MessageKind::notification && m.method == "state") return on_state(m.params);
@@ -279,11 +294,18 @@ class Session {
       r.code = "denied";
       r.message = "host tool '" + name + "' is not allowed (the sidecar's tools.allow decides)";
     } else {
-      r = tools_.call(name, args);
+      r = tools_.call(name, args, call_context());
     }
     const std::string payload = answer(m.id, "'" + name + "'", r);
     audit(name, args, r, ms_between(t0, Clock::now()));
     respond(m, payload);
+  }
+
+  // The request's name across resumes: the same for the one a resume sends again.
+  tools::CallContext call_context() {
+    ++requests_;
+    const std::int64_t n = req_.exchanges ? req_.exchanges->seq() : requests_;
+    return {idempotency_key(req_.run_id, n)};
   }
 
   // llm.chat: a model request from the VM's agents (docs/protocol.md, "Model requests"). Not
@@ -387,7 +409,7 @@ class Session {
     if (!r.ok) line["message"] = r.message;
     if (!usage.is_null()) line["usage"] = usage;
     if (req_.redactor) req_.redactor->redact_in_place(line);
-    req_.audit->append(protocol::dump_json(line));
+    req_.audit->append(std::move(line), req_.redactor.get());
   }
 
   void on_done(const Json& p) {
@@ -445,6 +467,9 @@ class Session {
   // A journal that cannot take it stops the run: an answer the journal lacks would be asked
   // again on resume, and a model or tool call repeated.
   void respond(const Message& m, const std::string& payload) {
+    // An answer made after an interrupt (a command killed with the jail, a transfer aborted)
+    // is not the request's answer: it is not journaled, and a resume sends the request again.
+    if (tools::interrupted()) return stop_interrupted();
     std::string error;
     if (req_.exchanges && ExchangeJournal::deferrable(m)) {
       // Its entry is not committed before the answer goes anyway (it has no outside effect):
@@ -526,6 +551,7 @@ class Session {
     }
     if (req_.ask_human) {
       if (auto value = req_.ask_human(kind, p)) return finish_with(*value);
+      if (tools::interrupted()) return stop_interrupted();  // the prompt's read was interrupted
     }
     if (!req_.exchanges)
       return respond(m,
@@ -579,6 +605,12 @@ class Session {
     out_pos_ = 0;
   }
 
+  // SIGINT or SIGTERM: the run ends as interrupted (finish), resumable when journaled.
+  void stop_interrupted() {
+    close_channel();
+    kill_child();
+  }
+
   void violate(std::string why) {
     if (!violated_) violation_ = std::move(why);
     violated_ = true;
@@ -617,6 +649,7 @@ class Session {
     if (!exited_ || channel_open_) return;
     std::error_code ignored;
     timer_.cancel();
+    kill_on_interrupt_.release();
     pidfd_.close(ignored);
   }
 
@@ -625,6 +658,8 @@ class Session {
   OutputSink& out_;
   asio::posix::stream_descriptor channel_;
   asio::posix::stream_descriptor pidfd_;
+  // Declared after pidfd_: released before it closes.
+  tools::KillOnInterrupt kill_on_interrupt_;
   asio::steady_timer timer_;
   protocol::FrameDecoder decoder_;
   std::array<char, 64 * 1024> read_buf_;
@@ -640,6 +675,7 @@ class Session {
   std::string stop_message_, pending_;
   std::string violation_;
   std::uint64_t output_used_ = 0;
+  std::int64_t requests_ = 0;  // host.calls so far (names them when there is no journal)
 
   bool setup_timed_ = false;
   std::vector<std::pair<std::string, long>> setup_steps_;
@@ -703,6 +739,13 @@ RunResult Session::finish(RunResult r) {
   if (ready_at_ != Clock::time_point{}) r.timings.ready_ms = ms_between(started_, ready_at_);
   if (done_at_ != Clock::time_point{}) r.timings.run_ms = ms_between(run_sent_at_, done_at_);
   const auto& L = req_.limits;
+  if (tools::interrupted() && !(done_ && done_ok_) && !suspended_) {
+    const int sig = tools::interrupted();
+    r.status = RunStatus::interrupted;
+    r.signal = sig;
+    r.message = std::string("interrupted by SIG") + ::sigabbrev_np(sig);
+    return r;
+  }
   if (suspended_) {
     r.status = RunStatus::suspended;
     r.pending = pending_;

@@ -82,6 +82,8 @@ struct Config {
   Setting<std::vector<std::string>> network_deny;
   // tools
   Setting<std::vector<std::string>> tools_allow;
+  // http.request sends an Idempotency-Key naming the request across resumes (tools/http_tool.h).
+  Setting<bool> http_idempotency_key{false};
   std::map<std::string, CommandTool> commands;
   // secrets, providers, MCP servers: merged by name, a later layer's entry replaces the earlier
   std::map<std::string, SecretDecl> secrets;
@@ -91,6 +93,10 @@ struct Config {
   std::map<std::string, McpServer> mcp_servers;
   // audit, journal
   Setting<std::string> audit_path;
+  // A line longer than max_line has its args cut (with a marker and their size); the file is
+  // rotated past max_bytes, keeping kAuditKeep older files (broker/audit_log.h).
+  Setting<std::uint64_t> audit_max_line{64ull << 10};
+  Setting<std::uint64_t> audit_max_bytes{64ull << 20};
   Setting<std::string> journal_path{".tactus/journal.db"};
   Setting<bool> journal_enabled{true};
   // What one run may put in the journal (params, state and answers, summed): untrusted code
@@ -119,13 +125,26 @@ bool apply_layer(const std::string& yaml_text, const std::string& file, Config& 
 // Cross-checks after all layers: providers name declared secrets, commands' secrets exist...
 bool check_config(const Config& config, std::string& error);
 
+// One setting as `config show` shows it (a list setting may have one entry per item).
+struct ConfigEntry {
+  std::string key;
+  std::string value;  // as shown: secrets as <secret:NAME>
+  Origin origin;
+};
+
+// Every setting, in `config show` order.
+std::vector<ConfigEntry> config_entries(const Config& config);
+// The entries whose value is not the built-in default's: what a layer changed. A setting a
+// later tactus adds, or a layer writes at its default value, is not among them.
+std::vector<ConfigEntry> non_default_entries(const Config& config);
+// Entries as `config show` prints them: "key: value  # origin", one per line.
+std::string show_entries(const std::vector<ConfigEntry>& entries);
 // Every value, one per line, "key: value  # origin"; secrets as <secret:NAME>.
 std::string show_config(const Config& config);
 
 // Lines of advice on what the configuration does not mean to say, each "warning: ...": a
 // network pattern without ^ and $ (an allow pattern is matched against the whole host anyway,
-// a deny pattern anywhere in it, which the pattern's author may not expect). Not part of
-// show_config, whose text is the configuration's fingerprint.
+// a deny pattern anywhere in it, which the pattern's author may not expect).
 std::vector<std::string> config_warnings(const Config& config);
 
 }  // namespace tactus::sidecars

@@ -70,7 +70,7 @@ class LayerReader {
                   if (k == "secrets") return secrets(v);
                   if (k == "providers") return providers(v);
                   if (k == "mcp_servers") return mcp_servers(v);
-                  if (k == "audit") return path_section(v, "audit", cfg_.audit_path);
+                  if (k == "audit") return audit(v);
                   return journal(v);
                 });
   }
@@ -283,49 +283,56 @@ class LayerReader {
   }
 
   bool tools(const YAML::Node& n) {
-    return each(n, "tools", {"allow", "commands"}, [&](const std::string& k, const YAML::Node& v) {
-      if (k == "allow") {
-        if (!strings(v, "tools.allow", cfg_.tools_allow.value)) return false;
-        cfg_.tools_allow.origin = origin(v);
-        return true;
-      }
-      return each(v, "tools.commands", {}, [&](const std::string& name, const YAML::Node& c) {
-        const std::string key = "tools.commands." + name;
-        CommandTool tool;
-        tool.origin = origin(c);
-        bool has_command = false;
-        const bool ok = each(c, key, {"command", "timeout", "network", "secrets"},
-                             [&](const std::string& f, const YAML::Node& x) {
-                               const std::string fk = key + "." + f;
-                               if (f == "command") {
-                                 has_command = true;
-                                 if (!strings(x, fk, tool.command)) return false;
-                                 if (tool.command.empty() || tool.command[0][0] != '/')
-                                   return fail(x, fk, "the first word must be an absolute path");
-                                 return true;
-                               }
-                               if (f == "timeout") {
-                                 Setting<double> t;
-                                 if (!duration(x, fk, 0.001, t)) return false;
-                                 tool.timeout = t.value;
-                                 return true;
-                               }
-                               if (f == "network") {
-                                 Setting<std::string> w;
-                                 // A command's sockets are its own: hosts cannot be
-                                 // filtered without a proxy, so there is no "filtered".
-                                 if (!word(x, fk, {"none", "host"}, w)) return false;
-                                 tool.network = w.value;
-                                 return true;
-                               }
-                               return strings(x, fk, tool.secrets);
-                             });
-        if (!ok) return false;
-        if (!has_command) return fail(c, key, "needs a command");
-        cfg_.commands[name] = tool;
-        return true;
-      });
-    });
+    return each(
+        n, "tools", {"allow", "commands", "http"}, [&](const std::string& k, const YAML::Node& v) {
+          if (k == "allow") {
+            if (!strings(v, "tools.allow", cfg_.tools_allow.value)) return false;
+            cfg_.tools_allow.origin = origin(v);
+            return true;
+          }
+          if (k == "http")
+            return each(
+                v, "tools.http", {"idempotency_key"}, [&](const std::string&, const YAML::Node& x) {
+                  return boolean(x, "tools.http.idempotency_key", cfg_.http_idempotency_key);
+                });
+          return each(v, "tools.commands", {}, [&](const std::string& name, const YAML::Node& c) {
+            const std::string key = "tools.commands." + name;
+            CommandTool tool;
+            tool.origin = origin(c);
+            bool has_command = false;
+            const bool ok =
+                each(c, key, {"command", "timeout", "network", "secrets"},
+                     [&](const std::string& f, const YAML::Node& x) {
+                       const std::string fk = key + "." + f;
+                       if (f == "command") {
+                         has_command = true;
+                         if (!strings(x, fk, tool.command)) return false;
+                         if (tool.command.empty() || tool.command[0][0] != '/')
+                           return fail(x, fk, "the first word must be an absolute path");
+                         return true;
+                       }
+                       if (f == "timeout") {
+                         Setting<double> t;
+                         if (!duration(x, fk, 0.001, t)) return false;
+                         tool.timeout = t.value;
+                         return true;
+                       }
+                       if (f == "network") {
+                         Setting<std::string> w;
+                         // A command's sockets are its own: hosts cannot be
+                         // filtered without a proxy, so there is no "filtered".
+                         if (!word(x, fk, {"none", "host"}, w)) return false;
+                         tool.network = w.value;
+                         return true;
+                       }
+                       return strings(x, fk, tool.secrets);
+                     });
+            if (!ok) return false;
+            if (!has_command) return fail(c, key, "needs a command");
+            cfg_.commands[name] = tool;
+            return true;
+          });
+        });
   }
 
   bool secrets(const YAML::Node& n) {
@@ -422,13 +429,21 @@ class LayerReader {
                 });
   }
 
-  bool path_section(const YAML::Node& n, const std::string& section, Setting<std::string>& out) {
-    return each(n, section, {"path"}, [&](const std::string&, const YAML::Node& p) {
-      std::string path;
-      if (!text(p, section + ".path", path)) return false;
-      out = {resolve_path(path), origin(p)};
-      return true;
-    });
+  // audit: {path, max_line, max_bytes}: where every Host.call is logged, how long one line
+  // may be and how large the file grows before it is rotated (broker/audit_log.h).
+  bool audit(const YAML::Node& n) {
+    return each(n, "audit", {"path", "max_line", "max_bytes"},
+                [&](const std::string& k, const YAML::Node& v) {
+                  if (k == "max_line")
+                    return size(v, "audit.max_line", 1ull << 10, 16ull << 20, cfg_.audit_max_line);
+                  if (k == "max_bytes")
+                    return size(v, "audit.max_bytes", 16ull << 10, 1ull << 40,
+                                cfg_.audit_max_bytes);
+                  std::string path;
+                  if (!text(v, "audit.path", path)) return false;
+                  cfg_.audit_path = {resolve_path(path), origin(v)};
+                  return true;
+                });
   }
 
   std::string file_;

@@ -1,5 +1,5 @@
 #include <cstdio>
-#include <sstream>
+#include <set>
 
 #include "sidecars/config.h"
 #include "sidecars/units.h"
@@ -19,20 +19,25 @@ std::string seconds(double s) {
   return buf;
 }
 
-class Lines {
+// One entry as `config show` prints it: "key: value", padded, then "# origin".
+std::string show_line(const ConfigEntry& e) {
+  std::string line = e.key + ": " + e.value;
+  if (line.size() < 52)
+    line.resize(52, ' ');
+  else
+    line += "  ";
+  return line + "# " + e.origin.text() + "\n";
+}
+
+class Entries {
  public:
   void add(const std::string& key, const std::string& value, const Origin& origin) {
-    std::string line = key + ": " + value;
-    if (line.size() < 52)
-      line.resize(52, ' ');
-    else
-      line += "  ";
-    out_ << line << "# " << origin.text() << "\n";
+    out_.push_back({key, value, origin});
   }
-  std::string str() const { return out_.str(); }
+  std::vector<ConfigEntry> take() { return std::move(out_); }
 
  private:
-  std::ostringstream out_;
+  std::vector<ConfigEntry> out_;
 };
 
 }  // namespace
@@ -57,8 +62,8 @@ std::vector<std::string> config_warnings(const Config& c) {
   return out;
 }
 
-std::string show_config(const Config& c) {
-  Lines l;
+std::vector<ConfigEntry> config_entries(const Config& c) {
+  Entries l;
   l.add("sandbox.enabled", c.enabled.value ? "true" : "false", c.enabled.origin);
   l.add("sandbox.backend", c.backend.value, c.backend.origin);
   l.add("sandbox.timeout", seconds(c.timeout.value), c.timeout.origin);
@@ -80,6 +85,8 @@ std::string show_config(const Config& c) {
   l.add("sandbox.network_filter.allow", quoted_list(c.network_allow.value), c.network_allow.origin);
   l.add("sandbox.network_filter.deny", quoted_list(c.network_deny.value), c.network_deny.origin);
   l.add("tools.allow", quoted_list(c.tools_allow.value), c.tools_allow.origin);
+  l.add("tools.http.idempotency_key", c.http_idempotency_key.value ? "true" : "false",
+        c.http_idempotency_key.origin);
   for (const auto& [name, t] : c.commands) {
     std::string v =
         quoted_list(t.command) + ", timeout " + seconds(t.timeout) + ", network " + t.network;
@@ -105,10 +112,39 @@ std::string show_config(const Config& c) {
   }
   l.add("audit.path", c.audit_path.value.empty() ? "(none)" : c.audit_path.value,
         c.audit_path.origin);
+  l.add("audit.max_line", format_size(c.audit_max_line.value), c.audit_max_line.origin);
+  l.add("audit.max_bytes", format_size(c.audit_max_bytes.value), c.audit_max_bytes.origin);
   l.add("journal.path", c.journal_path.value, c.journal_path.origin);
   l.add("journal.enabled", c.journal_enabled.value ? "true" : "false", c.journal_enabled.origin);
   l.add("journal.max_bytes", format_size(c.journal_max_bytes.value), c.journal_max_bytes.origin);
-  return l.str();
+  return l.take();
+}
+
+std::string show_entries(const std::vector<ConfigEntry>& entries) {
+  std::string out;
+  for (const auto& e : entries) out += show_line(e);
+  return out;
+}
+
+std::string show_config(const Config& c) {
+  return show_entries(config_entries(c));
+}
+
+std::vector<ConfigEntry> non_default_entries(const Config& c) {
+  // An entry is at its default when the built-in defaults have the same key with the same
+  // value (a key listed more than once, like sandbox.volumes, is compared as a multiset).
+  std::multiset<std::pair<std::string, std::string>> defaults;
+  for (auto& e : config_entries(Config{})) defaults.emplace(e.key, e.value);
+  std::vector<ConfigEntry> out;
+  for (auto& e : config_entries(c)) {
+    const auto it = defaults.find({e.key, e.value});
+    if (it != defaults.end()) {
+      defaults.erase(it);
+      continue;
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
 }
 
 }  // namespace tactus::sidecars

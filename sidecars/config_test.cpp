@@ -189,6 +189,16 @@ TEST_CASE("config: errors name file:line:column and the key", "[config]") {
        "/p/proc.tac.yml:3:11: tools.commands.lint.secrets: 'X' is not a declared secret "
        "(secrets:)"},
       {"audit: {path: \"\"}\n", "/p/proc.tac.yml:1:15: audit.path: must not be empty"},
+      {"audit: {max_line: 10}\n",
+       "/p/proc.tac.yml:1:19: audit.max_line: must be between 1 KiB and 16 MiB"},
+      {"audit: {max_bytes: 1k}\n",
+       "/p/proc.tac.yml:1:20: audit.max_bytes: must be between 16 KiB and 1024 GiB"},
+      {"tools:\n  http: {idempotency: true}\n",
+       "/p/proc.tac.yml:2:10: tools.http.idempotency: unknown key; known here: "
+       "idempotency_key"},
+      {"tools:\n  http: {idempotency_key: 1}\n",
+       "/p/proc.tac.yml:2:27: tools.http.idempotency_key: expected true or false, "
+       "got '1'"},
       {"sandbox: [1, 2]\n", "/p/proc.tac.yml:1:10: sandbox: expected a mapping (key: value pairs)"},
       {"- a\n- b\n", "/p/proc.tac.yml:1:1: the top level must be a mapping of keys"},
       {"sandbox:\n  timeout: 1\n  timeout: 2\n",

@@ -29,6 +29,7 @@ using tactus::test::CliRun;
 using tactus::test::FakeLlmServer;
 using tactus::test::FakeReply;
 using tactus::test::run_tactus_in;
+using tactus::test::start_tactus;
 using tactus::test::TempTac;
 using Json = nlohmann::json;
 namespace fs = std::filesystem;
@@ -248,35 +249,7 @@ TEST_CASE("durable: a diverging replay stops with both requests shown", "[durabl
   CHECK(Json::parse(ok.payload)["id"] == 9);
 }
 
-namespace {
-
-// Starts tactus in dir without waiting; stdout and stderr go to files there.
-pid_t start_tactus(const std::string& dir, const std::vector<std::string>& args,
-                   const std::vector<std::string>& env) {
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, (dir + "/killed.out").c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_addopen(&fa, 2, (dir + "/killed.err").c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_addchdir_np(&fa, dir.c_str());
-  std::vector<std::string> argv_s = {TACTUS_BIN};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env_s = env;
-  std::vector<char*> envp;
-  for (auto& e : env_s) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, TACTUS_BIN, &fa, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&fa);
-  return rc == 0 ? pid : -1;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 TEST_CASE("durable: the host killed with -9 at many points; resume repeats no model or tool call",
           "[durable][cli]") {

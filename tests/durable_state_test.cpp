@@ -35,13 +35,13 @@ JournalEntry entry(std::int64_t seq, const std::string& method, const std::strin
 }
 
 // Runs statements on the database at path; returns the first column of the last row.
-std::string sql(const std::string& path, const char* statements) {
+std::string sql(const std::string& path, const std::string& statements) {
   sqlite3* db = nullptr;
   REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
   std::string last;
   char* message = nullptr;
   const int rc = sqlite3_exec(
-      db, statements,
+      db, statements.c_str(),
       [](void* out, int, char** values, char**) {
         *static_cast<std::string*>(out) = values[0] ? values[0] : "";
         return 0;
@@ -236,16 +236,22 @@ return { answer = state.answer, c = c, inside = state.inside }
   REQUIRE(run_tactus_in(tac.dir(), {"run", tac.path(), "--run-id", "old1"}).exit_code == 5);
   // The journal as a tactus before schema 2 left it: no state_journaled column, version 1.
   const std::string db = tac.dir() + "/.tactus/journal.db";
+  // (Its configuration fingerprint of scheme 1, from before sandbox.limits.disk existed.)
+  const std::string old_hash = tactus::test::scheme1_config_hash(tac.dir(), tac.path(), false);
   REQUIRE(
       sql(db,
-          "ALTER TABLE runs DROP COLUMN state_journaled; ALTER TABLE runs DROP COLUMN "
-          "resume_seq; ALTER TABLE runs DROP COLUMN resume_deaths; ALTER TABLE runs DROP COLUMN "
-          "sealed; PRAGMA user_version = 1") == "");
+          "UPDATE runs SET config_hash = '" + old_hash +
+              "'; ALTER TABLE runs DROP COLUMN state_journaled; ALTER TABLE runs DROP COLUMN "
+              "resume_seq; ALTER TABLE runs DROP COLUMN resume_deaths; ALTER TABLE runs DROP "
+              "COLUMN sealed; ALTER TABLE runs DROP COLUMN config_scheme; ALTER TABLE runs DROP "
+              "COLUMN repeated; ALTER TABLE runs DROP COLUMN config_text; PRAGMA user_version = "
+              "1") == "");
   REQUIRE(run_tactus_in(tac.dir(), {"answer", "old1", "--value", "yes"}).exit_code == 0);
   const CliRun r = run_tactus_in(tac.dir(), {"resume", "old1", "--json"});
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);
   CHECK(Json::parse(r.out)["result"] == Json{{"answer", true}, {"c", 5}, {"inside", 1}});
   for (const auto& e : project_journal_entries(tac.dir(), "old1")) CHECK(e.method != "state");
-  CHECK(sql(db, "PRAGMA user_version") == "3");
+  CHECK(sql(db, "PRAGMA user_version") == "4");
+  CHECK(sql(db, "SELECT config_scheme FROM runs") == "2");  // moved to scheme 2 by its resume
 }

@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "runtime/protocol/frame.h"
+#include "tools/interrupt.h"
 
 namespace tactus::tools {
 namespace {
@@ -135,6 +136,7 @@ ToolOutcome run_command_tool(const CommandSpec& spec, CommandLauncher& launcher,
   LaunchedCommand child = launcher.launch(spec, std::move(channel_child), std::move(in_r),
                                           std::move(out_w), std::move(err_w));
   if (!child.error.empty()) return fail(spec, "failed", "cannot start its jail: " + child.error);
+  KillOnInterrupt kill_on_interrupt(child.pidfd.get());  // released before the pidfd closes
 
   // The exec message waits in the socket until the jail is contained and reads it.
   std::string frame;

@@ -8,6 +8,8 @@
 #include <memory>
 #include <string>
 
+#include "tools/interrupt.h"
+
 namespace tactus::tools {
 
 struct CurlDeleter {
@@ -25,6 +27,16 @@ inline void curl_list_append(CurlList& list, const std::string& line) {
     list.release();
     list.reset(next);
   }
+}
+
+// Ends the transfer (CURLE_ABORTED_BY_CALLBACK) once the process is interrupted: SIGINT or
+// SIGTERM must not wait for a slow server (tools/interrupt.h).
+inline int abort_if_interrupted(void*, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return interrupted() ? 1 : 0;
+}
+inline void abort_on_interrupt(CURL* h) {
+  curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, abort_if_interrupted);
+  curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 }
 
 }  // namespace tactus::tools

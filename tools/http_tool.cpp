@@ -311,6 +311,13 @@ size_t on_header(char* data, size_t size, size_t n, void* user) {
   return len;
 }
 
+bool has_header(const std::vector<std::pair<std::string, std::string>>& headers,
+                const std::string& lowercased) {
+  for (const auto& h : headers)
+    if (lower(h.first) == lowercased) return true;
+  return false;
+}
+
 }  // namespace
 
 ToolOutcome http_request(const NetworkPolicy& policy, const Json& args) {
@@ -375,6 +382,9 @@ ToolOutcome http_request(const NetworkPolicy& policy, const Json& args) {
       if (lower(name) == "expect") has_expect = true;
     }
     if (!has_expect) add("Expect:");  // no 100-continue round trip
+    // The procedure's own Idempotency-Key wins: it may know the remote's rules better.
+    if (!policy.idempotency_key.empty() && !has_header(headers, "idempotency-key"))
+      add("Idempotency-Key: " + policy.idempotency_key);
 
     curl_easy_setopt(h, CURLOPT_CURLU, url.get());
     ConnectCheck check{&policy, host, ""};
@@ -392,6 +402,7 @@ ToolOutcome http_request(const NetworkPolicy& policy, const Json& args) {
 #endif
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    abort_on_interrupt(h);
     curl_easy_setopt(h, CURLOPT_PROXY, "");
     curl_easy_setopt(h, CURLOPT_NETRC, long{CURL_NETRC_IGNORED});
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(left));

@@ -322,3 +322,21 @@ TEST_CASE("http: this machine's own addresses and non-ASCII hosts", "[http][netw
   CHECK(idn.code == "invalid_args");
   CHECK(idn.message.find("not ASCII") != std::string::npos);
 }
+
+TEST_CASE("http: Idempotency-Key is sent only when configured, and the procedure's own wins",
+          "[http]") {
+  test::HttpTestServer server;
+  tools::ToolContext ctx;
+  ctx.network = host_mode();
+  const tools::CallContext call{"tactus-0123456789abcdef"};
+  const Json post = {{"url", server.url("/hello")}, {"method", "POST"}, {"body", "x"}};
+  // Not configured: the call's key stays with the broker.
+  CHECK(tools::ToolRegistry(ctx).call("http.request", post, call).ok);
+  ctx.network.send_idempotency_key = true;
+  CHECK(tools::ToolRegistry(ctx).call("http.request", post, call).ok);
+  Json own = post;
+  own["headers"] = {{"idempotency-key", "mine"}};
+  CHECK(tools::ToolRegistry(ctx).call("http.request", own, call).ok);
+  CHECK(server.idempotency_keys() ==
+        std::vector<std::string>{"", "tactus-0123456789abcdef", "mine"});
+}

@@ -46,7 +46,8 @@ ToolOutcome ToolRegistry::llm_chat(const protocol::Json& params) const {
   return llm::chat(config, params);
 }
 
-ToolOutcome ToolRegistry::call(std::string_view name, const protocol::Json& args) const {
+ToolOutcome ToolRegistry::call(std::string_view name, const protocol::Json& args,
+                               const CallContext& call) const {
   if (name == "host.ping") return host_ping(args);
   if (name == "file.read") return file_read(ctx_.mounts, ctx_.file_limits, trusted(), args);
   if (name == "file.write")
@@ -57,6 +58,7 @@ ToolOutcome ToolRegistry::call(std::string_view name, const protocol::Json& args
     NetworkPolicy policy = ctx_.network;
     policy.mask = ctx_.mask;
     policy.timeout_seconds = std::min(policy.timeout_seconds, seconds_left(ctx_));
+    if (policy.send_idempotency_key) policy.idempotency_key = call.idempotency_key;
     return http_request(policy, args);
   }
   if (const auto it = ctx_.commands.find(std::string(name)); it != ctx_.commands.end()) {

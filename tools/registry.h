@@ -28,13 +28,21 @@ inline ToolOutcome tool_failure(std::string code, std::string message) {
   return out;
 }
 
+// What the broker knows of one call that its arguments do not say.
+struct CallContext {
+  // Names this request across resumes (the run and the request's number in its journal):
+  // http.request sends it as Idempotency-Key where configured.
+  std::string idempotency_key;
+};
+
 class ToolRegistry {
  public:
   ToolRegistry() = default;
   explicit ToolRegistry(ToolContext context) : ctx_(std::move(context)) {}
 
   // Runs the named tool. The caller has already checked the name against the run's allowlist.
-  ToolOutcome call(std::string_view name, const protocol::Json& args) const;
+  ToolOutcome call(std::string_view name, const protocol::Json& args,
+                   const CallContext& call = {}) const;
   bool has(std::string_view name) const;
 
   // llm.chat: a model request (tools/llm/llm_client.h). Not a Host.call tool: the VM's agents

@@ -58,6 +58,11 @@ struct NetworkPolicy {
   std::uint64_t max_response = 10ull << 20;  // bytes of response body
   double timeout_seconds = 30;               // the whole request, redirects included
   int max_redirects = 5;
+  // tools.http.idempotency_key: each request carries an Idempotency-Key header naming it
+  // across resumes (idempotency_key below, per call), so a server that honours the header
+  // sees a request a resume sent again (the one in flight at a crash) as one.
+  bool send_idempotency_key = false;
+  std::string idempotency_key;  // this call's; set by ToolRegistry::call from its CallContext
 };
 
 // A command tool (tools.commands; tools/command_tool.h runs it).

@@ -7,6 +7,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -321,6 +322,15 @@ SpawnerClient SpawnerClient::fork_spawner(Backend expected, jail::ChildMain main
   }
   ::close(sv[1]);
   return SpawnerClient(pid, UniqueFd(sv[0]));
+}
+
+SpawnerClient::~SpawnerClient() {
+  if (pid_ <= 0) return;
+  control_.reset();
+  // It holds no state worth a goodbye, and may be busy preparing the jail: kill, then reap.
+  ::kill(pid_, SIGKILL);
+  while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+  }
 }
 
 SpawnedChild SpawnerClient::spawn(UniqueFd channel, const SpawnRequest& request) {

@@ -43,6 +43,15 @@ class SpawnerClient {
 
   pid_t pid() const { return pid_; }
 
+  // Ends the spawner and reaps it: a tactus that returns leaves no process behind (its jails
+  // are the broker's children, reaped by the sessions that ran them).
+  ~SpawnerClient();
+  SpawnerClient(SpawnerClient&& other) noexcept
+      : pid_(other.pid_), control_(std::move(other.control_)) {
+    other.pid_ = -1;
+  }
+  SpawnerClient& operator=(SpawnerClient&&) = delete;
+
  private:
   SpawnerClient(pid_t pid, UniqueFd control) : pid_(pid), control_(std::move(control)) {}
   // Sends request with n fds, calls drop_fds once they are on their way, awaits the reply.

@@ -1,6 +1,8 @@
 // Runs the real tactus binary for end-to-end tests.
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
 #include <vector>
 
@@ -29,6 +31,13 @@ const std::string& default_cwd();
 // run_tactus in the directory cwd (the project whose journal resume, answer and runs use).
 CliRun run_tactus_in(const std::string& cwd, const std::vector<std::string>& args,
                      const std::vector<std::string>& env_extra = {}, double timeout_s = 30);
+
+// Starts tactus in dir without waiting (stdin /dev/null; stdout and stderr to dir/killed.out and
+// dir/killed.err): for tests that signal or kill it. -1 if it could not be started.
+pid_t start_tactus(const std::string& dir, const std::vector<std::string>& args,
+                   const std::vector<std::string>& env);
+// Waits for pid; its exit code, or 128 + the signal that killed it.
+int wait_exit_code(pid_t pid);
 
 // Writes text to path, creating its directories; reads a whole file ("" if it cannot).
 void write_file(const std::string& path, const std::string& text);

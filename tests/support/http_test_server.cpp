@@ -94,6 +94,29 @@ std::string HttpTestServer::url(const std::string& path) const {
   return "http://127.0.0.1:" + std::to_string(port_) + path;
 }
 
+std::vector<std::string> HttpTestServer::idempotency_keys() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return keys_;
+}
+
+void HttpTestServer::hold(int n) {
+  released_ = false;
+  hold_ = n;
+}
+
+void HttpTestServer::release() {
+  released_ = true;
+}
+
+bool HttpTestServer::wait_for_requests(int n, int timeout_ms) const {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (requests_.load() < n) {
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
 std::vector<std::string> HttpTestServer::targets() const {
   std::lock_guard<std::mutex> lock(mu_);
   return targets_;
@@ -135,7 +158,7 @@ void HttpTestServer::handle(int fd) {
   const std::string target = request_line.substr(sp1 + 1, sp2 - sp1 - 1);
 
   size_t content_length = 0;
-  std::string x_test;
+  std::string x_test, idempotency_key;
   for (size_t pos = line_end; pos != std::string::npos && pos < head.size();) {
     const auto start = pos + 2;
     const auto end = head.find("\r\n", start);
@@ -149,6 +172,7 @@ void HttpTestServer::handle(int fd) {
     const std::string value = vstart == std::string::npos ? "" : line.substr(vstart);
     if (name == "content-length") content_length = std::strtoull(value.c_str(), nullptr, 10);
     if (name == "x-test") x_test = value;
+    if (name == "idempotency-key") idempotency_key = value;
   }
   if (content_length > (1 << 20)) return reply(fd, 413, "too large");
   while (body.size() < content_length) {
@@ -158,13 +182,21 @@ void HttpTestServer::handle(int fd) {
   }
   body.resize(content_length);
 
-  ++requests_;
+  int number;
   {
     std::lock_guard<std::mutex> lock(mu_);
     targets_.push_back(target);
+    keys_.push_back(idempotency_key);
+    number = static_cast<int>(targets_.size());
+  }
+  ++requests_;
+  if (number == hold_.load()) {
+    while (!released_ && !stopping_) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    hold_ = 0;
   }
   const std::string path = target.substr(0, target.find('?'));
   if (path == "/hello") return reply(fd, 200, "hello", "Content-Type: text/plain\r\n");
+  if (path == "/count") return reply(fd, 200, std::to_string(number));
   if (path == "/echo") {
     const nlohmann::json j{{"method", method}, {"x_test", x_test}, {"body", body}};
     return reply(fd, 200, j.dump(), "Content-Type: application/json\r\n");

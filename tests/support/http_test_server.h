@@ -4,7 +4,8 @@
 // Routes: /hello → 200 "hello"; /echo → 200 {"method", "x_test", "body"} as JSON;
 // /redirect?to=URL → 302 to URL (percent-decoded); /loop → 302 to /loop; /big?n=N → 200 with N
 // bytes; /slow → 200 after 3 s (cut short when the server stops); /status?code=N → status N;
-// /canned/... → the status and body set by set_canned(); anything else → 404.
+// /canned/... → the status and body set by set_canned(); /count → 200 with the number of
+// requests so far as the body; anything else → 404. hold(n) makes the n-th request wait.
 #pragma once
 
 #include <atomic>
@@ -27,6 +28,14 @@ class HttpTestServer {
   std::string url(const std::string& path) const;
   int requests() const { return requests_.load(); }
   std::vector<std::string> targets() const;  // request targets, in order
+  // The Idempotency-Key header of each request, in order ("" where there was none).
+  std::vector<std::string> idempotency_keys() const;
+  // The n-th request (1-based, counting every request) is held, unanswered, until release()
+  // or the server stops; the server serves nothing else meanwhile.
+  void hold(int n);
+  void release();
+  // Waits until n requests have arrived (and been recorded); false after timeout_ms.
+  bool wait_for_requests(int n, int timeout_ms) const;
   // What every /canned/... request gets from now on (text/plain).
   void set_canned(int status, std::string body);
 
@@ -40,6 +49,9 @@ class HttpTestServer {
   std::atomic<int> requests_{0};
   mutable std::mutex mu_;
   std::vector<std::string> targets_;
+  std::vector<std::string> keys_;
+  std::atomic<int> hold_{0};
+  std::atomic<bool> released_{false};
   int canned_status_ = 200;
   std::string canned_body_;
   std::thread thread_;

@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "broker/journal.h"
+#include "broker/sha256.h"
+#include "tests/support/cli_runner.h"
 
 namespace tactus::test {
 
@@ -20,6 +22,37 @@ inline std::vector<broker::JournalEntry> project_journal_entries(const std::stri
   INFO(error);
   REQUIRE(error.empty());
   return entries;
+}
+
+// The configuration fingerprint a tactus before schema 4 recorded for procedure tac (scheme 1:
+// every `config show` line cut before its origin, journal.max_bytes left out), from this
+// tactus's `config show` less the settings scheme 1 never had. Without with_disk_workspace,
+// also less sandbox.limits.disk and sandbox.workspace (a tactus from before they existed).
+inline std::string scheme1_config_hash(const std::string& dir, const std::string& tac,
+                                       bool with_disk_workspace) {
+  const CliRun shown = run_tactus_in(dir, {"config", "show", tac});
+  REQUIRE(shown.exit_code == 0);
+  std::vector<std::string> dropped = {
+      "journal.max_bytes:", "tools.http.idempotency_key:", "audit.max_line:", "audit.max_bytes:"};
+  if (!with_disk_workspace) {
+    dropped.push_back("sandbox.limits.disk:");
+    dropped.push_back("sandbox.workspace:");
+  }
+  broker::Sha256 h;
+  std::size_t start = 0;
+  while (start < shown.out.size()) {
+    std::size_t end = shown.out.find('\n', start);
+    if (end == std::string::npos) end = shown.out.size();
+    std::string line = shown.out.substr(start, end - start);
+    start = end + 1;
+    bool skip = false;
+    for (const auto& d : dropped) skip = skip || line.rfind(d, 0) == 0;
+    if (skip) continue;
+    if (const auto cut = line.find("  # "); cut != std::string::npos) line.resize(cut);
+    h.update(line);
+    h.update("\n");
+  }
+  return h.hex_digest();
 }
 
 }  // namespace tactus::test

@@ -100,6 +100,7 @@ HttpOutcome http_post(const std::string& url, const std::vector<std::string>& he
 #endif
   curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  abort_on_interrupt(h);
   curl_easy_setopt(h, CURLOPT_NETRC, long{CURL_NETRC_IGNORED});
   // A local server (Ollama, the tests' fake) is reached directly whatever *_proxy says.
   curl_easy_setopt(h, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1");

@@ -11,6 +11,7 @@
 #include <memory>
 #include <thread>
 
+#include "tools/interrupt.h"
 #include "tools/llm/dialect.h"
 #include "tools/llm/http_post.h"
 #include "tools/llm/llm_types.h"
@@ -254,7 +255,13 @@ ToolOutcome chat(const LlmConfig& cfg, const Json& params) {
     if (a.retry_after >= 0) delay = std::min(a.retry_after, cfg.max_retry_after_seconds);
     // Waiting past the deadline would only turn this error into a timeout.
     if (Clock::now() + std::chrono::duration<double>(delay) >= deadline) break;
-    std::this_thread::sleep_for(std::chrono::duration<double>(delay));
+    // In steps, so that SIGINT or SIGTERM ends the wait (tools/interrupt.h).
+    const auto until = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                          std::chrono::duration<double>(delay));
+    while (!interrupted() && Clock::now() < until)
+      std::this_thread::sleep_for(
+          std::min<Clock::duration>(until - Clock::now(), std::chrono::milliseconds(50)));
+    if (interrupted()) break;
   }
   if (a.delivered && cfg.on_reply_end) cfg.on_reply_end();
   if (!a.ok) {

@@ -1,0 +1,80 @@
+#include "tools/interrupt.h"
+
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+
+namespace tactus::tools {
+namespace {
+
+// One slot per live child; a run has its jail and at most one command jail at a time, so a
+// few slots suffice. Lock-free so that the handler may read them.
+constexpr int kSlots = 64;
+std::atomic<int> g_children[kSlots];  // pidfds; -1: free
+std::atomic<int> g_signal{0};
+static_assert(std::atomic<int>::is_always_lock_free);
+
+struct SlotsInit {
+  SlotsInit() {
+    for (auto& s : g_children) s.store(-1);
+  }
+} g_slots_init;
+
+void kill_pidfd(int pidfd) {
+  ::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+}
+
+void kill_children() {
+  for (auto& slot : g_children) {
+    const int fd = slot.load();
+    if (fd >= 0) kill_pidfd(fd);
+  }
+}
+
+void on_signal(int sig) {
+  int expected = 0;
+  if (!g_signal.compare_exchange_strong(expected, sig)) ::_exit(128 + expected);
+  kill_children();
+}
+
+}  // namespace
+
+void install_interrupt_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: blocking reads and waits return EINTR
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
+}
+
+int interrupted() {
+  return g_signal.load(std::memory_order_relaxed);
+}
+
+void set_interrupted_for_test(int signal) {
+  g_signal.store(signal);
+}
+
+KillOnInterrupt::KillOnInterrupt(int pidfd) {
+  if (pidfd < 0) return;
+  for (int i = 0; i < kSlots && slot_ < 0; ++i) {
+    int empty = -1;
+    if (g_children[i].compare_exchange_strong(empty, pidfd)) slot_ = i;
+  }
+  // After the signal nothing new is let run: an interrupted process ends what it started.
+  // (64 slots: a run holds its jail and one command's jail at a time.)
+  if (interrupted()) kill_pidfd(pidfd);
+}
+
+KillOnInterrupt::~KillOnInterrupt() {
+  release();
+}
+
+void KillOnInterrupt::release() {
+  if (slot_ >= 0) g_children[slot_].store(-1);
+  slot_ = -1;
+}
+
+}  // namespace tactus::tools

@@ -1,0 +1,41 @@
+// An interrupt of the host process (SIGINT, SIGTERM, SIGHUP) while runs are on. The handler
+// records the signal and SIGKILLs every registered child at once (a jail, a command's jail), so
+// nothing that could still act is left running; the run then ends as "interrupted", with its
+// journal committed up to the request in flight, and the CLI reaps what it started before it
+// exits (docs/durability.md). The waits and transfers a tool makes check interrupted() and end
+// at once; an answer made after the interrupt is never journaled.
+#pragma once
+
+#include <sys/types.h>
+
+namespace tactus::tools {
+
+// Installs the handlers, without SA_RESTART (a blocking read returns EINTR). A second signal
+// while the first is being handled ends the process at once (exit 128 + signal): the children
+// then die with it (they have PR_SET_PDEATHSIG).
+void install_interrupt_handlers();
+
+// The first signal that interrupted this process, or 0.
+int interrupted();
+
+// For tests: as if signal had arrived (0 clears it).
+void set_interrupted_for_test(int signal);
+
+// A child killed by an interrupt, named by its pidfd, from registration until release (call it
+// before the pidfd is closed: the handler signals the pidfd, so a reused pid is never hit, and a
+// registered fd number is never another file). Registering after the interrupt kills the child
+// at once.
+class KillOnInterrupt {
+ public:
+  explicit KillOnInterrupt(int pidfd);
+  ~KillOnInterrupt();
+  KillOnInterrupt(const KillOnInterrupt&) = delete;
+  KillOnInterrupt& operator=(const KillOnInterrupt&) = delete;
+  // Unregisters now (call right before reaping).
+  void release();
+
+ private:
+  int slot_ = -1;
+};
+
+}  // namespace tactus::tools
