@@ -22,8 +22,18 @@ using protocol::Json;
 // said back. The rest (time, run, tool, outcome, duration) is small and always kept.
 constexpr const char* kCuttable[] = {"args", "message", "usage"};
 
+// Never through a symlink, never blocking (a FIFO put in its place), only a regular file.
 int open_append(const std::string& path) {
-  return ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+  const int fd =
+      ::open(path.c_str(),
+             O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK, 0600);
+  struct stat st {};
+  if (fd >= 0 && (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+    ::close(fd);
+    errno = EINVAL;
+    return -1;
+  }
+  return fd;
 }
 
 // Holds an flock for one append.
@@ -58,11 +68,17 @@ std::string audit_line(Json line, std::uint64_t max_line, const tools::SecretMas
     text = protocol::dump_json(line);
   }
   if (text.size() <= max_line) return text;
-  // Only the fixed fields are left and still too long (a tool name of 100,000 characters).
+  // Only the fixed fields are left and still too long (a tool name of 100,000 characters): the
+  // small ones, and an excerpt of the tool's name.
   Json small = {{"truncated", true}, {"bytes", text.size()}};
-  for (const char* key : {"time", "run_id", "outcome"})
-    if (line.is_object() && line.contains(key)) small[key] = line[key];
-  return protocol::dump_json(small).substr(0, max_line);
+  for (const char* key : {"time", "outcome", "duration_ms"})
+    if (line.is_object() && line.contains(key) && !line[key].is_string()) small[key] = line[key];
+  for (const char* key : {"run_id", "tool"})
+    if (line.is_object() && line.contains(key) && line[key].is_string())
+      small[key] = tools::excerpt_head(line[key].get<std::string>(), 64, mask);
+  if (line.is_object() && line.contains("outcome") && line["outcome"].is_string())
+    small["outcome"] = tools::excerpt_head(line["outcome"].get<std::string>(), 32, mask);
+  return protocol::dump_json(small);
 }
 
 bool AuditLog::open(const std::string& path, AuditLimits limits, std::string& error) {
@@ -104,7 +120,10 @@ bool AuditLog::rotate_if_full(std::size_t next_line, UniqueFd& retired) {
   if (size == 0 || size + next_line <= limits_.max_bytes) return false;
   const auto name = [this](int i) { return i == 0 ? path_ : path_ + "." + std::to_string(i); };
   ::unlink(name(kAuditKeep).c_str());
-  for (int i = kAuditKeep - 1; i >= 0; --i) ::rename(name(i).c_str(), name(i + 1).c_str());
+  for (int i = kAuditKeep - 1; i >= 1; --i) ::rename(name(i).c_str(), name(i + 1).c_str());
+  // The file itself could not be moved (a directory we cannot write): keep writing to it
+  // rather than lose lines.
+  if (::rename(path_.c_str(), name(1).c_str()) != 0) return false;
   UniqueFd fresh(open_append(path_));
   if (!fresh) return false;
   retired = std::move(fd_);

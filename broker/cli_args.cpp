@@ -346,9 +346,10 @@ ParseResult parse_cli(int argc, const char* const* argv) {
       }
     }
     const std::string& st = o.status_filter;
-    if (!st.empty() && st != "running" && st != "suspended" && st != "completed" && st != "failed")
-      r.error =
-          "option '--status': '" + st + "' is not one of running, suspended, completed, failed";
+    if (!st.empty() && st != "running" && st != "suspended" && st != "interrupted" &&
+        st != "completed" && st != "failed")
+      r.error = "option '--status': '" + st +
+                "' is not one of running, suspended, interrupted, completed, failed";
     return r;
   }
   if (cmd == "sandbox") {

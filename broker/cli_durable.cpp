@@ -15,6 +15,7 @@
 #include "broker/journal_secrets.h"
 #include "broker/sha256.h"
 #include "broker/terminal_text.h"
+#include "tools/interrupt.h"
 
 namespace tactus::cli {
 namespace {
@@ -175,14 +176,17 @@ std::optional<Json> ask_at_terminal(const std::string& kind, const Json& params)
     write_err(prompt + ": ");
     if (timeout >= 0) {
       pollfd p{0, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(timeout * 1000)) == 0) {
+      const int ready = ::poll(&p, 1, static_cast<int>(timeout * 1000));
+      if (ready < 0) return std::nullopt;  // interrupted (SIGINT): the session stops the run
+      if (ready == 0) {
         write_err("\n(no answer within " + std::to_string(static_cast<long>(timeout)) +
                   " s: the default)\n");
         return params.value("default", Json());
       }
     }
     std::string line;
-    if (!std::getline(std::cin, line)) return std::nullopt;  // end of input: suspend instead
+    // End of input: suspend instead; an interrupted read: the session ends the run.
+    if (!std::getline(std::cin, line) || tools::interrupted()) return std::nullopt;
     if (line.empty() && params.contains("default")) return params["default"];
     std::string error;
     if (auto v = parse_answer(kind, params, line, error)) return v;

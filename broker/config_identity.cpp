@@ -10,8 +10,9 @@ namespace tactus::cli {
 namespace {
 
 // Where and how much the host keeps of its own records: nothing the procedure sees. Raising
-// journal.max_bytes or moving the audit log must not strand a run.
-constexpr const char* kOutsideIdentity[] = {"journal.", "audit."};
+// journal.max_bytes or the audit bounds must not strand a run. (audit.path stays in: it decides
+// which files the file tools hide.)
+constexpr const char* kOutsideIdentity[] = {"journal.", "audit.max_line", "audit.max_bytes"};
 
 // Settings scheme 1 never had a line for: its hashes were made without them.
 constexpr const char* kAfterScheme1[] = {"tools.http.idempotency_key", "audit.max_line",

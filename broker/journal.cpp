@@ -136,6 +136,8 @@ std::unique_ptr<Journal> Journal::open(const std::string& path, std::string& err
   if (!journal_sql::exec(db, "PRAGMA synchronous = NORMAL", path, error)) return nullptr;
   // Before foreign keys are on: a migration that rebuilds a table drops the old one, which
   // would otherwise cascade to the entries (journal_schema.cpp, version 4).
+  // Off explicitly: a SQLite built with SQLITE_DEFAULT_FOREIGN_KEYS=1 has them on by default.
+  if (!journal_sql::exec(db, "PRAGMA foreign_keys = OFF", path, error)) return nullptr;
   if (!migrate_journal(db, path, error)) return nullptr;
   if (!journal_sql::exec(db, "PRAGMA foreign_keys = ON", path, error)) return nullptr;
   // Each `tactus run` opens the journal, commits a few entries and closes it. Closing the last

@@ -739,7 +739,10 @@ RunResult Session::finish(RunResult r) {
   if (ready_at_ != Clock::time_point{}) r.timings.ready_ms = ms_between(started_, ready_at_);
   if (done_at_ != Clock::time_point{}) r.timings.run_ms = ms_between(run_sent_at_, done_at_);
   const auto& L = req_.limits;
-  if (tools::interrupted() && !(done_ && done_ok_) && !suspended_) {
+  // Interrupted, unless something else had ended the run first (a limit, a violation, a
+  // journal failure, a result or a suspension): those keep their own status.
+  if (tools::interrupted() && !done_ && !suspended_ && !stopped_ && !violated_ &&
+      !seccomp_reported_ && !timed_out_ && !output_exceeded_) {
     const int sig = tools::interrupted();
     r.status = RunStatus::interrupted;
     r.signal = sig;

@@ -540,6 +540,13 @@ bool check_config(const Config& c, std::string& error) {
   for (const auto& [name, m] : c.mcp_servers)
     for (const auto& s : m.secrets)
       if (!c.secrets.count(s)) return undeclared(s, m.origin, "mcp_servers." + name + ".secrets");
+  if (c.audit_max_line.value > c.audit_max_bytes.value) {
+    error = c.audit_max_line.origin.text() +
+            ": audit.max_line: " + format_size(c.audit_max_line.value) +
+            " is more than audit.max_bytes (" + format_size(c.audit_max_bytes.value) + ", " +
+            c.audit_max_bytes.origin.text() + "): every line would rotate the file";
+    return false;
+  }
   if (c.network.value == "filtered" && c.network_allow.value.empty() &&
       c.network_deny.value.empty()) {
     error = c.network.origin.text() +

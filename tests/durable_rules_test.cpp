@@ -320,12 +320,12 @@ TEST_CASE(
   REQUIRE(run_tactus_in(tac.dir(), {"run", tac.path(), "--run-id", "cfg"}).exit_code == 5);
   REQUIRE(run_tactus_in(tac.dir(), {"answer", "cfg", "--value", "yes"}).exit_code == 0);
   // A project config that writes settings at their defaults (one of them new in this version),
-  // and moves the host's own records: nothing the procedure sees.
+  // and changes the bounds of the host's own records: nothing the procedure sees.
   tactus::test::write_file(tac.dir() + "/.tactus/config.yml",
                            "sandbox:\n  timeout: 3600\n  workspace: ro\n"
                            "tools:\n  http: {idempotency_key: false}\n"
                            "journal:\n  max_bytes: 512m\n"
-                           "audit:\n  path: audit.log\n  max_line: 8k\n");
+                           "audit:\n  max_line: 8k\n  max_bytes: 1g\n");
   SECTION("resumes") {
     const CliRun r = run_tactus_in(tac.dir(), {"resume", "cfg"});
     INFO(r.err);

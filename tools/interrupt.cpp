@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <ctime>
 
 namespace tactus::tools {
 namespace {
@@ -33,10 +35,30 @@ void kill_children() {
   }
 }
 
+std::atomic<long> g_first_ms{0};  // CLOCK_MONOTONIC ms of the first signal
+
+long now_ms() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);  // async-signal-safe
+  return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+// Cleanup after the first signal (a transfer's abort, the journal's last commit, reaping) takes
+// up to about a second; a second signal within it (Ctrl-C pressed twice) is not a request to
+// skip it. A later one ends the process at once, its children killed first.
+constexpr long kGraceMs = 2000;
+
 void on_signal(int sig) {
+  const int saved_errno = errno;
   int expected = 0;
-  if (!g_signal.compare_exchange_strong(expected, sig)) ::_exit(128 + expected);
-  kill_children();
+  if (g_signal.compare_exchange_strong(expected, sig)) {
+    g_first_ms.store(now_ms());
+    kill_children();
+  } else if (now_ms() - g_first_ms.load() > kGraceMs) {
+    kill_children();
+    ::_exit(128 + expected);
+  }
+  errno = saved_errno;
 }
 
 }  // namespace
@@ -45,6 +67,7 @@ void install_interrupt_handlers() {
   struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&sa.sa_mask, sig);  // one at a time
   sa.sa_flags = 0;  // no SA_RESTART: blocking reads and waits return EINTR
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
 }

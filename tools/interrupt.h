@@ -11,8 +11,8 @@
 namespace tactus::tools {
 
 // Installs the handlers, without SA_RESTART (a blocking read returns EINTR). A second signal
-// while the first is being handled ends the process at once (exit 128 + signal): the children
-// then die with it (they have PR_SET_PDEATHSIG).
+// more than 2 s after the first (the cleanup is stuck) ends the process at once, exit 128 +
+// signal, its children killed first; one sooner (Ctrl-C twice) lets the cleanup finish.
 void install_interrupt_handlers();
 
 // The first signal that interrupted this process, or 0.

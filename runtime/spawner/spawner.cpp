@@ -258,8 +258,12 @@ pid_t spawn_one(SpawnerState& st, const int* fds, const SpawnRequest& req, int* 
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != broker) ::_exit(0);
   ::signal(SIGPIPE, SIG_IGN);
-  ::signal(SIGINT, SIG_IGN);  // Ctrl-C is the broker's to handle; we go when it goes
-  ::tzset();                  // load the time zone now: a jail cannot open /etc/localtime
+  // Ctrl-C, SIGTERM to the group, a closed terminal: the broker's to handle (it ends its runs
+  // as interrupted); we go when it goes (PR_SET_PDEATHSIG, or its destructor's SIGKILL).
+  ::signal(SIGINT, SIG_IGN);
+  ::signal(SIGTERM, SIG_IGN);
+  ::signal(SIGHUP, SIG_IGN);
+  ::tzset();  // load the time zone now: a jail cannot open /etc/localtime
   scrub_environment();
   SpawnerState st;
   st.main = main;
