@@ -418,7 +418,8 @@ Lists the runs in the project's journal, newest first: id, status, start time (U
 procedure. Only journaled runs are listed: a run appears once it has had an outside effect (a
 model call, a tool, a human); a run without one has nothing to resume and is not journaled.
 An interrupted run (SIGINT, SIGTERM) is resumable. --json adds 'repeated': how many requests
-its resumes sent again because they were in flight when its host died (at most one per death).
+its resumes sent again because they were in flight when its host died or was interrupted (at
+most one each time).
 
 'runs fail' marks a suspended or stuck run failed (its entries are kept), so a run that cannot
 be resumed does not trap you; a run some live process holds is refused. A run whose resumes

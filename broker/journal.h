@@ -38,7 +38,8 @@ struct RunRecord {
   // Which fingerprint config_hash is (cli: config_fingerprint): 2 now, 1 for runs begun before
   // schema 4, until their first resume moves them to 2.
   int config_scheme = 2;
-  // Requests sent again by resumes: each was in flight (journaled, unanswered) at a death.
+  // Requests sent again by resumes: each was in flight (journaled, unanswered) when the host
+  // died or was interrupted.
   std::int64_t repeated = 0;
   // The settings config_hash covers, "key: value" lines, masked (scheme 2; "" before).
   std::string config_text;
