@@ -71,13 +71,12 @@ std::string audit_line(Json line, std::uint64_t max_line, const tools::SecretMas
   // Only the fixed fields are left and still too long (a tool name of 100,000 characters): the
   // small ones, and an excerpt of the tool's name.
   Json small = {{"truncated", true}, {"bytes", text.size()}};
-  for (const char* key : {"time", "outcome", "duration_ms"})
-    if (line.is_object() && line.contains(key) && !line[key].is_string()) small[key] = line[key];
-  for (const char* key : {"run_id", "tool"})
-    if (line.is_object() && line.contains(key) && line[key].is_string())
-      small[key] = tools::excerpt_head(line[key].get<std::string>(), 64, mask);
-  if (line.is_object() && line.contains("outcome") && line["outcome"].is_string())
-    small["outcome"] = tools::excerpt_head(line["outcome"].get<std::string>(), 32, mask);
+  for (const char* key : {"time", "run_id", "tool", "outcome", "duration_ms"}) {
+    if (!line.is_object() || !line.contains(key)) continue;
+    small[key] = line[key].is_string()
+                     ? Json(tools::excerpt_head(line[key].get<std::string>(), 64, mask))
+                     : line[key];
+  }
   return protocol::dump_json(small);
 }
 

@@ -738,11 +738,8 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
   FdSink fd_sink(o.json ? 2 : 1, o.raw_output);
   broker::RunResult r = execute_run(p, o, spawner, fd_sink, true);
   // A signal while the jail was being set up (the spawn cut short): interrupted, not failed.
-  if (tools::interrupted() && r.status == broker::RunStatus::setup) {
-    r.status = broker::RunStatus::interrupted;
-    r.signal = tools::interrupted();
-    r.message = std::string("interrupted by SIG") + ::sigabbrev_np(r.signal);
-  }
+  if (tools::interrupted() && r.status == broker::RunStatus::setup)
+    broker::mark_interrupted(r, tools::interrupted());
   // A journal that could not be had refuses the run: the outside effect that needed it did not
   // run (docs/durability.md).
   if (!lazy_error.empty()) return usage_failure(o, req.run_id, lazy_error);

@@ -33,19 +33,24 @@ bool listed(const std::string& key, const char* const (&keys)[N]) {
   return false;
 }
 
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  for (std::size_t start = 0; start < text.size();) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    out.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
 // Scheme 1 exactly: the shown text, each line cut at its first "  # " (padding before it kept,
 // as it was), journal.max_bytes left out.
 std::string scheme1_hash(const std::vector<sidecars::ConfigEntry>& entries) {
-  const std::string shown = sidecars::show_entries(entries);
   broker::Sha256 h;
-  std::size_t start = 0;
-  while (start < shown.size()) {
-    std::size_t end = shown.find('\n', start);
-    if (end == std::string::npos) end = shown.size();
-    std::string line = shown.substr(start, end - start);
+  for (std::string line : lines_of(sidecars::show_entries(entries))) {
     const auto cut = line.find("  # ");
     if (cut != std::string::npos) line.resize(cut);
-    start = end + 1;
     if (line.rfind("journal.max_bytes:", 0) == 0) continue;
     h.update(line);
     h.update("\n");
@@ -53,20 +58,15 @@ std::string scheme1_hash(const std::vector<sidecars::ConfigEntry>& entries) {
   return h.hex_digest();
 }
 
-// "key: value" lines as a map from key to its values (a list setting has one line per item).
 // A value in a refusal: config values can be long lists.
 std::string brief(const std::string& v) {
   return v.size() <= 160 ? v : v.substr(0, 157) + "...";
 }
 
+// "key: value" lines as a map from key to its values (a list setting has one line per item).
 std::map<std::string, std::string> by_key(const std::string& text) {
   std::map<std::string, std::string> out;
-  std::size_t start = 0;
-  while (start < text.size()) {
-    std::size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    const std::string line = text.substr(start, end - start);
-    start = end + 1;
+  for (const std::string& line : lines_of(text)) {
     const auto colon = line.find(": ");
     if (colon == std::string::npos) continue;
     std::string& v = out[line.substr(0, colon)];

@@ -56,11 +56,18 @@ void ExchangeJournal::limit_bytes(std::uint64_t max, std::string setting) {
   max_setting_ = std::move(setting);
 }
 
+bool ExchangeJournal::count_bytes(std::size_t n, std::int64_t seq, const std::string& what,
+                                  std::string& error) {
+  bytes_ += n;
+  if (max_bytes_ == 0 || bytes_ <= max_bytes_) return true;
+  error = "run " + run_id_ + " has journaled more than " + max_setting_ + " allows (entry " +
+          std::to_string(seq) + ", " + what + "); the entries before it are kept";
+  return false;
+}
+
 bool ExchangeJournal::defer(JournalEntry entry, std::string& error) {
-  bytes_ += entry.request_json.size() + entry.response_json.size();
-  if (max_bytes_ != 0 && bytes_ > max_bytes_) {
-    error = "run " + run_id_ + " has journaled more than " + max_setting_ + " allows (entry " +
-            std::to_string(entry.seq) + ", " + entry.method + "); the entries before it are kept";
+  if (!count_bytes(entry.request_json.size() + entry.response_json.size(), entry.seq, entry.method,
+                   error)) {
     std::string ignored;
     flush(ignored);  // what came before it is kept
     return false;
@@ -235,14 +242,8 @@ bool ExchangeJournal::record(const protocol::Message& request, const std::string
   if (!active()) return true;
   if (in_flight_ != 0 && in_flight_ == seq_) {
     in_flight_ = 0;
-    std::string answer = sealed_answer(payload);
-    bytes_ += answer.size();
-    if (max_bytes_ != 0 && bytes_ > max_bytes_) {
-      error = "run " + run_id_ + " has journaled more than " + max_setting_ + " allows (entry " +
-              std::to_string(seq_) + ", " + request.method +
-              "'s answer); the entries before it are kept";
-      return false;
-    }
+    const std::string answer = sealed_answer(payload);
+    if (!count_bytes(answer.size(), seq_, request.method + "'s answer", error)) return false;
     Journal* j = journal(error);
     return j && flush(error) && j->answer(run_id_, seq_, answer, error);
   }

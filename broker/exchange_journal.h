@@ -89,10 +89,6 @@ class ExchangeJournal {
   // When the pending request now being asked again was first journaled (unix seconds).
   double pending_since() const { return pending_at_; }
   std::int64_t seq() const { return seq_; }
-  // The run's id and the number of the request being handled: together they name a request
-  // across resumes (an in-flight request sent again has the same number), which is what an
-  // idempotency key is made from.
-  const std::string& run_id() const { return run_id_; }
   // Secrets' values are journaled as placeholders and given back on replay
   // (broker/journal_secrets.h). Not owned.
   void seal_secrets(const SecretSeal* seal) { seal_ = seal; }
@@ -100,6 +96,9 @@ class ExchangeJournal {
  private:
   std::string masked_text(const protocol::Json& value) const;
   std::string sealed_answer(const std::string& payload) const;
+  // Adds n to what the run has journaled; false with the refusal (naming entry seq, what) once
+  // that passes journal.max_bytes.
+  bool count_bytes(std::size_t n, std::int64_t seq, const std::string& what, std::string& error);
   // Adds entry to deferred_. One that takes the run past its bound is refused (false, error)
   // and what is deferred before it is committed.
   bool defer(JournalEntry entry, std::string& error);

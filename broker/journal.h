@@ -35,7 +35,7 @@ struct RunRecord {
   std::string error;            // when failed
   bool state_journaled = true;  // its state changes are entries (runs begun before schema 2: no)
   bool sealed = true;  // secrets journaled as placeholders (runs begun before schema 3: no)
-  // Which fingerprint config_hash is (cli: config_fingerprint): 2 now, 1 for runs begun before
+  // Which fingerprint config_hash is (broker/config_identity.h): 2 now, 1 for runs begun before
   // schema 4, until their first resume moves them to 2.
   int config_scheme = 2;
   // Requests sent again by resumes: each was in flight (journaled, unanswered) when the host

@@ -63,13 +63,13 @@ ALTER TABLE runs ADD COLUMN resume_deaths INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE runs ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0;
 )sql",
     // 4: the status "interrupted" (a run stopped by SIGINT or SIGTERM: resumable, not a death);
-    // which configuration fingerprint a run's config_hash is (and, from scheme 2, the
-    // settings it covers, so a refused resume can say which changed) (1: every `config show` line;
-    // 2:
-    // only the settings away from their defaults; a run of scheme 1 is moved to 2 by its first
-    // resume, cli/run); and how many requests in flight at a death its resumes sent again. A
-    // CHECK cannot be altered, so the table is rebuilt (SQLite's documented procedure; open()
-    // runs migrations with foreign keys off, so dropping the old table cascades to nothing).
+    // which configuration fingerprint a run's config_hash is (1: every `config show` line; 2:
+    // only the settings away from their defaults, broker/config_identity.h; a run of scheme 1
+    // is moved to 2 by its first resume) and, from scheme 2, the settings it covers, so that a
+    // refused resume can say which changed; and how many requests in flight at a death or an
+    // interrupt its resumes sent again. A CHECK cannot be altered, so the table is rebuilt
+    // (SQLite's documented procedure; open() runs migrations with foreign keys off, so dropping
+    // the old table cascades to nothing).
     R"sql(
 CREATE TABLE runs_v4 (
   run_id          TEXT NOT NULL PRIMARY KEY,

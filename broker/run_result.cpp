@@ -55,6 +55,13 @@ int exit_code(RunStatus s) {
   return 1;
 }
 
+void mark_interrupted(RunResult& r, int signal) {
+  r.status = RunStatus::interrupted;
+  r.signal = signal;
+  const char* name = ::sigabbrev_np(signal);
+  r.message = std::string("interrupted by ") + (name ? std::string("SIG") + name : "a signal");
+}
+
 protocol::Json to_json(const RunResult& r) {
   using protocol::Json;
   Json doc = {{"run_id", r.run_id}, {"status", to_string(r.status)}};

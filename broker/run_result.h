@@ -60,6 +60,9 @@ struct RunResult {
   long peak_rss_kib = 0;  // of the child, from its rusage
 };
 
+// Makes r an interrupted run's result: status, signal and "interrupted by SIGTERM".
+void mark_interrupted(RunResult& r, int signal);
+
 // {run_id, status, result | error, timings, ...}
 protocol::Json to_json(const RunResult& r);
 

@@ -294,16 +294,18 @@ class Session {
       r.code = "denied";
       r.message = "host tool '" + name + "' is not allowed (the sidecar's tools.allow decides)";
     } else {
-      r = tools_.call(name, args, call_context());
+      r = tools_.call(name, args, call_context(name));
     }
     const std::string payload = answer(m.id, "'" + name + "'", r);
     audit(name, args, r, ms_between(t0, Clock::now()));
     respond(m, payload);
   }
 
-  // The request's name across resumes: the same for the one a resume sends again.
-  tools::CallContext call_context() {
+  // The request's name across resumes: the same for the one a resume sends again. Made only
+  // for a call that sends it (Host.call's hot path, host.ping, pays nothing).
+  tools::CallContext call_context(const std::string& tool) {
     ++requests_;
+    if (tool != "http.request" || !tools_.context().network.send_idempotency_key) return {};
     const std::int64_t n = req_.exchanges ? req_.exchanges->seq() : requests_;
     return {idempotency_key(req_.run_id, n)};
   }
@@ -743,10 +745,7 @@ RunResult Session::finish(RunResult r) {
   // journal failure, a result or a suspension): those keep their own status.
   if (tools::interrupted() && !done_ && !suspended_ && !stopped_ && !violated_ &&
       !seccomp_reported_ && !timed_out_ && !output_exceeded_) {
-    const int sig = tools::interrupted();
-    r.status = RunStatus::interrupted;
-    r.signal = sig;
-    r.message = std::string("interrupted by SIG") + ::sigabbrev_np(sig);
+    mark_interrupted(r, tools::interrupted());
     return r;
   }
   if (suspended_) {

@@ -20,8 +20,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include <sqlite3.h>
-
 #include "broker/journal.h"
 #include "tests/support/cli_runner.h"
 #include "tests/support/http_test_server.h"
@@ -31,6 +29,7 @@ using tactus::test::CliRun;
 using tactus::test::HttpTestServer;
 using tactus::test::project_journal_entries;
 using tactus::test::run_tactus_in;
+using tactus::test::sql;
 using tactus::test::start_tactus;
 using tactus::test::TempTac;
 using tactus::test::wait_exit_code;
@@ -74,19 +73,6 @@ std::vector<int> request_numbers(const HttpTestServer& server) {
   std::vector<int> out;
   for (const auto& t : server.targets()) out.push_back(std::stoi(t.substr(t.find("?i=") + 3)));
   return out;
-}
-
-// Runs statements on the database at path (no result).
-void sql(const std::string& path, const std::string& statements) {
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-  char* message = nullptr;
-  const int rc = sqlite3_exec(db, statements.c_str(), nullptr, nullptr, &message);
-  const std::string error = message ? message : "";
-  sqlite3_free(message);
-  sqlite3_close(db);
-  INFO(error);
-  REQUIRE(rc == SQLITE_OK);
 }
 
 // This test process's children (what a tactus that exited left behind, once we are the

@@ -19,6 +19,7 @@ using tactus::broker::JournalEntry;
 using tactus::test::CliRun;
 using tactus::test::project_journal_entries;
 using tactus::test::run_tactus_in;
+using tactus::test::sql;
 using tactus::test::TempTac;
 using Json = nlohmann::json;
 
@@ -32,27 +33,6 @@ JournalEntry entry(std::int64_t seq, const std::string& method, const std::strin
   e.request_json = request;
   e.response_json = response;
   return e;
-}
-
-// Runs statements on the database at path; returns the first column of the last row.
-std::string sql(const std::string& path, const std::string& statements) {
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-  std::string last;
-  char* message = nullptr;
-  const int rc = sqlite3_exec(
-      db, statements.c_str(),
-      [](void* out, int, char** values, char**) {
-        *static_cast<std::string*>(out) = values[0] ? values[0] : "";
-        return 0;
-      },
-      &last, &message);
-  const std::string error = message ? message : "";
-  sqlite3_free(message);
-  sqlite3_close(db);
-  REQUIRE(rc == SQLITE_OK);
-  INFO(error);
-  return last;
 }
 
 tactus::protocol::Message request(std::int64_t id, const std::string& method, Json params) {

@@ -14,15 +14,11 @@ namespace {
 // One slot per live child; a run has its jail and at most one command jail at a time, so a
 // few slots suffice. Lock-free so that the handler may read them.
 constexpr int kSlots = 64;
-std::atomic<int> g_children[kSlots];  // pidfds; -1: free
+// Each holds a pidfd + 1, so that the zero every static starts with means free (no
+// initialiser that another file's static could run before).
+std::atomic<int> g_children[kSlots];
 std::atomic<int> g_signal{0};
-static_assert(std::atomic<int>::is_always_lock_free);
-
-struct SlotsInit {
-  SlotsInit() {
-    for (auto& s : g_children) s.store(-1);
-  }
-} g_slots_init;
+static_assert(std::atomic<int>::is_always_lock_free && std::atomic<long>::is_always_lock_free);
 
 void kill_pidfd(int pidfd) {
   ::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
@@ -30,8 +26,8 @@ void kill_pidfd(int pidfd) {
 
 void kill_children() {
   for (auto& slot : g_children) {
-    const int fd = slot.load();
-    if (fd >= 0) kill_pidfd(fd);
+    const int held = slot.load();
+    if (held > 0) kill_pidfd(held - 1);
   }
 }
 
@@ -76,15 +72,11 @@ int interrupted() {
   return g_signal.load(std::memory_order_relaxed);
 }
 
-void set_interrupted_for_test(int signal) {
-  g_signal.store(signal);
-}
-
 KillOnInterrupt::KillOnInterrupt(int pidfd) {
   if (pidfd < 0) return;
   for (int i = 0; i < kSlots && slot_ < 0; ++i) {
-    int empty = -1;
-    if (g_children[i].compare_exchange_strong(empty, pidfd)) slot_ = i;
+    int empty = 0;
+    if (g_children[i].compare_exchange_strong(empty, pidfd + 1)) slot_ = i;
   }
   // After the signal nothing new is let run: an interrupted process ends what it started.
   // (64 slots: a run holds its jail and one command's jail at a time.)
@@ -96,7 +88,7 @@ KillOnInterrupt::~KillOnInterrupt() {
 }
 
 void KillOnInterrupt::release() {
-  if (slot_ >= 0) g_children[slot_].store(-1);
+  if (slot_ >= 0) g_children[slot_].store(0);
   slot_ = -1;
 }
 

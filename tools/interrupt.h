@@ -18,9 +18,6 @@ void install_interrupt_handlers();
 // The first signal that interrupted this process, or 0.
 int interrupted();
 
-// For tests: as if signal had arrived (0 clears it).
-void set_interrupted_for_test(int signal);
-
 // A child killed by an interrupt, named by its pidfd, from registration until release (call it
 // before the pidfd is closed: the handler signals the pidfd, so a reused pid is never hit, and a
 // registered fd number is never another file). Registering after the interrupt kills the child

@@ -1,7 +1,10 @@
-// The entries a run left in a test project's journal (.tactus/journal.db under dir).
+// The entries a run left in a test project's journal (.tactus/journal.db under dir), and raw
+// SQL on a journal for tests that build an older one.
 #pragma once
 
 #include <catch2/catch.hpp>
+
+#include <sqlite3.h>
 
 #include <string>
 #include <vector>
@@ -11,6 +14,27 @@
 #include "tests/support/cli_runner.h"
 
 namespace tactus::test {
+
+// Runs statements on the database at path; returns the first column of the last row.
+inline std::string sql(const std::string& path, const std::string& statements) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  std::string last;
+  char* message = nullptr;
+  const int rc = sqlite3_exec(
+      db, statements.c_str(),
+      [](void* out, int, char** values, char**) {
+        *static_cast<std::string*>(out) = values[0] ? values[0] : "";
+        return 0;
+      },
+      &last, &message);
+  const std::string error = message ? message : "";
+  sqlite3_free(message);
+  sqlite3_close(db);
+  INFO(error);
+  REQUIRE(rc == SQLITE_OK);
+  return last;
+}
 
 inline std::vector<broker::JournalEntry> project_journal_entries(const std::string& dir,
                                                                  const std::string& run_id) {
