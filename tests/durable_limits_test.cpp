@@ -1,6 +1,7 @@
 // journal.max_bytes: what one run may journal. The procedure is untrusted and every request it
 // makes, every answer and every state it reports is written to the host's disk; the bound is
-// crossed here through params, through state, and across a resume.
+// crossed here through params, through state, through the answer of a request with an effect
+// (journaled in flight first), and across a resume.
 #include <catch2/catch.hpp>
 
 #include <string>
@@ -8,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/support/cli_runner.h"
+#include "tests/support/http_test_server.h"
 #include "tests/support/project_journal.h"
 
 using tactus::test::CliRun;
@@ -56,6 +58,30 @@ return "done"
   const auto [count, bytes] = journaled(tac, "big");
   CHECK(count == 6);  // the notify and five pings of about 200 KB each (params and answer)
   CHECK(bytes <= (1u << 20));
+}
+
+TEST_CASE("journal limit: an effect's answer counts; its entry stays in flight",
+          "[durable][cli][limits]") {
+  tactus::test::HttpTestServer server;
+  TempTac tac(R"(
+for i = 1, 10 do Host.call("http.request", { url = input.url }) end
+return "done"
+)");
+  tactus::test::write_file(tac.path() + ".yml",
+                           "journal:\n  max_bytes: 1m\n"
+                           "sandbox:\n  network: filtered\n"
+                           "  network_filter: {allow: ['^127\\.0\\.0\\.1$']}\n"
+                           "tools:\n  allow: [http.request]\n");
+  const CliRun r = run_tactus_in(tac.dir(), {"run", tac.path(), "--run-id", "ans", "--param",
+                                             "url=" + server.url("/big?n=300000")});
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("allows (entry 4, host.call's answer); the entries before it are kept") !=
+        std::string::npos);
+  CHECK(status_of(tac, "ans") == "failed");
+  const auto entries = tactus::test::project_journal_entries(tac.dir(), "ans");
+  REQUIRE(entries.size() == 4);
+  CHECK(entries.back().response_json.empty());  // the answer that did not fit is not kept
+  CHECK(journaled(tac, "ans").second <= (1u << 20));
 }
 
 TEST_CASE("journal limit: state counts too", "[durable][cli][limits]") {
