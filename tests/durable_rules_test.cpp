@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -95,16 +96,40 @@ std::vector<pid_t> children_of_this_process() {
 }
 
 // Makes this process the subreaper of what it starts for the scope: a process a tactus left
-// behind is reparented here, where the test sees it (and reaps it).
-struct Subreaper {
-  Subreaper() { ::prctl(PR_SET_CHILD_SUBREAPER, 1); }
+// behind is reparented here, where the test sees it (and reaps it). Children this process had
+// before the scope (the spawners other tests keep in statics, when all tests share one
+// process) are not tactus's and are left alone.
+class Subreaper {
+ public:
+  Subreaper() : before_(children_of_this_process()) { ::prctl(PR_SET_CHILD_SUBREAPER, 1); }
   ~Subreaper() {
-    for (pid_t pid : children_of_this_process()) {
+    for (pid_t pid : left_behind()) {
       ::kill(pid, SIGKILL);
       ::waitpid(pid, nullptr, 0);
     }
     ::prctl(PR_SET_CHILD_SUBREAPER, 0);
   }
+  Subreaper(const Subreaper&) = delete;
+  Subreaper& operator=(const Subreaper&) = delete;
+
+  // Each child that appeared in the scope, as /proc/PID/stat says it (name and state), so a
+  // failure names what was left.
+  std::vector<std::string> left_behind_described() const {
+    std::vector<std::string> out;
+    for (pid_t pid : left_behind())
+      out.push_back(
+          tactus::test::read_file("/proc/" + std::to_string(pid) + "/stat").substr(0, 80));
+    return out;
+  }
+
+ private:
+  std::vector<pid_t> left_behind() const {
+    std::vector<pid_t> out;
+    for (pid_t pid : children_of_this_process())
+      if (std::find(before_.begin(), before_.end(), pid) == before_.end()) out.push_back(pid);
+    return out;
+  }
+  std::vector<pid_t> before_;
 };
 
 }  // namespace
@@ -263,7 +288,8 @@ TEST_CASE(
   CHECK(code == 128 + SIGTERM);
   CHECK(tactus::test::read_file(tac.dir() + "/killed.err").find("interrupted by SIGTERM") !=
         std::string::npos);
-  CHECK(children_of_this_process().empty());  // no spawner, no jail, no zombie left to us
+  // No spawner, no jail, no zombie left to us.
+  CHECK(reaper.left_behind_described() == std::vector<std::string>{});
   CHECK(run_record(tac.dir(), "term")["status"] == "interrupted");
   const CliRun r = run_tactus_in(tac.dir(), {"resume", "term", "--json"});
   INFO(r.err);
@@ -279,7 +305,7 @@ TEST_CASE(
       std::this_thread::sleep_for(std::chrono::milliseconds(400));
       ::kill(p, SIGINT);
       CHECK(wait_exit_code(p) == 128 + SIGINT);
-      CHECK(children_of_this_process().empty());
+      CHECK(reaper.left_behind_described() == std::vector<std::string>{});
     };
     interrupt({"run", loop.path(), "--run-id", "loop"});
     for (int i = 0; i < 3; ++i) interrupt({"resume", "loop"});
@@ -294,7 +320,7 @@ TEST_CASE("durable rules: tactus run returns with nothing left behind", "[durabl
                    {"run", std::string(TACTUS_SOURCE_DIR) + "/examples/hello.tac"}, {});
   REQUIRE(pid > 0);
   CHECK(wait_exit_code(pid) == 0);
-  CHECK(children_of_this_process().empty());
+  CHECK(reaper.left_behind_described() == std::vector<std::string>{});
 }
 
 TEST_CASE(
