@@ -54,10 +54,11 @@ return { posts = #seen }
 
 std::string sidecar_for(const HttpTestServer& server, bool keys) {
   (void)server;
-  return std::string(
-             "sandbox:\n  network: filtered\n  network_filter: {allow: ['^127\\.0\\.0\\.1$']}\n"
-             "tools:\n  allow: [http.request, file.exists]\n") +
-         (keys ? "  http: {idempotency_key: true}\n" : "");
+  std::string yaml =
+      "sandbox:\n  network: filtered\n  network_filter: {allow: ['^127\\.0\\.0\\.1$']}\n"
+      "tools:\n  allow: [http.request, file.exists]\n";
+  if (keys) yaml += "  http: {idempotency_key: true}\n";
+  return yaml;
 }
 
 Json run_record(const std::string& dir, const std::string& id) {
