@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "broker/journal.h"
+#include "broker/journal/journal.h"
 
 namespace {
 

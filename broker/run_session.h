@@ -10,7 +10,7 @@
 #include <optional>
 
 #include "broker/audit_log.h"
-#include "broker/exchange_journal.h"
+#include "broker/journal/exchange_journal.h"
 #include "broker/policy.h"
 #include "broker/run_result.h"
 #include "broker/secrets.h"

@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "broker/journal_test_support.h"
+#include "broker/journal/journal_test_support.h"
 #include "tests/support/cli_runner.h"
 
 using tactus::broker::Sha256;

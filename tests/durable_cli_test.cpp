@@ -19,8 +19,8 @@
 
 #include <sqlite3.h>
 
-#include "broker/exchange_journal.h"
-#include "broker/journal.h"
+#include "broker/journal/exchange_journal.h"
+#include "broker/journal/journal.h"
 #include "tests/fixtures/fake_llm.h"
 #include "tests/support/cli_runner.h"
 #include "tests/support/http_test_server.h"

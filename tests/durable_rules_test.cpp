@@ -21,7 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "broker/journal.h"
+#include "broker/journal/journal.h"
 #include "tests/support/cli_runner.h"
 #include "tests/support/http_test_server.h"
 #include "tests/support/project_journal.h"

@@ -9,8 +9,8 @@
 
 #include <sqlite3.h>
 
-#include "broker/exchange_journal.h"
-#include "broker/journal.h"
+#include "broker/journal/exchange_journal.h"
+#include "broker/journal/journal.h"
 #include "tests/support/cli_runner.h"
 #include "tests/support/project_journal.h"
 

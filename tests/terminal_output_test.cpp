@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "broker/terminal_text.h"
+#include "cli/terminal_text.h"
 #include "tests/support/cli_runner.h"
 
 using tactus::broker::inert_text;

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "broker/journal.h"
+#include "broker/journal/journal.h"
 #include "broker/sha256.h"
 #include "tests/support/cli_runner.h"
 

@@ -227,7 +227,7 @@ function mocks.host_calls(name)
 end
 
 -- An option of Human.select is a value or {label = ..., value = ...} (the value, else the label,
--- is the answer), as broker/cli_durable.cpp reads it.
+-- is the answer), as cli/durable_commands.cpp reads it.
 local function option_value(o)
   if type(o) == "table" then
     if o.value ~= nil then
@@ -249,7 +249,7 @@ function mocks.human(kind, args)
     decisions_used = decisions_used + 1
     local approved = nth(decisions, decisions_used)
     if kind == "review" then
-      -- As `tactus answer` gives it (broker/cli_durable.cpp).
+      -- As `tactus answer` gives it (cli/durable_commands.cpp).
       return { decision = approved and "approved" or "rejected", feedback = "" }
     end
     return approved

@@ -3,7 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "broker/journal_secrets.h"
+#include "broker/journal/journal_secrets.h"
 
 using tactus::broker::SecretSeal;
 using Json = nlohmann::json;

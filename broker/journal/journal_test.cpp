@@ -1,7 +1,7 @@
 // The journal store: opening (creation, WAL, schema version, refusals), runs, entries, and the
 // clear errors for damaged and locked files. Durability under SIGKILL and the leases have
 // their own files (journal_durability_test.cpp, journal_lease_test.cpp).
-#include "broker/journal.h"
+#include "broker/journal/journal.h"
 
 #include <catch2/catch.hpp>
 
@@ -11,8 +11,8 @@
 #include <filesystem>
 #include <string>
 
-#include "broker/journal_schema.h"
-#include "broker/journal_test_support.h"
+#include "broker/journal/journal_schema.h"
+#include "broker/journal/journal_test_support.h"
 
 using tactus::broker::Journal;
 using tactus::broker::JournalEntry;

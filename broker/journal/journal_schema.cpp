@@ -1,8 +1,8 @@
-#include "broker/journal_schema.h"
+#include "broker/journal/journal_schema.h"
 
 #include <array>
 
-#include "broker/journal_sqlite.h"
+#include "broker/journal/journal_sqlite.h"
 
 namespace tactus::broker {
 namespace {
@@ -55,7 +55,8 @@ ALTER TABLE runs ADD COLUMN state_journaled INTEGER NOT NULL DEFAULT 0;
 )sql",
     // 3: where the last resume began (the number of entries it found) and how many resumes in a
     // row died there, so a run whose resume keeps dying at one point is failed, not retried; and
-    // whether its secrets are sealed as placeholders (broker/journal_secrets.h): only then are
+    // whether its secrets are sealed as placeholders (broker/journal/journal_secrets.h): only then
+    // are
     // placeholders given back on replay (an older run's text is not unsealed).
     R"sql(
 ALTER TABLE runs ADD COLUMN resume_seq INTEGER NOT NULL DEFAULT -1;

@@ -1,10 +1,10 @@
-#include "broker/token_printer.h"
+#include "cli/token_printer.h"
 
 #include <unistd.h>
 
 #include <cerrno>
 
-#include "broker/terminal_text.h"
+#include "cli/terminal_text.h"
 
 namespace tactus::broker {
 
@@ -24,7 +24,7 @@ void TokenPrinter::end() {
 }
 
 void TokenPrinter::write_masked(std::string_view text) {
-  // Shown on a terminal only (broker/cli_run.cpp): a model's text is made inert there too.
+  // Shown on a terminal only (cli/run_command.cpp): a model's text is made inert there too.
   const std::string out = inert_text(redactor_ ? redactor_->redact(text) : std::string(text));
   std::string_view rest(out);
   while (!rest.empty()) {

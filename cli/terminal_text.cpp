@@ -1,4 +1,4 @@
-#include "broker/terminal_text.h"
+#include "cli/terminal_text.h"
 
 #include <unistd.h>
 

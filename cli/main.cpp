@@ -3,11 +3,11 @@
 #include <csignal>
 #include <cstdio>
 
-#include "broker/cli_args.h"
-#include "broker/cli_durable.h"
-#include "broker/cli_run.h"
-#include "broker/cli_test.h"
-#include "broker/sandbox_status.h"
+#include "cli/args.h"
+#include "cli/durable_commands.h"
+#include "cli/run_command.h"
+#include "cli/sandbox_status.h"
+#include "cli/test_command.h"
 #include "runtime/spawner/spawner.h"
 #include "tools/interrupt.h"
 

@@ -1,4 +1,4 @@
-#include "broker/cli_run.h"
+#include "cli/run_command.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -18,19 +18,19 @@
 #include <optional>
 #include <sstream>
 
-#include "broker/cli_durable.h"
 #include "broker/command_launcher.h"
 #include "broker/config_identity.h"
-#include "broker/exchange_journal.h"
-#include "broker/journal.h"
+#include "broker/journal/exchange_journal.h"
+#include "broker/journal/journal.h"
 #include "broker/llm_providers.h"
 #include "broker/random_hex.h"
 #include "broker/run_session.h"
 #include "broker/secrets.h"
 #include "broker/sha256.h"
-#include "broker/terminal_text.h"
-#include "broker/token_printer.h"
 #include "broker/worker_pool.h"
+#include "cli/durable_commands.h"
+#include "cli/terminal_text.h"
+#include "cli/token_printer.h"
 #include "sidecars/config.h"
 #include "sidecars/units.h"
 #include "tools/interrupt.h"
@@ -93,7 +93,7 @@ std::string write_failure(int fd) {
          " failed: " + std::strerror(errno);
 }
 
-// Lines to fd (printed) and stderr (logged); on a terminal made inert (broker/terminal_text.h).
+// Lines to fd (printed) and stderr (logged); on a terminal made inert (cli/terminal_text.h).
 class FdSink : public broker::OutputSink {
  public:
   FdSink(int fd, bool raw)
@@ -529,7 +529,7 @@ broker::RunResult execute_run(PreparedRun& p, const CliOptions& o, spawner::Spaw
   // A model's reply is shown as it streams when a person watches stderr, and never with --json
   // (stderr then carries the procedure's output) or --log-json (stderr is then JSON lines).
   // The printer masks whole lines, so it is not used when a secret spans lines
-  // (broker/token_printer.h).
+  // (cli/token_printer.h).
   if (show_tokens && !o.json && !o.log_json && ::isatty(2) &&
       !broker::multiline_secret(p.secrets)) {
     auto printer = std::make_shared<broker::TokenPrinter>(2, p.redactor);

@@ -1,4 +1,4 @@
-#include "broker/journal_secrets.h"
+#include "broker/journal/journal_secrets.h"
 
 #include <algorithm>
 

@@ -1,8 +1,8 @@
 // Journal::claim and Journal::release: at most one live process runs a run.
 #include <unistd.h>
 
-#include "broker/journal.h"
-#include "broker/journal_impl.h"
+#include "broker/journal/journal.h"
+#include "broker/journal/journal_impl.h"
 
 namespace tactus::broker {
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "broker/journal.h"
+#include "broker/journal/journal.h"
 #include "runtime/protocol/message.h"
 
 namespace tactus::broker {
@@ -90,7 +90,7 @@ class ExchangeJournal {
   double pending_since() const { return pending_at_; }
   std::int64_t seq() const { return seq_; }
   // Secrets' values are journaled as placeholders and given back on replay
-  // (broker/journal_secrets.h). Not owned.
+  // (broker/journal/journal_secrets.h). Not owned.
   void seal_secrets(const SecretSeal* seal) { seal_ = seal; }
 
  private:

@@ -6,8 +6,8 @@
 #include <optional>
 #include <string>
 
-#include "broker/cli_args.h"
-#include "broker/journal.h"
+#include "broker/journal/journal.h"
+#include "cli/args.h"
 #include "runtime/protocol/message.h"
 #include "sidecars/config.h"
 

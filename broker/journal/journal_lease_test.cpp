@@ -1,6 +1,6 @@
 // Leases: one live process per run. A claim is refused while its holder runs (naming the
 // holder's pid), taken over once the holder is dead, and of two racing claimers one wins.
-#include "broker/journal.h"
+#include "broker/journal/journal.h"
 
 #include <catch2/catch.hpp>
 
@@ -9,7 +9,7 @@
 #include <string>
 #include <thread>
 
-#include "broker/journal_test_support.h"
+#include "broker/journal/journal_test_support.h"
 
 using tactus::broker::Journal;
 using tactus::broker::RunRecord;

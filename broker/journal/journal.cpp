@@ -1,4 +1,4 @@
-#include "broker/journal.h"
+#include "broker/journal/journal.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -9,8 +9,8 @@
 #include <filesystem>
 #include <functional>
 
-#include "broker/journal_impl.h"
-#include "broker/journal_schema.h"
+#include "broker/journal/journal_impl.h"
+#include "broker/journal/journal_schema.h"
 #include "broker/random_hex.h"
 #include "runtime/unique_fd.h"
 

@@ -2,7 +2,7 @@
 // fresh jail (docs/testing.md).
 #pragma once
 
-#include "broker/cli_args.h"
+#include "cli/args.h"
 #include "runtime/spawner/spawner.h"
 
 namespace tactus::cli {

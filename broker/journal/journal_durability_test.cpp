@@ -1,13 +1,13 @@
 // Durability: append() commits before it returns. A child process appends and is killed with
 // SIGKILL; the reopened journal must hold exactly what the child was told had been written.
-#include "broker/journal.h"
+#include "broker/journal/journal.h"
 
 #include <catch2/catch.hpp>
 
 #include <sstream>
 #include <string>
 
-#include "broker/journal_test_support.h"
+#include "broker/journal/journal_test_support.h"
 
 using tactus::broker::Journal;
 using tactus::broker::JournalEntry;

@@ -1,5 +1,5 @@
 // ProcessIdentity: what a run lease records to tell a live holder from a dead one.
-#include "broker/process_identity.h"
+#include "broker/journal/process_identity.h"
 
 #include <catch2/catch.hpp>
 

@@ -1,4 +1,4 @@
-// Helpers for the journal's tests (broker/journal*_test.cpp): a temporary directory, a forked
+// Helpers for the journal's tests (broker/journal/*_test.cpp): a temporary directory, a forked
 // child that talks to the test over pipes, and direct SQLite access to inspect or damage a file.
 #pragma once
 

@@ -1,4 +1,4 @@
-#include "broker/journal_sqlite.h"
+#include "broker/journal/journal_sqlite.h"
 
 #include <cstring>
 

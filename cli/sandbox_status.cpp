@@ -1,4 +1,4 @@
-#include "broker/sandbox_status.h"
+#include "cli/sandbox_status.h"
 
 #include <fcntl.h>
 #include <linux/seccomp.h>

@@ -1,4 +1,4 @@
-#include "broker/cli_durable.h"
+#include "cli/durable_commands.h"
 
 #include <poll.h>
 #include <unistd.h>
@@ -11,10 +11,10 @@
 #include <filesystem>
 #include <iostream>
 
-#include "broker/cli_run.h"
-#include "broker/journal_secrets.h"
+#include "broker/journal/journal_secrets.h"
 #include "broker/sha256.h"
-#include "broker/terminal_text.h"
+#include "cli/run_command.h"
+#include "cli/terminal_text.h"
 #include "tools/interrupt.h"
 
 namespace tactus::cli {
@@ -149,7 +149,7 @@ std::optional<Json> parse_answer(const std::string& kind, const Json& params,
 std::optional<Json> ask_at_terminal(const std::string& kind, const Json& params) {
   if (!::isatty(0) || !::isatty(2)) return std::nullopt;
   // The question a person answers is the procedure's text: inert always, so it cannot be
-  // redrawn (\r, cursor moves) into a different one (broker/terminal_text.h).
+  // redrawn (\r, cursor moves) into a different one (cli/terminal_text.h).
   const std::string message = broker::inert_text(params.value("message", ""));
   std::string prompt = "\n[" + kind + "] " + message + "\n";
   if (kind == "approve") prompt += "approve? [y/n]";
@@ -249,7 +249,7 @@ int answer_command(const CliOptions& o) {
       parse_answer(kind, params.is_object() ? params : Json::object(), o.answer_value, error);
   if (!value) return usage(error);
   // Journaled like every answer: a secret's value sealed, its other forms masked
-  // (broker/journal_secrets.h). The secrets are the run's, resolved here as the run will.
+  // (broker/journal/journal_secrets.h). The secrets are the run's, resolved here as the run will.
   Json answer{{"result", {{"value", *value}}}};
   broker::SecretSeal seal;
   broker::Redactor redactor;

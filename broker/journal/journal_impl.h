@@ -1,13 +1,14 @@
-// Journal's state, shared by broker/journal.cpp (runs, entries) and broker/journal_lease.cpp
-// (claim, release). Internal: includes sqlite3.h through journal_sqlite.h.
+// Journal's state, shared by broker/journal/journal.cpp (runs, entries) and
+// broker/journal/journal_lease.cpp (claim, release). Internal: includes sqlite3.h through
+// journal_sqlite.h.
 #pragma once
 
 #include <set>
 #include <string>
 
-#include "broker/journal.h"
-#include "broker/journal_sqlite.h"
-#include "broker/process_identity.h"
+#include "broker/journal/journal.h"
+#include "broker/journal/journal_sqlite.h"
+#include "broker/journal/process_identity.h"
 
 namespace tactus::broker {
 

@@ -1,4 +1,4 @@
-#include "broker/cli_args.h"
+#include "cli/args.h"
 
 #include <cmath>
 #include <cstdlib>

@@ -7,10 +7,10 @@
 #include <string_view>
 
 #include "broker/audit_log.h"
-#include "broker/cli_args.h"
-#include "broker/journal_secrets.h"
+#include "broker/journal/journal_secrets.h"
 #include "broker/run_session.h"
 #include "broker/secrets.h"
+#include "cli/args.h"
 #include "runtime/spawner/spawner.h"
 #include "sidecars/config.h"
 
@@ -41,7 +41,8 @@ struct PreparedRun {
   sidecars::Config config;
   broker::RunRequest req;
   std::shared_ptr<broker::Redactor> redactor;
-  broker::SecretSeal seal;  // the secrets by name, for the journal (broker/journal_secrets.h)
+  broker::SecretSeal
+      seal;  // the secrets by name, for the journal (broker/journal/journal_secrets.h)
   std::map<std::string, std::string> secrets;  // for command tools and providers
   std::string backend;                         // "jail", "pool" or "none"
   std::unique_ptr<broker::AuditLog> audit;

@@ -1,6 +1,6 @@
-#include "broker/exchange_journal.h"
+#include "broker/journal/exchange_journal.h"
 
-#include "broker/journal_secrets.h"
+#include "broker/journal/journal_secrets.h"
 #include "broker/secrets.h"
 
 namespace tactus::broker {

@@ -1,4 +1,4 @@
-#include "broker/cli_test.h"
+#include "cli/test_command.h"
 
 #include <chrono>
 #include <cstdio>
@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "broker/cli_run.h"
 #include "broker/random_hex.h"
+#include "cli/run_command.h"
 
 namespace tactus::cli {
 namespace {

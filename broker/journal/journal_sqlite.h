@@ -1,6 +1,6 @@
 // The SQLite handles the journal is built from, owned RAII-style, and the one place that turns
-// SQLite's result codes into messages a person can act on. Included only by broker/journal*.cpp:
-// it brings in sqlite3.h, which the public broker/journal.h keeps out.
+// SQLite's result codes into messages a person can act on. Included only by broker/journal/*.cpp:
+// it brings in sqlite3.h, which the public broker/journal/journal.h keeps out.
 #pragma once
 
 #include <sqlite3.h>

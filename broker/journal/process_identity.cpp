@@ -1,4 +1,4 @@
-#include "broker/process_identity.h"
+#include "broker/journal/process_identity.h"
 
 #include <signal.h>
 #include <unistd.h>
