@@ -24,7 +24,7 @@
 #include <seccomp.h>
 
 #include "broker/sha256.h"
-#include "runtime/jail/signals.h"
+#include "runtime/protocol/exit_codes.h"
 #include "runtime/protocol/frame.h"
 #include "sidecars/units.h"
 #include "tools/file_tools.h"
@@ -803,7 +803,7 @@ RunResult Session::finish(RunResult r) {
     r.setup_errno = setup_errno_;
     r.message = "sandbox setup failed at step '" + setup_step_ +
                 "': " + std::strerror(setup_errno_) + setup_hint(req_.backend);
-  } else if (exit_signal_ == SIGXCPU || exit_code_ == jail::kExitCpuLimit) {
+  } else if (exit_signal_ == SIGXCPU || exit_code_ == protocol::kExitCpuLimit) {
     r.status = RunStatus::cpu;
     r.message = "CPU time limit of " + std::to_string(L.cpu_seconds) + " s exceeded";
   } else if (exit_signal_ != 0) {

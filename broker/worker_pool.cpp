@@ -12,6 +12,7 @@
 
 #include "runtime/protocol/frame.h"
 #include "runtime/protocol/message.h"
+#include "runtime/protocol/methods.h"
 
 namespace tactus::broker {
 namespace {
@@ -36,18 +37,19 @@ bool await_ready(int fd, std::size_t limit, ReadyChild& ready, std::string& erro
         error = "pool worker: bad message before ready: " + error;
         return false;
       }
-      if (msg->method == "ready") {
+      if (msg->method == protocol::method::ready) {
         if (decoder.has_partial()) break;
         return true;
       }
-      if (msg->method == "setup" && msg->params.value("steps", protocol::Json()).is_array()) {
+      if (msg->method == protocol::method::setup &&
+          msg->params.value("steps", protocol::Json()).is_array()) {
         for (const auto& s : msg->params["steps"])
           if (s.value("step", protocol::Json()).is_string() &&
               s.value("us", protocol::Json()).is_number_integer())
             ready.setup_steps_us.emplace_back(s["step"].get<std::string>(), s["us"].get<long>());
         continue;
       }
-      if (msg->method == "setup_failed") {
+      if (msg->method == protocol::method::setup_failed) {
         error = "pool worker: sandbox setup failed at step '" +
                 msg->params.value("step", std::string("?")) +
                 "': " + std::strerror(msg->params.value("errno", 0));

@@ -1,5 +1,5 @@
-// The durable-run side of the command line: where the project's journal is, asking a person at
-// the terminal, `tactus answer` and `tactus runs` (docs/durability.md).
+// The durable-run side of the command line: where the project's journal is, `tactus answer` and
+// `tactus runs` (docs/durability.md).
 #pragma once
 
 #include <memory>
@@ -25,15 +25,6 @@ std::string journal_path(const sidecars::Config& config);
 std::unique_ptr<broker::Journal> existing_project_journal(std::string& path, std::string& error);
 // "no run 'ID': there is no journal at PATH (...)".
 std::string no_journal_message(const std::string& run_id, const std::string& path);
-
-// Asks at the terminal (stdin and stderr): the answer's value, or nullopt when it cannot ask.
-std::optional<protocol::Json> ask_at_terminal(const std::string& kind,
-                                              const protocol::Json& params);
-
-// An answer given as text (tactus answer --value, or typed at the terminal) as the value the
-// Human.* request returns; nullopt with error when it does not fit the request.
-std::optional<protocol::Json> parse_answer(const std::string& kind, const protocol::Json& params,
-                                           const std::string& text, std::string& error);
 
 int answer_command(const CliOptions& options);
 int runs_command(const CliOptions& options);

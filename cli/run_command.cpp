@@ -29,11 +29,12 @@
 #include "broker/sha256.h"
 #include "broker/worker_pool.h"
 #include "cli/durable_commands.h"
-#include "cli/terminal_text.h"
 #include "cli/token_printer.h"
 #include "sidecars/config.h"
 #include "sidecars/units.h"
+#include "tools/human.h"
 #include "tools/interrupt.h"
+#include "tools/terminal_text.h"
 
 namespace tactus::cli {
 
@@ -93,20 +94,18 @@ std::string write_failure(int fd) {
          " failed: " + std::strerror(errno);
 }
 
-// Lines to fd (printed) and stderr (logged); on a terminal made inert (cli/terminal_text.h).
+// Lines to fd (printed) and stderr (logged); on a terminal made inert (tools/terminal_text.h).
 class FdSink : public broker::OutputSink {
  public:
   FdSink(int fd, bool raw)
-      : fd_(fd),
-        inert_out_(broker::shows_inert(fd, raw)),
-        inert_err_(broker::shows_inert(2, raw)) {}
+      : fd_(fd), inert_out_(tools::shows_inert(fd, raw)), inert_err_(tools::shows_inert(2, raw)) {}
   void print(std::string_view line) override {
     if (error_.empty() &&
-        !write_line(fd_, inert_out_ ? broker::inert_text(line) : std::string(line)))
+        !write_line(fd_, inert_out_ ? tools::inert_text(line) : std::string(line)))
       error_ = write_failure(fd_);
   }
   void log(std::string_view line) override {
-    if (error_.empty() && !write_line(2, inert_err_ ? broker::inert_text(line) : std::string(line)))
+    if (error_.empty() && !write_line(2, inert_err_ ? tools::inert_text(line) : std::string(line)))
       error_ = write_failure(2);
   }
   std::string write_error() const override { return error_; }
@@ -278,7 +277,7 @@ bool print_outcome(const CliOptions& o, const broker::RunResult& r) {
   if (r.status == broker::RunStatus::ok) {
     if (r.result.is_null()) return true;
     const std::string text = protocol::dump_json(r.result, ::isatty(1) ? 2 : -1) + "\n";
-    return out(broker::shows_inert(1, o.raw_output) ? broker::inert_text(text) : text);
+    return out(tools::shows_inert(1, o.raw_output) ? tools::inert_text(text) : text);
   }
   // The first line stands alone: a procedure error starts with its file:line already; any
   // other starts with "tactus: " (docs/cli.md).
@@ -287,7 +286,7 @@ bool print_outcome(const CliOptions& o, const broker::RunResult& r) {
   std::string text = positioned ? r.message : "tactus: " + r.message;
   text += "\n";
   if (!r.traceback.empty()) text += r.traceback + "\n";
-  write_all(2, broker::shows_inert(2, o.raw_output) ? broker::inert_text(text) : text);
+  write_all(2, tools::shows_inert(2, o.raw_output) ? tools::inert_text(text) : text);
   return true;
 }
 
@@ -728,11 +727,12 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
     // A run begun before schema 3 journaled no placeholders: none of its text is unsealed.
     if (!resuming || record->sealed) exchanges->seal_secrets(&p.seal);
     req.exchanges = &*exchanges;
-    if (!o.no_input) req.ask_human = ask_at_terminal;
+    if (!o.no_input) req.ask_human = tools::ask_at_terminal;
     if (!o.json && ::isatty(2))
       write_all(2, "tactus: run " + req.run_id + (resuming ? " (resumed)" : "") + "\n");
   } else if (o.command != Command::validate && !o.no_input) {
-    req.ask_human = ask_at_terminal;  // a run without a journal can still ask at the terminal
+    req.ask_human =
+        tools::ask_at_terminal;  // a run without a journal can still ask at the terminal
   }
 
   FdSink fd_sink(o.json ? 2 : 1, o.raw_output);

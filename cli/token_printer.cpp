@@ -4,7 +4,7 @@
 
 #include <cerrno>
 
-#include "cli/terminal_text.h"
+#include "tools/terminal_text.h"
 
 namespace tactus::broker {
 
@@ -25,7 +25,8 @@ void TokenPrinter::end() {
 
 void TokenPrinter::write_masked(std::string_view text) {
   // Shown on a terminal only (cli/run_command.cpp): a model's text is made inert there too.
-  const std::string out = inert_text(redactor_ ? redactor_->redact(text) : std::string(text));
+  const std::string out =
+      tools::inert_text(redactor_ ? redactor_->redact(text) : std::string(text));
   std::string_view rest(out);
   while (!rest.empty()) {
     const ssize_t n = ::write(fd_, rest.data(), rest.size());

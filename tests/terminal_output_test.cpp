@@ -12,11 +12,11 @@
 #include <string>
 #include <vector>
 
-#include "cli/terminal_text.h"
 #include "tests/support/cli_runner.h"
+#include "tools/terminal_text.h"
 
-using tactus::broker::inert_text;
 using tactus::test::TempTac;
+using tactus::tools::inert_text;
 
 namespace {
 

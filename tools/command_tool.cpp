@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "runtime/protocol/frame.h"
+#include "runtime/protocol/methods.h"
 #include "tools/interrupt.h"
 
 namespace tactus::tools {
@@ -97,7 +98,7 @@ void read_channel(int fd, ChannelState& ch) {
       if (m->method == "setup_failed") {
         ch.setup_step = m->params.value("step", std::string("?"));
         ch.setup_errno = m->params.value("errno", 0);
-      } else if (m->method == "exec_failed") {
+      } else if (m->method == protocol::method::exec_failed) {
         ch.exec_errno = m->params.value("errno", 0);
       }
     }
@@ -141,7 +142,7 @@ ToolOutcome run_command_tool(const CommandSpec& spec, CommandLauncher& launcher,
   // The exec message waits in the socket until the jail is contained and reads it.
   std::string frame;
   protocol::append_frame(
-      frame, protocol::make_notification("exec",
+      frame, protocol::make_notification(protocol::method::exec,
                                          Json{{"argv", spec.command}, {"env", environment(spec)}}));
   const std::string input = args.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
   std::size_t frame_sent = 0, input_sent = 0;

@@ -15,6 +15,7 @@
 
 #include "runtime/jail/namespaces.h"
 #include "runtime/jail/signals.h"
+#include "runtime/protocol/exit_codes.h"
 #include "runtime/protocol/message.h"
 #include "runtime/vm/host_channel.h"
 #include "runtime/vm/vm_main.h"
@@ -248,7 +249,7 @@ void run_child(const ChildPlan& plan, const spawner::SpawnRequest& request) {
   if (!contained) {
     const Failure f = t.failure();
     vm::report_setup_failure(channel, f.step, f.err);  // best effort
-    ::_exit(vm::kExitSetupFailed);
+    ::_exit(protocol::kExitSetupFailed);
   }
   t.report(kChannelFd);
   ::_exit(plan.main(kChannelFd, request));

@@ -8,7 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "runtime/protocol/exit_codes.h"
 #include "runtime/protocol/message.h"
+#include "runtime/protocol/methods.h"
 #include "runtime/vm/host_channel.h"
 
 namespace tactus::jail {
@@ -43,10 +45,11 @@ int command_child_main(int fd, const spawner::SpawnRequest& request) {
   const auto m = channel.receive(reason);
   std::vector<std::string> argv, env;
   const auto failed = [&](int err) {
-    channel.send(protocol::make_notification("exec_failed", Json{{"errno", err}}), reason);
-    return kExitCannotExec;
+    channel.send(protocol::make_notification(protocol::method::exec_failed, Json{{"errno", err}}),
+                 reason);
+    return protocol::kExitCannotExec;
   };
-  if (!m || m->kind != protocol::MessageKind::notification || m->method != "exec" ||
+  if (!m || m->kind != protocol::MessageKind::notification || m->method != protocol::method::exec ||
       !m->params.is_object() || !strings(m->params.value("argv", Json()), argv) ||
       !strings(m->params.value("env", Json()), env) || argv.empty())
     return failed(EPROTO);

@@ -5,13 +5,10 @@
 
 namespace tactus::jail {
 
-// Exit code when the command could not be executed (as a shell reports it).
-inline constexpr int kExitCannotExec = 127;
-
 // Receives {"method":"exec","params":{"argv":[...],"env":["K=V",...]}} on fd, then execs argv
 // with exactly that environment; fd is closed by the exec, which is how the broker learns that
 // it succeeded. On failure sends {"method":"exec_failed","params":{"errno":N}} and returns
-// kExitCannotExec.
+// protocol::kExitCannotExec (runtime/protocol/exit_codes.h).
 int command_child_main(int fd, const spawner::SpawnRequest& request);
 
 }  // namespace tactus::jail

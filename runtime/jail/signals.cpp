@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "runtime/jail/child_setup.h"
+#include "runtime/protocol/exit_codes.h"
 
 namespace tactus::jail {
 namespace {
@@ -48,7 +49,7 @@ void on_sigsys(int, siginfo_t* info, void*) {
 }
 
 void on_sigxcpu(int) {
-  ::syscall(SYS_exit_group, kExitCpuLimit);
+  ::syscall(SYS_exit_group, protocol::kExitCpuLimit);
 }
 
 }  // namespace

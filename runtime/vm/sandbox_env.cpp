@@ -10,6 +10,7 @@
 #include <cstring>
 #include <string>
 
+#include "runtime/protocol/methods.h"
 #include "runtime/vm/call_depth.h"
 #include "runtime/vm/embedded_modules.h"
 #include "runtime/vm/host_channel.h"
@@ -225,7 +226,8 @@ int host_call(lua_State* L) {
   std::string error;
   if (!lua_isnone(L, 2) && !to_json(L, 2, args, error))
     raise_coded(L, "invalid_args", "args: " + error);
-  Json result = broker_request(L, "host.call", Json{{"name", name}, {"args", std::move(args)}});
+  Json result = broker_request(L, protocol::method::host_call,
+                               Json{{"name", name}, {"args", std::move(args)}});
   push_json(L, result);
   return 1;
 }
@@ -236,7 +238,7 @@ int llm_chat(lua_State* L) {
   Json params;
   std::string error;
   if (!to_json(L, 1, params, error)) raise_coded(L, "invalid_args", "llm.chat: " + error);
-  Json result = broker_request(L, "llm.chat", params);
+  Json result = broker_request(L, protocol::method::llm_chat, params);
   push_json(L, result);
   return 1;
 }
@@ -254,7 +256,8 @@ int log_event(lua_State* L) {
   if (!c.channel) return 0;
   std::string reason;
   if (!c.channel->send(protocol::make_notification(
-                           "log", Json{{"level", level}, {"message", message}, {"fields", fields}}),
+                           protocol::method::log,
+                           Json{{"level", level}, {"message", message}, {"fields", fields}}),
                        reason))
     raise_coded(L, "failed", "log: " + reason);
   return 0;
@@ -264,15 +267,14 @@ int log_event(lua_State* L) {
 // suspending the run until `tactus answer`. The answer is {value = ...}.
 int human_request(lua_State* L) {
   const std::string kind = luaL_checkstring(L, 1);
-  static constexpr const char* kKinds[] = {"approve", "input",  "review",
-                                           "select",  "notify", "escalate"};
-  bool known = false;
-  for (const char* k : kKinds) known = known || kind == k;
-  if (!known) return luaL_error(L, "Human.%s does not exist", kind.c_str());
+  const std::string method = std::string(protocol::kHumanPrefix) + kind;
+  const protocol::MethodSpec* spec = protocol::find_method(method);
+  if (!spec || spec->journal != protocol::Journaling::human)
+    return luaL_error(L, "Human.%s does not exist", kind.c_str());
   Json params;
   std::string error;
   if (!to_json(L, 2, params, error)) raise_coded(L, "invalid_args", "Human." + kind + ": " + error);
-  Json r = broker_request(L, "human." + kind, params);
+  Json r = broker_request(L, method, params);
   if (!r.is_object()) raise_coded(L, "failed", "human." + kind + ": malformed answer");
   push_json(L, r.value("value", Json()));
   return 1;
@@ -283,13 +285,13 @@ int human_request(lua_State* L) {
 // ("checkpoint.result"), which the broker journals.
 int checkpoint_request(lua_State* L) {
   const std::string what = luaL_checkstring(L, 1);
-  if (what != "checkpoint" && what != "checkpoint.result")
+  if (what != protocol::method::checkpoint && what != protocol::method::checkpoint_result)
     return luaL_error(L, "unknown checkpoint request");
   Json params;
   std::string error;
   if (!to_json(L, 2, params, error)) raise_coded(L, "invalid_args", "checkpoint: " + error);
   Json r = broker_request(L, what, params);
-  if (what == "checkpoint" && r.is_object() && r.contains("state")) {
+  if (what == protocol::method::checkpoint && r.is_object() && r.contains("state")) {
     restore_state(L, r["state"]);
     r.erase("state");
   }
@@ -362,7 +364,7 @@ int json_decode(lua_State* L) {
 
 // The broker's clock (journaled in [durable], so a resumed run sees the same time).
 double broker_now(lua_State* L) {
-  Json r = broker_request(L, "time.now", Json::object());
+  Json r = broker_request(L, protocol::method::time_now, Json::object());
   if (!r.is_object() || !r.contains("unix") || !r["unix"].is_number())
     raise_coded(L, "failed", "time.now: malformed answer");
   return r["unix"].get<double>();
@@ -433,7 +435,7 @@ int os_date(lua_State* L) {
 // os.clock(): seconds since the run started, by the broker's clock (journaled, so a resumed
 // run sees the values the first run saw).
 int os_clock(lua_State* L) {
-  Json r = broker_request(L, "time.clock", Json::object());
+  Json r = broker_request(L, protocol::method::time_clock, Json::object());
   if (!r.is_object() || !r.value("seconds", Json()).is_number())
     raise_coded(L, "failed", "time.clock: malformed answer");
   lua_pushnumber(L, r["seconds"].get<double>());
@@ -446,7 +448,7 @@ int os_clock(lua_State* L) {
 int math_random(lua_State* L) {
   VmContext& c = context_of(L);
   if (!c.random_seeded && c.channel) {
-    Json r = broker_request(L, "random.seed", Json::object());
+    Json r = broker_request(L, protocol::method::random_seed, Json::object());
     if (!r.is_object() || !r.value("seed", Json()).is_number())
       raise_coded(L, "failed", "random.seed: malformed answer");
     c.random_seeded = true;

@@ -1,6 +1,8 @@
 #include "runtime/vm/vm_main.h"
 
+#include "runtime/protocol/exit_codes.h"
 #include "runtime/protocol/frame.h"
+#include "runtime/protocol/methods.h"
 #include "runtime/vm/host_channel.h"
 #include "runtime/vm/vm.h"
 
@@ -32,15 +34,16 @@ void report_setup_failure(int fd, const char* step, int err) {
 int vm_main(int fd, std::uint64_t message_limit) {
   HostChannel channel(fd, message_limit ? message_limit : protocol::kDefaultMessageLimit);
   std::string reason;
-  if (!channel.send(protocol::make_notification("ready", Json::object()), reason))
-    return kExitProtocol;
+  if (!channel.send(protocol::make_notification(protocol::method::ready, Json::object()), reason))
+    return protocol::kExitProtocol;
   auto run = channel.receive(reason);
-  if (!run || run->kind != protocol::MessageKind::notification || run->method != "run")
-    return kExitProtocol;
+  if (!run || run->kind != protocol::MessageKind::notification ||
+      run->method != protocol::method::run)
+    return protocol::kExitProtocol;
   const Json& p = run->params;
   if (!p.contains("source") || !p["source"].is_string() || !p.contains("chunkname") ||
       !p["chunkname"].is_string())
-    return kExitProtocol;
+    return protocol::kExitProtocol;
 
   VmLimits limits;
   const Json limits_json = p.value("limits", Json::object());
@@ -61,13 +64,15 @@ int vm_main(int fd, std::uint64_t message_limit) {
     outcome.kind = "memory";
     outcome.message = error;
   }
-  if (!channel.send(protocol::make_notification("done", outcome_params(outcome)), reason)) {
-    if (!channel.last_send_too_large()) return kExitProtocol;
+  if (!channel.send(protocol::make_notification(protocol::method::done, outcome_params(outcome)),
+                    reason)) {
+    if (!channel.last_send_too_large()) return protocol::kExitProtocol;
     RunOutcome too_big;
     too_big.kind = "error";
     too_big.message = "the result is too large to return: " + reason;
-    if (!channel.send(protocol::make_notification("done", outcome_params(too_big)), reason))
-      return kExitProtocol;
+    if (!channel.send(protocol::make_notification(protocol::method::done, outcome_params(too_big)),
+                      reason))
+      return protocol::kExitProtocol;
   }
   return 0;
 }

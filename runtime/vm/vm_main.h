@@ -5,9 +5,6 @@
 
 namespace tactus::vm {
 
-inline constexpr int kExitSetupFailed = 121;
-inline constexpr int kExitProtocol = 122;
-
 // ready -> receive "run" -> run in a fresh VM -> send "done". Returns the process exit code.
 int vm_main(int fd, std::uint64_t message_limit);
 

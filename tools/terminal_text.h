@@ -13,11 +13,11 @@
 #include <string>
 #include <string_view>
 
-namespace tactus::broker {
+namespace tactus::tools {
 
 std::string inert_text(std::string_view text);
 
 // Whether fd's output is shown to a person: a terminal, and --raw-output not given.
 bool shows_inert(int fd, bool raw_output);
 
-}  // namespace tactus::broker
+}  // namespace tactus::tools

@@ -1,10 +1,10 @@
-#include "cli/terminal_text.h"
+#include "tools/terminal_text.h"
 
 #include <unistd.h>
 
 #include <cstdio>
 
-namespace tactus::broker {
+namespace tactus::tools {
 namespace {
 
 // The length of the valid UTF-8 sequence at s[i], or 0.
@@ -71,4 +71,4 @@ bool shows_inert(int fd, bool raw_output) {
   return !raw_output && ::isatty(fd);
 }
 
-}  // namespace tactus::broker
+}  // namespace tactus::tools
