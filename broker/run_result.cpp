@@ -1,8 +1,148 @@
 #include "broker/run_result.h"
 
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
+#include <linux/audit.h>
+#include <seccomp.h>
+
+#include "runtime/protocol/exit_codes.h"
+#include "sidecars/units.h"
+
 namespace tactus::broker {
+namespace {
+
+const char* arch_name(std::uint32_t arch) {
+  switch (arch) {
+    case AUDIT_ARCH_X86_64:
+      return "x86_64";
+    case AUDIT_ARCH_I386:
+      return "x86";
+    case AUDIT_ARCH_AARCH64:
+      return "aarch64";
+    case AUDIT_ARCH_ARM:
+      return "arm";
+    default:
+      return "unknown";
+  }
+}
+
+// The syscall's name for its architecture; x32 numbers come with the x86_64 token and bit 30.
+std::string syscall_name(std::uint32_t arch, long nr, std::string& arch_text) {
+  arch_text = arch_name(arch);
+  constexpr long kX32Bit = 0x40000000;
+  if (arch == AUDIT_ARCH_X86_64 && (nr & kX32Bit)) {
+    arch = SCMP_ARCH_X32;
+    arch_text = "x32";
+  }
+  char* name = seccomp_syscall_resolve_num_arch(arch, static_cast<int>(nr));
+  std::string out = name ? name : "?";
+  std::free(name);
+  return out;
+}
+
+std::string describe_signal(int sig) {
+  const char* abbrev = sigabbrev_np(sig);
+  return std::to_string(sig) + (abbrev ? std::string(", SIG") + abbrev : std::string());
+}
+
+// A VM that ended with an error: its kind decides the status.
+void classify_done(ChildOutcome& o, const sidecars::RunLimits& L, RunResult& r) {
+  if (o.done_ok) {
+    r.status = RunStatus::ok;
+    r.result = std::move(o.done_result);
+    return;
+  }
+  r.status = o.done_kind == "memory"         ? RunStatus::memory
+             : o.done_kind == "instructions" ? RunStatus::cpu
+             : o.done_kind == "output"       ? RunStatus::output
+                                             : RunStatus::error;
+  r.message = o.done_message;
+  if (r.status == RunStatus::memory)
+    r.message =
+        "memory limit of " + sidecars::format_size(L.memory) + " exceeded: " + o.done_message;
+  r.traceback = o.done_traceback;
+}
+
+// A child that ended without a result, a limit or a violation.
+void classify_exit(const ChildOutcome& o, const sidecars::RunLimits& L, RunResult& r) {
+  if (o.exit_signal == SIGXCPU || o.exit_code == protocol::kExitCpuLimit) {
+    r.status = RunStatus::cpu;
+    r.message = "CPU time limit of " + std::to_string(L.cpu_seconds) + " s exceeded";
+  } else if (o.exit_signal != 0) {
+    r.status = RunStatus::crashed;
+    r.signal = o.exit_signal;
+    r.message = "the procedure's process was killed by signal " + describe_signal(o.exit_signal);
+  } else {
+    r.status = RunStatus::crashed;
+    r.exit_code = o.exit_code;
+    r.message = std::string("the procedure's process exited (code ") + std::to_string(o.exit_code) +
+                ") without a result" + (o.truncated ? " in the middle of a message" : "");
+  }
+}
+
+}  // namespace
+
+std::string setup_hint(bool jailed) {
+  if (!jailed) return "";
+  return "; the jail cannot be built here (see 'tactus sandbox status'); --no-sandbox runs "
+         "without it, with no isolation";
+}
+
+void classify(ChildOutcome o, const std::string& run_id, const sidecars::RunLimits& L, bool jailed,
+              RunResult& r) {
+  r.peak_rss_kib = o.peak_rss_kib;
+  // Interrupted, unless something else had ended the run first (a limit, a violation, a
+  // journal failure, a result or a suspension): those keep their own status.
+  if (o.interrupted && !o.done && !o.suspended && !o.stopped && !o.violated &&
+      !o.seccomp_reported && !o.timed_out && !o.output_exceeded) {
+    mark_interrupted(r, o.interrupted);
+  } else if (o.suspended) {
+    r.status = RunStatus::suspended;
+    r.pending = o.pending;
+    r.message = "run " + run_id + " is waiting for an answer to " + o.pending +
+                ": answer it with 'tactus answer " + run_id +
+                " --value VALUE', then 'tactus resume " + run_id + "'";
+  } else if (o.stopped) {
+    r.status = RunStatus::error;
+    r.message = o.stop_message;
+  } else if (o.seccomp_reported || o.exit_signal == SIGSYS) {
+    r.status = RunStatus::violation;
+    r.violation = "seccomp";
+    if (o.seccomp_nr >= 0) {
+      r.syscall = syscall_name(o.seccomp_arch, o.seccomp_nr, r.arch);
+      r.syscall_nr = o.seccomp_nr;
+      r.message = "sandbox violation: syscall " + r.syscall + " (" + std::to_string(o.seccomp_nr) +
+                  ", " + r.arch + ")";
+    } else {
+      r.message = "sandbox violation: a syscall outside the allowlist (killed by SIGSYS)";
+    }
+  } else if (o.violated) {
+    r.status = RunStatus::violation;
+    r.violation = o.violation;
+    r.message = "sandbox violation: " + o.violation;
+  } else if (o.timed_out) {
+    r.status = RunStatus::timeout;
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%g", L.timeout_seconds);
+    r.message = std::string("wall-clock timeout of ") + buf + " s exceeded; the run was killed";
+  } else if (o.output_exceeded) {
+    r.status = RunStatus::output;
+    r.message = "output limit exceeded (" + sidecars::format_size(L.output) + ")";
+  } else if (o.done) {
+    classify_done(o, L, r);
+  } else if (o.setup_failed) {
+    r.status = RunStatus::setup;
+    r.setup_step = o.setup_step;
+    r.setup_errno = o.setup_errno;
+    r.message = "sandbox setup failed at step '" + o.setup_step +
+                "': " + std::strerror(o.setup_errno) + setup_hint(jailed);
+  } else {
+    classify_exit(o, L, r);
+  }
+}
 
 const char* to_string(RunStatus s) {
   switch (s) {

@@ -2,11 +2,13 @@
 // never log text to be parsed.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "runtime/protocol/message.h"
+#include "sidecars/run_limits.h"
 
 namespace tactus::broker {
 
@@ -59,6 +61,40 @@ struct RunResult {
   Timings timings;
   long peak_rss_kib = 0;  // of the child, from its rusage
 };
+
+// What the broker saw of one child's run (broker/run_session.cpp records it): classify turns it
+// into the run's status. Fields are in the order that decides: the first that holds wins.
+struct ChildOutcome {
+  int interrupted = 0;  // the SIGINT/SIGTERM/SIGHUP that arrived, or 0
+  bool suspended = false;
+  std::string pending;   // suspended: the Human.* request waiting ("human.approve")
+  bool stopped = false;  // ended by the broker: a diverged resume, a journal failure
+  std::string stop_message;
+  bool seccomp_reported = false;  // the jail's SIGSYS handler sent {nr, arch}
+  long seccomp_nr = -1;
+  std::uint32_t seccomp_arch = 0;
+  bool violated = false;  // a protocol violation
+  std::string violation;
+  bool timed_out = false;
+  bool output_exceeded = false;
+  bool done = false, done_ok = false;  // the VM's result
+  protocol::Json done_result;
+  std::string done_kind, done_message, done_traceback;
+  bool setup_failed = false;
+  std::string setup_step;
+  int setup_errno = 0;
+  int exit_code = 0, exit_signal = 0;  // as waitid reported the child
+  bool truncated = false;              // its channel ended in the middle of a frame
+  long peak_rss_kib = 0;
+};
+
+// The run's status and the fields it carries (message, syscall and arch names, signal, ...);
+// limits name what was crossed, jailed adds the fail-closed hint to a setup failure.
+void classify(ChildOutcome o, const std::string& run_id, const sidecars::RunLimits& limits,
+              bool jailed, RunResult& r);
+
+// "; the jail cannot be built here (see 'tactus sandbox status'); --no-sandbox ..." when jailed.
+std::string setup_hint(bool jailed);
 
 // Makes r an interrupted run's result: status, signal and "interrupted by SIGTERM".
 void mark_interrupted(RunResult& r, int signal);

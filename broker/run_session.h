@@ -47,7 +47,8 @@ struct RunRequest {
   protocol::Json options;
 };
 
-// Where the procedure's printed lines go (the broker masks secrets before this in [config]).
+// Where the procedure's printed lines go. serve_child masks every secret value in what it
+// writes here (and in the RunResult): an OutputSink never sees one.
 class OutputSink {
  public:
   virtual ~OutputSink() = default;

@@ -299,32 +299,6 @@ spawner::Backend requested_backend(const CliOptions& o) {
 
 namespace {
 
-// Masks secrets in every printed line before it reaches the terminal.
-class RedactingSink : public broker::OutputSink {
- public:
-  RedactingSink(broker::OutputSink& inner, std::shared_ptr<const broker::Redactor> r)
-      : inner_(inner), redactor_(std::move(r)) {}
-  void print(std::string_view line) override {
-    if (redactor_ && !redactor_->empty())
-      inner_.print(redactor_->redact(line));
-    else
-      inner_.print(line);
-  }
-  void log(std::string_view line) override {
-    if (redactor_ && !redactor_->empty())
-      inner_.log(redactor_->redact(line));
-    else
-      inner_.log(line);
-  }
-
- private:
-  std::string write_error() const override { return inner_.write_error(); }
-
- private:
-  broker::OutputSink& inner_;
-  std::shared_ptr<const broker::Redactor> redactor_;
-};
-
 bool load_procedure_config(const std::string& file, sidecars::Config& config, std::string& error) {
   const char* home = std::getenv("HOME");
   return sidecars::load_config(sidecars::find_layers(file, home ? home : ""), config, error);
@@ -521,7 +495,6 @@ bool prepare_run(const CliOptions& o, PreparedRun& p, std::string& error) {
 broker::RunResult execute_run(PreparedRun& p, const CliOptions& o, spawner::SpawnerClient& spawner,
                               broker::OutputSink& out, bool show_tokens) {
   const broker::RunRequest& req = p.req;
-  RedactingSink sink(out, p.redactor);
   broker::SpawnerCommandLauncher launcher(spawner);
   tools::ToolContext tool_ctx = tool_context(p.config, o.file, p.secrets, *p.redactor, launcher);
   tool_ctx.disk->used = p.disk_used;
@@ -548,15 +521,11 @@ broker::RunResult execute_run(PreparedRun& p, const CliOptions& o, spawner::Spaw
       r.status = broker::RunStatus::setup;
       r.message = pool_error;
     } else {
-      r = pool.run(req, tools, sink);
+      r = pool.run(req, tools, out);
     }
   } else {
-    r = broker::run_procedure(spawner, req, tools, sink);
+    r = broker::run_procedure(spawner, req, tools, out);  // masks what it writes out
   }
-  // The procedure's result and messages are masked too, like everything written out.
-  r.message = p.redactor->redact(r.message);
-  r.traceback = p.redactor->redact(r.traceback);
-  p.redactor->redact_in_place(r.result);
   return r;
 }
 

@@ -1,12 +1,20 @@
 #include "broker/journal/exchange_journal.h"
 
+#include <algorithm>
+#include <iterator>
+
 #include "broker/journal/journal_secrets.h"
 #include "broker/secrets.h"
+#include "runtime/protocol/methods.h"
 
 namespace tactus::broker {
 namespace {
 
 using protocol::Json;
+
+// The host tools without an outside effect: their answers are deferred (docs/durability.md).
+constexpr std::string_view kEffectFreeTools[] = {"host.ping", "file.read", "file.list",
+                                                 "file.exists"};
 
 // The answer as journaled: {"result": ...} or {"error": ...}, without the request's id (a
 // resumed VM numbers its requests the same way, but the journal does not rely on it).
@@ -121,7 +129,7 @@ ExchangeJournal::Next ExchangeJournal::state(const Json& state, std::string& err
   const std::string text = masked_text(state);
   if (journal_ && seq_ <= static_cast<std::int64_t>(replay_.size())) {
     const JournalEntry& e = replay_[static_cast<std::size_t>(seq_ - 1)];
-    if (e.method != "state" || e.request_json != text) {
+    if (e.method != protocol::method::state || e.request_json != text) {
       out.step = Step::diverged;
       out.message = "the resumed run diverged from its journal at entry " + std::to_string(seq_) +
                     ": the journal has " + e.method + " " + shorten(e.request_json, redactor_) +
@@ -134,7 +142,7 @@ ExchangeJournal::Next ExchangeJournal::state(const Json& state, std::string& err
   if (!active()) return out;
   JournalEntry e;
   e.seq = seq_;
-  e.method = "state";
+  e.method = protocol::method::state;
   e.request_json = text;
   e.response_json = "{\"result\":{}}";
   if (defer(std::move(e), error) && deferred_.size() >= kMaxDeferred) flush(error);
@@ -154,7 +162,7 @@ ExchangeJournal::Next ExchangeJournal::next(const protocol::Message& request) {
                   ", the procedure now asks " + request.method + " " + shorten(params, redactor_);
     return out;
   }
-  if (e.response_json.empty() && e.method.rfind("human.", 0) == 0) {
+  if (e.response_json.empty() && protocol::is_human(e.method)) {
     out.step = Step::pending;
     pending_at_ = e.at;
     return out;
@@ -166,14 +174,15 @@ ExchangeJournal::Next ExchangeJournal::next(const protocol::Message& request) {
   }
   // A checkpoint whose function finished: its result is the next entry's request, or the one
   // after a state entry, which is the state the function left (given back with the result).
-  if (e.method == "checkpoint") {
+  if (e.method == protocol::method::checkpoint) {
     const auto at = [this](std::int64_t i) -> const JournalEntry* {
       return i < static_cast<std::int64_t>(replay_.size()) ? &replay_[static_cast<std::size_t>(i)]
                                                            : nullptr;
     };
-    const JournalEntry* state = at(seq_) && at(seq_)->method == "state" ? at(seq_) : nullptr;
+    const JournalEntry* state =
+        at(seq_) && at(seq_)->method == protocol::method::state ? at(seq_) : nullptr;
     const JournalEntry* done = at(state ? seq_ + 1 : seq_);
-    if (done && done->method == "checkpoint.result") {
+    if (done && done->method == protocol::method::checkpoint_result) {
       Json result = Json::parse(done->request_json, nullptr, false);
       if (seal_ && !result.is_discarded()) seal_->unseal(result);
       Json answer = {{"replayed", true},
@@ -195,15 +204,15 @@ ExchangeJournal::Next ExchangeJournal::next(const protocol::Message& request) {
 }
 
 bool ExchangeJournal::deferrable(const protocol::Message& request) {
-  const std::string& m = request.method;
-  if (m == "time.now" || m == "time.clock" || m == "random.seed" || m == "module.load" ||
-      m == "checkpoint" || m == "checkpoint.result")
-    return true;
-  if (m != "host.call" || !request.params.is_object()) return false;
+  const protocol::MethodSpec* spec = protocol::find_method(request.method);
+  if (!spec) return false;
+  if (spec->journal == protocol::Journaling::deferred) return true;
+  if (spec->journal != protocol::Journaling::by_tool || !request.params.is_object()) return false;
   const Json name = request.params.value("name", Json());
   if (!name.is_string()) return true;  // refused without running anything
   const std::string& n = name.get_ref<const std::string&>();
-  return n == "host.ping" || n == "file.read" || n == "file.list" || n == "file.exists";
+  return std::find(std::begin(kEffectFreeTools), std::end(kEffectFreeTools), n) !=
+         std::end(kEffectFreeTools);
 }
 
 bool ExchangeJournal::flush(std::string& error) {

@@ -19,7 +19,8 @@
 namespace tactus::protocol {
 
 enum class MethodKind : std::uint8_t { request, notification };
-enum class Sender : std::uint8_t { child, broker };
+// vm: the jailed VM (runtime/vm/); command: a command tool's jailed child (runtime/jail/).
+enum class Sender : std::uint8_t { vm, command, broker };
 enum class Journaling : std::uint8_t { not_journaled, deferred, in_flight, human, by_tool };
 
 struct MethodSpec {
@@ -65,31 +66,31 @@ inline constexpr std::string_view kHumanPrefix = "human.";
 
 inline constexpr MethodSpec kMethods[] = {
     // The hot path first: find_method scans in order.
-    {method::host_call, MethodKind::request, Sender::child, Journaling::by_tool},
-    {method::llm_chat, MethodKind::request, Sender::child, Journaling::in_flight},
-    {method::print, MethodKind::notification, Sender::child, Journaling::not_journaled},
-    {method::log, MethodKind::notification, Sender::child, Journaling::not_journaled},
-    {method::state, MethodKind::notification, Sender::child, Journaling::not_journaled},
-    {method::time_now, MethodKind::request, Sender::child, Journaling::deferred},
-    {method::time_clock, MethodKind::request, Sender::child, Journaling::deferred},
-    {method::random_seed, MethodKind::request, Sender::child, Journaling::deferred},
-    {method::module_load, MethodKind::request, Sender::child, Journaling::deferred},
-    {method::checkpoint, MethodKind::request, Sender::child, Journaling::deferred},
-    {method::checkpoint_result, MethodKind::request, Sender::child, Journaling::deferred},
-    {method::human_approve, MethodKind::request, Sender::child, Journaling::human},
-    {method::human_input, MethodKind::request, Sender::child, Journaling::human},
-    {method::human_review, MethodKind::request, Sender::child, Journaling::human},
-    {method::human_select, MethodKind::request, Sender::child, Journaling::human},
-    {method::human_notify, MethodKind::request, Sender::child, Journaling::human},
-    {method::human_escalate, MethodKind::request, Sender::child, Journaling::human},
-    {method::done, MethodKind::notification, Sender::child, Journaling::not_journaled},
-    {method::setup, MethodKind::notification, Sender::child, Journaling::not_journaled},
-    {method::setup_failed, MethodKind::notification, Sender::child, Journaling::not_journaled},
-    {method::ready, MethodKind::notification, Sender::child, Journaling::not_journaled},
-    {method::violation, MethodKind::notification, Sender::child, Journaling::not_journaled},
+    {method::host_call, MethodKind::request, Sender::vm, Journaling::by_tool},
+    {method::llm_chat, MethodKind::request, Sender::vm, Journaling::in_flight},
+    {method::print, MethodKind::notification, Sender::vm, Journaling::not_journaled},
+    {method::log, MethodKind::notification, Sender::vm, Journaling::not_journaled},
+    {method::state, MethodKind::notification, Sender::vm, Journaling::not_journaled},
+    {method::time_now, MethodKind::request, Sender::vm, Journaling::deferred},
+    {method::time_clock, MethodKind::request, Sender::vm, Journaling::deferred},
+    {method::random_seed, MethodKind::request, Sender::vm, Journaling::deferred},
+    {method::module_load, MethodKind::request, Sender::vm, Journaling::deferred},
+    {method::checkpoint, MethodKind::request, Sender::vm, Journaling::deferred},
+    {method::checkpoint_result, MethodKind::request, Sender::vm, Journaling::deferred},
+    {method::human_approve, MethodKind::request, Sender::vm, Journaling::human},
+    {method::human_input, MethodKind::request, Sender::vm, Journaling::human},
+    {method::human_review, MethodKind::request, Sender::vm, Journaling::human},
+    {method::human_select, MethodKind::request, Sender::vm, Journaling::human},
+    {method::human_notify, MethodKind::request, Sender::vm, Journaling::human},
+    {method::human_escalate, MethodKind::request, Sender::vm, Journaling::human},
+    {method::done, MethodKind::notification, Sender::vm, Journaling::not_journaled},
+    {method::setup, MethodKind::notification, Sender::vm, Journaling::not_journaled},
+    {method::setup_failed, MethodKind::notification, Sender::vm, Journaling::not_journaled},
+    {method::ready, MethodKind::notification, Sender::vm, Journaling::not_journaled},
+    {method::violation, MethodKind::notification, Sender::vm, Journaling::not_journaled},
     {method::run, MethodKind::notification, Sender::broker, Journaling::not_journaled},
     {method::exec, MethodKind::notification, Sender::broker, Journaling::not_journaled},
-    {method::exec_failed, MethodKind::notification, Sender::child, Journaling::not_journaled},
+    {method::exec_failed, MethodKind::notification, Sender::command, Journaling::not_journaled},
 };
 
 // The method called name, or nullptr.

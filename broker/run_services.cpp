@@ -1,0 +1,154 @@
+#include "broker/run_services.h"
+
+#include <sys/random.h>
+
+#include <algorithm>
+#include <chrono>
+#include <vector>
+
+#include "broker/sha256.h"
+#include "tools/file_tools.h"
+
+namespace tactus::broker::services {
+
+using protocol::Json;
+
+namespace {
+
+// The Log levels the VM may send; anything else is a protocol violation.
+constexpr const char* kLogLevels[] = {"debug", "info", "warn", "error"};
+
+// The llm.chat fields an audit line keeps as they are.
+constexpr const char* kLlmAuditFields[] = {"agent", "provider", "model", "model_type",
+                                           "tool_choice"};
+
+// The characters of a module name: a dotted Lua name, nothing a path could be made of.
+constexpr const char* kModuleNameChars =
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.";
+
+tools::ToolOutcome error(const char* code, std::string message) {
+  tools::ToolOutcome r;
+  r.code = code;
+  r.message = std::move(message);
+  return r;
+}
+
+}  // namespace
+
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+Json time_now() {
+  return Json{{"unix", unix_now()}};
+}
+
+Json time_clock(double seconds_elapsed) {
+  return Json{{"seconds", seconds_elapsed}};
+}
+
+Json random_seed() {
+  std::uint32_t seed = 0;
+  if (::getrandom(&seed, sizeof seed, 0) != static_cast<ssize_t>(sizeof seed))
+    seed = static_cast<std::uint32_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  return Json{{"seed", seed & 0x7fffffff}};
+}
+
+Json checkpoint_ack() {
+  return Json{{"replayed", false}};
+}
+
+Json checkpoint_result_ack() {
+  return Json::object();
+}
+
+tools::ToolOutcome load_module(const std::string& procedure_dir, const Json& params,
+                               std::size_t max_read) {
+  const Json name = params.is_object() ? params.value("name", Json()) : Json();
+  if (!name.is_string() || name.get_ref<const std::string&>().empty() ||
+      name.get_ref<const std::string&>().find_first_not_of(kModuleNameChars) != std::string::npos)
+    return error("invalid_args", "module.load needs a module name");
+  std::string rel = name.get<std::string>();
+  std::replace(rel.begin(), rel.end(), '.', '/');
+  if (procedure_dir.empty()) return error("not_found", "no procedure directory");
+  const std::vector<tools::Mount> mounts = {{"/procedure", procedure_dir, true}};
+  tools::FileLimits limits;
+  limits.max_read = max_read;
+  tools::ToolOutcome r;
+  std::string path;
+  for (const char* ext : {".lua", ".tac"}) {
+    path = rel + ext;
+    // Modules are the procedure's own code beside it: no .tactus name can be formed from a
+    // dotted module name, and only .lua and .tac files are read.
+    r = tools::file_read(mounts, limits, tools::TrustedFiles{},
+                         Json{{"path", "/procedure/" + path}});
+    if (r.ok || r.code != "not_found") break;
+  }
+  if (!r.ok && r.code == "not_found")
+    return error("not_found", "module '" + name.get<std::string>() + "' not found: no " + rel +
+                                  ".lua or " + rel + ".tac beside the procedure");
+  if (!r.ok) return r;
+  r.result = Json{{"source", r.result["content"]}, {"path", path}};
+  return r;
+}
+
+std::string log_line(const Json& params, const std::string& run_id, bool as_json,
+                     std::string& error) {
+  if (!params.is_object() || !params.value("message", Json()).is_string() ||
+      !params.value("level", Json()).is_string()) {
+    error = "log without level or message";
+    return "";
+  }
+  const std::string level = params["level"].get<std::string>();
+  if (std::find(std::begin(kLogLevels), std::end(kLogLevels), level) == std::end(kLogLevels)) {
+    error = "log level '" + level + "'";
+    return "";
+  }
+  const Json fields = params.value("fields", Json::object());
+  if (as_json)
+    return protocol::dump_json(Json{{"time", unix_now()},
+                                    {"run_id", run_id},
+                                    {"level", level},
+                                    {"message", params["message"]},
+                                    {"fields", fields}});
+  std::string line = "[" + level + "] " + params["message"].get<std::string>();
+  if (fields.is_object())
+    for (const auto& [k, v] : fields.items())
+      line += " " + k + "=" + (v.is_string() ? v.get<std::string>() : protocol::dump_json(v));
+  return line;
+}
+
+std::string idempotency_key(const std::string& run_id, std::int64_t n) {
+  return "tactus-" +
+         sha256_hex("tactus idempotency\n" + run_id + "\n" + std::to_string(n)).substr(0, 32);
+}
+
+Json llm_audit_args(const Json& p) {
+  Json args = Json::object();
+  if (!p.is_object()) return args;
+  for (const char* key : kLlmAuditFields)
+    if (p.contains(key) && p[key].is_string()) args[key] = p[key];
+  if (p.contains("messages") && p["messages"].is_array()) args["messages"] = p["messages"].size();
+  if (p.contains("tools") && p["tools"].is_array()) {
+    Json names = Json::array();
+    for (const auto& t : p["tools"])
+      if (t.is_object() && t.contains("name") && t["name"].is_string()) names.push_back(t["name"]);
+    args["tools"] = std::move(names);
+  }
+  return args;
+}
+
+Json audit_line(const std::string& run_id, const std::string& tool, const Json& args,
+                const tools::ToolOutcome& r, double ms, const Json& usage) {
+  Json line = {{"time", unix_now()},
+               {"run_id", run_id},
+               {"tool", tool},
+               {"args", args},
+               {"outcome", r.ok ? "ok" : r.code},
+               {"duration_ms", ms}};
+  if (!r.ok) line["message"] = r.message;
+  if (!usage.is_null()) line["usage"] = usage;
+  return line;
+}
+
+}  // namespace tactus::broker::services
