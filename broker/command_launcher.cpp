@@ -10,7 +10,7 @@ tools::LaunchedCommand SpawnerCommandLauncher::launch(const tools::CommandSpec& 
   spawner::SpawnRequest req;
   req.backend = spawner::Backend::jail;  // a command always runs jailed, even with --no-sandbox
   req.job = spawner::Job::command;
-  req.network_host = spec.network_host ? 1 : 0;
+  req.danger_host_network = spec.danger_host_network ? 1 : 0;
   req.memory = spec.memory;
   // The broker's kill at the timeout is the authority; RLIMIT_CPU backs it up.
   req.cpu_seconds = static_cast<std::uint64_t>(std::ceil(spec.timeout_seconds)) + 1;

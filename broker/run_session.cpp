@@ -328,7 +328,7 @@ spawner::SpawnRequest make_spawn_request(const RunRequest& request) {
   sreq.cpu_seconds = request.limits.cpu_seconds;
   sreq.memory = request.limits.memory;
   sreq.message_limit = request.limits.message;
-  sreq.allow_exec = request.allow_exec ? 1 : 0;
+  sreq.danger_allow_exec = request.danger_allow_exec ? 1 : 0;
   return sreq;
 }
 

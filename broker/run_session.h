@@ -28,7 +28,7 @@ struct RunRequest {
   sidecars::RunLimits limits;
   RunPolicy policy;
   spawner::Backend backend = spawner::Backend::jail;
-  bool allow_exec = false;  // sandbox.jit
+  bool danger_allow_exec = false;  // sandbox.jit
   // Secret values to mask in everything sent into the jail and written out. May be null.
   std::shared_ptr<const Redactor> redactor;
   // Where require("helpers.util") finds helpers/util.lua (or .tac). Empty: no such modules.

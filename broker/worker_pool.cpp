@@ -23,7 +23,7 @@ constexpr int kReadyTimeoutMs = 5000;
 
 bool same_profile(const spawner::SpawnRequest& a, const spawner::SpawnRequest& b) {
   return a.backend == b.backend && a.cpu_seconds == b.cpu_seconds && a.memory == b.memory &&
-         a.message_limit == b.message_limit && a.allow_exec == b.allow_exec;
+         a.message_limit == b.message_limit && a.danger_allow_exec == b.danger_allow_exec;
 }
 
 // Reads the worker's setup times and its ready; anything else means the worker is unusable.

@@ -46,6 +46,54 @@ bool parse_size_flag(std::string_view flag, const std::string& v, std::uint64_t 
   return true;
 }
 
+// The limit flags (--timeout, --cpu, --memory, --output-limit, --message-limit, --instructions),
+// the last configuration layer: nullopt when flag is none of them, else whether it parsed.
+// value() takes the flag's value into v.
+template <class TakeValue>
+std::optional<bool> limit_flag(std::string_view flag, TakeValue&& value, std::string& v,
+                               sidecars::LimitFlags& limits, std::string& error) {
+  if (flag == "--timeout") {
+    if (!value()) return false;
+    auto d = sidecars::parse_duration(v);
+    if (!d || *d <= 0) {
+      error = "option '--timeout': '" + v + "' is not a positive duration (e.g. 30, 30s, 5m)";
+      return false;
+    }
+    limits.timeout_seconds = *d;
+  } else if (flag == "--cpu") {
+    if (!value()) return false;
+    auto d = sidecars::parse_duration(v);
+    if (!d || *d <= 0) {
+      error = "option '--cpu': '" + v + "' is not a positive duration (e.g. 10, 10s, 1m)";
+      return false;
+    }
+    limits.cpu_seconds = static_cast<std::uint64_t>(std::ceil(*d));
+  } else if (flag == "--memory") {
+    if (!value() || !parse_size_flag(flag, v, sidecars::kMinMemory, limits.memory, error))
+      return false;
+  } else if (flag == "--output-limit") {
+    if (!value() || !parse_size_flag(flag, v, 1, limits.output, error)) return false;
+  } else if (flag == "--message-limit") {
+    if (!value() || !parse_size_flag(flag, v, sidecars::kMinMessage, limits.message, error))
+      return false;
+    if (*limits.message > (1ull << 30)) {
+      error = "option '--message-limit' must be at most 1 GiB";
+      return false;
+    }
+  } else if (flag == "--instructions") {
+    if (!value()) return false;
+    auto n = sidecars::parse_size(v);  // accepts plain counts and k/m/g multipliers
+    if (!n) {
+      error = "option '--instructions': '" + v + "' is not a count";
+      return false;
+    }
+    limits.instructions = *n;
+  } else {
+    return std::nullopt;
+  }
+  return true;
+}
+
 bool parse_run(ArgCursor c, CliOptions& o, std::string& error) {
   for (; !c.done(); ++c.i) {
     const std::string_view arg = c.argv[c.i];
@@ -119,34 +167,6 @@ bool parse_run(ArgCursor c, CliOptions& o, std::string& error) {
         return false;
       }
       o.run_id = v;
-    } else if (flag == "--timeout") {
-      if (!value()) return false;
-      auto d = sidecars::parse_duration(v);
-      if (!d || *d <= 0) {
-        error = "option '--timeout': '" + v + "' is not a positive duration (e.g. 30, 30s, 5m)";
-        return false;
-      }
-      o.limits.timeout_seconds = *d;
-    } else if (flag == "--cpu") {
-      if (!value()) return false;
-      auto d = sidecars::parse_duration(v);
-      if (!d || *d <= 0) {
-        error = "option '--cpu': '" + v + "' is not a positive duration (e.g. 10, 10s, 1m)";
-        return false;
-      }
-      o.limits.cpu_seconds = static_cast<std::uint64_t>(std::ceil(*d));
-    } else if (flag == "--memory") {
-      if (!value() || !parse_size_flag(flag, v, sidecars::kMinMemory, o.limits.memory, error))
-        return false;
-    } else if (flag == "--output-limit") {
-      if (!value() || !parse_size_flag(flag, v, 1, o.limits.output, error)) return false;
-    } else if (flag == "--message-limit") {
-      if (!value() || !parse_size_flag(flag, v, sidecars::kMinMessage, o.limits.message, error))
-        return false;
-      if (*o.limits.message > (1ull << 30)) {
-        error = "option '--message-limit' must be at most 1 GiB";
-        return false;
-      }
     } else if (flag == "--mock") {
       if (!no_value()) return false;
       o.mock = true;
@@ -173,14 +193,8 @@ bool parse_run(ArgCursor c, CliOptions& o, std::string& error) {
         return false;
       }
       o.runs = static_cast<int>(n);
-    } else if (flag == "--instructions") {
-      if (!value()) return false;
-      auto n = sidecars::parse_size(v);  // accepts plain counts and k/m/g multipliers
-      if (!n) {
-        error = "option '--instructions': '" + v + "' is not a count";
-        return false;
-      }
-      o.limits.instructions = *n;
+    } else if (const auto limit = limit_flag(flag, value, v, o.limits, error)) {
+      if (!*limit) return false;
     } else {
       const char* topic = o.command == Command::test   ? "test"
                           : o.command == Command::eval ? "eval"
@@ -197,15 +211,6 @@ bool parse_run(ArgCursor c, CliOptions& o, std::string& error) {
 }
 
 }  // namespace
-
-void LimitFlags::apply(sidecars::RunLimits& l) const {
-  if (timeout_seconds) l.timeout_seconds = *timeout_seconds;
-  if (memory) l.memory = *memory;
-  if (cpu_seconds) l.cpu_seconds = *cpu_seconds;
-  if (output) l.output = *output;
-  if (instructions) l.instructions = *instructions;
-  if (message) l.message = *message;
-}
 
 ParseResult parse_cli(int argc, const char* const* argv) {
   ParseResult r;
@@ -380,11 +385,29 @@ ParseResult parse_cli(int argc, const char* const* argv) {
       o.help_topic = "config";
       return r;
     }
-    if (argc != 4 || std::string_view(argv[2]) != "show") {
-      r.error = "usage: tactus config show FILE.tac";
+    if (argc < 4 || std::string_view(argv[2]) != "show") {
+      r.error = "usage: tactus config show FILE.tac [limit flags]";
       return r;
     }
     o.file = argv[3];
+    // The limit flags a run would be given: shown as the last layer, with the flag as origin.
+    for (ArgCursor c{argc, argv, 4}; !c.done(); ++c.i) {
+      const std::string_view arg = c.argv[c.i];
+      const auto eq = arg.find('=');
+      const std::string_view flag = arg.substr(0, eq);
+      const bool has_inline = eq != std::string_view::npos;
+      std::string v;
+      auto value = [&]() {
+        return take_value(c, flag, has_inline ? arg.substr(eq + 1) : std::string_view(), has_inline,
+                          v, r.error);
+      };
+      const auto limit = limit_flag(flag, value, v, o.limits, r.error);
+      if (!limit)
+        r.error = "unexpected argument '" + std::string(arg) +
+                  "' (tactus config show FILE.tac takes the limit flags only: --timeout, --cpu, "
+                  "--memory, --output-limit, --message-limit, --instructions)";
+      if (!limit || !*limit) return r;
+    }
     return r;
   }
   r.error = "unknown command '" + std::string(cmd) + "' (see 'tactus --help')";
@@ -459,11 +482,13 @@ exit codes: 0 every scenario at or above the threshold, 1 one below it or a malf
 Specification, 2 usage or configuration error.
 )";
   if (topic == "config")
-    return R"(usage: tactus config show FILE.tac
+    return R"(usage: tactus config show FILE.tac [limit flags]
 
 Prints the configuration a run of FILE.tac would get, merged from its layers (later wins):
 built-in defaults < ~/.tactus/config.yml < .tactus/config.yml (nearest ancestor of FILE's
-directory) < FILE.tac.yml < command-line flags. Each value is followed by where it came from.
+directory) < FILE.tac.yml < the limit flags given after FILE (--timeout, --cpu, --memory,
+--output-limit, --message-limit, --instructions, as for tactus run). Each value is followed by
+where it came from: a file:line, "default", or the flag.
 Secrets are shown as <secret:NAME>, never their values. See docs/configuration.md.
 )";
   if (topic == "sandbox")
@@ -492,12 +517,17 @@ options:
   --input FILE.json     read the input object from a JSON file
   --json                print one JSON document {run_id, status, result|error, timings};
                         printed lines go to stderr
-  --timeout DURATION    wall-clock limit; the run is killed after it (default 3600s)
-  --memory SIZE         VM heap limit (default 2g, at least 1m)
-  --cpu DURATION        CPU-time limit, RLIMIT_CPU (default 3600s)
-  --output-limit SIZE   bytes of printed output before the run is stopped (default 10m)
+  --timeout DURATION    wall-clock limit; the run is killed after it (default )" +
+           std::to_string(static_cast<long>(sidecars::kDefaultTimeoutSeconds)) + R"(s)
+  --memory SIZE         VM heap limit (default )" +
+           sidecars::format_size(sidecars::kDefaultMemory) + R"(, at least 1m)
+  --cpu DURATION        CPU-time limit, RLIMIT_CPU (default )" +
+           std::to_string(sidecars::kDefaultCpuSeconds) + R"(s)
+  --output-limit SIZE   bytes of printed output before the run is stopped (default )" +
+           sidecars::format_size(sidecars::kDefaultOutput) + R"()
   --instructions N      VM instruction budget (default: none)
-  --message-limit SIZE  largest protocol message (default 4m, at least 64k)
+  --message-limit SIZE  largest protocol message (default )" +
+           sidecars::format_size(sidecars::kDefaultMessage) + R"(, at least 64k)
   --run-id ID           use ID instead of a random run id
   --log-format text|json
                         Log.* events on stderr as readable lines (default) or JSONL

@@ -27,11 +27,7 @@ enum class Command {
 };
 
 // Limits given on the command line (the top config layer); unset ones fall through.
-struct LimitFlags {
-  std::optional<double> timeout_seconds;
-  std::optional<std::uint64_t> memory, cpu_seconds, output, instructions, message;
-  void apply(sidecars::RunLimits& limits) const;
-};
+using sidecars::LimitFlags;
 
 struct CliOptions {
   Command command = Command::help;

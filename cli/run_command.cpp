@@ -397,7 +397,7 @@ tools::ToolContext tool_context(const sidecars::Config& config, const std::strin
     spec.name = name;
     spec.command = c.command;
     spec.timeout_seconds = c.timeout;
-    spec.network_host = c.network == "host";
+    spec.danger_host_network = c.network == "host";
     // Only the secrets named for this tool; check_config made sure they are declared.
     for (const auto& s : c.secrets) spec.secrets.emplace_back(s, secrets.at(s));
     spec.memory = config.memory.value;
@@ -429,6 +429,7 @@ int config_show_command(const CliOptions& o) {
     write_all(2, "tactus: " + error + "\n");
     return kExitUsage;
   }
+  sidecars::apply_flags(o.limits, config);
   write_all(1, sidecars::show_config(config));
   for (const auto& w : sidecars::config_warnings(config)) write_all(2, "tactus: " + w + "\n");
   return 0;
@@ -443,16 +444,14 @@ bool prepare_run(const CliOptions& o, PreparedRun& p, std::string& error) {
   for (const auto& [name, value] : p.secrets) p.seal.add(name, value);
   req.redactor = p.redactor;
 
-  // Configuration, then the command line over it.
-  req.limits.timeout_seconds = config.timeout.value;
-  req.limits.memory = config.memory.value;
-  req.limits.cpu_seconds = config.cpu.value;
-  req.limits.output = config.output.value;
-  req.limits.instructions = config.instructions.value;
-  req.limits.message = config.message.value;
-  o.limits.apply(req.limits);
+  // Configuration, then the command line's limit flags over it as the last layer. p.config
+  // stays without them: a run's identity is its files' configuration, so a resume may be
+  // given other limits.
+  sidecars::Config flagged = config;
+  sidecars::apply_flags(o.limits, flagged);
+  req.limits = sidecars::run_limits(flagged);
   req.policy.allowed_tools = config.tools_allow.value;
-  req.allow_exec = config.jit.value;
+  req.danger_allow_exec = config.jit.value;
   req.log_json = o.log_json;
 
   // The run message carries the source; keep room for the envelope and the input.

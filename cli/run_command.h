@@ -38,7 +38,7 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner);
 // One run of options.file made ready: its configuration layers, secrets (resolved here, in the
 // broker), limits, source, input and backend. Shared by run, validate, resume, test and eval.
 struct PreparedRun {
-  sidecars::Config config;
+  sidecars::Config config;  // the files' layers (a run's identity); req.limits adds the flags
   broker::RunRequest req;
   std::shared_ptr<broker::Redactor> redactor;
   broker::SecretSeal

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "sidecars/run_limits.h"
+
 namespace tactus::sidecars {
 
 struct Origin {
@@ -63,13 +65,13 @@ struct Config {
   // sandbox
   Setting<bool> enabled{true};
   Setting<std::string> backend{"jail"};
-  Setting<double> timeout{3600};
+  Setting<double> timeout{kDefaultTimeoutSeconds};
   Setting<bool> jit{false};
-  Setting<std::uint64_t> memory{2ull << 30};
-  Setting<std::uint64_t> cpu{3600};
-  Setting<std::uint64_t> output{10ull << 20};
-  Setting<std::uint64_t> instructions{0};
-  Setting<std::uint64_t> message{4ull << 20};
+  Setting<std::uint64_t> memory{kDefaultMemory};
+  Setting<std::uint64_t> cpu{kDefaultCpuSeconds};
+  Setting<std::uint64_t> output{kDefaultOutput};
+  Setting<std::uint64_t> instructions{kDefaultInstructions};
+  Setting<std::uint64_t> message{kDefaultMessage};
   // What one run's file tools may write, appends included, counted across resumes.
   Setting<std::uint64_t> disk{256ull << 20};
   Setting<bool> mount_current_dir{true};
@@ -124,6 +126,12 @@ bool apply_layer(const std::string& yaml_text, const std::string& file, Config& 
 
 // Cross-checks after all layers: providers name declared secrets, commands' secrets exist...
 bool check_config(const Config& config, std::string& error);
+
+// The command line's limit flags over config: the last layer, each setting it sets with the
+// flag as its origin ("--timeout"), so config show says where a run's limit came from.
+void apply_flags(const LimitFlags& flags, Config& config);
+// The limits a run under config gets.
+RunLimits run_limits(const Config& config);
 
 // One setting as `config show` shows it (a list setting may have one entry per item).
 struct ConfigEntry {

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -186,4 +187,45 @@ TEST_CASE("config cli: unanchored network patterns are warned about; 0 s is refu
   r = run_tactus({"config", "show", tac.path()});
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("sandbox.timeout: must be more than 0 s") != std::string::npos);
+}
+
+TEST_CASE("config cli: the limit flags are the last layer, shown with the flag as origin",
+          "[config][cli]") {
+  const auto hello =
+      run_tactus({"config", "show", TACTUS_SOURCE_DIR "/examples/hello.tac", "--timeout", "2s"});
+  INFO(hello.err);
+  CHECK(hello.exit_code == 0);
+  std::istringstream lines(hello.out);
+  std::string line, timeout;
+  while (std::getline(lines, line))
+    if (line.rfind("sandbox.timeout:", 0) == 0) timeout = line;
+  // config show aligns its origins in one column.
+  CHECK(std::regex_match(timeout, std::regex("sandbox\\.timeout: 2 +# --timeout")));
+
+  TempTac tac("return 1");
+  tactus::test::write_file(tac.path() + ".yml",
+                           "sandbox:\n  timeout: 60\n  limits:\n    memory: 256m\n    cpu: 30\n");
+  const auto over =
+      run_tactus({"config", "show", tac.path(), "--memory=64m", "--cpu", "5s", "--output-limit",
+                  "1k", "--message-limit", "1m", "--instructions", "1000"});
+  INFO(over.err);
+  CHECK(over.exit_code == 0);
+  CHECK(std::regex_search(over.out,
+                          std::regex("sandbox\\.timeout: 60 +# " + tac.path() + "\\.yml:2:12\n")));
+  for (const char* expected :
+       {"sandbox\\.limits\\.memory: 64 MiB +# --memory\n", "sandbox\\.limits\\.cpu: 5 +# --cpu\n",
+        "sandbox\\.limits\\.output: 1 KiB +# --output-limit\n",
+        "sandbox\\.limits\\.message: 1 MiB +# --message-limit\n",
+        "sandbox\\.limits\\.instructions: 1000 +# --instructions\n"}) {
+    INFO(expected);
+    CHECK(std::regex_search(over.out, std::regex(expected)));
+  }
+
+  // Anything else is refused, as a bad value is.
+  const auto json = run_tactus({"config", "show", tac.path(), "--json"});
+  CHECK(json.exit_code == 2);
+  CHECK(json.err.find("unexpected argument '--json'") != std::string::npos);
+  const auto bad = run_tactus({"config", "show", tac.path(), "--timeout", "soon"});
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err.find("option '--timeout': 'soon' is not a positive duration") != std::string::npos);
 }

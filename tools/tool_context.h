@@ -70,7 +70,7 @@ struct CommandSpec {
   std::string name;                  // the tool's name, for messages
   std::vector<std::string> command;  // argv; the first word an absolute path inside the jail
   double timeout_seconds = 30;
-  bool network_host = false;
+  bool danger_host_network = false;
   std::vector<std::pair<std::string, std::string>> secrets;  // NAME, value: put in the env
   std::uint64_t memory = 1ull << 30;                         // RLIMIT_AS
   std::uint64_t max_output = 4ull << 20;                     // bytes of stdout kept

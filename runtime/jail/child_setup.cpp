@@ -67,7 +67,7 @@ bool set_limit(int resource, rlim_t soft, rlim_t hard) {
   return ::setrlimit(resource, &r) == 0;
 }
 
-bool set_rlimits(const spawner::SpawnRequest& req, bool jailed) {
+bool set_rlimits(const SpawnRequest& req, bool jailed) {
   if (!set_limit(RLIMIT_CORE, 0, 0)) return false;
   if (!set_limit(RLIMIT_FSIZE, 0, 0)) return false;
   // SIGXCPU at the soft limit (reported as "cpu"); SIGKILL at the hard limit a second later.
@@ -89,7 +89,7 @@ constexpr rlim_t kCommandMaxFiles = 256;
 constexpr rlim_t kCommandMaxProcesses = 64;
 constexpr rlim_t kCommandMaxFileSize = 16ull << 20;  // the scratch tmpfs is 16 MiB
 
-bool set_command_rlimits(const spawner::SpawnRequest& req) {
+bool set_command_rlimits(const SpawnRequest& req) {
   if (!set_limit(RLIMIT_CORE, 0, 0)) return false;
   if (!set_limit(RLIMIT_FSIZE, kCommandMaxFileSize, kCommandMaxFileSize)) return false;
   if (req.cpu_seconds && !set_limit(RLIMIT_CPU, req.cpu_seconds, req.cpu_seconds)) return false;
@@ -176,8 +176,7 @@ bool errno_ok(int err) {
 
 // The jail, in order, one step per line (docs/security.md). channel follows the channel fd as
 // it moves, so a failure is reported where the channel really is.
-bool contain_jail(StepClock& t, int& channel, const ChildPlan& plan,
-                  const spawner::SpawnRequest& req) {
+bool contain_jail(StepClock& t, int& channel, const ChildPlan& plan, const SpawnRequest& req) {
   const char* mount_step = "mount";
   if (!t.ok(die_with_parent(channel), "pdeathsig")) return false;
   const char* map_step = "uid_map";
@@ -203,14 +202,14 @@ bool contain_jail(StepClock& t, int& channel, const ChildPlan& plan,
 // but a root with /usr read-only, stdio and fd 3, rlimits for a program that forks and
 // writes scratch files, and the command denylist (it then execs, so no signal handlers).
 bool contain_command_jail(StepClock& t, int& channel, const ChildPlan& plan,
-                          const spawner::SpawnRequest& req) {
+                          const SpawnRequest& req) {
   const char* mount_step = "mount";
   if (!t.ok(die_with_parent(channel), "pdeathsig")) return false;
   const char* map_step = "uid_map";
   const int map_err = user_ns_child_wait_maps(plan.sync_fd, &map_step);
   if (!t.ok(errno_ok(map_err), map_step)) return false;
   if (!t.ok(new_session(), "setsid")) return false;
-  const bool mounted = mount_ns_child_command_root(req.network_host != 0, &mount_step);
+  const bool mounted = mount_ns_child_command_root(req.danger_host_network != 0, &mount_step);
   if (!t.ok(mounted, mount_step)) return false;
   if (!t.ok(user_ns_child_become_nobody(), "setresuid")) return false;
   if (!t.ok(die_with_parent(channel), "pdeathsig_again")) return false;
@@ -223,7 +222,7 @@ bool contain_command_jail(StepClock& t, int& channel, const ChildPlan& plan,
 }
 
 // Danger (--no-sandbox): the child process and the restricted VM, nothing else.
-bool contain_danger_none(StepClock& t, int& channel, const spawner::SpawnRequest& req) {
+bool contain_danger_none(StepClock& t, int& channel, const SpawnRequest& req) {
   if (!t.ok(die_with_parent(channel), "pdeathsig")) return false;
   if (!t.ok(new_session(), "setsid")) return false;
   if (!t.ok(keep_only_channel(channel), "close_fds")) return false;
@@ -234,15 +233,14 @@ bool contain_danger_none(StepClock& t, int& channel, const spawner::SpawnRequest
 
 }  // namespace
 
-void run_child(const ChildPlan& plan, const spawner::SpawnRequest& request) {
+void run_child(const ChildPlan& plan, const SpawnRequest& request) {
   int channel = plan.channel;
   StepClock t;
   bool contained = false;
-  if (request.job == spawner::Job::command)  // always jailed: there is no unjailed command
-    contained = request.backend == spawner::Backend::jail
-                    ? contain_command_jail(t, channel, plan, request)
-                    : t.ok(errno_ok(EINVAL), "backend");
-  else if (request.backend == spawner::Backend::jail)
+  if (request.job == Job::command)  // always jailed: there is no unjailed command
+    contained = request.backend == Backend::jail ? contain_command_jail(t, channel, plan, request)
+                                                 : t.ok(errno_ok(EINVAL), "backend");
+  else if (request.backend == Backend::jail)
     contained = contain_jail(t, channel, plan, request);
   else
     contained = contain_danger_none(t, channel, request);

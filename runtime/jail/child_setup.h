@@ -3,8 +3,8 @@
 
 #include <sys/types.h>
 
+#include "runtime/jail/jail_spec.h"
 #include "runtime/jail/seccomp_policy.h"
-#include "runtime/spawner/spawn_request.h"
 
 namespace tactus::jail {
 
@@ -12,7 +12,7 @@ namespace tactus::jail {
 inline constexpr int kChannelFd = 3;
 
 // The code that runs once the child is contained: the VM in tactus, a probe in tests.
-using ChildMain = int (*)(int channel_fd, const spawner::SpawnRequest& request);
+using ChildMain = int (*)(int channel_fd, const SpawnRequest& request);
 
 struct ChildPlan {
   int channel = -1;  // the child's end of the run's socketpair
@@ -24,6 +24,6 @@ struct ChildPlan {
 
 // Runs the recipe of request.backend, then plan.main on fd 3, then exits. A failed step is
 // reported to the broker over the channel as {step, errno}.
-[[noreturn]] void run_child(const ChildPlan& plan, const spawner::SpawnRequest& request);
+[[noreturn]] void run_child(const ChildPlan& plan, const SpawnRequest& request);
 
 }  // namespace tactus::jail

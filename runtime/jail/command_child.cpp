@@ -38,7 +38,7 @@ std::vector<char*> pointers(std::vector<std::string>& v) {
 
 }  // namespace
 
-int command_child_main(int fd, const spawner::SpawnRequest& request) {
+int command_child_main(int fd, const SpawnRequest& request) {
   vm::HostChannel channel(
       fd, request.message_limit ? request.message_limit : protocol::kDefaultMessageLimit);
   std::string reason;

@@ -1,7 +1,7 @@
 // The main of a command tool's jail: receives what to exec on fd 3, then execs it.
 #pragma once
 
-#include "runtime/spawner/spawn_request.h"
+#include "runtime/jail/jail_spec.h"
 
 namespace tactus::jail {
 
@@ -9,6 +9,6 @@ namespace tactus::jail {
 // with exactly that environment; fd is closed by the exec, which is how the broker learns that
 // it succeeded. On failure sends {"method":"exec_failed","params":{"errno":N}} and returns
 // protocol::kExitCannotExec (runtime/protocol/exit_codes.h).
-int command_child_main(int fd, const spawner::SpawnRequest& request);
+int command_child_main(int fd, const SpawnRequest& request);
 
 }  // namespace tactus::jail

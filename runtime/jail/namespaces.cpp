@@ -172,7 +172,7 @@ bool link_or_bind(const char* name) {
 
 }  // namespace
 
-bool mount_ns_child_command_root(bool network_host, const char** step) {
+bool mount_ns_child_command_root(bool danger_host_network, const char** step) {
   // As root our own id is not mapped inside (only nobody is), and files cannot be created
   // with an unmapped owner: build the root as nobody.
   *step = "setfsuid";
@@ -201,7 +201,7 @@ bool mount_ns_child_command_root(bool network_host, const char** step) {
     ::close(fd);
     if (::mount(host, target, nullptr, MS_BIND, nullptr) != 0) return false;
   }
-  if (network_host) {
+  if (danger_host_network) {
     *step = "bind_etc";
     if (::mkdir("/tmp/etc", 0755) != 0) return false;
     for (const char* f : {"resolv.conf", "hosts", "nsswitch.conf", "ssl"}) {

@@ -38,8 +38,8 @@ bool mount_ns_child_empty_root(const char** step);
 // Child, command tools: pivot_root into a fresh tmpfs holding /usr (read-only bind), the
 // merged-/usr links (/bin, /sbin, /lib, /lib64), /dev/null, /dev/zero, /dev/urandom and
 // /dev/random (binds), and a small writable /tmp; the root itself is then read-only. With
-// network_host, /etc/resolv.conf, /etc/hosts, /etc/nsswitch.conf and /etc/ssl are bound
+// danger_host_network, /etc/resolv.conf, /etc/hosts, /etc/nsswitch.conf and /etc/ssl are bound
 // read-only too, so names resolve and TLS verifies. Nothing else of the host is visible.
-bool mount_ns_child_command_root(bool network_host, const char** step);
+bool mount_ns_child_command_root(bool danger_host_network, const char** step);
 
 }  // namespace tactus::jail

@@ -183,7 +183,7 @@ SeccompProgram build_command_seccomp_policy() {
   return export_program(ctx, rc, error);
 }
 
-SeccompProgram build_seccomp_policy(bool allow_exec) {
+SeccompProgram build_seccomp_policy(bool danger_allow_exec) {
   SeccompProgram out;
   // Every syscall not listed traps into the violation reporter (runtime/jail/signals.cpp),
   // which reports {nr, arch} on fd 3 and dies by SIGSYS; the syscall never runs. Foreign
@@ -203,7 +203,7 @@ SeccompProgram build_seccomp_policy(bool allow_exec) {
       break;
     }
     const bool prot_arg = std::strcmp(s.name, "mmap") == 0 || std::strcmp(s.name, "mprotect") == 0;
-    if (prot_arg && !allow_exec) {
+    if (prot_arg && !danger_allow_exec) {
       // prot is an int: compare its low 32 bits only, so junk in the upper half changes nothing.
       const int prot_index = 2;
       rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,

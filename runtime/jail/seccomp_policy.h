@@ -24,9 +24,9 @@ struct SeccompProgram {
   std::string error;  // empty on success
 };
 
-// allow_exec: permit PROT_EXEC in mmap/mprotect (sandbox.jit). Otherwise mmap and mprotect
+// danger_allow_exec: permit PROT_EXEC in mmap/mprotect (sandbox.jit). Otherwise mmap and mprotect
 // are allowed only without PROT_EXEC, compared on the low 32 bits of the argument.
-SeccompProgram build_seccomp_policy(bool allow_exec);
+SeccompProgram build_seccomp_policy(bool danger_allow_exec);
 
 // A command tool's denylist entry (build_command_seccomp_policy).
 struct DeniedSyscall {

@@ -164,7 +164,7 @@ const jail::SeccompProgram& policy_for(SpawnerState& st, const SpawnRequest& req
     if (st.command_policy.code.empty()) st.command_policy = jail::build_command_seccomp_policy();
     return st.command_policy;
   }
-  if (!req.allow_exec) return st.policy;
+  if (!req.danger_allow_exec) return st.policy;
   if (st.jit_policy.code.empty()) st.jit_policy = jail::build_seccomp_policy(true);
   return st.jit_policy;
 }
@@ -172,7 +172,8 @@ const jail::SeccompProgram& policy_for(SpawnerState& st, const SpawnRequest& req
 // clone_child_of_broker, in the host's network namespace when a command tool asks for it.
 pid_t clone_in_network(SpawnerState& st, const SpawnRequest& req, unsigned long long flags,
                        int* pidfd, const char** step) {
-  if (!(req.job == Job::command && req.network_host)) return clone_child_of_broker(flags, pidfd);
+  if (!(req.job == Job::command && req.danger_host_network))
+    return clone_child_of_broker(flags, pidfd);
   *step = "netns_host";
   if (st.host_netns < 0) {
     errno = EPERM;  // unprivileged: the host's network namespace is out of reach
