@@ -4,14 +4,14 @@
 -- It returns the runner that Vm::run calls with the procedure's chunk and input.
 local _, P = ...
 
-local mocks = require("tactus.testing.mocks")
+local host = require("tactus.host")
 
 -- Host: the one door out. Host.call(name, args) is one broker request; on failure it raises
 -- an error whose message starts with the code (denied, invalid_args, not_found, timeout, failed).
--- Under tactus test a mocked tool answers instead (lua/tactus/testing/mocks.lua).
+-- Under tactus test a mocked tool answers instead (lua/tactus/host.lua).
 Host = {
   call = function(name, args)
-    return mocks.host_call(name, args, true)
+    return host.call(name, args, true)
   end,
 }
 
@@ -36,7 +36,10 @@ local naming = require("tactus.dsl.naming")
 local tools = require("tactus.dsl.tools")
 local agents = require("tactus.dsl.agent")
 local procs = require("tactus.dsl.procedure")
-local testing = require("tactus.testing.runner")
+local specs = require("tactus.dsl.specs")
+-- The testing runner (lua/tactus/testing/runner.lua), loaded by the VM only when a mode needs
+-- it: validate's list of scenarios, tactus test, run --mock. The language never requires it.
+local testing = P.testing
 
 -- State: the run's state table; Procedure { state = {...} } declares fields with defaults.
 state = {}
@@ -148,7 +151,7 @@ Step = setmetatable({
   end,
 }, {
   __call = function(_, text, fn)
-    testing.step(text, fn, 2)
+    specs.step(text, fn, 2)
   end,
 })
 checkpoint = function(label, fn)
@@ -157,14 +160,14 @@ end
 
 -- Testing declarations: `tactus test` and `tactus eval` run them (docs/testing.md).
 Specification = function(text)
-  testing.specification(text, 2)
+  specs.specification(text, 2)
 end
 specifications = Specification
 Mocks = function(t)
-  testing.mocks(t, 2)
+  specs.mocks(t, 2)
 end
 Evaluation = function(t)
-  testing.evaluation(t, 2)
+  specs.evaluation(t, 2)
 end
 
 -- Human.*: each is one broker request, answered at the terminal when there is one, otherwise
@@ -176,13 +179,7 @@ local function ask(kind, args, level)
   if type(args) ~= "table" or type(args.message) ~= "string" then
     error("Human." .. kind .. " needs a table with a message: Human." .. kind .. '{ message = "..." }', level + 1)
   end
-  local mode = P.mode()
-  if mode == "validate" then
-    error("validate: Human." .. kind .. " is not run during validation", 0)
-  elseif mocks.answers_humans() then
-    return mocks.human(kind, args) -- a scenario's answer or the default; nobody is asked
-  end
-  return P.human(kind, args)
+  return host.human(kind, args) -- under tactus test, a scenario's answer: nobody is asked
 end
 Human = {
   approve = function(args)
@@ -229,7 +226,7 @@ return function(chunk, raw_input, options)
   raw_input = type(raw_input) == "table" and raw_input or {}
   options = type(options) == "table" and options or {}
   if mode() == "test" then
-    return testing.run_scenario(chunk, raw_input, options, {
+    return testing().run_scenario(chunk, raw_input, options, {
       make_input = function(values)
         current_input = procs.make_input(values)
         return current_input
@@ -243,8 +240,9 @@ return function(chunk, raw_input, options)
     })
   end
   if options.mock then
-    mocks.activate(false, true) -- tactus run --mock: Mocks {...} and default replies
+    testing().mock_run() -- tactus run --mock: Mocks {...} and default replies
   end
+  host.seal() -- no mocks from here on: the procedure runs
   current_input = procs.make_input(raw_input)
   rawset(_G, "input", current_input)
   if mode() == "validate" then
@@ -261,7 +259,7 @@ return function(chunk, raw_input, options)
     summary.agents = agents.names()
     summary.tools = tools.names()
     summary.script_stopped_at_host_call = partial or nil
-    summary.specification = testing.list()
+    summary.specification = #specs.texts() > 0 and testing().list() or nil
     return summary
   end
   local result = chunk(current_input)

@@ -12,11 +12,7 @@
 #include "tests/fixtures/fake_llm.h"
 #include "tests/support/cli_runner.h"
 
-using tactus::test::FakeLlmServer;
-using tactus::test::FakeReply;
-using tactus::test::FakeToolCall;
-using tactus::test::run_tactus;
-using tactus::test::TempTac;
+using namespace tactus::test;  // tests/support/
 using Json = nlohmann::json;
 namespace fs = std::filesystem;
 

@@ -12,9 +12,7 @@
 
 #include "tests/support/cli_runner.h"
 
-using tactus::test::CliRun;
-using tactus::test::run_tactus_in;
-using tactus::test::TempTac;
+using namespace tactus::test;  // tests/support/
 using Json = nlohmann::json;
 namespace fs = std::filesystem;
 

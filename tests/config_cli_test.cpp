@@ -13,8 +13,7 @@
 
 #include "tests/support/cli_runner.h"
 
-using tactus::test::run_tactus;
-using tactus::test::TempTac;
+using namespace tactus::test;  // tests/support/
 namespace fs = std::filesystem;
 
 namespace {

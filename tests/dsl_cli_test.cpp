@@ -9,8 +9,7 @@
 
 #include "tests/support/cli_runner.h"
 
-using tactus::test::run_tactus;
-using tactus::test::TempTac;
+using namespace tactus::test;  // tests/support/
 using Json = nlohmann::json;
 
 namespace {

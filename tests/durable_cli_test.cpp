@@ -25,12 +25,7 @@
 #include "tests/support/cli_runner.h"
 #include "tests/support/http_test_server.h"
 
-using tactus::test::CliRun;
-using tactus::test::FakeLlmServer;
-using tactus::test::FakeReply;
-using tactus::test::run_tactus_in;
-using tactus::test::start_tactus;
-using tactus::test::TempTac;
+using namespace tactus::test;  // tests/support/
 using Json = nlohmann::json;
 namespace fs = std::filesystem;
 

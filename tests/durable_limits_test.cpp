@@ -12,9 +12,7 @@
 #include "tests/support/http_test_server.h"
 #include "tests/support/project_journal.h"
 
-using tactus::test::CliRun;
-using tactus::test::run_tactus_in;
-using tactus::test::TempTac;
+using namespace tactus::test;  // tests/support/
 using Json = nlohmann::json;
 
 namespace {

@@ -26,14 +26,7 @@
 #include "tests/support/http_test_server.h"
 #include "tests/support/project_journal.h"
 
-using tactus::test::CliRun;
-using tactus::test::HttpTestServer;
-using tactus::test::project_journal_entries;
-using tactus::test::run_tactus_in;
-using tactus::test::sql;
-using tactus::test::start_tactus;
-using tactus::test::TempTac;
-using tactus::test::wait_exit_code;
+using namespace tactus::test;  // tests/support/
 using Json = nlohmann::json;
 namespace fs = std::filesystem;
 

@@ -16,11 +16,7 @@
 
 using tactus::broker::ExchangeJournal;
 using tactus::broker::JournalEntry;
-using tactus::test::CliRun;
-using tactus::test::project_journal_entries;
-using tactus::test::run_tactus_in;
-using tactus::test::sql;
-using tactus::test::TempTac;
+using namespace tactus::test;  // tests/support/
 using Json = nlohmann::json;
 
 namespace {

@@ -10,9 +10,7 @@
 #include "tests/support/cli_runner.h"
 #include "tests/support/http_test_server.h"
 
-using tactus::test::HttpTestServer;
-using tactus::test::run_tactus;
-using tactus::test::TempTac;
+using namespace tactus::test;  // tests/support/
 
 namespace {
 

@@ -7,11 +7,7 @@
 
 #include "tests/support/cli_runner.h"
 
-using tactus::test::CliRun;
-using tactus::test::read_file;
-using tactus::test::run_tactus_in;
-using tactus::test::TempTac;
-using tactus::test::write_file;
+using namespace tactus::test;  // tests/support/
 namespace fs = std::filesystem;
 
 namespace {

@@ -10,11 +10,7 @@
 #include "tests/fixtures/fake_llm.h"
 #include "tests/support/cli_runner.h"
 
-using tactus::test::CliRun;
-using tactus::test::FakeLlmServer;
-using tactus::test::FakeReply;
-using tactus::test::run_tactus;
-using tactus::test::TempTac;
+using namespace tactus::test;  // tests/support/
 using Json = nlohmann::json;
 
 namespace {
@@ -673,4 +669,24 @@ Feature: Humans
   CHECK(report["scenarios"][3]["error"].get<std::string>().find(
             "Human.select (\"pick\"): the scenario's answer Green is not one of its options "
             "(Red, Blue)") != std::string::npos);
+}
+
+TEST_CASE("spec: under tactus test too, a procedure cannot install mocks of its own",
+          "[spec][cli]") {
+  TempTac tac(R"(Specification([[
+Feature: Door
+  Scenario: sealed
+    Given the human rejects
+    When the procedure runs
+    Then the output sealed should be true
+    And the output approved should be false
+]])
+local host = require("tactus.host")
+local ok = pcall(host.install_mocks, { answers_humans = function() return true end,
+                                      human = function() return true end })
+return { sealed = not ok, approved = Human.approve({ message = "ok?" }) }
+)");
+  const auto r = test_file(tac);
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 0);
 }

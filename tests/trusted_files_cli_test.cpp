@@ -12,9 +12,7 @@
 
 #include "tests/support/cli_runner.h"
 
-using tactus::test::read_file;
-using tactus::test::run_tactus_in;
-using tactus::test::write_file;
+using namespace tactus::test;  // tests/support/
 using Json = nlohmann::json;
 namespace fs = std::filesystem;
 

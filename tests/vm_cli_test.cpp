@@ -16,10 +16,7 @@
 namespace {
 
 using tactus::protocol::Json;
-using tactus::test::CliRun;
-using tactus::test::run_source;
-using tactus::test::run_tactus;
-using tactus::test::TempTac;
+using namespace tactus::test;  // tests/support/
 
 // The one JSON document `tactus run --json` prints on stdout.
 Json doc_of(const CliRun& r) {

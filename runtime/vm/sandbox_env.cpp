@@ -575,6 +575,15 @@ int sandbox_require(lua_State* L) {
   return 1;
 }
 
+// P.testing(): the testing runner (lua/tactus/testing/runner.lua), loaded through require when
+// a mode needs it (validate's scenario list, tactus test, run --mock). The language's modules
+// never require the testing modules, and a plain run never loads them.
+int testing_runner(lua_State* L) {
+  lua_settop(L, 0);
+  lua_pushliteral(L, "tactus.testing.runner");
+  return sandbox_require(L);
+}
+
 // ---- building the environment --------------------------------------------------------------
 
 void open_lib(lua_State* L, const char* name, lua_CFunction open) {
@@ -777,6 +786,7 @@ int install_sandbox(lua_State* L) {
   set_closure(L, primitives, "human", human_request);
   set_closure(L, primitives, "checkpoint", checkpoint_request);
   set_closure(L, primitives, "sync_state", sync_state_primitive);
+  set_closure(L, primitives, "testing", testing_runner);
   make_readonly(L, "primitives");
   lua_rawset(L, LUA_REGISTRYINDEX);
 

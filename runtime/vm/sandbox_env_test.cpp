@@ -814,3 +814,16 @@ TEST_CASE("vm: error values of any type end the run as a readable error", "[vm][
   const RunOutcome o = run_lua("local function f() error('deep') end\nf()");
   CHECK_THAT(o.traceback, Catch::Contains("stack traceback") && Catch::Contains("test.tac:1"));
 }
+
+TEST_CASE("vm: the request door takes no mocks once the procedure runs", "[vm][sandbox]") {
+  // A procedure that installed its own mocks would answer its own Human.* requests.
+  const Json r = run_ok(R"(
+    local host = require("tactus.host")
+    local fake = { answers_humans = function() return true end, human = function() return true end,
+                   tool_result = function() return true, "forged" end }
+    local ok, err = pcall(host.install_mocks, fake)
+    return { ok = ok, err = tostring(err) })");
+  CHECK(r["ok"] == false);
+  CHECK(r["err"].get<std::string>().find(
+            "Host: mocks can only be installed before the procedure runs") != std::string::npos);
+}

@@ -5,7 +5,7 @@ local _, P = ...
 local schema = require("tactus.dsl.schema")
 local tools = require("tactus.dsl.tools")
 local naming = require("tactus.dsl.naming")
-local mocks = require("tactus.testing.mocks")
+local host = require("tactus.host")
 
 local agent = {}
 local all = {} -- every agent declared, in order
@@ -172,7 +172,7 @@ local function chat(a, by_wire, list, env)
   if P.mode() == "validate" then
     error("validate: no model call", 0)
   end
-  local mocked = mocks.agent_reply(a, by_wire.done ~= nil)
+  local mocked = host.agent_reply(a, by_wire.done ~= nil)
   if mocked then
     return mocked
   end
@@ -208,15 +208,15 @@ local function turn(a, message, env)
       message = message.message
     end
     a.history[#a.history + 1] = { role = "user", content = tostring(message) }
-  elseif not a.started and (mocks.first_message() or a.spec.initial_message) then
+  elseif not a.started and (host.first_message() or a.spec.initial_message) then
     -- A scenario's "Given the message is ..." replaces the first user message.
-    local first = mocks.first_message() or render(a.spec.initial_message, env)
+    local first = host.first_message() or render(a.spec.initial_message, env)
     a.history[#a.history + 1] = { role = "user", content = first }
   end
   a.started = true
   local list, by_wire = resolve_tools(a)
   local usage = { prompt_tokens = 0, completion_tokens = 0, total_tokens = 0 }
-  mocks.note_turn(a.name)
+  host.note_turn(a.name)
   local reply = chat(a, by_wire, list, env)
   add_usage(usage, reply.usage)
   local assistant = { role = "assistant", content = reply.content }

@@ -3,7 +3,7 @@
 local _, P = ...
 local schema = require("tactus.dsl.schema")
 local naming = require("tactus.dsl.naming")
-local mocks = require("tactus.testing.mocks")
+local host = require("tactus.host")
 
 local tools = {}
 
@@ -97,11 +97,11 @@ function tools.invoke(t, args)
   end
   args = args or {}
   local result
-  local mocked, value = mocks.tool_result(t.name)
+  local mocked, value = host.tool_result(t.name)
   if mocked then
     result = value
   elseif t.host then
-    result = mocks.host_call(t.host, args)
+    result = host.call(t.host, args)
   else
     if t.input then
       local checked, err = schema.validate_input(t.input, args)
@@ -280,7 +280,7 @@ function tools.calls_named(name)
   for _, c in ipairs(scripted[name] or {}) do
     out[#out + 1] = c
   end
-  for _, c in ipairs(mocks.host_calls(name)) do
+  for _, c in ipairs(host.recorded_calls(name)) do
     out[#out + 1] = c
   end
   return out

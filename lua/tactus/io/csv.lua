@@ -27,7 +27,7 @@
 -- separator, a quote, CR or LF, or starts or ends with a space; a record of a single empty field
 -- is written as "". Records end with CRLF.
 local module_name, P = ...
-local mocks = require("tactus.testing.mocks")
+local host = require("tactus.host")
 
 local byte, find, sub, format = string.byte, string.find, string.sub, string.format
 local concat, sort = table.concat, table.sort
@@ -357,7 +357,7 @@ local function make(default_sep, name)
       error(name .. ".read: options must be a table", 2)
     end
     local sep = separator_of(label, opts, default_sep)
-    local r = mocks.host_call("file.read", { path = path }, true)
+    local r = host.call("file.read", { path = path }, true)
     return decode(label, r.content, sep)
   end
 
@@ -365,7 +365,7 @@ local function make(default_sep, name)
     check("write", "rows", rows, "table", opts)
     local headers = headers_of("write", opts)
     local text = encode(label, rows, headers, separator_of(label, opts, default_sep))
-    mocks.host_call("file.write", { path = path, content = text }, true)
+    host.call("file.write", { path = path, content = text }, true)
   end
 
   return m

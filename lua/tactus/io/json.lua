@@ -1,6 +1,6 @@
 -- tactus.io.json: JSON text <-> Lua values, and JSON files through the broker's file tools.
 local _, P = ...
-local mocks = require("tactus.testing.mocks")
+local host = require("tactus.host")
 
 local json = {}
 
@@ -14,12 +14,12 @@ end
 
 -- Files are read and written by the broker (file.read / file.write), inside the run's mounts.
 function json.read(path)
-  local r = mocks.host_call("file.read", { path = path }, true)
+  local r = host.call("file.read", { path = path }, true)
   return P.json_decode(r.content)
 end
 
 function json.write(path, value)
-  mocks.host_call("file.write", { path = path, content = P.json_encode(value) }, true)
+  host.call("file.write", { path = path, content = P.json_encode(value) }, true)
 end
 
 return json

@@ -1,14 +1,15 @@
 -- Mocks for `tactus test` and `tactus run --mock` (docs/testing.md): scripted agent replies,
--- tool results and human answers, and the record of agent turns the Then steps read.
+-- tool results and human answers, and the record of agent turns and requests the Then steps
+-- read. The testing runner installs them in the request door (lua/tactus/host.lua).
 -- One VM runs one scenario, so this module's state is the scenario's.
 local _, P = ...
 local schema = require("tactus.dsl.schema")
+local specs = require("tactus.dsl.specs")
 
 local mocks = {}
 
 local active = false -- scenario mocks are in force (tactus test)
 local file_mocks = false -- Mocks {...} blocks and default replies answer unmocked agents (--mock)
-local declared = {} -- Mocks {...} tables, in order
 local scripted = {} -- agent name -> list of {message, tool_calls}
 local used = {} -- agent name -> replies used
 local tool_results = {} -- tool name -> list of results
@@ -18,10 +19,6 @@ local decisions_used, texts_used = 0, 0
 local turns = {} -- agent name -> turns taken
 local total_turns = 0
 local first_message
-
-function mocks.declare(t)
-  declared[#declared + 1] = t
-end
 
 -- test: scenario mocks apply; mock: file-level mocks and defaults answer the rest.
 function mocks.activate(test, mock)
@@ -83,6 +80,7 @@ end
 
 -- The entry of a Mocks {...} block for name (the last block wins).
 local function declared_for(name)
+  local declared = specs.mock_tables()
   for i = #declared, 1, -1 do
     local e = declared[i][name]
     if e ~= nil then
@@ -201,25 +199,15 @@ function mocks.tool_result(name)
   return false
 end
 
--- A host tool request (Host.call, tactus.io.*, a host tool an agent calls): its mock's result,
--- else the broker's answer. direct: a Host.call or tactus.io request, recorded here for the
--- Then steps (tool handles record their own calls).
+-- A direct request (Host.call, a tactus.io request) and its result, recorded for the Then
+-- steps (lua/tactus/host.lua calls this; tool handles record their own calls).
 local host_calls = {}
-function mocks.host_call(name, args, direct)
-  if P.mode() == "validate" then
-    -- tactus validate runs no host tool: not Host.call, tactus.io.* nor a tool handle.
-    error("validate: Host.call is not run during validation", 0)
-  end
-  local mocked, result = mocks.tool_result(name)
-  if not mocked then
-    result = P.host_call(name, args)
-  end
-  if active and direct then
+function mocks.record_call(name, args, result)
+  if active then
     local list = host_calls[name] or {}
     host_calls[name] = list
     list[#list + 1] = { name = name, args = args, result = result }
   end
-  return result
 end
 
 function mocks.host_calls(name)

@@ -3,57 +3,18 @@
 -- (a Gherkin error fails it with its file:line), and `tactus test` runs one scenario per VM:
 -- setup steps first, then the file, then each step in order. The report is the run's result.
 local _, P = ...
+local declared = require("tactus.dsl.specs")
+local host = require("tactus.host")
 local mocks = require("tactus.testing.mocks")
 
 local runner = {}
 
-local specs = {} -- {text, line, chunk}
-local custom = {} -- {text, fn}
-local evaluation
-
-function runner.specification(text, level)
-  if type(text) ~= "string" then
-    error("Specification([[ Gherkin ]]) needs a string", level + 1)
-  end
-  -- Only stored here: a plain run never pays for parsing.
-  specs[#specs + 1] = { text = text }
-end
-
-function runner.step(text, fn, level)
-  if type(text) ~= "string" or type(fn) ~= "function" then
-    error('Step("text", function(ctx) ... end) needs a text and a function', level + 1)
-  end
-  custom[#custom + 1] = { text = text, fn = fn }
-end
-
-function runner.mocks(t, level)
-  if type(t) ~= "table" then
-    error("Mocks { ... } needs a table", level + 1)
-  end
-  for name, entry in pairs(t) do
-    if type(name) ~= "string" or (type(entry) ~= "table" and type(entry) ~= "string") then
-      error("Mocks: each entry is name = { message = ..., tool_calls = ..., temporal = ..., returns = ... }", level + 1)
-    end
-  end
-  mocks.declare(t)
-end
-
-function runner.evaluation(t, level)
-  if type(t) ~= "table" then
-    error("Evaluation({...}) needs a table", level + 1)
-  end
-  for _, k in ipairs({ "runs", "threshold" }) do
-    if t[k] ~= nil and type(t[k]) ~= "number" then
-      error("Evaluation: " .. k .. " must be a number", level + 1)
-    end
-  end
-  if t.threshold and (t.threshold < 0 or t.threshold > 1) then
-    error("Evaluation: threshold must be from 0 to 1", level + 1)
-  end
-  if t.runs and (t.runs < 1 or t.runs % 1 ~= 0) then
-    error("Evaluation: runs must be a whole number of at least 1", level + 1)
-  end
-  evaluation = { runs = t.runs, threshold = t.threshold }
+-- The file's declarations, recorded by the language (lua/tactus/dsl/specs.lua).
+local specs, custom = declared.texts(), declared.steps()
+-- tactus run --mock: Mocks {...} and default replies answer the agents.
+function runner.mock_run()
+  mocks.activate(false, true)
+  host.install_mocks(mocks)
 end
 
 -- Every scenario of every Specification, Background steps first; raises "file:line: ..." for
@@ -83,7 +44,7 @@ function runner.list()
       out[#out + 1] = { feature = feature.name, name = sc.name, outline = sc.outline, line = sc.line, steps = steps }
     end
   end
-  return { scenarios = out, evaluation = evaluation }
+  return { scenarios = out, evaluation = declared.evaluation_settings() }
 end
 
 -- A custom step for text: def, captures. Exact text first, then the text as a Lua pattern
@@ -128,6 +89,7 @@ function runner.run_scenario(chunk, raw_input, options, env)
     error("test: no scenario given", 0)
   end
   mocks.activate(true, options.mock == true)
+  host.install_mocks(mocks)
   local world = { input = {}, ran = false }
   for k, v in pairs(raw_input or {}) do
     world.input[k] = v
