@@ -11,6 +11,7 @@
 #include <iostream>
 
 #include "broker/journal/journal_secrets.h"
+#include "broker/run_setup.h"
 #include "broker/sha256.h"
 #include "cli/run_command.h"
 #include "tools/human.h"
@@ -29,16 +30,6 @@ void write_err(const std::string& s) {
   std::fflush(stderr);
 }
 
-fs::path project_root() {
-  std::error_code ec;
-  const fs::path cwd = fs::current_path(ec);
-  for (fs::path dir = cwd; !dir.empty(); dir = dir.parent_path()) {
-    if (fs::is_directory(dir / ".tactus", ec)) return dir;
-    if (dir == dir.parent_path()) break;
-  }
-  return cwd;
-}
-
 std::string format_time(double unix_seconds) {
   const std::time_t t = static_cast<std::time_t>(unix_seconds);
   char buf[32];
@@ -50,12 +41,6 @@ std::string format_time(double unix_seconds) {
 
 }  // namespace
 
-std::string journal_path(const sidecars::Config& config) {
-  const auto& s = config.journal_path;
-  if (s.origin.file != "default" && fs::path(s.value).is_absolute()) return s.value;
-  return (project_root() / s.value).lexically_normal().string();
-}
-
 std::unique_ptr<broker::Journal> existing_project_journal(std::string& path, std::string& error) {
   const char* home = std::getenv("HOME");
   std::error_code ec;
@@ -66,7 +51,7 @@ std::unique_ptr<broker::Journal> existing_project_journal(std::string& path, std
   layers.procedure.clear();
   sidecars::Config config;
   if (!sidecars::load_config(layers, config, error)) return nullptr;
-  path = journal_path(config);
+  path = broker::journal_path(config);
   if (!fs::exists(path, ec)) return nullptr;
   return broker::Journal::open(path, error);
 }
@@ -130,7 +115,7 @@ int answer_command(const CliOptions& o) {
   Json answer{{"result", {{"value", *value}}}};
   broker::SecretSeal seal;
   broker::Redactor redactor;
-  if (!procedure_secrets(run->procedure, seal, redactor, error))
+  if (!broker::procedure_secrets(run->procedure, seal, redactor, error))
     return usage("run " + o.run_id + ": " + error +
                  " (the answer is journaled with the run's "
                  "secrets masked, so they must resolve here too)");

@@ -13,11 +13,6 @@
 
 namespace tactus::cli {
 
-// The journal's absolute path: journal.path as configured (resolved against its file's
-// directory), or by default .tactus/journal.db in the project, the nearest directory from the
-// current one upwards that has a .tactus directory (else the current directory).
-std::string journal_path(const sidecars::Config& config);
-
 // The journal of the project the current directory is in (found through ~/.tactus/config.yml
 // and the nearest .tactus/config.yml), for resume, answer and runs; nothing is created. Null
 // with error set when it cannot be read; null with error empty when there is none, path then

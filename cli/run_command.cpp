@@ -25,6 +25,7 @@
 #include "broker/llm_providers.h"
 #include "broker/random_hex.h"
 #include "broker/run_session.h"
+#include "broker/run_setup.h"
 #include "broker/secrets.h"
 #include "broker/sha256.h"
 #include "broker/worker_pool.h"
@@ -297,135 +298,10 @@ spawner::Backend requested_backend(const CliOptions& o) {
                                              : spawner::Backend::jail;
 }
 
-namespace {
-
-bool load_procedure_config(const std::string& file, sidecars::Config& config, std::string& error) {
-  const char* home = std::getenv("HOME");
-  return sidecars::load_config(sidecars::find_layers(file, home ? home : ""), config, error);
-}
-
-// Secrets are resolved here, in the broker, after the spawner was forked: no jail is ever forked
-// from a process that held them.
-bool resolve_secrets(const sidecars::Config& config, broker::Redactor& redactor,
-                     std::map<std::string, std::string>& values, std::string& error) {
-  for (const auto& [name, decl] : config.secrets) {
-    broker::SecretSource source;
-    source.name = name;
-    source.kind =
-        decl.kind == "file" ? broker::SecretSource::Kind::file : broker::SecretSource::Kind::env;
-    source.ref = decl.ref;
-    std::string value;
-    if (!broker::resolve_secret(source, value, error)) {
-      error = decl.origin.text() + ": secrets." + name + ": " + error;
-      return false;
-    }
-    redactor.add(value);
-    values[name] = std::move(value);
-  }
-  return true;
-}
-
-// What no tool of this run may write (or, under .tactus, read): every configuration layer, the
-// procedure, the journal and the audit log wherever configured, and each .tactus directory
-// from the procedure's directory, the project's root and the user's home upwards
-// (tools/trusted_files.h; docs/security.md, "Trusted files").
-tools::TrustedFiles trusted_files(const sidecars::Config& config, const std::string& file) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  const char* home = std::getenv("HOME");
-  const sidecars::LayerPaths layers = sidecars::find_layers(file, home ? home : "");
-  const fs::path procedure = fs::absolute(file, ec).lexically_normal();
-  std::vector<std::string> files = {layers.user, layers.project, layers.procedure,
-                                    procedure.string(), procedure.string() + ".yml"};
-  const std::string journal = journal_path(config);
-  std::vector<std::string> hidden = {journal, journal + "-wal", journal + "-shm",
-                                     journal + "-journal"};
-  if (!config.audit_path.value.empty()) {
-    const std::string audit = fs::absolute(config.audit_path.value, ec).lexically_normal().string();
-    hidden.push_back(audit);
-    for (int i = 1; i <= broker::kAuditKeep; ++i) hidden.push_back(audit + "." + std::to_string(i));
-  }
-  // Secret files: a read would show the secret to the procedure (and its size, at least).
-  for (const auto& [name, decl] : config.secrets) {
-    if (decl.kind != "file") continue;
-    std::string ref = decl.ref;
-    if (ref.rfind("~/", 0) == 0 && home && *home) ref = std::string(home) + ref.substr(1);
-    hidden.push_back(fs::absolute(ref, ec).lexically_normal().string());
-  }
-  std::vector<std::string> dirs;
-  const auto ancestors = [&](fs::path d) {
-    for (; !d.empty(); d = d.parent_path()) {
-      const std::string tactus = (d / ".tactus").string();
-      if (std::find(dirs.begin(), dirs.end(), tactus) == dirs.end() && fs::is_directory(tactus, ec))
-        dirs.push_back(tactus);
-      if (d == d.parent_path()) break;
-    }
-  };
-  ancestors(procedure.parent_path());
-  ancestors(fs::current_path(ec));
-  if (home && *home) dirs.push_back((fs::path(home) / ".tactus").string());
-  return tools::collect_trusted_files(files, hidden, dirs);
-}
-
-tools::ToolContext tool_context(const sidecars::Config& config, const std::string& file,
-                                const std::map<std::string, std::string>& secrets,
-                                broker::Redactor& redactor, tools::CommandLauncher& launcher) {
-  tools::ToolContext ctx;
-  // A read must fit in one answer, with room for the envelope and JSON escaping.
-  ctx.file_limits.max_read =
-      std::min<std::uint64_t>(ctx.file_limits.max_read, config.message.value / 2);
-  std::error_code ec;
-  if (config.mount_current_dir.value && config.workspace.value != "off") {
-    const auto dir = std::filesystem::absolute(file, ec).parent_path().lexically_normal();
-    ctx.mounts.push_back({"/workspace", dir.string(), config.workspace.value != "rw"});
-  }
-  // config is the PreparedRun's, which outlives the run's tools (execute_run).
-  ctx.collect_trusted = [&config, file] { return trusted_files(config, file); };
-  ctx.mask = &redactor;
-  ctx.disk->limit = config.disk.value;
-  for (const auto& v : config.volumes.value)
-    ctx.mounts.push_back({v.virtual_path, v.host, v.read_only});
-  ctx.network.mode = config.network.value;
-  ctx.network.allow = config.network_allow.value;
-  ctx.network.deny = config.network_deny.value;
-  ctx.network.send_idempotency_key = config.http_idempotency_key.value;
-  // A response must fit in one answer, with room for the envelope and JSON escaping.
-  ctx.network.max_response =
-      std::min<std::uint64_t>(ctx.network.max_response, config.message.value / 2);
-  for (const auto& [name, c] : config.commands) {
-    tools::CommandSpec spec;
-    spec.name = name;
-    spec.command = c.command;
-    spec.timeout_seconds = c.timeout;
-    spec.danger_host_network = c.network == "host";
-    // Only the secrets named for this tool; check_config made sure they are declared.
-    for (const auto& s : c.secrets) spec.secrets.emplace_back(s, secrets.at(s));
-    spec.memory = config.memory.value;
-    spec.max_output = config.message.value / 2;  // the result must fit in one answer
-    spec.message_limit = config.message.value;
-    ctx.commands.emplace(name, std::move(spec));
-  }
-  ctx.launcher = &launcher;
-  ctx.llm = broker::llm_config(config, secrets, redactor);
-  return ctx;
-}
-
-}  // namespace
-
-bool procedure_secrets(const std::string& procedure, broker::SecretSeal& seal,
-                       broker::Redactor& redactor, std::string& error) {
-  sidecars::Config config;
-  std::map<std::string, std::string> values;
-  if (!load_procedure_config(procedure, config, error)) return false;
-  if (!resolve_secrets(config, redactor, values, error)) return false;
-  for (const auto& [name, value] : values) seal.add(name, value);
-  return true;
-}
-
 int config_show_command(const CliOptions& o) {
   sidecars::Config config;
   std::string error;
-  if (!load_procedure_config(o.file, config, error)) {
+  if (!broker::load_procedure_config(o.file, config, error)) {
     write_all(2, "tactus: " + error + "\n");
     return kExitUsage;
   }
@@ -436,58 +312,21 @@ int config_show_command(const CliOptions& o) {
 }
 
 bool prepare_run(const CliOptions& o, PreparedRun& p, std::string& error) {
+  broker::RunFlags flags;
+  flags.limits = o.limits;
+  flags.backend = o.backend;
+  flags.no_sandbox = o.no_sandbox;
+  flags.log_json = o.log_json;
+  if (!broker::compose_run(o.file, flags, p, error)) return false;
   broker::RunRequest& req = p.req;
-  if (!load_procedure_config(o.file, p.config, error)) return false;
-  const sidecars::Config& config = p.config;
-  p.redactor = std::make_shared<broker::Redactor>();
-  if (!resolve_secrets(config, *p.redactor, p.secrets, error)) return false;
-  for (const auto& [name, value] : p.secrets) p.seal.add(name, value);
-  req.redactor = p.redactor;
-
-  // Configuration, then the command line's limit flags over it as the last layer. p.config
-  // stays without them: a run's identity is its files' configuration, so a resume may be
-  // given other limits.
-  sidecars::Config flagged = config;
-  sidecars::apply_flags(o.limits, flagged);
-  req.limits = sidecars::run_limits(flagged);
-  req.policy.allowed_tools = config.tools_allow.value;
-  req.danger_allow_exec = config.jit.value;
-  req.log_json = o.log_json;
-
   // The run message carries the source; keep room for the envelope and the input.
   const std::uint64_t max_source = req.limits.message - req.limits.message / 8;
   if (!read_source(o.file, max_source, req.source, error)) return false;
   if (!read_input(o, req.limits.message, req.input, error)) return false;
-  req.chunkname = "@" + o.file;
-  {
-    std::error_code ec;
-    req.procedure_dir =
-        std::filesystem::absolute(o.file, ec).parent_path().lexically_normal().string();
-  }
-
-  std::string backend = o.backend;
-  std::string why_none = "--no-sandbox";
-  if (o.no_sandbox) backend = "none";
-  if (backend.empty() && !config.enabled.value) {
-    backend = "none";
-    why_none = "sandbox.enabled: false at " + config.enabled.origin.text();
-  }
-  if (backend.empty()) backend = config.backend.value;
-  if (backend == "none" && why_none == "--no-sandbox" && !o.no_sandbox && o.backend.empty())
-    why_none = "sandbox.backend: none at " + config.backend.origin.text();
-  p.backend = backend;
-  req.backend = backend == "none" ? spawner::Backend::danger_none : spawner::Backend::jail;
   if (req.backend == spawner::Backend::danger_none)
-    write_all(2, "tactus: warning: running without the sandbox (" + why_none +
+    write_all(2, "tactus: warning: running without the sandbox (" + p.unsandboxed_because +
                      "): no namespaces and no seccomp; only the child process and the "
                      "restricted VM contain this procedure\n");
-
-  if (!config.audit_path.value.empty()) {
-    p.audit = std::make_unique<broker::AuditLog>();
-    const broker::AuditLimits limits{config.audit_max_line.value, config.audit_max_bytes.value};
-    if (!p.audit->open(config.audit_path.value, limits, error)) return false;
-    req.audit = p.audit.get();
-  }
   return true;
 }
 
@@ -495,7 +334,7 @@ broker::RunResult execute_run(PreparedRun& p, const CliOptions& o, spawner::Spaw
                               broker::OutputSink& out, bool show_tokens) {
   const broker::RunRequest& req = p.req;
   broker::SpawnerCommandLauncher launcher(spawner);
-  tools::ToolContext tool_ctx = tool_context(p.config, o.file, p.secrets, *p.redactor, launcher);
+  tools::ToolContext tool_ctx = broker::tool_context(p, launcher);
   tool_ctx.disk->used = p.disk_used;
   // A model's reply is shown as it streams when a person watches stderr, and never with --json
   // (stderr then carries the procedure's output) or --log-json (stderr is then JSON lines).
@@ -679,7 +518,7 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
             p.redactor->redact_in_place(input);
             r.input_json = protocol::dump_json(input);
             r.status = "running";
-            lazy_journal = broker::Journal::open(journal_path(config), e);
+            lazy_journal = broker::Journal::open(broker::journal_path(config), e);
             if (lazy_journal &&
                 (!lazy_journal->create_run(r, e) || !lazy_journal->claim(r.run_id, e)))
               lazy_journal.reset();

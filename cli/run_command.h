@@ -9,6 +9,7 @@
 #include "broker/audit_log.h"
 #include "broker/journal/journal_secrets.h"
 #include "broker/run_session.h"
+#include "broker/run_setup.h"
 #include "broker/secrets.h"
 #include "cli/args.h"
 #include "runtime/spawner/spawner.h"
@@ -35,26 +36,9 @@ int config_show_command(const CliOptions& options);
 // Returns the process exit code (docs/cli.md).
 int run_command(const CliOptions& options, spawner::SpawnerClient& spawner);
 
-// One run of options.file made ready: its configuration layers, secrets (resolved here, in the
-// broker), limits, source, input and backend. Shared by run, validate, resume, test and eval.
-struct PreparedRun {
-  sidecars::Config config;  // the files' layers (a run's identity); req.limits adds the flags
-  broker::RunRequest req;
-  std::shared_ptr<broker::Redactor> redactor;
-  broker::SecretSeal
-      seal;  // the secrets by name, for the journal (broker/journal/journal_secrets.h)
-  std::map<std::string, std::string> secrets;  // for command tools and providers
-  std::string backend;                         // "jail", "pool" or "none"
-  std::unique_ptr<broker::AuditLog> audit;
-  // What the file tools wrote in the journaled part of a resumed run (sandbox.limits.disk
-  // counts across resumes).
-  std::uint64_t disk_used = 0;
-};
-
-// The secrets procedure's configuration declares, resolved into seal and redactor (for what
-// `tactus answer` journals). false: error says why.
-bool procedure_secrets(const std::string& procedure, broker::SecretSeal& seal,
-                       broker::Redactor& redactor, std::string& error);
+// One run of options.file made ready (broker/run_setup.h, the composition root), with its
+// source and input. Shared by run, validate, resume, test and eval.
+using PreparedRun = broker::RunSetup;
 
 // false: error is one line (a usage or configuration error, exit code 2). Prints the warning
 // of a run without the sandbox.

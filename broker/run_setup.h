@@ -1,0 +1,74 @@
+// The composition root: one function turns a procedure's trusted configuration (its layers,
+// merged) and what the caller says over it (the limit flags, the backend) into everything a
+// run needs: the RunRequest, the redactor and sealed secrets, the backend, the audit log, and
+// (tool_context) the host tools' context with the providers. tactus run, validate, resume,
+// test and eval call it; tactus serve will too.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "broker/audit_log.h"
+#include "broker/journal/journal_secrets.h"
+#include "broker/run_session.h"
+#include "broker/secrets.h"
+#include "sidecars/config.h"
+#include "tools/tool_context.h"
+
+namespace tactus::broker {
+
+// What a caller may say over the configuration.
+struct RunFlags {
+  sidecars::LimitFlags limits;  // the last configuration layer (sidecars/flag_layer.cpp)
+  std::string backend;          // "" (the configuration decides), "jail", "pool" or "none"
+  bool no_sandbox = false;      // --no-sandbox: backend none
+  bool log_json = false;        // Log.* events as JSON lines
+};
+
+struct RunSetup {
+  std::string procedure;    // the .tac file as given
+  sidecars::Config config;  // its files' layers: a run's identity (config_identity)
+  // config with the flags over it: what the run gets (req.limits; config show prints it).
+  sidecars::Config effective;
+  // Limits, policy, backend, redactor, chunkname, procedure_dir, audit and log format; the
+  // caller adds run_id, source, input, mode, options, exchanges and ask_human.
+  RunRequest req;
+  std::shared_ptr<Redactor> redactor;
+  SecretSeal seal;  // the secrets by name, for the journal (broker/journal/journal_secrets.h)
+  std::map<std::string, std::string> secrets;  // for command tools and providers
+  std::string backend;                         // "jail", "pool" or "none"
+  // Backend none: what asked for it ("--no-sandbox", "sandbox.enabled: false at FILE:L:C").
+  std::string unsandboxed_because;
+  std::unique_ptr<AuditLog> audit;
+  // What the file tools wrote in the journaled part of a resumed run (sandbox.limits.disk
+  // counts across resumes); the caller sets it.
+  std::uint64_t disk_used = 0;
+};
+
+// procedure's layers, merged (sidecars::find_layers from it and $HOME). false: error names the
+// file, line and field.
+bool load_procedure_config(const std::string& procedure, sidecars::Config& config,
+                           std::string& error);
+
+// Composes setup for one run of procedure. Secrets are resolved here, in the broker, after the
+// spawner was forked. false: error is one line (a configuration error, exit code 2).
+bool compose_run(const std::string& procedure, const RunFlags& flags, RunSetup& setup,
+                 std::string& error);
+
+// The host tools' context of a composed run: mounts, trusted files, disk, network, command
+// tools with their own secrets, the providers (broker/llm_providers.h). setup must outlive it.
+tools::ToolContext tool_context(const RunSetup& setup, tools::CommandLauncher& launcher);
+
+// The secrets procedure's configuration declares, resolved into seal and redactor (for what
+// `tactus answer` journals). false: error says why.
+bool procedure_secrets(const std::string& procedure, SecretSeal& seal, Redactor& redactor,
+                       std::string& error);
+
+// The journal's absolute path: journal.path as configured (resolved against its file's
+// directory), or by default .tactus/journal.db in the project, the nearest directory from the
+// current one upwards that has a .tactus directory (else the current directory).
+std::string journal_path(const sidecars::Config& config);
+
+}  // namespace tactus::broker
