@@ -1,6 +1,6 @@
 -- The prelude: runs in every VM after the restricted environment is built and before the
 -- procedure. It receives the private primitives table; what it defines as globals is what the
--- procedure sees. Tables listed in sandbox_env.cpp (freeze_prelude_globals) are made read-only.
+-- procedure sees. Tables listed in sandbox_env.cpp (kFrozenPreludeGlobals) are made read-only.
 -- It returns the runner that Vm::run calls with the procedure's chunk and input.
 local _, P = ...
 
