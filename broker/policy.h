@@ -1,5 +1,5 @@
-// What a run may reach: deny by default. [skeleton] knows only the tool allowlist; the sidecar
-// layers of [config] fill it.
+// What a run may reach: deny by default. The trusted configuration (the sidecar layers,
+// broker/run_setup.cpp) fills it; what is not allowed here is denied.
 #pragma once
 
 #include <string>

@@ -260,7 +260,7 @@ int json_decode(lua_State* L) {
   return 1;
 }
 
-// The broker's clock (journaled in [durable], so a resumed run sees the same time).
+// The broker's clock (journaled, so a resumed run sees the same time: docs/durability.md).
 double broker_now(lua_State* L) {
   Json r = broker_request(L, protocol::method::time_now, Json::object());
   if (!r.is_object() || !r.contains("unix") || !r["unix"].is_number())
