@@ -85,14 +85,15 @@ void classify_exit(const ChildOutcome& o, const sidecars::RunLimits& L, RunResul
 
 }  // namespace
 
-std::string setup_hint(bool jailed) {
+std::string setup_hint(bool jailed, const std::string& explanation) {
   if (!jailed) return "";
-  return "; the jail cannot be built here (see 'tactus sandbox status'); --no-sandbox runs "
+  return (explanation.empty() ? "" : "; " + explanation) +
+         "; the jail cannot be built here (see 'tactus sandbox status'); --no-sandbox runs "
          "without it, with no isolation";
 }
 
 void classify(ChildOutcome o, const std::string& run_id, const sidecars::RunLimits& L, bool jailed,
-              RunResult& r) {
+              const std::string& explanation, RunResult& r) {
   r.peak_rss_kib = o.peak_rss_kib;
   // Interrupted, unless something else had ended the run first (a limit, a violation, a
   // journal failure, a result or a suspension): those keep their own status.
@@ -138,7 +139,7 @@ void classify(ChildOutcome o, const std::string& run_id, const sidecars::RunLimi
     r.setup_step = o.setup_step;
     r.setup_errno = o.setup_errno;
     r.message = "sandbox setup failed at step '" + o.setup_step +
-                "': " + std::strerror(o.setup_errno) + setup_hint(jailed);
+                "': " + std::strerror(o.setup_errno) + setup_hint(jailed, explanation);
   } else {
     classify_exit(o, L, r);
   }

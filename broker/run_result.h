@@ -90,11 +90,13 @@ struct ChildOutcome {
 
 // The run's status and the fields it carries (message, syscall and arch names, signal, ...);
 // limits name what was crossed, jailed adds the fail-closed hint to a setup failure.
+// explanation: what the kernel's facts say about a setup failure ("" for none).
 void classify(ChildOutcome o, const std::string& run_id, const sidecars::RunLimits& limits,
-              bool jailed, RunResult& r);
+              bool jailed, const std::string& explanation, RunResult& r);
 
-// "; the jail cannot be built here (see 'tactus sandbox status'); --no-sandbox ..." when jailed.
-std::string setup_hint(bool jailed);
+// When jailed: "; EXPLANATION; the jail cannot be built here (see 'tactus sandbox status');
+// --no-sandbox ...", the explanation left out when empty.
+std::string setup_hint(bool jailed, const std::string& explanation = "");
 
 // Makes r an interrupted run's result: status, signal and "interrupted by SIGTERM".
 void mark_interrupted(RunResult& r, int signal);

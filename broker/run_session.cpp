@@ -86,7 +86,11 @@ RunResult Session::finish(RunResult r) {
   if (ready_at_ != Clock::time_point{}) r.timings.ready_ms = ms_between(started_, ready_at_);
   if (done_at_ != Clock::time_point{}) r.timings.run_ms = ms_between(run_sent_at_, done_at_);
   o_.interrupted = tools::interrupted();
-  classify(std::move(o_), req_.run_id, req_.limits, req_.backend == spawner::Backend::jail, r);
+  const std::string explanation = o_.setup_failed && req_.explain_setup_failure
+                                      ? req_.explain_setup_failure(o_.setup_step)
+                                      : std::string();
+  classify(std::move(o_), req_.run_id, req_.limits, req_.backend == spawner::Backend::jail,
+           explanation, r);
   return r;
 }
 
@@ -375,7 +379,9 @@ RunResult run_procedure(spawner::SpawnerClient& spawner, const RunRequest& reque
     r.setup_errno = child.error_errno;
     r.message = "sandbox setup failed at step '" + child.step +
                 "': " + std::strerror(child.error_errno) +
-                setup_hint(request.backend == spawner::Backend::jail);
+                setup_hint(request.backend == spawner::Backend::jail,
+                           request.explain_setup_failure ? request.explain_setup_failure(child.step)
+                                                         : std::string());
     r.timings.spawn_ms = spawn_ms;
     r.timings.total_ms = ms_between(t0, Clock::now());
     return r;

@@ -41,6 +41,10 @@ struct RunRequest {
   std::function<std::optional<protocol::Json>(const std::string& kind,
                                               const protocol::Json& params)>
       ask_human;
+  // What the kernel's facts say about a jail that failed at setup step ("userns", "clone3",
+  // ...), or "": added to a setup failure's message. The CLI sets it from
+  // runtime/jail/kernel_probes.h (the broker includes nothing from runtime/jail/). May be empty.
+  std::function<std::string(const std::string& step)> explain_setup_failure;
   bool log_json = false;     // Log.* events as JSONL instead of readable lines
   std::string mode = "run";  // "validate": declarations only (tactus validate); "test"
   // The runner's options (tactus test: {scenario, mock}; run --mock: {mock}); null: none.

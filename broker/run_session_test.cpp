@@ -41,7 +41,8 @@ std::string frame(const std::string& payload) {
 const std::string kReady = frame(R"({"method":"ready","params":{}})");
 
 // Forks a child of this process that runs script on its end of a socketpair, then serves it.
-broker::RunResult serve_fake_child(const std::function<void(int)>& script, double timeout_s = 5) {
+broker::RunResult serve_fake_child(const std::function<void(int)>& script, double timeout_s = 5,
+                                   const std::function<void(broker::RunRequest&)>& adjust = {}) {
   int sv[2];
   REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
   const pid_t pid = ::fork();
@@ -62,6 +63,7 @@ broker::RunResult serve_fake_child(const std::function<void(int)>& script, doubl
   req.chunkname = "@fake.tac";
   req.limits.message = 64 * 1024;
   req.limits.timeout_seconds = timeout_s;
+  if (adjust) adjust(req);
   NullSink sink;
   tools::ToolRegistry tools;
   return broker::serve_child(UniqueFd(sv[0]), UniqueFd(pidfd), req, tools, sink);
@@ -250,6 +252,32 @@ TEST_CASE("broker: a setup failure reported by the child is typed", "[broker]") 
   CHECK(r.setup_step == "rlimits");
   CHECK(r.setup_errno == 1);
   CHECK(broker::exit_code(r.status) == 4);
+}
+
+TEST_CASE("broker: a setup failure carries what the kernel's facts say about its step",
+          "[broker]") {
+  const auto setup_failed = [](int fd) {
+    write_all(fd, frame(R"({"method":"setup_failed","params":{"step":"userns","errno":1}})"));
+  };
+  std::string asked;
+  const auto r = serve_fake_child(setup_failed, 5, [&](broker::RunRequest& req) {
+    req.explain_setup_failure = [&](const std::string& step) {
+      asked = step;
+      return std::string("unprivileged user namespaces are off");
+    };
+  });
+  CHECK(asked == "userns");
+  CHECK(r.status == RunStatus::setup);
+  CHECK(r.message ==
+        "sandbox setup failed at step 'userns': Operation not permitted; unprivileged user "
+        "namespaces are off; the jail cannot be built here (see 'tactus sandbox status'); "
+        "--no-sandbox runs without it, with no isolation");
+  // Without facts to tell, the message is as before.
+  const auto plain = serve_fake_child(setup_failed);
+  CHECK(plain.message ==
+        "sandbox setup failed at step 'userns': Operation not permitted; the jail cannot be "
+        "built here (see 'tactus sandbox status'); --no-sandbox runs without it, with no "
+        "isolation");
 }
 
 TEST_CASE("broker: the broker serves the next child after a bad one", "[broker]") {

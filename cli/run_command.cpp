@@ -31,6 +31,7 @@
 #include "broker/worker_pool.h"
 #include "cli/durable_commands.h"
 #include "cli/token_printer.h"
+#include "runtime/jail/kernel_probes.h"
 #include "sidecars/config.h"
 #include "sidecars/units.h"
 #include "tools/human.h"
@@ -319,6 +320,10 @@ bool prepare_run(const CliOptions& o, PreparedRun& p, std::string& error) {
   flags.log_json = o.log_json;
   if (!broker::compose_run(o.file, flags, p, error)) return false;
   broker::RunRequest& req = p.req;
+  // A jail that fails closed is explained by the kernel's facts where they tell why.
+  req.explain_setup_failure = [](const std::string& step) {
+    return jail::setup_failure_hint(step, jail::user_namespaces(), jail::seccomp_support());
+  };
   // The run message carries the source; keep room for the envelope and the input.
   const std::uint64_t max_source = req.limits.message - req.limits.message / 8;
   if (!read_source(o.file, max_source, req.source, error)) return false;
