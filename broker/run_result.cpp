@@ -85,10 +85,9 @@ void classify_exit(const ChildOutcome& o, const sidecars::RunLimits& L, RunResul
 
 }  // namespace
 
-std::string setup_hint(bool jailed, const std::string& explanation) {
+std::string setup_hint(bool jailed) {
   if (!jailed) return "";
-  return (explanation.empty() ? "" : "; " + explanation) +
-         "; the jail cannot be built here (see 'tactus sandbox status'); --no-sandbox runs "
+  return "; the jail cannot be built here (see 'tactus sandbox status'); --no-sandbox runs "
          "without it, with no isolation";
 }
 
@@ -139,7 +138,8 @@ void classify(ChildOutcome o, const std::string& run_id, const sidecars::RunLimi
     r.setup_step = o.setup_step;
     r.setup_errno = o.setup_errno;
     r.message = "sandbox setup failed at step '" + o.setup_step +
-                "': " + std::strerror(o.setup_errno) + setup_hint(jailed, explanation);
+                "': " + std::strerror(o.setup_errno) + setup_hint(jailed);
+    r.setup_hint = explanation;
   } else {
     classify_exit(o, L, r);
   }
@@ -231,6 +231,7 @@ protocol::Json to_json(const RunResult& r) {
     if (r.status == RunStatus::setup) {
       error["step"] = r.setup_step;
       error["errno"] = r.setup_errno;
+      if (!r.setup_hint.empty()) error["hint"] = r.setup_hint;
     }
     doc["error"] = std::move(error);
   }

@@ -56,6 +56,8 @@ struct RunResult {
   int exit_code = 0;       // crashed without a signal
   std::string setup_step;  // setup
   int setup_errno = 0;
+  // setup: what the kernel's facts say about the failed step ("" when they say nothing).
+  std::string setup_hint;
   std::string pending;  // suspended: the request waiting for an answer ("human.approve")
 
   Timings timings;
@@ -90,13 +92,12 @@ struct ChildOutcome {
 
 // The run's status and the fields it carries (message, syscall and arch names, signal, ...);
 // limits name what was crossed, jailed adds the fail-closed hint to a setup failure.
-// explanation: what the kernel's facts say about a setup failure ("" for none).
+// explanation: what the kernel's facts say about a setup failure ("" for none: setup_hint).
 void classify(ChildOutcome o, const std::string& run_id, const sidecars::RunLimits& limits,
               bool jailed, const std::string& explanation, RunResult& r);
 
-// When jailed: "; EXPLANATION; the jail cannot be built here (see 'tactus sandbox status');
-// --no-sandbox ...", the explanation left out when empty.
-std::string setup_hint(bool jailed, const std::string& explanation = "");
+// "; the jail cannot be built here (see 'tactus sandbox status'); --no-sandbox ..." when jailed.
+std::string setup_hint(bool jailed);
 
 // Makes r an interrupted run's result: status, signal and "interrupted by SIGTERM".
 void mark_interrupted(RunResult& r, int signal);

@@ -379,9 +379,8 @@ RunResult run_procedure(spawner::SpawnerClient& spawner, const RunRequest& reque
     r.setup_errno = child.error_errno;
     r.message = "sandbox setup failed at step '" + child.step +
                 "': " + std::strerror(child.error_errno) +
-                setup_hint(request.backend == spawner::Backend::jail,
-                           request.explain_setup_failure ? request.explain_setup_failure(child.step)
-                                                         : std::string());
+                setup_hint(request.backend == spawner::Backend::jail);
+    if (request.explain_setup_failure) r.setup_hint = request.explain_setup_failure(child.step);
     r.timings.spawn_ms = spawn_ms;
     r.timings.total_ms = ms_between(t0, Clock::now());
     return r;

@@ -42,7 +42,7 @@ struct RunRequest {
                                               const protocol::Json& params)>
       ask_human;
   // What the kernel's facts say about a jail that failed at setup step ("userns", "clone3",
-  // ...), or "": added to a setup failure's message. The CLI sets it from
+  // ...), or "": a setup failure's RunResult::setup_hint. The CLI sets it from
   // runtime/jail/kernel_probes.h (the broker includes nothing from runtime/jail/). May be empty.
   std::function<std::string(const std::string& step)> explain_setup_failure;
   bool log_json = false;     // Log.* events as JSONL instead of readable lines

@@ -268,16 +268,17 @@ TEST_CASE("broker: a setup failure carries what the kernel's facts say about its
   });
   CHECK(asked == "userns");
   CHECK(r.status == RunStatus::setup);
+  CHECK(r.setup_hint == "unprivileged user namespaces are off");
+  CHECK(broker::to_json(r)["error"]["hint"] == "unprivileged user namespaces are off");
+  // The message is the same with or without facts to tell.
   CHECK(r.message ==
-        "sandbox setup failed at step 'userns': Operation not permitted; unprivileged user "
-        "namespaces are off; the jail cannot be built here (see 'tactus sandbox status'); "
-        "--no-sandbox runs without it, with no isolation");
-  // Without facts to tell, the message is as before.
-  const auto plain = serve_fake_child(setup_failed);
-  CHECK(plain.message ==
         "sandbox setup failed at step 'userns': Operation not permitted; the jail cannot be "
         "built here (see 'tactus sandbox status'); --no-sandbox runs without it, with no "
         "isolation");
+  const auto plain = serve_fake_child(setup_failed);
+  CHECK(plain.message == r.message);
+  CHECK(plain.setup_hint.empty());
+  CHECK_FALSE(broker::to_json(plain)["error"].contains("hint"));
 }
 
 TEST_CASE("broker: the broker serves the next child after a bad one", "[broker]") {

@@ -288,6 +288,7 @@ bool print_outcome(const CliOptions& o, const broker::RunResult& r) {
   std::string text = positioned ? r.message : "tactus: " + r.message;
   text += "\n";
   if (!r.traceback.empty()) text += r.traceback + "\n";
+  if (!r.setup_hint.empty()) text += "tactus: the kernel's facts: " + r.setup_hint + "\n";
   write_all(2, tools::shows_inert(2, o.raw_output) ? tools::inert_text(text) : text);
   return true;
 }

@@ -47,3 +47,15 @@ TEST_CASE("jail: without user namespaces a run refuses, naming the step and the 
   CHECK(opt_out.out.find("Hello, world!") != std::string::npos);
   CHECK(opt_out.err.rfind("tactus: warning: running without the sandbox", 0) == 0);
 }
+
+TEST_CASE("jail: a run that fails closed says what the kernel's facts say about it", "[jail]") {
+  const std::string hello = TACTUS_SOURCE_DIR "/examples/hello.tac";
+  const auto r = run_without_user_namespaces("run " + hello);
+  INFO(r.err);
+  CHECK(r.exit_code == 4);
+  CHECK(r.err.find("\ntactus: the kernel's facts: user namespaces are off "
+                   "(user.max_user_namespaces = 0)\n") != std::string::npos);
+  const auto j = run_without_user_namespaces("run " + hello + " --json");
+  const auto doc = nlohmann::json::parse(j.out);
+  CHECK(doc["error"]["hint"] == "user namespaces are off (user.max_user_namespaces = 0)");
+}
