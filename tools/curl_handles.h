@@ -1,5 +1,5 @@
-// RAII for libcurl's handles, shared by the two files that make HTTP requests
-// (tools/http_tool.cpp, tools/llm/http_post.cpp). libcurl's global initialisation happens once,
+// RAII for libcurl's handles: the one HTTP client (tools/http_client.cpp) and http.request's URL
+// parsing (tools/http_tool.cpp). libcurl's global initialisation happens once,
 // when tools/curl_loader.cpp opens the library. Include only where curl is used.
 #pragma once
 

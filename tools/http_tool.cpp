@@ -1,6 +1,7 @@
 #include "tools/http_tool.h"
 
 #include "tools/curl_handles.h"
+#include "tools/http_client.h"
 #include "tools/secret_mask.h"
 
 #include <arpa/inet.h>
@@ -31,7 +32,6 @@ std::string lower(std::string s) {
   return s;
 }
 
-using Easy = CurlEasy;
 using Url = CurlUrl;
 
 bool http_scheme(const std::string& url) {
@@ -224,39 +224,6 @@ std::string check_host(const NetworkPolicy& policy, const std::string& host) {
   return "host '" + host + "' is not allowed by sandbox.network_filter";
 }
 
-// The address libcurl is about to connect to, checked against the deny patterns: a permitted
-// name that resolves to a denied address (DNS rebinding included) is caught here, after the
-// resolution that counts.
-struct ConnectCheck {
-  const NetworkPolicy* policy = nullptr;
-  std::string host;    // the URL's host, for the message
-  std::string denied;  // the reason, once a connect was refused
-};
-
-curl_socket_t open_checked_socket(void* user, curlsocktype purpose, curl_sockaddr* a) {
-  auto* c = static_cast<ConnectCheck*>(user);
-  if (purpose != CURLSOCKTYPE_IPCXN) return CURL_SOCKET_BAD;
-  char buf[INET6_ADDRSTRLEN] = "";
-  if (a->family == AF_INET)
-    ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&a->addr)->sin_addr, buf,
-                sizeof buf);
-  else if (a->family == AF_INET6)
-    ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&a->addr)->sin6_addr, buf,
-                sizeof buf);
-  else
-    return CURL_SOCKET_BAD;  // http(s) goes over IPv4 or IPv6 only
-  if (c->policy->mode == "filtered") {
-    const std::string address = policy_host(buf);
-    const std::string why =
-        denied_by(*c->policy, address, "host '" + c->host + "' resolved to " + address + ", which");
-    if (!why.empty()) {
-      c->denied = why;
-      return CURL_SOCKET_BAD;
-    }
-  }
-  return ::socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
-}
-
 bool valid_method(const std::string& m) {
   if (m.empty() || m.size() > 32) return false;
   return std::all_of(m.begin(), m.end(),
@@ -272,43 +239,6 @@ bool valid_header_name(const std::string& n) {
 
 bool valid_header_value(const std::string& v) {
   return v.find_first_of(std::string("\r\n\0", 3)) == std::string::npos;
-}
-
-struct Response {
-  std::uint64_t cap = 0;
-  bool too_big = false;
-  std::string body;
-  std::map<std::string, std::string> headers;
-};
-
-size_t on_body(char* data, size_t size, size_t n, void* user) {
-  auto* r = static_cast<Response*>(user);
-  const size_t len = size * n;
-  if (r->body.size() + len > r->cap) {
-    r->too_big = true;
-    return 0;  // aborts the transfer: CURLE_WRITE_ERROR
-  }
-  r->body.append(data, len);
-  return len;
-}
-
-size_t on_header(char* data, size_t size, size_t n, void* user) {
-  auto* r = static_cast<Response*>(user);
-  const size_t len = size * n;
-  std::string line(data, len);
-  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
-  if (line.rfind("HTTP/", 0) == 0) {
-    r->headers.clear();  // a new response (after 100 Continue, say)
-    return len;
-  }
-  const auto colon = line.find(':');
-  if (colon == std::string::npos) return len;
-  const std::string name = lower(line.substr(0, colon));
-  const auto start = line.find_first_not_of(" \t", colon + 1);
-  const std::string value = start == std::string::npos ? "" : line.substr(start);
-  auto [it, fresh] = r->headers.emplace(name, value);
-  if (!fresh) it->second += ", " + value;
-  return len;
 }
 
 bool has_header(const std::vector<std::pair<std::string, std::string>>& headers,
@@ -368,96 +298,65 @@ ToolOutcome http_request(const NetworkPolicy& policy, const Json& args) {
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
     if (left <= 0) return tool_failure("timeout", "http.request timed out");
 
-    Easy easy(curl_easy_init());
-    if (!easy) return tool_failure("failed", "curl_easy_init failed");
-    CURL* h = easy.get();
-    Response resp;
-    resp.cap = policy.max_response;
-    CurlList list;
-    const auto add = [&](const std::string& line) { curl_list_append(list, line); };
+    HttpExchange x;
+    x.url = url.get();
+    x.method = method;
+    x.body = has_body || method == "POST" || method == "PUT" || method == "PATCH" ? &body : nullptr;
     bool has_expect = false;
     for (const auto& [name, value] : headers) {
       // "Name;" sends a header with an empty value; "Name:" would remove it.
-      add(value.empty() ? name + ";" : name + ": " + value);
+      x.header_lines.push_back(value.empty() ? name + ";" : name + ": " + value);
       if (lower(name) == "expect") has_expect = true;
     }
-    if (!has_expect) add("Expect:");  // no 100-continue round trip
+    if (!has_expect) x.header_lines.push_back("Expect:");  // no 100-continue round trip
     // The procedure's own Idempotency-Key wins: it may know the remote's rules better.
     if (!policy.idempotency_key.empty() && !has_header(headers, "idempotency-key"))
-      add("Idempotency-Key: " + policy.idempotency_key);
-
-    curl_easy_setopt(h, CURLOPT_CURLU, url.get());
-    ConnectCheck check{&policy, host, ""};
-    curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_checked_socket);
-    curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, &check);
-    CurlList pinned;
-    for (const auto& entry : policy.pinned_addresses) curl_list_append(pinned, entry);
-    if (pinned) curl_easy_setopt(h, CURLOPT_RESOLVE, pinned.get());
-#if LIBCURL_VERSION_NUM >= 0x075500
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-#else
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS, long{CURLPROTO_HTTP | CURLPROTO_HTTPS});
-    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS, long{CURLPROTO_HTTP | CURLPROTO_HTTPS});
-#endif
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    abort_on_interrupt(h);
-    curl_easy_setopt(h, CURLOPT_PROXY, "");
-    curl_easy_setopt(h, CURLOPT_NETRC, long{CURL_NETRC_IGNORED});
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(left));
-    curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(policy.max_response));
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &resp);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, list.get());
-    if (has_body || method == "POST" || method == "PUT" || method == "PATCH") {
-      curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-      curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.data());
-      if (method != "POST") curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method.c_str());
-    } else if (method == "HEAD") {
-      curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-    } else if (method == "GET") {
-      curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-    } else {
-      curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method.c_str());
-    }
-
-    const CURLcode rc = curl_easy_perform(h);
+      x.header_lines.push_back("Idempotency-Key: " + policy.idempotency_key);
+    x.timeout_ms = static_cast<long>(left);
+    x.max_body = policy.max_response;
+    // The address libcurl is about to connect to, checked against the deny patterns: a
+    // permitted name that resolves to a denied address (DNS rebinding included) is refused.
+    x.check_address = [&policy, &host](const std::string& connected) -> std::string {
+      if (policy.mode != "filtered") return "";
+      const std::string address = policy_host(connected);
+      return denied_by(policy, address, "host '" + host + "' resolved to " + address + ", which");
+    };
+    x.pinned = policy.pinned_addresses;
+    std::string response_body;
+    const HttpResponse r =
+        http_exchange(x, [&](long, const std::map<std::string, std::string>&, std::string_view p) {
+          response_body.append(p);
+          return true;
+        });
     const std::string too_big =
         "response larger than " + std::to_string(policy.max_response) + " bytes";
-    if (resp.too_big || rc == CURLE_FILESIZE_EXCEEDED) return tool_failure("failed", too_big);
-    if (!check.denied.empty()) return tool_failure("denied", check.denied);
-    if (rc == CURLE_OPERATION_TIMEDOUT) return tool_failure("timeout", "http.request timed out");
-    if (rc != CURLE_OK)
-      return tool_failure("failed", std::string("http: ") + curl_easy_strerror(rc));
+    if (r.too_big) return tool_failure("failed", too_big);
+    if (!r.refused.empty()) return tool_failure("denied", r.refused);
+    if (r.code == CURLE_OPERATION_TIMEDOUT)
+      return tool_failure("timeout", "http.request timed out");
+    if (r.code != CURLE_OK)
+      return tool_failure("failed", std::string("http: ") + curl_easy_strerror(r.code));
 
-    long status = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    char* effective = nullptr;
-    curl_easy_getinfo(h, CURLINFO_EFFECTIVE_URL, &effective);
-    char* location = nullptr;
-    curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &location);
+    const long status = r.status;
     const bool redirect =
         (status == 301 || status == 302 || status == 303 || status == 307 || status == 308) &&
-        location != nullptr;
+        !r.redirect_url.empty();
     if (!redirect) {
       ToolOutcome out;
       out.ok = true;
       // The body is kept as a string: invalid UTF-8 is replaced when the answer is serialised.
       // Binary bodies are out of scope for now.
       out.result = Json{{"status", status},
-                        {"headers", resp.headers},
-                        {"body", std::move(resp.body)},
-                        {"url", effective ? std::string(effective) : ""}};
+                        {"headers", r.headers},
+                        {"body", std::move(response_body)},
+                        {"url", r.effective_url}};
       return out;
     }
 
     if (hop >= policy.max_redirects)
       return tool_failure(
           "failed", "too many redirects (more than " + std::to_string(policy.max_redirects) + ")");
-    const std::string target(location);
+    const std::string& target = r.redirect_url;
     const std::string shown = excerpt_head(target, 200, policy.mask);
     const std::string from = origin(url.get());
     Url next;

@@ -1,23 +1,15 @@
 #include "tools/llm/http_post.h"
 
-#include "tools/curl_handles.h"
+#include "tools/http_client.h"
 
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <ctime>
-#include <memory>
+#include <map>
 
 namespace tactus::tools::llm {
 namespace {
-
-struct Transfer {
-  const BodySink* sink = nullptr;
-  std::uint64_t max_bytes = 0;
-  std::uint64_t received = 0;
-  bool too_big = false, aborted = false;
-  HttpOutcome* out = nullptr;
-};
 
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(),
@@ -25,44 +17,9 @@ std::string lower(std::string s) {
   return s;
 }
 
-size_t on_header(char* data, size_t size, size_t n, void* user) {
-  auto* t = static_cast<Transfer*>(user);
-  const size_t len = size * n;
-  std::string line(data, len);
-  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
-  if (line.rfind("HTTP/", 0) == 0) {
-    // A new response (after a 100 Continue, say): "HTTP/1.1 200 OK".
-    const auto sp = line.find(' ');
-    t->out->status = sp == std::string::npos ? 0 : std::strtol(line.c_str() + sp + 1, nullptr, 10);
-    t->out->content_type.clear();
-    t->out->retry_after.clear();
-    t->out->retry_after_ms.clear();
-    return len;
-  }
-  const auto colon = line.find(':');
-  if (colon == std::string::npos) return len;
-  const std::string name = lower(line.substr(0, colon));
-  const auto start = line.find_first_not_of(" \t", colon + 1);
-  const std::string value = start == std::string::npos ? "" : line.substr(start);
-  if (name == "content-type") t->out->content_type = lower(value);
-  if (name == "retry-after") t->out->retry_after = value;
-  if (name == "retry-after-ms") t->out->retry_after_ms = value;
-  return len;
-}
-
-size_t on_body(char* data, size_t size, size_t n, void* user) {
-  auto* t = static_cast<Transfer*>(user);
-  const size_t len = size * n;
-  t->received += len;
-  if (t->received > t->max_bytes) {
-    t->too_big = true;
-    return 0;  // CURLE_WRITE_ERROR ends the transfer
-  }
-  if (!(*t->sink)(t->out->status, t->out->content_type, std::string_view(data, len))) {
-    t->aborted = true;
-    return 0;
-  }
-  return len;
+std::string header(const std::map<std::string, std::string>& headers, const char* name) {
+  const auto it = headers.find(name);
+  return it == headers.end() ? "" : it->second;
 }
 
 }  // namespace
@@ -70,58 +27,34 @@ size_t on_body(char* data, size_t size, size_t n, void* user) {
 HttpOutcome http_post(const std::string& url, const std::vector<std::string>& headers,
                       const std::string& body, double timeout_seconds, std::uint64_t max_bytes,
                       const BodySink& on_body_sink) {
+  HttpExchange x;
+  x.url_text = url;
+  x.method = "POST";
+  x.body = &body;
+  x.header_lines = {"Content-Type: application/json", "Accept: text/event-stream, application/json",
+                    "Expect:"};  // no 100-continue round trip
+  x.header_lines.insert(x.header_lines.end(), headers.begin(), headers.end());
+  x.timeout_ms = static_cast<long>(timeout_seconds * 1000);
+  x.max_body = max_bytes;
+  x.environment_proxy = true;
+  x.user_agent = "tactus";
+  const HttpResponse r = http_exchange(
+      x, [&](long status, const std::map<std::string, std::string>& h, std::string_view piece) {
+        return on_body_sink(status, lower(header(h, "content-type")), piece);
+      });
+
   HttpOutcome out;
-  CurlEasy easy(curl_easy_init());
-  if (!easy) {
-    out.transport = HttpOutcome::Transport::other;
-    out.error = "curl_easy_init failed";
-    return out;
-  }
-  CURL* h = easy.get();
-  CurlList list;
-  const auto add = [&](const std::string& line) { curl_list_append(list, line); };
-  add("Content-Type: application/json");
-  add("Accept: text/event-stream, application/json");
-  add("Expect:");  // no 100-continue round trip
-  for (const auto& line : headers) add(line);
-
-  Transfer t;
-  t.sink = &on_body_sink;
-  t.max_bytes = max_bytes;
-  t.out = &out;
-  char errbuf[CURL_ERROR_SIZE] = {};
-  const long timeout_ms = std::max(1L, static_cast<long>(timeout_seconds * 1000));
-
-  curl_easy_setopt(h, CURLOPT_URL, url.c_str());
-#if LIBCURL_VERSION_NUM >= 0x075500
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS, long{CURLPROTO_HTTP | CURLPROTO_HTTPS});
-#endif
-  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  abort_on_interrupt(h);
-  curl_easy_setopt(h, CURLOPT_NETRC, long{CURL_NETRC_IGNORED});
-  // A local server (Ollama, the tests' fake) is reached directly whatever *_proxy says.
-  curl_easy_setopt(h, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1");
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
-  curl_easy_setopt(h, CURLOPT_USERAGENT, "tactus");
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, list.get());
-  curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-  curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.data());
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
-  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
-
-  const CURLcode rc = curl_easy_perform(h);
+  out.status = r.status;
+  out.content_type = lower(header(r.headers, "content-type"));
+  out.retry_after = header(r.headers, "retry-after");
+  out.retry_after_ms = header(r.headers, "retry-after-ms");
+  const CURLcode rc = r.code;
   if (rc == CURLE_OK) return out;
-  out.error = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+  out.error = r.error;
   using T = HttpOutcome::Transport;
-  if (t.too_big) {
+  if (r.too_big) {
     out.transport = T::too_big;
-  } else if (t.aborted) {
+  } else if (r.aborted) {
     out.transport = T::aborted;
   } else if (rc == CURLE_OPERATION_TIMEDOUT) {
     out.transport = T::timeout;
