@@ -236,6 +236,8 @@ TEST_CASE("durable rules: kill -9 at timed points repeats at most one request", 
     ::kill(pid, SIGKILL);
     wait_exit_code(pid);
     ++tried;
+    // What the killed run had sent is recorded before it is counted.
+    REQUIRE(server.wait_quiet(50, 5000));
     const int before = server.requests();
     const CliRun r = run_tactus_in(tac.dir(), {"resume", id, "--json"});
     if (r.exit_code == 2 && r.err.find("has completed") != std::string::npos) continue;

@@ -48,50 +48,22 @@ std::string query_param(const std::string& target, const std::string& name) {
   return "";
 }
 
-void send_all(int fd, const std::string& data) {
-  size_t off = 0;
-  while (off < data.size()) {
-    const ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-    if (n <= 0) return;
-    off += static_cast<size_t>(n);
-  }
-}
-
 void reply(int fd, int status, const std::string& body, const std::string& extra = "") {
-  send_all(fd, "HTTP/1.1 " + std::to_string(status) +
-                   " Test\r\nContent-Length: " + std::to_string(body.size()) +
-                   "\r\nConnection: close\r\n" + extra + "\r\n" + body);
+  LoopbackServer::send_all(fd, "HTTP/1.1 " + std::to_string(status) +
+                                   " Test\r\nContent-Length: " + std::to_string(body.size()) +
+                                   "\r\nConnection: close\r\n" + extra + "\r\n" + body);
 }
 
 }  // namespace
 
-HttpTestServer::HttpTestServer() {
-  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (listen_fd_ < 0) throw std::runtime_error("HttpTestServer: socket failed");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::listen(listen_fd_, 16) != 0 ||
-      ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    ::close(listen_fd_);
-    throw std::runtime_error("HttpTestServer: cannot listen on 127.0.0.1");
-  }
-  port_ = ntohs(addr.sin_port);
-  thread_ = std::thread([this] { serve(); });
-}
+HttpTestServer::HttpTestServer()
+    : server_("HttpTestServer", 1 << 20,
+              [this](int fd, const LoopbackRequest& request) { handle(fd, request); }) {}
 
-HttpTestServer::~HttpTestServer() {
-  stopping_ = true;
-  ::shutdown(listen_fd_, SHUT_RDWR);  // wakes accept()
-  thread_.join();
-  ::close(listen_fd_);
-}
+HttpTestServer::~HttpTestServer() = default;
 
 std::string HttpTestServer::url(const std::string& path) const {
-  return "http://127.0.0.1:" + std::to_string(port_) + path;
+  return "http://127.0.0.1:" + std::to_string(port()) + path;
 }
 
 std::vector<std::string> HttpTestServer::idempotency_keys() const {
@@ -117,71 +89,37 @@ bool HttpTestServer::wait_for_requests(int n, int timeout_ms) const {
   return true;
 }
 
+bool HttpTestServer::wait_quiet(int quiet_ms, int timeout_ms) const {
+  using Clock = std::chrono::steady_clock;
+  const auto until = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  int seen = requests_.load();
+  auto since = Clock::now();
+  while (Clock::now() < until) {
+    if (server_.busy() || requests_.load() != seen) {
+      seen = requests_.load();
+      since = Clock::now();
+    } else if (Clock::now() - since >= std::chrono::milliseconds(quiet_ms)) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return false;
+}
+
 std::vector<std::string> HttpTestServer::targets() const {
   std::lock_guard<std::mutex> lock(mu_);
   return targets_;
 }
 
-void HttpTestServer::serve() {
-  while (!stopping_) {
-    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) {
-      if (stopping_) break;
-      continue;
-    }
-    timeval tv{5, 0};  // a client that stalls cannot hold the server
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    handle(fd);
-    ::close(fd);
-  }
-}
-
-void HttpTestServer::handle(int fd) {
-  std::string data;
-  char buf[4096];
-  size_t header_end;
-  while ((header_end = data.find("\r\n\r\n")) == std::string::npos) {
-    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0 || data.size() > (1 << 20)) return;
-    data.append(buf, static_cast<size_t>(n));
-  }
-  const std::string head = data.substr(0, header_end);
-  std::string body = data.substr(header_end + 4);
-
-  const auto line_end = head.find("\r\n");
-  const std::string request_line = head.substr(0, line_end);
-  const auto sp1 = request_line.find(' ');
-  const auto sp2 = request_line.find(' ', sp1 + 1);
-  if (sp1 == std::string::npos || sp2 == std::string::npos) return reply(fd, 400, "bad request");
-  const std::string method = request_line.substr(0, sp1);
-  const std::string target = request_line.substr(sp1 + 1, sp2 - sp1 - 1);
-
-  size_t content_length = 0;
-  std::string x_test, idempotency_key;
-  for (size_t pos = line_end; pos != std::string::npos && pos < head.size();) {
-    const auto start = pos + 2;
-    const auto end = head.find("\r\n", start);
-    const std::string line = head.substr(start, end == std::string::npos ? end : end - start);
-    pos = end;
-    const auto colon = line.find(':');
-    if (colon == std::string::npos) continue;
-    std::string name = line.substr(0, colon);
-    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    const auto vstart = line.find_first_not_of(' ', colon + 1);
-    const std::string value = vstart == std::string::npos ? "" : line.substr(vstart);
-    if (name == "content-length") content_length = std::strtoull(value.c_str(), nullptr, 10);
-    if (name == "x-test") x_test = value;
-    if (name == "idempotency-key") idempotency_key = value;
-  }
-  if (content_length > (1 << 20)) return reply(fd, 413, "too large");
-  while (body.size() < content_length) {
-    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) return;
-    body.append(buf, static_cast<size_t>(n));
-  }
-  body.resize(content_length);
-
+void HttpTestServer::handle(int fd, const LoopbackRequest& request) {
+  const std::string& method = request.method;
+  const std::string& target = request.target;
+  const std::string& body = request.body;
+  const auto header = [&](const char* name) {
+    const auto it = request.headers.find(name);
+    return it == request.headers.end() ? std::string() : it->second;
+  };
+  const std::string x_test = header("x-test"), idempotency_key = header("idempotency-key");
   int number;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -191,7 +129,8 @@ void HttpTestServer::handle(int fd) {
   }
   ++requests_;
   if (number == hold_.load()) {
-    while (!released_ && !stopping_) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    while (!released_ && !server_.stopping())
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
     hold_ = 0;
   }
   const std::string path = target.substr(0, target.find('?'));
@@ -219,7 +158,7 @@ void HttpTestServer::handle(int fd) {
     return reply(fd, 200, std::string(std::min<unsigned long long>(n, 64ull << 20), 'x'));
   }
   if (path == "/slow") {
-    for (int i = 0; i < 60 && !stopping_; ++i)
+    for (int i = 0; i < 60 && !server_.stopping(); ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     return reply(fd, 200, "slow");
   }

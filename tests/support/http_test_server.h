@@ -1,5 +1,5 @@
-// A tiny HTTP/1.1 server for tests only: 127.0.0.1 on an ephemeral port, one thread, one request
-// per connection (Connection: close). Stops in its destructor.
+// A tiny HTTP/1.1 server for tests only, on the shared loopback server (loopback_server.h):
+// 127.0.0.1 on an ephemeral port, one request per connection. Stops in its destructor.
 //
 // Routes: /hello → 200 "hello"; /echo → 200 {"method", "x_test", "body"} as JSON;
 // /redirect?to=URL → 302 to URL (percent-decoded); /loop → 302 to /loop; /big?n=N → 200 with N
@@ -11,8 +11,9 @@
 #include <atomic>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
+
+#include "tests/support/loopback_server.h"
 
 namespace tactus::test {
 
@@ -23,7 +24,7 @@ class HttpTestServer {
   HttpTestServer(const HttpTestServer&) = delete;
   HttpTestServer& operator=(const HttpTestServer&) = delete;
 
-  int port() const { return port_; }
+  int port() const { return server_.port(); }
   // "http://127.0.0.1:PORT" + path
   std::string url(const std::string& path) const;
   int requests() const { return requests_.load(); }
@@ -36,16 +37,15 @@ class HttpTestServer {
   void release();
   // Waits until n requests have arrived (and been recorded); false after timeout_ms.
   bool wait_for_requests(int n, int timeout_ms) const;
+  // Waits until no connection is being served and no request arrived for quiet_ms (what a
+  // client killed in the middle had sent is then recorded); false after timeout_ms.
+  bool wait_quiet(int quiet_ms, int timeout_ms) const;
   // What every /canned/... request gets from now on (text/plain).
   void set_canned(int status, std::string body);
 
  private:
-  void serve();
-  void handle(int fd);
+  void handle(int fd, const LoopbackRequest& request);
 
-  int listen_fd_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stopping_{false};
   std::atomic<int> requests_{0};
   mutable std::mutex mu_;
   std::vector<std::string> targets_;
@@ -54,7 +54,7 @@ class HttpTestServer {
   std::atomic<bool> released_{false};
   int canned_status_ = 200;
   std::string canned_body_;
-  std::thread thread_;
+  LoopbackServer server_;  // last: stopped before what its handler uses
 };
 
 }  // namespace tactus::test
