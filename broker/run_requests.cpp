@@ -137,10 +137,10 @@ void Session::on_host_call(const Message& m) {
   tools::ToolOutcome r;
   if (!p.contains("name") || !p["name"].is_string() ||
       p["name"].get_ref<const std::string&>().empty()) {
-    r.code = "invalid_args";
+    r.code = tools::ToolError::invalid_args;
     r.message = "Host.call needs a tool name";
   } else if (name = p["name"].get<std::string>(); !tool_allowed(req_.policy, name)) {
-    r.code = "denied";
+    r.code = tools::ToolError::denied;
     r.message = "host tool '" + name + "' is not allowed (the sidecar's tools.allow decides)";
   } else {
     r = tools_.call(name, args, call_context(name));
@@ -176,7 +176,7 @@ void Session::on_module_load(const Message& m) {
   tools::ToolOutcome r =
       services::load_module(req_.procedure_dir, m.params, req_.limits.message / 2);
   respond(m, r.ok ? protocol::make_result(m.id, r.result)
-                  : protocol::make_error(m.id, r.code, r.message));
+                  : protocol::make_error(m.id, tools::to_string(r.code), r.message));
 }
 
 void Session::on_time_now(const Message& m) {
@@ -207,15 +207,15 @@ std::string Session::answer(std::int64_t id, const std::string& what, tools::Too
     req_.redactor->redact_in_place(r.result);
     r.message = req_.redactor->redact(r.message);
   }
-  std::string payload =
-      r.ok ? protocol::make_result(id, r.result) : protocol::make_error(id, r.code, r.message);
+  std::string payload = r.ok ? protocol::make_result(id, r.result)
+                             : protocol::make_error(id, tools::to_string(r.code), r.message);
   if (payload.size() > req_.limits.message) {
     r.ok = false;
-    r.code = "failed";
+    r.code = tools::ToolError::failed;
     r.message = "the result of " + what + " (" + std::to_string(payload.size()) +
                 " bytes) exceeds the message limit of " +
                 sidecars::format_size(req_.limits.message);
-    payload = protocol::make_error(id, r.code, r.message);
+    payload = protocol::make_error(id, tools::to_string(r.code), r.message);
   }
   return payload;
 }

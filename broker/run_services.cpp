@@ -26,11 +26,8 @@ constexpr const char* kLlmAuditFields[] = {"agent", "provider", "model", "model_
 constexpr const char* kModuleNameChars =
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.";
 
-tools::ToolOutcome error(const char* code, std::string message) {
-  tools::ToolOutcome r;
-  r.code = code;
-  r.message = std::move(message);
-  return r;
+tools::ToolOutcome error(tools::ToolError code, std::string message) {
+  return tools::tool_failure(code, std::move(message));
 }
 
 }  // namespace
@@ -67,10 +64,10 @@ tools::ToolOutcome load_module(const std::string& procedure_dir, const Json& par
   const Json name = params.is_object() ? params.value("name", Json()) : Json();
   if (!name.is_string() || name.get_ref<const std::string&>().empty() ||
       name.get_ref<const std::string&>().find_first_not_of(kModuleNameChars) != std::string::npos)
-    return error("invalid_args", "module.load needs a module name");
+    return error(tools::ToolError::invalid_args, "module.load needs a module name");
   std::string rel = name.get<std::string>();
   std::replace(rel.begin(), rel.end(), '.', '/');
-  if (procedure_dir.empty()) return error("not_found", "no procedure directory");
+  if (procedure_dir.empty()) return error(tools::ToolError::not_found, "no procedure directory");
   const std::vector<tools::Mount> mounts = {{"/procedure", procedure_dir, true}};
   tools::FileLimits limits;
   limits.max_read = max_read;
@@ -82,11 +79,12 @@ tools::ToolOutcome load_module(const std::string& procedure_dir, const Json& par
     // dotted module name, and only .lua and .tac files are read.
     r = tools::file_read(mounts, limits, tools::TrustedFiles{},
                          Json{{"path", "/procedure/" + path}});
-    if (r.ok || r.code != "not_found") break;
+    if (r.ok || r.code != tools::ToolError::not_found) break;
   }
-  if (!r.ok && r.code == "not_found")
-    return error("not_found", "module '" + name.get<std::string>() + "' not found: no " + rel +
-                                  ".lua or " + rel + ".tac beside the procedure");
+  if (!r.ok && r.code == tools::ToolError::not_found)
+    return error(tools::ToolError::not_found, "module '" + name.get<std::string>() +
+                                                  "' not found: no " + rel + ".lua or " + rel +
+                                                  ".tac beside the procedure");
   if (!r.ok) return r;
   r.result = Json{{"source", r.result["content"]}, {"path", path}};
   return r;
@@ -144,7 +142,7 @@ Json audit_line(const std::string& run_id, const std::string& tool, const Json& 
                {"run_id", run_id},
                {"tool", tool},
                {"args", args},
-               {"outcome", r.ok ? "ok" : r.code},
+               {"outcome", r.ok ? std::string("ok") : std::string(to_string(r.code))},
                {"duration_ms", ms}};
   if (!r.ok) line["message"] = r.message;
   if (!usage.is_null()) line["usage"] = usage;

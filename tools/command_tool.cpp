@@ -25,8 +25,8 @@ namespace {
 using protocol::Json;
 using Clock = std::chrono::steady_clock;
 
-ToolOutcome fail(const CommandSpec& spec, std::string code, const std::string& what) {
-  return tool_failure(std::move(code), "command tool '" + spec.name + "' " + what);
+ToolOutcome fail(const CommandSpec& spec, ToolError code, const std::string& what) {
+  return tool_failure(code, "command tool '" + spec.name + "' " + what);
 }
 
 std::string format_seconds(double s) {
@@ -117,17 +117,21 @@ Json environment(const CommandSpec& spec) {
 ToolOutcome run_command_tool(const CommandSpec& spec, CommandLauncher& launcher, const Json& args) {
   int sv[2], in[2], out[2], err[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
-    return fail(spec, "failed", std::string("cannot start: socketpair: ") + std::strerror(errno));
+    return fail(spec, ToolError::failed,
+                std::string("cannot start: socketpair: ") + std::strerror(errno));
   UniqueFd channel(sv[0]), channel_child(sv[1]);
   // stdin is a socket, so a write to a command that stopped reading is EPIPE, not SIGPIPE.
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) != 0)
-    return fail(spec, "failed", std::string("cannot start: socketpair: ") + std::strerror(errno));
+    return fail(spec, ToolError::failed,
+                std::string("cannot start: socketpair: ") + std::strerror(errno));
   UniqueFd in_w(in[0]), in_r(in[1]);
   if (::pipe2(out, O_CLOEXEC) != 0)
-    return fail(spec, "failed", std::string("cannot start: pipe: ") + std::strerror(errno));
+    return fail(spec, ToolError::failed,
+                std::string("cannot start: pipe: ") + std::strerror(errno));
   UniqueFd out_r(out[0]), out_w(out[1]);
   if (::pipe2(err, O_CLOEXEC) != 0)
-    return fail(spec, "failed", std::string("cannot start: pipe: ") + std::strerror(errno));
+    return fail(spec, ToolError::failed,
+                std::string("cannot start: pipe: ") + std::strerror(errno));
   UniqueFd err_r(err[0]), err_w(err[1]);
   ::shutdown(in_r.get(), SHUT_WR);  // the command's stdin reads only
 
@@ -136,7 +140,8 @@ ToolOutcome run_command_tool(const CommandSpec& spec, CommandLauncher& launcher,
                                       std::chrono::duration<double>(spec.timeout_seconds));
   LaunchedCommand child = launcher.launch(spec, std::move(channel_child), std::move(in_r),
                                           std::move(out_w), std::move(err_w));
-  if (!child.error.empty()) return fail(spec, "failed", "cannot start its jail: " + child.error);
+  if (!child.error.empty())
+    return fail(spec, ToolError::failed, "cannot start its jail: " + child.error);
   KillOnInterrupt kill_on_interrupt(child.pidfd.get());  // released before the pidfd closes
 
   // The exec message waits in the socket until the jail is contained and reads it.
@@ -212,24 +217,25 @@ ToolOutcome run_command_tool(const CommandSpec& spec, CommandLauncher& launcher,
   while (rc < 0 && errno == EINTR);
 
   if (!ch.setup_step.empty())
-    return fail(spec, "failed",
+    return fail(spec, ToolError::failed,
                 "could not be jailed: setup step '" + ch.setup_step +
                     "': " + std::strerror(ch.setup_errno));
   if (ch.exec_errno)
-    return fail(spec, "failed",
+    return fail(spec, ToolError::failed,
                 "cannot execute '" + spec.command[0] + "': " + std::strerror(ch.exec_errno) +
                     " (its jail shows the host's /usr only)");
   if (timed_out)
-    return fail(spec, "timeout", "timed out after " + format_seconds(spec.timeout_seconds) + " s");
+    return fail(spec, ToolError::timeout,
+                "timed out after " + format_seconds(spec.timeout_seconds) + " s");
   if (too_big)
-    return fail(spec, "failed",
+    return fail(spec, ToolError::failed,
                 "wrote more than " + std::to_string(spec.max_output) + " bytes to stdout");
   if (info.si_code == CLD_KILLED || info.si_code == CLD_DUMPED)
-    return fail(spec, "failed",
+    return fail(spec, ToolError::failed,
                 std::string("was killed by signal ") + ::sigabbrev_np(info.si_status) +
                     stderr_suffix(stderr_text, stderr_cut, spec.mask));
   if (info.si_status != 0)
-    return fail(spec, "failed",
+    return fail(spec, ToolError::failed,
                 "exited with status " + std::to_string(info.si_status) +
                     stderr_suffix(stderr_text, stderr_cut, spec.mask));
   ToolOutcome ok;
@@ -239,7 +245,7 @@ ToolOutcome run_command_tool(const CommandSpec& spec, CommandLauncher& launcher,
     std::string what = e.what();
     if (const auto pos = what.find("parse error"); pos != std::string::npos)
       what = what.substr(pos);
-    return fail(spec, "failed", "returned invalid JSON on stdout (" + what + ")");
+    return fail(spec, ToolError::failed, "returned invalid JSON on stdout (" + what + ")");
   }
   ok.ok = true;
   return ok;

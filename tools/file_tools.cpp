@@ -134,20 +134,21 @@ std::optional<ToolOutcome> path_arg(std::string_view tool, const Json& args, con
                                     std::string& path) {
   const std::string needs = std::string(tool) + " needs {path = \"...\"}";
   if (!args.is_object() && !(args.is_null() && fallback))
-    return tool_failure("invalid_args", needs);
+    return tool_failure(ToolError::invalid_args, needs);
   const auto it = args.is_object() ? args.find("path") : args.end();
   if (!args.is_object() || it == args.end() || it->is_null()) {
-    if (!fallback) return tool_failure("invalid_args", needs);
+    if (!fallback) return tool_failure(ToolError::invalid_args, needs);
     path = fallback;
     return std::nullopt;
   }
   if (!it->is_string())
-    return tool_failure("invalid_args",
+    return tool_failure(ToolError::invalid_args,
                         std::string(tool) + ": path must be a string, not " + it->type_name());
   path = it->get<std::string>();
-  if (path.empty()) return tool_failure("invalid_args", std::string(tool) + ": path is empty");
+  if (path.empty())
+    return tool_failure(ToolError::invalid_args, std::string(tool) + ": path is empty");
   if (path.find('\0') != std::string::npos)
-    return tool_failure("invalid_args", std::string(tool) + ": path contains a NUL byte");
+    return tool_failure(ToolError::invalid_args, std::string(tool) + ": path contains a NUL byte");
   return std::nullopt;
 }
 
@@ -161,7 +162,7 @@ std::optional<ToolOutcome> select_mount(std::string_view tool, const std::vector
       return components(m.virtual_path) == components(kWorkspace);
     });
     if (!workspace)
-      return tool_failure("denied",
+      return tool_failure(ToolError::denied,
                           std::string(tool) + ": " + shown(path) +
                               " is relative, but no workspace is mounted (use an absolute "
                               "path under a mount; " +
@@ -180,8 +181,9 @@ std::optional<ToolOutcome> select_mount(std::string_view tool, const std::vector
     }
   }
   if (!t.mount)
-    return tool_failure("denied", std::string(tool) + ": " + shown(path) +
-                                      " is outside every mount (" + mounted_list(mounts) + ")");
+    return tool_failure(ToolError::denied, std::string(tool) + ": " + shown(path) +
+                                               " is outside every mount (" + mounted_list(mounts) +
+                                               ")");
   t.parts.assign(std::make_move_iterator(parts.begin() + static_cast<std::ptrdiff_t>(best_len)),
                  std::make_move_iterator(parts.end()));
   t.names_dir = path == "." || path.back() == '/' ||
@@ -193,8 +195,9 @@ std::optional<ToolOutcome> select_mount(std::string_view tool, const std::vector
 std::optional<ToolOutcome> open_mount(std::string_view tool, const Mount& m, Fd& fd) {
   fd = Fd(::open(m.host_path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (fd) return std::nullopt;
-  return tool_failure("failed", std::string(tool) + ": the directory of mount '" + m.virtual_path +
-                                    "' cannot be opened: " + std::strerror(errno));
+  return tool_failure(ToolError::failed, std::string(tool) + ": the directory of mount '" +
+                                             m.virtual_path +
+                                             "' cannot be opened: " + std::strerror(errno));
 }
 
 // openat2 confined beneath dirfd: no '..' above it, no absolute symlink, no symlink leading out
@@ -217,29 +220,30 @@ ToolOutcome from_errno(int err, std::string_view tool, const std::string& path, 
   const std::string what = std::string(tool) + ": " + shown(path);
   switch (err) {
     case EXDEV:
-      return tool_failure("denied",
+      return tool_failure(ToolError::denied,
                           what + ": path escapes its mount '" + t.mount->virtual_path + "'");
     case ELOOP:
-      return tool_failure("denied",
+      return tool_failure(ToolError::denied,
                           what + ": too many symlinks, or a link the file tools do not follow");
     case ENOENT:
-      return tool_failure("not_found", what + ": no such file or directory");
+      return tool_failure(ToolError::not_found, what + ": no such file or directory");
     case ENOTDIR:
-      return tool_failure("not_found", what + ": a component of the path is not a directory");
+      return tool_failure(ToolError::not_found,
+                          what + ": a component of the path is not a directory");
     case EACCES:
     case EPERM:
-      return tool_failure("denied", what + ": permission denied on the host");
+      return tool_failure(ToolError::denied, what + ": permission denied on the host");
     case ENAMETOOLONG:
-      return tool_failure("invalid_args", what + ": path too long");
+      return tool_failure(ToolError::invalid_args, what + ": path too long");
     case EISDIR:
-      return tool_failure("invalid_args", what + " is a directory");
+      return tool_failure(ToolError::invalid_args, what + " is a directory");
     case ENOSYS:
-      return tool_failure("failed",
+      return tool_failure(ToolError::failed,
                           std::string(tool) +
                               ": the kernel lacks openat2 (Linux 5.6 or later), without which "
                               "the file tools cannot confine paths to their mounts");
     default:
-      return tool_failure("failed", what + ": " + std::strerror(err));
+      return tool_failure(ToolError::failed, what + ": " + std::strerror(err));
   }
 }
 
@@ -290,17 +294,18 @@ std::optional<ToolOutcome> check_nested_read_only(std::string_view tool,
     if (::fstat(cur.get(), &cur_st) != 0) break;
     for (const auto& [st, m] : nested)
       if (same_inode(st, cur_st))
-        return tool_failure("denied", std::string(tool) + ": " + shown(r.path) + " is inside '" +
-                                          m->virtual_path + "', which is mounted read-only");
+        return tool_failure(ToolError::denied, std::string(tool) + ": " + shown(r.path) +
+                                                   " is inside '" + m->virtual_path +
+                                                   "', which is mounted read-only");
     if (same_inode(root, cur_st)) return std::nullopt;
     Fd up(::openat(cur.get(), "..", O_PATH | O_DIRECTORY | O_CLOEXEC));
     struct stat up_st;
     if (!up || ::fstat(up.get(), &up_st) != 0 || same_inode(up_st, cur_st)) break;
     cur = std::move(up);
   }
-  return tool_failure("failed", std::string(tool) + ": " + shown(r.path) +
-                                    ": could not check the read-only mounts nested in '" +
-                                    r.target.mount->virtual_path + "'");
+  return tool_failure(ToolError::failed, std::string(tool) + ": " + shown(r.path) +
+                                             ": could not check the read-only mounts nested in '" +
+                                             r.target.mount->virtual_path + "'");
 }
 
 bool write_all(int fd, const std::string& data) {
@@ -332,8 +337,8 @@ std::string temp_name() {
 
 ToolOutcome trusted_refusal(std::string_view tool, const std::string& path,
                             const std::string& why) {
-  return tool_failure(
-      "denied", std::string(tool) + ": " + shown(path) + " is trusted configuration (" + why + ")");
+  return tool_failure(ToolError::denied, std::string(tool) + ": " + shown(path) +
+                                             " is trusted configuration (" + why + ")");
 }
 
 std::string symlink_refused(std::string_view tool, const std::string& path) {
@@ -347,16 +352,16 @@ ToolOutcome append_to(std::string_view tool, const Resolved& r, const TrustedFil
                  O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
                  0644));
   if (!fd) {
-    if (errno == ELOOP) return tool_failure("invalid_args", symlink_refused(tool, r.path));
+    if (errno == ELOOP) return tool_failure(ToolError::invalid_args, symlink_refused(tool, r.path));
     if (errno == ENXIO)  // a FIFO without a reader
-      return tool_failure("invalid_args",
+      return tool_failure(ToolError::invalid_args,
                           std::string(tool) + ": " + shown(r.path) + " is not a regular file");
     return from_errno(errno, tool, r.path, r.target);
   }
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return from_errno(errno, tool, r.path, r.target);
   if (!S_ISREG(st.st_mode))
-    return tool_failure("invalid_args",
+    return tool_failure(ToolError::invalid_args,
                         std::string(tool) + ": " + shown(r.path) + " is not a regular file");
   // On the inode opened: a hard link put in place since refuse_write looked is caught here.
   if (auto why = refuse_modify(trusted, fd.get())) return trusted_refusal(tool, r.path, *why);
@@ -372,12 +377,12 @@ ToolOutcome replace_file(std::string_view tool, const Resolved& r, int parent_fd
   const bool exists = ::fstatat(parent_fd, base.c_str(), &old, AT_SYMLINK_NOFOLLOW) == 0;
   if (!exists && errno != ENOENT) return from_errno(errno, tool, r.path, r.target);
   if (exists && S_ISLNK(old.st_mode))
-    return tool_failure("invalid_args", symlink_refused(tool, r.path));
+    return tool_failure(ToolError::invalid_args, symlink_refused(tool, r.path));
   if (exists && S_ISDIR(old.st_mode))
-    return tool_failure("invalid_args",
+    return tool_failure(ToolError::invalid_args,
                         std::string(tool) + ": " + shown(r.path) + " is a directory");
   if (exists && !S_ISREG(old.st_mode))
-    return tool_failure("invalid_args",
+    return tool_failure(ToolError::invalid_args,
                         std::string(tool) + ": " + shown(r.path) + " is not a regular file");
 
   std::string tmp;
@@ -416,13 +421,14 @@ ToolOutcome file_read(const std::vector<Mount>& mounts, const FileLimits& limits
   if (::fstat(fd.get(), &st) != 0) return from_errno(errno, tool, r.path, r.target);
   const std::string what = std::string(tool) + ": " + shown(r.path);
   if (S_ISDIR(st.st_mode))
-    return tool_failure("invalid_args", what + " is a directory (file.list lists it)");
-  if (!S_ISREG(st.st_mode)) return tool_failure("invalid_args", what + " is not a regular file");
+    return tool_failure(ToolError::invalid_args, what + " is a directory (file.list lists it)");
+  if (!S_ISREG(st.st_mode))
+    return tool_failure(ToolError::invalid_args, what + " is not a regular file");
   const std::uint64_t cap = limits.max_read;
   const auto over = [&](std::uint64_t size, const char* how) {
-    return tool_failure("invalid_args", what + how + std::to_string(size) +
-                                            " bytes, over the read limit of " +
-                                            std::to_string(cap) + " bytes");
+    return tool_failure(ToolError::invalid_args, what + how + std::to_string(size) +
+                                                     " bytes, over the read limit of " +
+                                                     std::to_string(cap) + " bytes");
   };
   if (static_cast<std::uint64_t>(st.st_size) > cap) return over(st.st_size, " is ");
 
@@ -454,38 +460,40 @@ ToolOutcome file_write(const std::vector<Mount>& mounts, const FileLimits& limit
   if (args.is_object()) {
     const auto c = args.find("content");
     if (c == args.end() || !c->is_string())
-      return tool_failure("invalid_args", "file.write: content must be a string");
+      return tool_failure(ToolError::invalid_args, "file.write: content must be a string");
     const auto a = args.find("append");
     if (a != args.end() && !a->is_null() && !a->is_boolean())
-      return tool_failure("invalid_args", "file.write: append must be a boolean");
+      return tool_failure(ToolError::invalid_args, "file.write: append must be a boolean");
   }
   if (auto e = path_arg(tool, args, nullptr, r.path)) return *e;
   if (auto e = select_mount(tool, mounts, r.path, r.target)) return *e;
   if (r.target.mount->read_only)
-    return tool_failure("denied", "file.write: '" + r.target.mount->virtual_path +
-                                      "' is mounted read-only" +
-                                      (r.target.mount->virtual_path == kWorkspace
-                                           ? " (sandbox.workspace: rw in a sidecar makes the "
-                                             "procedure's directory writable)"
-                                           : ""));
+    return tool_failure(ToolError::denied,
+                        "file.write: '" + r.target.mount->virtual_path + "' is mounted read-only" +
+                            (r.target.mount->virtual_path == kWorkspace
+                                 ? " (sandbox.workspace: rw in a sidecar makes the "
+                                   "procedure's directory writable)"
+                                 : ""));
   const auto& content = args.at("content").get_ref<const std::string&>();
   if (content.size() > limits.max_write)
-    return tool_failure("invalid_args", "file.write: content is " + std::to_string(content.size()) +
-                                            " bytes, over the write limit of " +
-                                            std::to_string(limits.max_write) + " bytes");
+    return tool_failure(ToolError::invalid_args, "file.write: content is " +
+                                                     std::to_string(content.size()) +
+                                                     " bytes, over the write limit of " +
+                                                     std::to_string(limits.max_write) + " bytes");
   const auto& parts = r.target.parts;
   if (parts.empty() || r.target.names_dir)
-    return tool_failure("invalid_args",
+    return tool_failure(ToolError::invalid_args,
                         "file.write: " + shown(r.path) + " names a directory, not a file");
   const std::string& base = parts.back();
   if (base == "..")
-    return tool_failure("invalid_args", "file.write: " + shown(r.path) + " does not name a file");
+    return tool_failure(ToolError::invalid_args,
+                        "file.write: " + shown(r.path) + " does not name a file");
   if (auto e = open_mount(tool, *r.target.mount, r.mount_fd)) return *e;
 
   Fd parent(open_beneath(r.mount_fd.get(), join(parts, 0, parts.size() - 1), O_PATH | O_DIRECTORY));
   if (!parent) {
     if (errno == ENOENT || errno == ENOTDIR)
-      return tool_failure("not_found",
+      return tool_failure(ToolError::not_found,
                           "file.write: the directory of " + shown(r.path) +
                               " does not exist (file.write does not create directories)");
     return from_errno(errno, tool, r.path, r.target);
@@ -494,11 +502,11 @@ ToolOutcome file_write(const std::vector<Mount>& mounts, const FileLimits& limit
   if (auto why = refuse_write(trusted, parent.get(), base))
     return trusted_refusal(tool, r.path, *why);
   if (content.size() > quota.limit || quota.used > quota.limit - content.size())
-    return tool_failure(
-        "limit", "file.write: disk limit of " + std::to_string(quota.limit) +
-                     " bytes exceeded (sandbox.limits.disk): this run has written " +
-                     std::to_string(quota.used) + " bytes, " + shown(r.path) + " would add " +
-                     std::to_string(content.size()));
+    return tool_failure(ToolError::limit,
+                        "file.write: disk limit of " + std::to_string(quota.limit) +
+                            " bytes exceeded (sandbox.limits.disk): this run has written " +
+                            std::to_string(quota.used) + " bytes, " + shown(r.path) +
+                            " would add " + std::to_string(content.size()));
   const auto a = args.find("append");
   const bool append = a != args.end() && a->is_boolean() && a->get<bool>();
   ToolOutcome out = append ? append_to(tool, r, trusted, parent.get(), base, content)
@@ -516,7 +524,8 @@ ToolOutcome file_list(const std::vector<Mount>& mounts, const FileLimits& limits
   Fd fd(open_beneath(r.mount_fd.get(), rest, O_RDONLY | O_DIRECTORY));
   if (!fd) {
     if (errno == ENOTDIR)
-      return tool_failure("invalid_args", "file.list: " + shown(r.path) + " is not a directory");
+      return tool_failure(ToolError::invalid_args,
+                          "file.list: " + shown(r.path) + " is not a directory");
     return from_errno(errno, tool, r.path, r.target);
   }
   if (auto why = refuse_read(trusted, fd.get())) return trusted_refusal(tool, r.path, *why);

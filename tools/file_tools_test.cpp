@@ -90,7 +90,7 @@ struct Tree {
 };
 
 std::string describe(const ToolOutcome& r) {
-  return r.ok ? "ok " + r.result.dump() : r.code + ": " + r.message;
+  return r.ok ? "ok " + r.result.dump() : std::string(to_string(r.code)) + ": " + r.message;
 }
 
 void require_ok(const ToolOutcome& r) {

@@ -251,35 +251,37 @@ bool has_header(const std::vector<std::pair<std::string, std::string>>& headers,
 }  // namespace
 
 ToolOutcome http_request(const NetworkPolicy& policy, const Json& args) {
-  if (!args.is_object()) return tool_failure("invalid_args", "args must be an object");
+  if (!args.is_object()) return tool_failure(ToolError::invalid_args, "args must be an object");
   if (!args.contains("url") || !args["url"].is_string())
-    return tool_failure("invalid_args", "url must be a string");
+    return tool_failure(ToolError::invalid_args, "url must be a string");
   std::string method = "GET";
   if (args.contains("method")) {
-    if (!args["method"].is_string()) return tool_failure("invalid_args", "method must be a string");
+    if (!args["method"].is_string())
+      return tool_failure(ToolError::invalid_args, "method must be a string");
     method = args["method"].get<std::string>();
     std::transform(method.begin(), method.end(), method.begin(),
                    [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
     if (!valid_method(method))
-      return tool_failure("invalid_args", "invalid method '" + method + "'");
+      return tool_failure(ToolError::invalid_args, "invalid method '" + method + "'");
   }
   std::vector<std::pair<std::string, std::string>> headers;
   if (args.contains("headers") && !args["headers"].is_null()) {
     if (!args["headers"].is_object())
-      return tool_failure("invalid_args", "headers must be an object {name: value}");
+      return tool_failure(ToolError::invalid_args, "headers must be an object {name: value}");
     for (const auto& [name, value] : args["headers"].items()) {
       if (!value.is_string())
-        return tool_failure("invalid_args", "header '" + name + "' must be a string");
+        return tool_failure(ToolError::invalid_args, "header '" + name + "' must be a string");
       const auto v = value.get<std::string>();
       if (!valid_header_name(name) || !valid_header_value(v))
-        return tool_failure("invalid_args", "invalid header '" + name + "'");
+        return tool_failure(ToolError::invalid_args, "invalid header '" + name + "'");
       headers.emplace_back(name, v);
     }
   }
   bool has_body = false;
   std::string body;
   if (args.contains("body") && !args["body"].is_null()) {
-    if (!args["body"].is_string()) return tool_failure("invalid_args", "body must be a string");
+    if (!args["body"].is_string())
+      return tool_failure(ToolError::invalid_args, "body must be a string");
     body = args["body"].get<std::string>();
     has_body = true;
   }
@@ -287,8 +289,9 @@ ToolOutcome http_request(const NetworkPolicy& policy, const Json& args) {
   Url url;
   std::string host, error;
   if (!parse_url(args["url"].get<std::string>(), url, host, error))
-    return tool_failure("invalid_args", error);
-  if (auto why = check_host(policy, host); !why.empty()) return tool_failure("denied", why);
+    return tool_failure(ToolError::invalid_args, error);
+  if (auto why = check_host(policy, host); !why.empty())
+    return tool_failure(ToolError::denied, why);
 
   const auto deadline =
       Clock::now() + std::chrono::duration_cast<Clock::duration>(
@@ -296,7 +299,7 @@ ToolOutcome http_request(const NetworkPolicy& policy, const Json& args) {
   for (int hop = 0;; ++hop) {
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0) return tool_failure("timeout", "http.request timed out");
+    if (left <= 0) return tool_failure(ToolError::timeout, "http.request timed out");
 
     HttpExchange x;
     x.url = url.get();
@@ -330,12 +333,12 @@ ToolOutcome http_request(const NetworkPolicy& policy, const Json& args) {
         });
     const std::string too_big =
         "response larger than " + std::to_string(policy.max_response) + " bytes";
-    if (r.too_big) return tool_failure("failed", too_big);
-    if (!r.refused.empty()) return tool_failure("denied", r.refused);
+    if (r.too_big) return tool_failure(ToolError::failed, too_big);
+    if (!r.refused.empty()) return tool_failure(ToolError::denied, r.refused);
     if (r.code == CURLE_OPERATION_TIMEDOUT)
-      return tool_failure("timeout", "http.request timed out");
+      return tool_failure(ToolError::timeout, "http.request timed out");
     if (r.code != CURLE_OK)
-      return tool_failure("failed", std::string("http: ") + curl_easy_strerror(r.code));
+      return tool_failure(ToolError::failed, std::string("http: ") + curl_easy_strerror(r.code));
 
     const long status = r.status;
     const bool redirect =
@@ -354,17 +357,17 @@ ToolOutcome http_request(const NetworkPolicy& policy, const Json& args) {
     }
 
     if (hop >= policy.max_redirects)
-      return tool_failure(
-          "failed", "too many redirects (more than " + std::to_string(policy.max_redirects) + ")");
+      return tool_failure(ToolError::failed, "too many redirects (more than " +
+                                                 std::to_string(policy.max_redirects) + ")");
     const std::string& target = r.redirect_url;
     const std::string shown = excerpt_head(target, 200, policy.mask);
     const std::string from = origin(url.get());
     Url next;
     std::string next_host;
     if (!parse_url(target, next, next_host, error))
-      return tool_failure("failed", "redirect to '" + shown + "': " + error);
+      return tool_failure(ToolError::failed, "redirect to '" + shown + "': " + error);
     if (auto why = check_host(policy, next_host); !why.empty())
-      return tool_failure("denied", "redirect to '" + shown + "': " + why);
+      return tool_failure(ToolError::denied, "redirect to '" + shown + "': " + why);
     if (origin(next.get()) != from) {
       // Credentials stay with the origin they were given for.
       headers.erase(std::remove_if(headers.begin(), headers.end(),

@@ -67,12 +67,12 @@ ToolOutcome ToolRegistry::call(std::string_view name, const protocol::Json& args
     spec.timeout_seconds = std::min(spec.timeout_seconds, seconds_left(ctx_));
     if (ctx_.launcher) return run_command_tool(spec, *ctx_.launcher, args);
     ToolOutcome out;
-    out.code = "failed";
+    out.code = tools::ToolError::failed;
     out.message = "command tool '" + it->first + "': no launcher in this broker";
     return out;
   }
   ToolOutcome out;
-  out.code = "not_found";
+  out.code = tools::ToolError::not_found;
   out.message = "no host tool named '" + std::string(name) + "'";
   return out;
 }

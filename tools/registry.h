@@ -4,6 +4,7 @@
 // (tools/llm/). MCP tools are to come.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,17 +14,55 @@
 
 namespace tactus::tools {
 
+// How a tool call failed. It travels as its name, the error code of the answer the VM raises
+// as "name: message" (docs/protocol.md).
+enum class ToolError : std::uint8_t {
+  none,          // the call succeeded
+  denied,        // the policy refused it
+  invalid_args,  // its arguments are wrong
+  not_found,     // what it names does not exist
+  timeout,       // it ran out of time
+  limit,         // a run limit it would cross (sandbox.limits.disk)
+  failed,        // anything else
+};
+
+// "denied", "invalid_args", ... ("" for none).
+constexpr std::string_view to_string(ToolError e) {
+  switch (e) {
+    case ToolError::none:
+      return "";
+    case ToolError::denied:
+      return "denied";
+    case ToolError::invalid_args:
+      return "invalid_args";
+    case ToolError::not_found:
+      return "not_found";
+    case ToolError::timeout:
+      return "timeout";
+    case ToolError::limit:
+      return "limit";
+    case ToolError::failed:
+      return "failed";
+  }
+  return "failed";
+}
+
+// Compares with the name as it travels ("denied"), as the answer's readers do.
+constexpr bool operator==(ToolError e, std::string_view name) {
+  return to_string(e) == name;
+}
+
 struct ToolOutcome {
   bool ok = false;
   protocol::Json result;
-  std::string code;  // denied | invalid_args | not_found | timeout | failed
+  ToolError code = ToolError::none;  // when not ok
   std::string message;
 };
 
 // A failed outcome: the code, and the message the VM's error shows after it.
-inline ToolOutcome tool_failure(std::string code, std::string message) {
+inline ToolOutcome tool_failure(ToolError code, std::string message) {
   ToolOutcome out;
-  out.code = std::move(code);
+  out.code = code;
   out.message = std::move(message);
   return out;
 }

@@ -53,8 +53,8 @@ bool loopback(const std::string& base_url) {
 struct Attempt {
   bool ok = false;
   ChatReply reply;
-  std::string code = "failed";  // when not ok
-  std::string message;          // when not ok, without the "llm: NAME: " prefix
+  ToolError code = ToolError::failed;  // when not ok
+  std::string message;                 // when not ok, without the "llm: NAME: " prefix
   bool retryable = false;
   double retry_after = -1;  // seconds the provider asked us to wait, -1 if it did not
   bool delivered = false;   // text went to on_token: the attempt cannot be taken back
@@ -143,7 +143,7 @@ Attempt attempt_once(const LlmConfig& cfg, const Dialect& dialect, const std::st
     case T::aborted:
       break;
     case T::timeout:
-      a.code = "timeout";
+      a.code = tools::ToolError::timeout;
       a.message = "no complete reply within " + seconds_text(timeout_s) + " s";
       return a;
     case T::too_big:
@@ -212,12 +212,12 @@ std::unique_ptr<Dialect> dialect_for(const LlmProvider& p, const ChatRequest& r,
 ToolOutcome chat(const LlmConfig& cfg, const Json& params) {
   ChatRequest req;
   std::string error;
-  if (!parse_chat_request(params, req, error)) return tool_failure("invalid_args", error);
+  if (!parse_chat_request(params, req, error)) return tool_failure(ToolError::invalid_args, error);
   const auto found = cfg.providers.find(req.provider);
   if (found == cfg.providers.end()) {
     std::string known;
     for (const auto& [name, p] : cfg.providers) known += (known.empty() ? "" : ", ") + name;
-    return tool_failure("denied",
+    return tool_failure(ToolError::denied,
                         "llm: unknown provider '" + req.provider +
                             "': declare it under providers: in the configuration (known: " +
                             (known.empty() ? "none" : known) + ")");
@@ -225,10 +225,11 @@ ToolOutcome chat(const LlmConfig& cfg, const Json& params) {
   const LlmProvider& provider = found->second;
   const std::string prefix = "llm: " + provider.name + ": ";
   const auto dialect = dialect_for(provider, req, error);
-  if (!dialect) return tool_failure("invalid_args", prefix + error);
+  if (!dialect) return tool_failure(ToolError::invalid_args, prefix + error);
   if (provider.api_key.empty() && !loopback(provider.base_url))
-    return tool_failure("denied", prefix + "no API key" +
-                                      (provider.key_hint.empty() ? "" : ": " + provider.key_hint));
+    return tool_failure(
+        ToolError::denied,
+        prefix + "no API key" + (provider.key_hint.empty() ? "" : ": " + provider.key_hint));
 
   const std::string url = provider.base_url + dialect->path();
   const std::string body = protocol::dump_json(dialect->body(req));
@@ -244,12 +245,13 @@ ToolOutcome chat(const LlmConfig& cfg, const Json& params) {
     const double left = std::chrono::duration<double>(deadline - Clock::now()).count();
     if (left <= 0) {
       a = Attempt{};
-      a.code = "timeout";
+      a.code = tools::ToolError::timeout;
       a.message = "no complete reply within " + seconds_text(budget) + " s";
       break;
     }
     a = attempt_once(cfg, *dialect, url, headers, body, left);
-    if (a.code == "timeout") a.message = "no complete reply within " + seconds_text(budget) + " s";
+    if (a.code == tools::ToolError::timeout)
+      a.message = "no complete reply within " + seconds_text(budget) + " s";
     if (a.ok || !a.retryable || a.delivered || attempts > cfg.retries) break;
     double delay = cfg.backoff_base_seconds * std::pow(2.0, attempts - 1);
     if (a.retry_after >= 0) delay = std::min(a.retry_after, cfg.max_retry_after_seconds);
