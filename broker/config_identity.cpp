@@ -6,7 +6,7 @@
 #include "broker/sha256.h"
 #include "tools/secret_mask.h"
 
-namespace tactus::cli {
+namespace tactus::broker {
 namespace {
 
 // Where and how much the host keeps of its own records: nothing the procedure sees. Raising
@@ -125,4 +125,4 @@ std::string describe_config_change(const std::string& before, const std::string&
   return out;
 }
 
-}  // namespace tactus::cli
+}  // namespace tactus::broker

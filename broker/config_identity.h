@@ -14,7 +14,7 @@ namespace tactus::tools {
 class SecretMask;
 }
 
-namespace tactus::cli {
+namespace tactus::broker {
 
 // The scheme runs are recorded with now (broker::RunRecord::config_scheme).
 inline constexpr int kConfigScheme = 2;
@@ -36,4 +36,4 @@ bool matches_scheme1(const sidecars::Config& config, const std::string& hash);
 // most a few settings named.
 std::string describe_config_change(const std::string& before, const std::string& now);
 
-}  // namespace tactus::cli
+}  // namespace tactus::broker

@@ -346,9 +346,8 @@ broker::RunResult execute_run(PreparedRun& p, const CliOptions& o, spawner::Spaw
   // (stderr then carries the procedure's output) or --log-json (stderr is then JSON lines).
   // The printer masks whole lines, so it is not used when a secret spans lines
   // (cli/token_printer.h).
-  if (show_tokens && !o.json && !o.log_json && ::isatty(2) &&
-      !broker::multiline_secret(p.secrets)) {
-    auto printer = std::make_shared<broker::TokenPrinter>(2, p.redactor);
+  if (show_tokens && !o.json && !o.log_json && ::isatty(2) && !cli::multiline_secret(p.secrets)) {
+    auto printer = std::make_shared<cli::TokenPrinter>(2, p.redactor);
     tool_ctx.llm.on_token = [printer](std::string_view text) { printer->token(text); };
     tool_ctx.llm.on_reply_end = [printer] { printer->end(); };
   }
@@ -454,23 +453,25 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
                              "run " + req.run_id + ": " + o.file +
                                  " changed since the run started; a resume must replay the same "
                                  "source (start a new run instead)");
-      const ConfigIdentity identity = config_identity(config, p.redactor.get());
-      const bool same = record->config_scheme >= kConfigScheme
+      const broker::ConfigIdentity identity = broker::config_identity(config, p.redactor.get());
+      const bool same = record->config_scheme >= broker::kConfigScheme
                             ? record->config_hash == identity.hash
-                            : matches_scheme1(config, record->config_hash);
+                            : broker::matches_scheme1(config, record->config_hash);
       if (!same) {
-        const std::string what = describe_config_change(record->config_text, identity.text);
+        const std::string what = broker::describe_config_change(record->config_text, identity.text);
         return usage_failure(
             o, req.run_id,
             "run " + req.run_id +
                 ": its configuration (sidecar or config layers) changed since the run started" +
-                (record->config_scheme >= kConfigScheme && !what.empty() ? ": " + what : "") +
+                (record->config_scheme >= broker::kConfigScheme && !what.empty() ? ": " + what
+                                                                                 : "") +
                 "; restore it, or start a new run");
       }
       if (!journal->claim(req.run_id, error)) return usage_failure(o, req.run_id, error);
       // A run begun under scheme 1 is moved to this one, once, now that it matched.
-      if (record->config_scheme < kConfigScheme &&
-          !journal->set_config_hash(req.run_id, identity.hash, kConfigScheme, identity.text, error))
+      if (record->config_scheme < broker::kConfigScheme &&
+          !journal->set_config_hash(req.run_id, identity.hash, broker::kConfigScheme, identity.text,
+                                    error))
         return usage_failure(o, req.run_id, error);
       replay = journal->entries(req.run_id, error);
       if (!error.empty()) return usage_failure(o, req.run_id, error);
@@ -515,7 +516,8 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
             r.run_id = req.run_id;
             r.procedure = std::filesystem::absolute(o.file, ec).lexically_normal().string();
             r.source_hash = broker::sha256_hex(req.source);
-            const ConfigIdentity identity = config_identity(config, p.redactor.get());
+            const broker::ConfigIdentity identity =
+                broker::config_identity(config, p.redactor.get());
             r.config_hash = identity.hash;
             r.config_text = identity.text;
             // Sealed and masked like every entry: no secret in clear on disk.

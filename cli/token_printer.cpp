@@ -6,7 +6,7 @@
 
 #include "tools/terminal_text.h"
 
-namespace tactus::broker {
+namespace tactus::cli {
 
 void TokenPrinter::token(std::string_view text) {
   pending_.append(text);
@@ -42,4 +42,4 @@ bool multiline_secret(const std::map<std::string, std::string>& secret_values) {
   return false;
 }
 
-}  // namespace tactus::broker
+}  // namespace tactus::cli

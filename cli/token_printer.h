@@ -15,11 +15,11 @@
 
 #include "broker/secrets.h"
 
-namespace tactus::broker {
+namespace tactus::cli {
 
 class TokenPrinter {
  public:
-  TokenPrinter(int fd, std::shared_ptr<const Redactor> redactor)
+  TokenPrinter(int fd, std::shared_ptr<const broker::Redactor> redactor)
       : fd_(fd), redactor_(std::move(redactor)) {}
   // Writes every line text completes, masked; keeps the rest.
   void token(std::string_view text);
@@ -30,11 +30,11 @@ class TokenPrinter {
   void write_masked(std::string_view text);
 
   int fd_;
-  std::shared_ptr<const Redactor> redactor_;
+  std::shared_ptr<const broker::Redactor> redactor_;
   std::string pending_;
 };
 
 // True when a secret's value holds a line break: then a line-buffered printer could leak it.
 bool multiline_secret(const std::map<std::string, std::string>& secret_values);
 
-}  // namespace tactus::broker
+}  // namespace tactus::cli

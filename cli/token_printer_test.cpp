@@ -1,4 +1,4 @@
-// The live printer of streamed replies (broker::TokenPrinter), which must mask a secret however
+// The live printer of streamed replies (cli::TokenPrinter), which must mask a secret however
 // the tokens cut it.
 #include <catch2/catch.hpp>
 
@@ -32,7 +32,7 @@ TEST_CASE("token printer: whole lines, masked, even when a secret is split acros
   auto redactor = std::make_shared<broker::Redactor>();
   redactor->add("sk-split-secret-42");
   {
-    broker::TokenPrinter printer(p[1], redactor);
+    cli::TokenPrinter printer(p[1], redactor);
     printer.token("Your key: sk-sp");
     printer.token("lit-sec");
     CHECK(drain(p[0]).empty());  // nothing until the line is complete
@@ -49,7 +49,7 @@ TEST_CASE("token printer: whole lines, masked, even when a secret is split acros
 }
 
 TEST_CASE("token printer: not for secrets that span lines", "[llm]") {
-  CHECK_FALSE(broker::multiline_secret({{"A", "one-line"}}));
-  CHECK(broker::multiline_secret({{"A", "one-line"}, {"PEM", "-----BEGIN\nabc"}}));
-  CHECK(broker::multiline_secret({{"B", "x\ry"}}));
+  CHECK_FALSE(cli::multiline_secret({{"A", "one-line"}}));
+  CHECK(cli::multiline_secret({{"A", "one-line"}, {"PEM", "-----BEGIN\nabc"}}));
+  CHECK(cli::multiline_secret({{"B", "x\ry"}}));
 }
