@@ -305,7 +305,11 @@ void Session::on_human(const Message& m, bool already_journaled) {
       tools::human_timeout_passed(p, req_.exchanges->pending_since(), services::unix_now()))
     return finish_with(p["default"]);
   if (req_.ask_human) {
-    if (auto value = req_.ask_human(kind, p)) return finish_with(*value);
+    // The question goes to the terminal: it is output too, and masked like the rest (an
+    // option that is a secret cannot be chosen by its value; it shows masked).
+    Json shown = p;
+    if (req_.redactor) req_.redactor->redact_in_place(shown);
+    if (auto value = req_.ask_human(kind, shown)) return finish_with(*value);
     if (tools::interrupted()) return stop_interrupted();  // the prompt's read was interrupted
   }
   if (!req_.exchanges)

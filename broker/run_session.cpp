@@ -171,22 +171,29 @@ constexpr const Route* find_route(const Route (&routes)[N], std::string_view nam
   return nullptr;
 }
 
+template <std::size_t N>
+constexpr bool routed(const Route (&routes)[N], std::string_view name) {
+  for (const Route& r : routes)
+    if (r.method == name) return true;
+  return false;
+}
+
 // Every method the VM sends has exactly one route ("violation" is taken in any phase), and
-// every route a method the VM sends: a method added to the list cannot go unanswered.
+// every route a method the VM sends: a method added to the list cannot go unanswered. (Bools
+// only: GCC's sanitizer builds do not compare pointers in constant evaluation.)
 constexpr bool routes_cover_the_protocol() {
   for (const protocol::MethodSpec& m : protocol::kMethods) {
     const bool vm = m.from == protocol::Sender::vm && m.name != method::violation;
     const int routes =
-        (find_route(kStartRoutes, m.name) ? 1 : 0) + (find_route(kRunRoutes, m.name) ? 1 : 0);
+        (routed(kStartRoutes, m.name) ? 1 : 0) + (routed(kRunRoutes, m.name) ? 1 : 0);
     if (routes != (vm ? 1 : 0)) return false;
   }
   for (const Route& r : kRunRoutes)
-    if (!protocol::find_method(r.method)) return false;
+    if (!protocol::has_method(r.method)) return false;
   for (const Route& r : kStartRoutes)
-    if (!protocol::find_method(r.method)) return false;
+    if (!protocol::has_method(r.method)) return false;
   return true;
 }
-
 static_assert(routes_cover_the_protocol(),
               "each method the VM sends (runtime/protocol/methods.h) needs exactly one route");
 
@@ -348,10 +355,12 @@ RunResult serve_child(UniqueFd channel, UniqueFd pidfd, const RunRequest& reques
   RunResult r;
   r.run_id = request.run_id;
   r = session.finish(std::move(r));
-  if (request.redactor) {  // the result and the error are output too
-    r.message = request.redactor->redact(r.message);
-    r.traceback = request.redactor->redact(r.traceback);
-    request.redactor->redact_in_place(r.result);
+  if (request.redactor) {  // the result and the error are output too, every field the child
+                           // could have put text in
+    const Redactor& mask = *request.redactor;
+    for (std::string* text : {&r.message, &r.traceback, &r.violation, &r.pending, &r.setup_step})
+      *text = mask.redact(*text);
+    mask.redact_in_place(r.result);
   }
   r.timings.total_ms = ms_between(t0, Clock::now());
   return r;

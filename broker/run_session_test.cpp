@@ -297,3 +297,25 @@ TEST_CASE("broker: the broker serves the next child after a bad one", "[broker]"
     CHECK(good.result == 42);
   }
 }
+
+TEST_CASE("broker: text the child put in a violation is masked like the message",
+          "[broker][secrets]") {
+  const std::string secret = "sk-violation-secret-5d2e";
+  const auto r = serve_fake_child(
+      [&](int fd) {
+        write_all(fd, kReady);
+        read_some(fd);
+        write_all(fd, frame(R"({"method":")" + secret + R"(","params":{}})"));
+        read_some(fd);
+      },
+      5,
+      [&](broker::RunRequest& req) {
+        auto redactor = std::make_shared<broker::Redactor>();
+        redactor->add(secret);
+        req.redactor = redactor;
+      });
+  CHECK(r.status == RunStatus::violation);
+  CHECK(r.violation == "protocol: unexpected message '***'");
+  CHECK(r.message == "sandbox violation: protocol: unexpected message '***'");
+  CHECK(broker::to_json(r).dump().find(secret) == std::string::npos);
+}

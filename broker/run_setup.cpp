@@ -146,7 +146,9 @@ bool compose_run(const std::string& procedure, const RunFlags& flags, RunSetup& 
 }
 
 tools::ToolContext tool_context(const RunSetup& setup, tools::CommandLauncher& launcher) {
-  const sidecars::Config& config = setup.effective;
+  // The files' configuration, as before the flags: the limit flags are the VM's (--memory is
+  // its heap, --message-limit its frames), not the command tools' or the file tools' caps.
+  const sidecars::Config& config = setup.config;
   const std::string& file = setup.procedure;
   tools::ToolContext ctx;
   // A read must fit in one answer, with room for the envelope and JSON escaping.

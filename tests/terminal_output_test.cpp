@@ -106,3 +106,17 @@ TEST_CASE("terminal: a Human.approve question cannot be redrawn", "[terminal][cl
   CHECK(out.find('\x1b') == std::string::npos);
   CHECK(out.find("false") != std::string::npos);
 }
+
+TEST_CASE("terminal: a Human.approve question shows no secret", "[terminal][cli][secrets]") {
+  const std::string secret = "sk-prompt-secret-71c3e9";
+  TempTac tac("return Human.approve({ message = 'send ' .. input.token .. '?' })\n");
+  tactus::test::write_file(tac.dir() + "/token.txt", secret);
+  tactus::test::write_file(tac.path() + ".yml",
+                           "secrets:\n  TOKEN: {file: " + tac.dir() + "/token.txt}\n");
+  const std::string asked = run_on_pty({"run", tac.path(), "--param", "token=" + secret}, "y\n");
+  INFO(asked);
+  CHECK(asked.find("[y/n]") != std::string::npos);
+  CHECK(asked.find("send ***?") != std::string::npos);
+  CHECK(asked.find(secret) == std::string::npos);
+  CHECK(asked.find("true") != std::string::npos);
+}

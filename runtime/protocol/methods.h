@@ -100,6 +100,13 @@ constexpr const MethodSpec* find_method(std::string_view name) {
   return nullptr;
 }
 
+// Whether name is a method of the list (for constant evaluation: no pointer is compared).
+constexpr bool has_method(std::string_view name) {
+  for (const MethodSpec& m : kMethods)
+    if (m.name == name) return true;
+  return false;
+}
+
 constexpr bool is_human(std::string_view name) {
   return name.substr(0, kHumanPrefix.size()) == kHumanPrefix;
 }
