@@ -26,10 +26,6 @@ constexpr const char* kLlmAuditFields[] = {"agent", "provider", "model", "model_
 constexpr const char* kModuleNameChars =
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.";
 
-tools::ToolOutcome error(tools::ToolError code, std::string message) {
-  return tools::tool_failure(code, std::move(message));
-}
-
 }  // namespace
 
 double unix_now() {
@@ -64,10 +60,11 @@ tools::ToolOutcome load_module(const std::string& procedure_dir, const Json& par
   const Json name = params.is_object() ? params.value("name", Json()) : Json();
   if (!name.is_string() || name.get_ref<const std::string&>().empty() ||
       name.get_ref<const std::string&>().find_first_not_of(kModuleNameChars) != std::string::npos)
-    return error(tools::ToolError::invalid_args, "module.load needs a module name");
+    return tools::tool_failure(tools::ToolError::invalid_args, "module.load needs a module name");
   std::string rel = name.get<std::string>();
   std::replace(rel.begin(), rel.end(), '.', '/');
-  if (procedure_dir.empty()) return error(tools::ToolError::not_found, "no procedure directory");
+  if (procedure_dir.empty())
+    return tools::tool_failure(tools::ToolError::not_found, "no procedure directory");
   const std::vector<tools::Mount> mounts = {{"/procedure", procedure_dir, true}};
   tools::FileLimits limits;
   limits.max_read = max_read;
@@ -82,9 +79,9 @@ tools::ToolOutcome load_module(const std::string& procedure_dir, const Json& par
     if (r.ok || r.code != tools::ToolError::not_found) break;
   }
   if (!r.ok && r.code == tools::ToolError::not_found)
-    return error(tools::ToolError::not_found, "module '" + name.get<std::string>() +
-                                                  "' not found: no " + rel + ".lua or " + rel +
-                                                  ".tac beside the procedure");
+    return tools::tool_failure(tools::ToolError::not_found,
+                               "module '" + name.get<std::string>() + "' not found: no " + rel +
+                                   ".lua or " + rel + ".tac beside the procedure");
   if (!r.ok) return r;
   r.result = Json{{"source", r.result["content"]}, {"path", path}};
   return r;

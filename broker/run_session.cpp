@@ -164,34 +164,33 @@ constexpr Route kRunRoutes[] = {
     {method::done, &Session::on_done},
 };
 
+// The position of name's route, or -1 (an index: see protocol::method_index).
 template <std::size_t N>
-constexpr const Route* find_route(const Route (&routes)[N], std::string_view name) {
-  for (const Route& r : routes)
-    if (r.method == name) return &r;
-  return nullptr;
+constexpr int route_index(const Route (&routes)[N], std::string_view name) {
+  for (std::size_t i = 0; i < N; ++i)
+    if (routes[i].method == name) return static_cast<int>(i);
+  return -1;
 }
 
 template <std::size_t N>
-constexpr bool routed(const Route (&routes)[N], std::string_view name) {
-  for (const Route& r : routes)
-    if (r.method == name) return true;
-  return false;
+const Route* find_route(const Route (&routes)[N], std::string_view name) {
+  const int i = route_index(routes, name);
+  return i < 0 ? nullptr : &routes[i];
 }
 
 // Every method the VM sends has exactly one route ("violation" is taken in any phase), and
-// every route a method the VM sends: a method added to the list cannot go unanswered. (Bools
-// only: GCC's sanitizer builds do not compare pointers in constant evaluation.)
+// every route a method the VM sends: a method added to the list cannot go unanswered.
 constexpr bool routes_cover_the_protocol() {
   for (const protocol::MethodSpec& m : protocol::kMethods) {
     const bool vm = m.from == protocol::Sender::vm && m.name != method::violation;
-    const int routes =
-        (routed(kStartRoutes, m.name) ? 1 : 0) + (routed(kRunRoutes, m.name) ? 1 : 0);
+    const int routes = (route_index(kStartRoutes, m.name) >= 0 ? 1 : 0) +
+                       (route_index(kRunRoutes, m.name) >= 0 ? 1 : 0);
     if (routes != (vm ? 1 : 0)) return false;
   }
   for (const Route& r : kRunRoutes)
-    if (!protocol::has_method(r.method)) return false;
+    if (protocol::method_index(r.method) < 0) return false;
   for (const Route& r : kStartRoutes)
-    if (!protocol::has_method(r.method)) return false;
+    if (protocol::method_index(r.method) < 0) return false;
   return true;
 }
 static_assert(routes_cover_the_protocol(),

@@ -105,15 +105,16 @@ bool compose_run(const std::string& procedure, const RunFlags& flags, RunSetup& 
   s.redactor = std::make_shared<Redactor>();
   if (!resolve_secrets(s.config, *s.redactor, s.secrets, error)) return false;
   for (const auto& [name, value] : s.secrets) s.seal.add(name, value);
-  // The flags over the files' layers, as the last layer; s.config stays without them: a run's
-  // identity is its files' configuration, so a resume may be given other limits.
-  s.effective = s.config;
-  sidecars::apply_flags(flags.limits, s.effective);
-  const sidecars::Config& config = s.effective;
+  const sidecars::Config& config = s.config;
 
   RunRequest& req = s.req;
   req.redactor = s.redactor;
-  req.limits = sidecars::run_limits(config);
+  // The run's limits: the limit flags over the files' layers, as the last layer. s.config
+  // stays without them: a run's identity is its files' configuration, so a resume may be given
+  // other limits, and the tools keep the files' caps (tool_context).
+  sidecars::Config flagged = s.config;
+  sidecars::apply_flags(flags.limits, flagged);
+  req.limits = sidecars::run_limits(flagged);
   req.policy.allowed_tools = config.tools_allow.value;
   req.danger_allow_exec = config.jit.value;
   req.log_json = flags.log_json;
@@ -146,8 +147,8 @@ bool compose_run(const std::string& procedure, const RunFlags& flags, RunSetup& 
 }
 
 tools::ToolContext tool_context(const RunSetup& setup, tools::CommandLauncher& launcher) {
-  // The files' configuration, as before the flags: the limit flags are the VM's (--memory is
-  // its heap, --message-limit its frames), not the command tools' or the file tools' caps.
+  // The files' configuration, without the limit flags: those are the VM's (--memory is its
+  // heap, --message-limit its frames), not the command tools' or the file tools' caps.
   const sidecars::Config& config = setup.config;
   const std::string& file = setup.procedure;
   tools::ToolContext ctx;

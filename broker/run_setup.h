@@ -30,8 +30,6 @@ struct RunFlags {
 struct RunSetup {
   std::string procedure;    // the .tac file as given
   sidecars::Config config;  // its files' layers: a run's identity (config_identity)
-  // config with the flags over it: what the run gets (req.limits; config show prints it).
-  sidecars::Config effective;
   // Limits, policy, backend, redactor, chunkname, procedure_dir, audit and log format; the
   // caller adds run_id, source, input, mode, options, exchanges and ask_human.
   RunRequest req;

@@ -8,6 +8,7 @@
 #include <cctype>
 
 #include "tools/curl_handles.h"
+#include "tools/lowercase.h"
 
 namespace tactus::tools {
 namespace {
@@ -18,12 +19,6 @@ struct Transfer {
   std::uint64_t received = 0;
   HttpResponse* out = nullptr;
 };
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
 
 size_t on_header(char* data, size_t size, size_t n, void* user) {
   auto* t = static_cast<Transfer*>(user);

@@ -2,6 +2,7 @@
 
 #include "tools/curl_handles.h"
 #include "tools/http_client.h"
+#include "tools/lowercase.h"
 #include "tools/secret_mask.h"
 
 #include <arpa/inet.h>
@@ -25,12 +26,6 @@ namespace {
 
 using protocol::Json;
 using Clock = std::chrono::steady_clock;
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
 
 using Url = CurlUrl;
 

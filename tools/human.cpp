@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "tools/interrupt.h"
+#include "tools/lowercase.h"
 #include "tools/terminal_text.h"
 
 namespace tactus::tools {
@@ -19,12 +20,6 @@ using protocol::Json;
 void write_err(const std::string& s) {
   std::fputs(s.c_str(), stderr);
   std::fflush(stderr);
-}
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
 }
 
 // The options of a Human.select/input request as {label, value} pairs.

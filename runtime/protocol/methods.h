@@ -13,7 +13,7 @@
 #pragma once
 
 #include <cstdint>
-#include <span>
+#include <iterator>
 #include <string_view>
 
 namespace tactus::protocol {
@@ -93,18 +93,18 @@ inline constexpr MethodSpec kMethods[] = {
     {method::exec_failed, MethodKind::notification, Sender::command, Journaling::not_journaled},
 };
 
-// The method called name, or nullptr.
-constexpr const MethodSpec* find_method(std::string_view name) {
-  for (const MethodSpec& m : kMethods)
-    if (m.name == name) return &m;
-  return nullptr;
+// The position of the method called name in kMethods, or -1. An index, not a pointer: GCC's
+// sanitizer builds cannot compare pointers into kMethods in constant evaluation.
+constexpr int method_index(std::string_view name) {
+  for (int i = 0; i < static_cast<int>(std::size(kMethods)); ++i)
+    if (kMethods[i].name == name) return i;
+  return -1;
 }
 
-// Whether name is a method of the list (for constant evaluation: no pointer is compared).
-constexpr bool has_method(std::string_view name) {
-  for (const MethodSpec& m : kMethods)
-    if (m.name == name) return true;
-  return false;
+// The method called name, or nullptr.
+constexpr const MethodSpec* find_method(std::string_view name) {
+  const int i = method_index(name);
+  return i < 0 ? nullptr : &kMethods[i];
 }
 
 constexpr bool is_human(std::string_view name) {

@@ -1,14 +1,8 @@
 #include "tests/support/http_test_server.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <cctype>
 #include <chrono>
 #include <cstdlib>
-#include <stdexcept>
 #include <string_view>
 
 #include <nlohmann/json.hpp>

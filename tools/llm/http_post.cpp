@@ -1,6 +1,7 @@
 #include "tools/llm/http_post.h"
 
 #include "tools/http_client.h"
+#include "tools/lowercase.h"
 
 #include <algorithm>
 #include <cctype>
@@ -10,12 +11,6 @@
 
 namespace tactus::tools::llm {
 namespace {
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
 
 std::string header(const std::map<std::string, std::string>& headers, const char* name) {
   const auto it = headers.find(name);
