@@ -319,3 +319,28 @@ TEST_CASE("broker: text the child put in a violation is masked like the message"
   CHECK(r.message == "sandbox violation: protocol: unexpected message '***'");
   CHECK(broker::to_json(r).dump().find(secret) == std::string::npos);
 }
+
+TEST_CASE("broker: a method sent as the wrong kind, or by the wrong side, has no route",
+          "[broker][protocol]") {
+  // Each frame names a method of the protocol's list, but not as the VM may send it.
+  const std::pair<const char*, const char*> cases[] = {
+      {R"({"id":1,"method":"print","params":{"text":"hi"}})", "'print'"},          // a request
+      {R"({"method":"host.call","params":{"name":"host.ping"}})", "'host.call'"},  // no id
+      {R"({"id":1,"method":"violation","params":{"nr":59,"arch":1}})", "'violation'"},
+      {R"({"id":1,"method":"human.shell","params":{"message":"x"}})", "'human.shell'"},
+      {R"({"method":"ready","params":{}})", "'ready'"},              // again, once running
+      {R"({"method":"run","params":{}})", "'run'"},                  // the broker's own
+      {R"({"method":"exec_failed","params":{}})", "'exec_failed'"},  // a command child's
+  };
+  for (const auto& [payload, name] : cases) {
+    INFO(payload);
+    const std::string bad = frame(payload);
+    expect_violation(serve_fake_child([&](int fd) {
+                       write_all(fd, kReady);
+                       read_some(fd);
+                       write_all(fd, bad);
+                       ::pause();
+                     }),
+                     std::string("unexpected message ") + name);
+  }
+}

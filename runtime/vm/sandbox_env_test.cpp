@@ -827,3 +827,22 @@ TEST_CASE("vm: the request door takes no mocks once the procedure runs", "[vm][s
   CHECK(r["err"].get<std::string>().find(
             "Host: mocks can only be installed before the procedure runs") != std::string::npos);
 }
+
+TEST_CASE("vm: the testing modules a procedure requires cannot install their mocks either",
+          "[vm][sandbox]") {
+  // The way in before the door existed: the scenario mocks, activated by the procedure itself.
+  const Json r = run_ok(R"(
+    local runner = require("tactus.testing.runner")
+    local mocks = require("tactus.testing.mocks")
+    mocks.activate(true, true)
+    mocks.human_decides(true)
+    local ok, err = pcall(runner.mock_run)
+    -- Human.approve still goes to the broker (none here), not to the activated mocks.
+    local asked, answer = pcall(Human.approve, { message = "ok?" })
+    return { ok = ok, err = tostring(err), asked = asked, answer = tostring(answer) })");
+  CHECK(r["ok"] == false);
+  CHECK(r["err"].get<std::string>().find(
+            "Host: mocks can only be installed before the procedure runs") != std::string::npos);
+  CHECK(r["asked"] == false);
+  CHECK(r["answer"].get<std::string>().find("no broker connection") != std::string::npos);
+}
