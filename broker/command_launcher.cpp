@@ -1,23 +1,49 @@
 #include "broker/command_launcher.h"
 
-#include <cmath>
+#include <cstring>
 
 namespace tactus::broker {
+namespace {
 
-tools::LaunchedCommand SpawnerCommandLauncher::launch(const tools::CommandSpec& spec,
+// The binds as SpawnRequest::binds records ("<mode><host>\0<target>\0"). false: they do not fit.
+bool pack_binds(const std::vector<tools::JailBind>& binds, char (&out)[jail::kJailBindsBytes]) {
+  std::size_t at = 0;
+  for (const auto& b : binds) {
+    const std::size_t need = 1 + b.host.size() + 1 + b.target.size() + 1;
+    if (at + need + 1 > sizeof out) return false;
+    out[at++] = static_cast<char>(b.kind);
+    std::memcpy(out + at, b.host.c_str(), b.host.size() + 1);
+    at += b.host.size() + 1;
+    std::memcpy(out + at, b.target.c_str(), b.target.size() + 1);
+    at += b.target.size() + 1;
+  }
+  out[at] = 0;
+  return true;
+}
+
+}  // namespace
+
+tools::LaunchedCommand SpawnerCommandLauncher::launch(const tools::CommandJail& jail,
                                                       UniqueFd channel, UniqueFd in, UniqueFd out,
                                                       UniqueFd err) {
+  tools::LaunchedCommand launched;
   spawner::SpawnRequest req;
   req.backend = spawner::Backend::jail;  // a command always runs jailed, even with --no-sandbox
-  req.job = spawner::Job::command;
-  req.danger_host_network = spec.danger_host_network ? 1 : 0;
-  req.memory = spec.memory;
-  // The broker's kill at the timeout is the authority; RLIMIT_CPU backs it up.
-  req.cpu_seconds = static_cast<std::uint64_t>(std::ceil(spec.timeout_seconds)) + 1;
-  req.message_limit = spec.message_limit;
+  req.job = jail.server ? spawner::Job::mcp_server : spawner::Job::command;
+  req.danger_host_network = jail.danger_host_network ? 1 : 0;
+  if (jail.server)
+    req.data_limit = jail.memory;
+  else
+    req.memory = jail.memory;
+  req.cpu_seconds = jail.cpu_seconds;
+  req.message_limit = jail.message_limit;
+  if (!pack_binds(jail.binds, req.binds)) {
+    launched.error =
+        "its binds' paths are longer than " + std::to_string(sizeof req.binds) + " bytes together";
+    return launched;
+  }
   auto child = spawner_.spawn_command(std::move(channel), std::move(in), std::move(out),
                                       std::move(err), req);
-  tools::LaunchedCommand launched;
   launched.pid = child.pid;
   launched.pidfd = std::move(child.pidfd);
   launched.error = child.error;

@@ -1,4 +1,4 @@
-// Command tools' jails, asked of the spawner (the broker never forks).
+// Command tools' and MCP servers' jails, asked of the spawner (the broker never forks).
 #pragma once
 
 #include "runtime/spawner/spawner.h"
@@ -9,7 +9,7 @@ namespace tactus::broker {
 class SpawnerCommandLauncher final : public tools::CommandLauncher {
  public:
   explicit SpawnerCommandLauncher(spawner::SpawnerClient& spawner) : spawner_(spawner) {}
-  tools::LaunchedCommand launch(const tools::CommandSpec& spec, UniqueFd channel, UniqueFd in,
+  tools::LaunchedCommand launch(const tools::CommandJail& jail, UniqueFd channel, UniqueFd in,
                                 UniqueFd out, UniqueFd err) override;
 
  private:

@@ -9,7 +9,9 @@
 namespace tactus::broker {
 
 struct RunPolicy {
-  std::vector<std::string> allowed_tools;  // names and globs (fnmatch); host.ping always
+  // Names and globs (fnmatch); host.ping always. "mcp.SERVER", the listing of an MCP server's
+  // tools, is allowed when some tool of it is.
+  std::vector<std::string> allowed_tools;
 };
 
 bool tool_allowed(const RunPolicy& policy, std::string_view name);

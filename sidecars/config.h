@@ -54,10 +54,18 @@ struct Provider {
   Origin origin;
 };
 
+// An MCP server the broker starts, jails and speaks to (tools/mcp/; docs/configuration.md).
 struct McpServer {
-  std::vector<std::string> command;
-  std::map<std::string, std::string> env;
-  std::vector<std::string> secrets;
+  std::vector<std::string> command;        // argv; "./" and "../" words resolved against the layer
+  std::map<std::string, std::string> env;  // literals, after PATH, HOME and LANG
+  std::vector<std::string> secrets;        // declared secrets put in its environment
+  std::string cwd;                         // a host directory (resolved); empty: the default
+  bool network = false;                    // the host's network instead of none (root only)
+  std::string workspace = "ro";            // the procedure's directory at /workspace: ro|rw|off
+  double timeout = 300;                    // one call without progress, seconds
+  double startup_timeout = 10;             // start to initialize's answer, seconds
+  std::uint64_t memory = 512ull << 20;     // its data segment (RLIMIT_DATA)
+  bool media = false;                      // image/audio/blob data reach the procedure
   Origin origin;
 };
 

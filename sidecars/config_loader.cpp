@@ -385,23 +385,51 @@ class LayerReader {
     });
   }
 
+  // mcp_servers.NAME: {command, env, secrets, cwd, network, workspace, timeout,
+  // startup_timeout, memory, media}. The name becomes part of tool names (mcp.NAME.TOOL), so
+  // it is a plain word; the command must name an installed program, never npx.
   bool mcp_servers(const YAML::Node& n) {
     return each(n, "mcp_servers", {}, [&](const std::string& name, const YAML::Node& m) {
       const std::string key = "mcp_servers." + name;
+      if (name.empty() || name.size() > 32 ||
+          name.find_first_not_of(
+              "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") !=
+              std::string::npos)
+        return fail(m, key, "a server's name is 1 to 32 letters, digits, '_' or '-'");
       McpServer server;
       server.origin = origin(m);
       bool has_command = false;
       const bool ok = each(
-          m, key, {"command", "env", "secrets"}, [&](const std::string& f, const YAML::Node& x) {
-            if (f == "command") {
-              has_command = true;
-              if (!strings(x, key + ".command", server.command)) return false;
-              if (server.command.empty()) return fail(x, key + ".command", "must not be empty");
+          m, key,
+          {"command", "env", "secrets", "cwd", "network", "workspace", "timeout", "startup_timeout",
+           "memory", "media"},
+          [&](const std::string& f, const YAML::Node& x) {
+            const std::string fk = key + "." + f;
+            if (f == "command") return mcp_command(x, fk, server, has_command);
+            if (f == "secrets") return strings(x, fk, server.secrets);
+            if (f == "cwd") {
+              if (!text(x, fk, server.cwd)) return false;
+              server.cwd = resolve_path(server.cwd);
               return true;
             }
-            if (f == "secrets") return strings(x, key + ".secrets", server.secrets);
-            return each(x, key + ".env", {}, [&](const std::string& var, const YAML::Node& val) {
-              if (!scalar(val, key + ".env." + var, "a string")) return false;
+            Setting<bool> b;
+            Setting<double> d;
+            Setting<std::string> w;
+            Setting<std::uint64_t> z;
+            if (f == "network") return boolean(x, fk, b) && (server.network = b.value, true);
+            if (f == "media") return boolean(x, fk, b) && (server.media = b.value, true);
+            if (f == "workspace")
+              return word(x, fk, {"ro", "rw", "off"}, w) && (server.workspace = w.value, true);
+            if (f == "timeout")
+              return duration(x, fk, 0.001, d) && (server.timeout = d.value, true);
+            if (f == "startup_timeout")
+              return duration(x, fk, 0.001, d) && (server.startup_timeout = d.value, true);
+            if (f == "memory")
+              return size(x, fk, 64ull << 20, 64ull << 30, z) && (server.memory = z.value, true);
+            return each(x, fk, {}, [&](const std::string& var, const YAML::Node& val) {
+              if (var.empty() || var.find_first_of("=") != std::string::npos)
+                return fail(val, fk + "." + var, "not a variable name");
+              if (!scalar(val, fk + "." + var, "a string")) return false;
               server.env[var] = val.Scalar();
               return true;
             });
@@ -411,6 +439,25 @@ class LayerReader {
       cfg_.mcp_servers[name] = server;
       return true;
     });
+  }
+
+  bool mcp_command(const YAML::Node& x, const std::string& key, McpServer& server, bool& has) {
+    has = true;
+    if (!strings(x, key, server.command)) return false;
+    if (server.command.empty()) return fail(x, key, "must not be empty");
+    const std::string first = fs::path(server.command[0]).filename().string();
+    if (first == "npx" || first == "npm" || first == "pnpm" || first == "yarn" || first == "bunx")
+      return fail(x, key,
+                  "'" + first +
+                      "' would download and run packages at run time; install the server "
+                      "with npm and name its entry file: [\"node\", \"node_modules/PACKAGE/dist/"
+                      "index.js\"] (docs/configuration.md)");
+    for (auto& word : server.command)
+      if (word.rfind("./", 0) == 0 || word.rfind("../", 0) == 0) word = resolve_path(word);
+    if (server.command[0].find('/') != std::string::npos && server.command[0][0] != '/')
+      return fail(x, key,
+                  "the first word is a program's name (node) or a path: absolute, ./ or ../");
+    return true;
   }
 
   // journal: {path, enabled, max_bytes}. enabled: false runs without a journal (nothing is

@@ -108,6 +108,12 @@ std::vector<ConfigEntry> config_entries(const Config& c) {
   for (const auto& [name, m] : c.mcp_servers) {
     std::string v = quoted_list(m.command);
     if (!m.secrets.empty()) v += ", secrets " + quoted_list(m.secrets);
+    for (const auto& [var, value] : m.env) v += ", env " + var + "=" + value;
+    if (!m.cwd.empty()) v += ", cwd " + m.cwd;
+    v += std::string(", network ") + (m.network ? "true" : "false");
+    v += ", workspace " + m.workspace + ", timeout " + seconds(m.timeout) + ", startup_timeout " +
+         seconds(m.startup_timeout) + ", memory " + format_size(m.memory);
+    if (m.media) v += ", media true";
     l.add("mcp_servers." + name, v, m.origin);
   }
   l.add("audit.path", c.audit_path.value.empty() ? "(none)" : c.audit_path.value,

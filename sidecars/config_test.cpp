@@ -77,9 +77,12 @@ providers:
   defaults: {timeout: 120, retries: 3}
 mcp_servers:
   fs:
-    command: ["npx", "-y", "@modelcontextprotocol/server-filesystem", "/data"]
+    command: ["node", "./node_modules/@modelcontextprotocol/server-filesystem/dist/index.js", "/workspace"]
     env: {}
     secrets: []
+    workspace: rw
+    timeout: 20s
+    memory: 256m
 audit:
   path: audit.jsonl
 journal:
@@ -113,7 +116,14 @@ journal:
   CHECK(c.providers.at("openai").api_key == "OPENAI_API_KEY");
   CHECK(c.providers.at("local").base_url == "http://127.0.0.1:11434/v1");
   CHECK(c.provider_retries.value == 3);
-  CHECK(c.mcp_servers.at("fs").command.size() == 4);
+  CHECK(c.mcp_servers.at("fs").command.size() == 3);
+  CHECK(c.mcp_servers.at("fs").command[1].find("/./") == std::string::npos);
+  CHECK(c.mcp_servers.at("fs").command[1].rfind('/', 0) == 0);  // resolved against the layer
+  CHECK(c.mcp_servers.at("fs").workspace == "rw");
+  CHECK(c.mcp_servers.at("fs").timeout == 20);
+  CHECK(c.mcp_servers.at("fs").memory == (256ull << 20));
+  CHECK(c.mcp_servers.at("fs").startup_timeout == 10);
+  CHECK_FALSE(c.mcp_servers.at("fs").network);
   CHECK(c.audit_path.value == "/p/audit.jsonl");
 }
 
@@ -129,6 +139,21 @@ TEST_CASE("config: errors name file:line:column and the key", "[config]") {
       {"sandbx: {}\n",
        "/p/proc.tac.yml:1:1: sandbx: unknown key (did you mean 'sandbox'?); known here: sandbox, "
        "tools, secrets, providers, mcp_servers, audit, journal"},
+      {"mcp_servers:\n  fs: {command: [npx, -y, \"@modelcontextprotocol/server-filesystem\"]}\n",
+       "/p/proc.tac.yml:2:17: mcp_servers.fs.command: 'npx' would download and run packages at "
+       "run time; install the server with npm and name its entry file: [\"node\", "
+       "\"node_modules/PACKAGE/dist/index.js\"] (docs/configuration.md)"},
+      {"mcp_servers:\n  fs: {command: [node], workspace: yes}\n",
+       "/p/proc.tac.yml:2:36: mcp_servers.fs.workspace: 'yes' is not one of: ro, rw, off"},
+      {"mcp_servers:\n  f.s: {command: [node]}\n",
+       "/p/proc.tac.yml:2:8: mcp_servers.f.s: a server's name is 1 to 32 letters, digits, '_' or "
+       "'-'"},
+      {"mcp_servers:\n  fs: {command: [node], timeot: 5}\n",
+       "/p/proc.tac.yml:2:25: mcp_servers.fs.timeot: unknown key (did you mean 'timeout'?); known "
+       "here: command, env, secrets, cwd, network, workspace, timeout, startup_timeout, memory, "
+       "media"},
+      {"mcp_servers:\n  fs: {command: [node], secrets: [NOPE]}\n",
+       "/p/proc.tac.yml:2:7: mcp_servers.fs.secrets: 'NOPE' is not a declared secret (secrets:)"},
       {"sandbox:\n  enabled: yes\n",
        "/p/proc.tac.yml:2:12: sandbox.enabled: expected true or false, got 'yes'"},
       {"sandbox:\n  enabled: [1]\n",

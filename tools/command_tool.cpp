@@ -18,6 +18,7 @@
 #include "runtime/protocol/frame.h"
 #include "runtime/protocol/methods.h"
 #include "tools/interrupt.h"
+#include "tools/jail_channel.h"
 
 namespace tactus::tools {
 namespace {
@@ -46,11 +47,6 @@ std::string stderr_suffix(const std::string& err, bool cut, const SecretMask* ma
   return ": " + t;
 }
 
-bool nonblocking(int fd) {
-  const int flags = ::fcntl(fd, F_GETFL);
-  return flags >= 0 && ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0;
-}
-
 // Reads what is there; false at EOF or on an error.
 // over: more than cap came; keep_tail keeps the last cap bytes and reads on, otherwise it stops.
 bool drain(int fd, std::string& into, std::size_t cap, bool& over, bool keep_tail) {
@@ -68,40 +64,6 @@ bool drain(int fd, std::string& into, std::size_t cap, bool& over, bool keep_tai
     }
     if (n < 0 && errno == EINTR) continue;
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
-  }
-}
-
-// What the jail said on its channel before the exec.
-struct ChannelState {
-  protocol::FrameDecoder decoder;
-  bool open = true;
-  std::string setup_step;  // a failed setup step
-  int setup_errno = 0;
-  int exec_errno = 0;  // exec_failed
-  explicit ChannelState(std::size_t limit) : decoder(limit) {}
-};
-
-void read_channel(int fd, ChannelState& ch) {
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-    if (n <= 0 || !ch.decoder.feed(buf, static_cast<std::size_t>(n))) {
-      ch.open = false;
-      return;
-    }
-    std::string payload, reason;
-    while (ch.decoder.next(payload)) {
-      const auto m = protocol::parse_message(payload, reason);
-      if (!m || m->kind != protocol::MessageKind::notification) continue;
-      if (m->method == "setup_failed") {
-        ch.setup_step = m->params.value("step", std::string("?"));
-        ch.setup_errno = m->params.value("errno", 0);
-      } else if (m->method == protocol::method::exec_failed) {
-        ch.exec_errno = m->params.value("errno", 0);
-      }
-    }
   }
 }
 
@@ -138,7 +100,13 @@ ToolOutcome run_command_tool(const CommandSpec& spec, CommandLauncher& launcher,
   const auto started = Clock::now();
   const auto deadline = started + std::chrono::duration_cast<Clock::duration>(
                                       std::chrono::duration<double>(spec.timeout_seconds));
-  LaunchedCommand child = launcher.launch(spec, std::move(channel_child), std::move(in_r),
+  CommandJail jail;
+  jail.danger_host_network = spec.danger_host_network;
+  jail.memory = spec.memory;
+  // The broker's kill at the timeout is the authority; RLIMIT_CPU backs it up.
+  jail.cpu_seconds = static_cast<std::uint64_t>(std::ceil(spec.timeout_seconds)) + 1;
+  jail.message_limit = spec.message_limit;
+  LaunchedCommand child = launcher.launch(jail, std::move(channel_child), std::move(in_r),
                                           std::move(out_w), std::move(err_w));
   if (!child.error.empty())
     return fail(spec, ToolError::failed, "cannot start its jail: " + child.error);

@@ -7,6 +7,7 @@
 #include "tools/file_tools.h"
 #include "tools/http_tool.h"
 #include "tools/llm/llm_client.h"
+#include "tools/mcp/mcp_servers.h"
 
 namespace tactus::tools {
 namespace {
@@ -28,6 +29,12 @@ double seconds_left(const ToolContext& ctx) {
 
 }  // namespace
 
+ToolRegistry::ToolRegistry() = default;
+ToolRegistry::ToolRegistry(ToolContext context) : ctx_(std::move(context)) {}
+ToolRegistry::~ToolRegistry() = default;
+ToolRegistry::ToolRegistry(ToolRegistry&&) noexcept = default;
+ToolRegistry& ToolRegistry::operator=(ToolRegistry&&) noexcept = default;
+
 const TrustedFiles& ToolRegistry::trusted() const {
   if (!trusted_) trusted_ = ctx_.collect_trusted ? ctx_.collect_trusted() : TrustedFiles{};
   return *trusted_;
@@ -36,7 +43,7 @@ const TrustedFiles& ToolRegistry::trusted() const {
 bool ToolRegistry::has(std::string_view name) const {
   return name == "host.ping" || name == "file.read" || name == "file.write" ||
          name == "file.list" || name == "file.exists" || name == "http.request" ||
-         ctx_.commands.count(std::string(name)) > 0;
+         ctx_.commands.count(std::string(name)) > 0 || is_mcp_tool(name);
 }
 
 ToolOutcome ToolRegistry::llm_chat(const protocol::Json& params) const {
@@ -70,6 +77,10 @@ ToolOutcome ToolRegistry::call(std::string_view name, const protocol::Json& args
     out.code = tools::ToolError::failed;
     out.message = "command tool '" + it->first + "': no launcher in this broker";
     return out;
+  }
+  if (is_mcp_tool(name)) {
+    if (!mcp_) mcp_ = std::make_unique<McpServers>(ctx_);
+    return mcp_->call(name, args, ctx_.deadline);
   }
   ToolOutcome out;
   out.code = tools::ToolError::not_found;

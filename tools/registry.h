@@ -1,10 +1,11 @@
 // Brokered host tools: named operations the broker runs on the VM's behalf, after the policy
 // check: host.ping; the file tools over the run's mounts (tools/file_tools.h); http.request
 // (tools/http_tool.h); command tools (tools/command_tool.h); and model requests, llm.chat
-// (tools/llm/). MCP tools are to come.
+// (tools/llm/); and the tools of the run's MCP servers, mcp.SERVER.TOOL (tools/mcp/).
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,6 +14,8 @@
 #include "tools/tool_context.h"
 
 namespace tactus::tools {
+
+class McpServers;
 
 // How a tool call failed. It travels as its name, the error code of the answer the VM raises
 // as "name: message" (docs/protocol.md).
@@ -23,6 +26,7 @@ enum class ToolError : std::uint8_t {
   not_found,     // what it names does not exist
   timeout,       // it ran out of time
   limit,         // a run limit it would cross (sandbox.limits.disk)
+  mcp,           // an MCP server's error: a JSON-RPC error, or a result with isError
   failed,        // anything else
 };
 
@@ -41,6 +45,8 @@ constexpr std::string_view to_string(ToolError e) {
       return "timeout";
     case ToolError::limit:
       return "limit";
+    case ToolError::mcp:
+      return "mcp";
     case ToolError::failed:
       return "failed";
   }
@@ -76,8 +82,11 @@ struct CallContext {
 
 class ToolRegistry {
  public:
-  ToolRegistry() = default;
-  explicit ToolRegistry(ToolContext context) : ctx_(std::move(context)) {}
+  ToolRegistry();
+  explicit ToolRegistry(ToolContext context);
+  ~ToolRegistry();  // stops the run's MCP servers
+  ToolRegistry(ToolRegistry&&) noexcept;
+  ToolRegistry& operator=(ToolRegistry&&) noexcept;
 
   // Runs the named tool. The caller has already checked the name against the run's allowlist.
   ToolOutcome call(std::string_view name, const protocol::Json& args,
@@ -98,6 +107,7 @@ class ToolRegistry {
 
   ToolContext ctx_;
   mutable std::optional<TrustedFiles> trusted_;
+  mutable std::unique_ptr<McpServers> mcp_;  // started on the first mcp.* call
 };
 
 }  // namespace tactus::tools

@@ -78,6 +78,30 @@ struct CommandSpec {
   const SecretMask* mask = nullptr;  // masks the stderr excerpt before it is cut; not owned
 };
 
+// What an MCP server's jail mounts at target: a host directory (its install dir, the
+// workspace), or over a trusted file inside the workspace (tools/mcp/workspace_shield.h).
+struct JailBind {
+  enum class Kind : char {
+    read_only = 'r',   // host bound read-only
+    writable = 'w',    // host bound writable
+    hidden = 'h',      // target (inside the jail): an empty read-only directory, or /dev/null
+    protected_ = 'p',  // target (inside the jail): made read-only
+  };
+  std::string host;
+  std::string target;
+  Kind kind = Kind::read_only;
+};
+
+// What a command's jail is made of: a command tool's (one call) or an MCP server's (the run).
+struct CommandJail {
+  bool server = false;  // an MCP server: its binds, a tmpfs HOME, RLIMIT_DATA for memory
+  bool danger_host_network = false;
+  std::uint64_t memory = 1ull << 30;  // RLIMIT_AS of a command, RLIMIT_DATA of a server
+  std::uint64_t cpu_seconds = 0;      // RLIMIT_CPU; 0 = none
+  std::uint64_t message_limit = 4ull << 20;
+  std::vector<JailBind> binds;  // servers only
+};
+
 struct LaunchedCommand {
   pid_t pid = -1;
   UniqueFd pidfd;
@@ -89,8 +113,24 @@ struct LaunchedCommand {
 class CommandLauncher {
  public:
   virtual ~CommandLauncher() = default;
-  virtual LaunchedCommand launch(const CommandSpec& spec, UniqueFd channel, UniqueFd in,
+  virtual LaunchedCommand launch(const CommandJail& jail, UniqueFd channel, UniqueFd in,
                                  UniqueFd out, UniqueFd err) = 0;
+};
+
+// An MCP server of the run (mcp_servers.NAME; tools/mcp/ starts it and speaks to it).
+struct McpServerSpec {
+  std::string name;
+  std::vector<std::string> argv;  // argv[0] absolute (resolved on the host's PATH)
+  std::vector<std::string> env;   // "K=V": PATH, HOME, LANG, the env literals, its secrets
+  std::string cwd;                // inside its jail
+  CommandJail jail;               // server = true: binds, memory, network
+  double timeout_seconds = 300;   // a call without progress
+  double startup_timeout_seconds = 10;
+  bool media = false;  // image, audio and blob data reach the procedure (else only their size)
+  std::string config_error;  // set: the server cannot be started, and this says why
+  // The binds that shield the workspace's trusted files, computed when it starts (each start:
+  // the procedure may have made more). Empty: none needed.
+  std::function<std::vector<JailBind>(std::string& error)> shield;
 };
 
 // One model provider (providers.NAME, or a built-in), as tools/llm/ reaches it.
@@ -133,8 +173,12 @@ struct ToolContext {
   std::shared_ptr<DiskQuota> disk = std::make_shared<DiskQuota>();
   NetworkPolicy network;
   std::map<std::string, CommandSpec> commands;  // by tool name
-  CommandLauncher* launcher = nullptr;          // not owned; needed when commands is not empty
-  LlmConfig llm;                                // llm.chat
+  CommandLauncher* launcher = nullptr;          // not owned; needed by commands and MCP servers
+  std::map<std::string, McpServerSpec> mcp_servers;  // by server name
+  // Which tool names the run's policy allows (tools.allow): an MCP server's listing shows
+  // only those. Empty: all.
+  std::function<bool(const std::string&)> tool_allowed;
+  LlmConfig llm;  // llm.chat
   // The run's wall-clock end. A tool call runs on the broker's thread, so http, command tools
   // and llm.chat stop here at the latest, and the run's own timeout is not held up by one.
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();

@@ -89,7 +89,23 @@ constexpr rlim_t kCommandMaxFiles = 256;
 constexpr rlim_t kCommandMaxProcesses = 64;
 constexpr rlim_t kCommandMaxFileSize = 16ull << 20;  // the scratch tmpfs is 16 MiB
 
+// An MCP server: node starts a dozen threads, and writes files as large as the workspace's.
+constexpr rlim_t kServerMaxFileSize = 256ull << 20;
+
+bool set_server_rlimits(const SpawnRequest& req) {
+  if (!set_limit(RLIMIT_CORE, 0, 0)) return false;
+  if (!set_limit(RLIMIT_FSIZE, kServerMaxFileSize, kServerMaxFileSize)) return false;
+  if (!set_limit(RLIMIT_NOFILE, kCommandMaxFiles, kCommandMaxFiles)) return false;
+  if (!set_limit(RLIMIT_NPROC, kCommandMaxProcesses, kCommandMaxProcesses)) return false;
+#ifndef TACTUS_SANITIZE
+  // V8 reserves gigabytes it never touches: the data segment is what it really uses.
+  if (req.data_limit && !set_limit(RLIMIT_DATA, req.data_limit, req.data_limit)) return false;
+#endif
+  return true;
+}
+
 bool set_command_rlimits(const SpawnRequest& req) {
+  if (req.job == Job::mcp_server) return set_server_rlimits(req);
   if (!set_limit(RLIMIT_CORE, 0, 0)) return false;
   if (!set_limit(RLIMIT_FSIZE, kCommandMaxFileSize, kCommandMaxFileSize)) return false;
   if (req.cpu_seconds && !set_limit(RLIMIT_CPU, req.cpu_seconds, req.cpu_seconds)) return false;
@@ -198,9 +214,10 @@ bool contain_jail(StepClock& t, int& channel, const ChildPlan& plan, const Spawn
   return t.ok(load_seccomp(plan.policy), "seccomp");
 }
 
-// A command tool's jail, in order: the same namespaces, identity and privileges as the VM's,
-// but a root with /usr read-only, stdio and fd 3, rlimits for a program that forks and
-// writes scratch files, and the command denylist (it then execs, so no signal handlers).
+// A command tool's jail (and an MCP server's), in order: the same namespaces, identity and
+// privileges as the VM's, but a root with /usr read-only (a server's: and its binds), stdio
+// and fd 3, rlimits for a program that forks and writes scratch files, and the command
+// denylist (it then execs, so no signal handlers).
 bool contain_command_jail(StepClock& t, int& channel, const ChildPlan& plan,
                           const SpawnRequest& req) {
   const char* mount_step = "mount";
@@ -209,7 +226,7 @@ bool contain_command_jail(StepClock& t, int& channel, const ChildPlan& plan,
   const int map_err = user_ns_child_wait_maps(plan.sync_fd, &map_step);
   if (!t.ok(errno_ok(map_err), map_step)) return false;
   if (!t.ok(new_session(), "setsid")) return false;
-  const bool mounted = mount_ns_child_command_root(req.danger_host_network != 0, &mount_step);
+  const bool mounted = mount_ns_child_command_root(req, &mount_step);
   if (!t.ok(mounted, mount_step)) return false;
   if (!t.ok(user_ns_child_become_nobody(), "setresuid")) return false;
   if (!t.ok(die_with_parent(channel), "pdeathsig_again")) return false;
@@ -237,7 +254,7 @@ void run_child(const ChildPlan& plan, const SpawnRequest& request) {
   int channel = plan.channel;
   StepClock t;
   bool contained = false;
-  if (request.job == Job::command)  // always jailed: there is no unjailed command
+  if (request.job == Job::command || request.job == Job::mcp_server)  // always jailed
     contained = request.backend == Backend::jail ? contain_command_jail(t, channel, plan, request)
                                                  : t.ok(errno_ok(EINVAL), "backend");
   else if (request.backend == Backend::jail)

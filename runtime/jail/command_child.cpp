@@ -53,6 +53,12 @@ int command_child_main(int fd, const SpawnRequest& request) {
       !m->params.is_object() || !strings(m->params.value("argv", Json()), argv) ||
       !strings(m->params.value("env", Json()), env) || argv.empty())
     return failed(EPROTO);
+  // An MCP server starts in its configured directory (inside the jail).
+  if (const auto cwd = m->params.value("cwd", Json()); cwd.is_string()) {
+    const auto& dir = cwd.get_ref<const std::string&>();
+    if (dir.find('\0') != std::string::npos) return failed(EINVAL);
+    if (::chdir(dir.c_str()) != 0) return failed(errno);
+  }
   // The channel closes on a successful exec; signals start as a fresh program expects them.
   if (::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) return failed(errno);
   sigset_t none;

@@ -5,7 +5,8 @@
 
 namespace tactus::jail {
 
-// Receives {"method":"exec","params":{"argv":[...],"env":["K=V",...]}} on fd, then execs argv
+// Receives {"method":"exec","params":{"argv":[...],"env":["K=V",...],"cwd"?:DIR}} on fd,
+// changes to cwd when given (an MCP server's), then execs argv
 // with exactly that environment; fd is closed by the exec, which is how the broker learns that
 // it succeeded. On failure sends {"method":"exec_failed","params":{"errno":N}} and returns
 // protocol::kExitCannotExec (runtime/protocol/exit_codes.h).

@@ -4,6 +4,7 @@
 // risky opt-ins carry a danger_ name.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace tactus::jail {
@@ -18,10 +19,18 @@ enum class Backend : std::uint32_t {
 
 // What runs in the jail.
 enum class Job : std::uint32_t {
-  vm = 0,       // the restricted VM, talking to the broker on fd 3
-  command = 1,  // a command tool: stdio are the broker's pipes; it receives argv and env on fd 3
-                // and execs (tools/command_tool.h). Its jail sees /usr read-only.
+  vm = 0,          // the restricted VM, talking to the broker on fd 3
+  command = 1,     // a command tool: stdio are the broker's pipes; it receives argv and env on fd 3
+                   // and execs (tools/command_tool.h). Its jail sees /usr read-only.
+  mcp_server = 2,  // an MCP server: a command job that lives for the run (tools/mcp/), with the
+                   // binds below, a tmpfs HOME, and limits suited to a node program.
 };
+
+// The host directories an MCP server's jail binds (SpawnRequest::binds): records of
+// "<mode><host>\0<target>\0", then one more "\0". mode 'r' binds host read-only at target,
+// 'w' writable; over a path inside the jail (host unused), 'h' hides it (an empty read-only
+// directory, or /dev/null) and 'p' makes it read-only.
+inline constexpr std::size_t kJailBindsBytes = 16384;
 
 // The jail's OS-level limits; the VM's own limits travel in the "run" message.
 struct SpawnRequest {
@@ -34,6 +43,9 @@ struct SpawnRequest {
   Job job = Job::vm;
   std::uint32_t danger_host_network = 0;  // command jobs: the host's network instead of none
   std::uint32_t reserved = 0;
+  std::uint64_t data_limit = 0;      // mcp_server jobs: RLIMIT_DATA (node reserves address space
+                                     // it never touches, so RLIMIT_AS cannot be its memory limit)
+  char binds[kJailBindsBytes] = {};  // mcp_server jobs: what its root binds (above)
 };
 
 }  // namespace tactus::jail

@@ -11,10 +11,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <initializer_list>
+#include <iterator>
 
 namespace tactus::jail {
 namespace {
@@ -170,9 +172,103 @@ bool link_or_bind(const char* name) {
   return ::symlink(link, target) == 0;
 }
 
+// mkdir -p of an absolute path below the staging root "/tmp".
+bool make_dirs(const char* path) {
+  char buf[4096 + 8];
+  if (std::snprintf(buf, sizeof buf, "/tmp%s", path) >= static_cast<int>(sizeof buf)) {
+    errno = ENAMETOOLONG;
+    return false;
+  }
+  for (char* p = buf + 5; *p; ++p) {
+    if (*p != '/') continue;
+    *p = 0;
+    if (::mkdir(buf, 0755) != 0 && errno != EEXIST) return false;
+    *p = '/';
+  }
+  return ::mkdir(buf, 0755) == 0 || errno == EEXIST;
+}
+
+// An MCP server's binds (jail_spec.h, kJailBindsBytes). Host directories ('r', 'w') are bound
+// at their targets below the staging root, before pivot_root; what shields the workspace's
+// trusted files ('h', 'p') is mounted after it (after_pivot), at paths inside the jail, so no
+// symlink the procedure might have made can lead a mount out to the host. A writable bind keeps
+// the host's permissions: the jail's user (nobody, or the unprivileged caller) writes only where
+// that user may.
+// The host directories are opened before the staging root covers /tmp (a workspace may be
+// below it) and bound from /proc/self/fd; sources[] holds them, in the order of the 'r' and
+// 'w' records.
+constexpr int kMaxHostBinds = 8;
+
+bool open_sources(const char* binds, int (&sources)[kMaxHostBinds]) {
+  const char* end = binds + kJailBindsBytes;
+  int n = 0;
+  for (const char* p = binds; p < end && *p;) {
+    const char mode = *p++;
+    const char* host = p;
+    p += ::strnlen(p, static_cast<std::size_t>(end - p)) + 1;
+    if (p >= end) return errno = EINVAL, false;
+    p += ::strnlen(p, static_cast<std::size_t>(end - p)) + 1;
+    if (mode != 'r' && mode != 'w') continue;
+    if (n == kMaxHostBinds || host[0] != '/') return errno = EINVAL, false;
+    if ((sources[n++] = ::open(host, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) return false;
+  }
+  return true;
+}
+
+bool bind_each(const char* binds, const int (&sources)[kMaxHostBinds], bool after_pivot) {
+  const char* end = binds + kJailBindsBytes;
+  int source = 0;
+  for (const char* p = binds; p < end && *p;) {
+    const char mode = *p++;
+    p += ::strnlen(p, static_cast<std::size_t>(end - p)) + 1;  // the host: opened already
+    if (p >= end) return errno = EINVAL, false;
+    const char* target = p;
+    p += ::strnlen(p, static_cast<std::size_t>(end - p)) + 1;
+    if (p > end || target[0] != '/') return errno = EINVAL, false;
+    const bool shield = mode == 'h' || mode == 'p';
+    if (!shield && mode != 'r' && mode != 'w') return errno = EINVAL, false;
+    if (shield != after_pivot) continue;
+    char path[4096 + 8];
+    if (std::snprintf(path, sizeof path, "%s%s", after_pivot ? "" : "/tmp", target) >=
+        static_cast<int>(sizeof path))
+      return errno = ENAMETOOLONG, false;
+    struct stat st;
+    const bool exists = ::lstat(path, &st) == 0;
+    if (exists && S_ISLNK(st.st_mode)) return errno = ELOOP, false;  // never mount over a link
+    if (shield) {
+      if (!exists) continue;  // gone since the broker looked: nothing to shield
+      if (mode == 'p') {      // the file itself, read-only
+        if (::mount(path, path, nullptr, MS_BIND, nullptr) != 0) return false;
+        if (::mount(nullptr, path, nullptr,
+                    MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | locked_flags(path),
+                    nullptr) != 0)
+          return false;
+      } else if (S_ISDIR(st.st_mode) ? ::mount("hidden", path, "tmpfs",
+                                               MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                                               "size=4k,nr_inodes=1,mode=0555") != 0
+                                     : ::mount("/dev/null", path, nullptr, MS_BIND, nullptr) != 0) {
+        return false;
+      }
+      continue;
+    }
+    char from[32];
+    std::snprintf(from, sizeof from, "/proc/self/fd/%d", sources[source++]);
+    if (!exists && !make_dirs(target)) return false;
+    if (::mount(from, path, nullptr, MS_BIND | MS_REC, nullptr) != 0) return false;
+    const unsigned long ro = mode == 'r' ? MS_RDONLY : 0;
+    if (::mount(nullptr, path, nullptr,
+                MS_REMOUNT | MS_BIND | ro | MS_NOSUID | MS_NODEV | locked_flags(path),
+                nullptr) != 0)
+      return false;
+  }
+  return true;
+}
+
 }  // namespace
 
-bool mount_ns_child_command_root(bool danger_host_network, const char** step) {
+bool mount_ns_child_command_root(const SpawnRequest& req, const char** step) {
+  const bool danger_host_network = req.danger_host_network != 0;
+  const bool mcp = req.job == Job::mcp_server;
   // As root our own id is not mapped inside (only nobody is), and files cannot be created
   // with an unmapped owner: build the root as nobody.
   *step = "setfsuid";
@@ -182,6 +278,10 @@ bool mount_ns_child_command_root(bool danger_host_network, const char** step) {
   if (::setfsuid(static_cast<uid_t>(-1)) != static_cast<int>(kNobodyUid)) return false;
   *step = "mount_private";
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return false;
+  int sources[kMaxHostBinds];
+  std::fill(std::begin(sources), std::end(sources), -1);
+  *step = "open_mcp_binds";
+  if (mcp && !open_sources(req.binds, sources)) return false;
   *step = "mount_tmpfs";
   if (::mount("tactus", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=0755") != 0)
     return false;
@@ -214,13 +314,27 @@ bool mount_ns_child_command_root(bool danger_host_network, const char** step) {
   *step = "mount_scratch";
   if (::mkdir("/tmp/tmp", 01777) != 0) return false;
   if (::mount("scratch", "/tmp/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
-              "size=16m,nr_inodes=1024,mode=1777") != 0)
+              mcp ? "size=64m,nr_inodes=4096,mode=1777" : "size=16m,nr_inodes=1024,mode=1777") != 0)
     return false;
+  if (mcp) {
+    // A server's HOME (npm and node write caches there), then what its configuration binds.
+    *step = "mount_home";
+    if (::mkdir("/tmp/home", 0755) != 0) return false;
+    if (::mount("home", "/tmp/home", "tmpfs", MS_NOSUID | MS_NODEV,
+                "size=16m,nr_inodes=1024,mode=1777") != 0)
+      return false;
+    *step = "bind_mcp";
+    if (!bind_each(req.binds, sources, false)) return false;
+    for (int fd : sources)
+      if (fd >= 0) ::close(fd);
+  }
   *step = "pivot_root";
   if (::chdir("/tmp") != 0) return false;
   if (::syscall(SYS_pivot_root, ".", ".") != 0) return false;
   if (::umount2(".", MNT_DETACH) != 0) return false;
   if (::chdir("/") != 0) return false;
+  *step = "shield_mcp";
+  if (mcp && !bind_each(req.binds, sources, true)) return false;
   *step = "remount_ro";
   return ::mount(nullptr, "/", nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
                  nullptr) == 0;

@@ -4,6 +4,8 @@
 
 #include <sys/types.h>
 
+#include "runtime/jail/jail_spec.h"
+
 namespace tactus::jail {
 
 inline constexpr uid_t kNobodyUid = 65534;
@@ -40,6 +42,7 @@ bool mount_ns_child_empty_root(const char** step);
 // /dev/random (binds), and a small writable /tmp; the root itself is then read-only. With
 // danger_host_network, /etc/resolv.conf, /etc/hosts, /etc/nsswitch.conf and /etc/ssl are bound
 // read-only too, so names resolve and TLS verifies. Nothing else of the host is visible.
-bool mount_ns_child_command_root(bool danger_host_network, const char** step);
+// An MCP server (Job::mcp_server) also gets a 64 MiB /tmp, a tmpfs /home, and req.binds.
+bool mount_ns_child_command_root(const SpawnRequest& req, const char** step);
 
 }  // namespace tactus::jail

@@ -160,7 +160,7 @@ void prepare_jail(SpawnerState& st) {
 
 // The seccomp program a jail of req loads, built on first use.
 const jail::SeccompProgram& policy_for(SpawnerState& st, const SpawnRequest& req) {
-  if (req.job == Job::command) {
+  if (req.job == Job::command || req.job == Job::mcp_server) {
     if (st.command_policy.code.empty()) st.command_policy = jail::build_command_seccomp_policy();
     return st.command_policy;
   }
@@ -172,8 +172,7 @@ const jail::SeccompProgram& policy_for(SpawnerState& st, const SpawnRequest& req
 // clone_child_of_broker, in the host's network namespace when a command tool asks for it.
 pid_t clone_in_network(SpawnerState& st, const SpawnRequest& req, unsigned long long flags,
                        int* pidfd, const char** step) {
-  if (!(req.job == Job::command && req.danger_host_network))
-    return clone_child_of_broker(flags, pidfd);
+  if (!(req.job != Job::vm && req.danger_host_network)) return clone_child_of_broker(flags, pidfd);
   *step = "netns_host";
   if (st.host_netns < 0) {
     errno = EPERM;  // unprivileged: the host's network namespace is out of reach
@@ -205,7 +204,7 @@ pid_t spawn_one(SpawnerState& st, const int* fds, const SpawnRequest& req, int* 
   jail::ChildPlan plan;
   plan.channel = fds[0];
   plan.main = st.main;
-  if (req.job == Job::command) {
+  if (req.job == Job::command || req.job == Job::mcp_server) {
     plan.main = jail::command_child_main;
     for (int i = 0; i < 3; ++i) plan.stdio[i] = fds[1 + i];
   }
@@ -284,9 +283,10 @@ pid_t spawn_one(SpawnerState& st, const int* fds, const SpawnRequest& req, int* 
       }
       ::_exit(1);
     }
-    const int wanted = n == sizeof(req) && req.job == Job::command ? kCommandJobFds : 1;
+    const bool stdio_job = req.job == Job::command || req.job == Job::mcp_server;
+    const int wanted = n == sizeof(req) && stdio_job ? kCommandJobFds : 1;
     if (n != sizeof(req) || req.magic != kSpawnMagic || nfds != wanted ||
-        (req.job != Job::vm && req.job != Job::command)) {
+        (req.job != Job::vm && !stdio_job)) {
       for (int i = 0; i < nfds; ++i) ::close(fds[i]);
       reply_error(control, "request", EPROTO);
       continue;

@@ -38,13 +38,36 @@ local function render(text, env)
   end))
 end
 
+-- A short, stable hash of text (FNV-1a, 32 bits), for names that would otherwise collide.
+local function hash8(text)
+  local h = 0x811c9dc5
+  for i = 1, #text do
+    h = bit.bxor(h, text:byte(i))
+    h = bit.tobit(h * 403 + bit.lshift(h, 24)) -- h * 16777619, mod 2^32, exactly
+  end
+  return bit.tohex(h, 8)
+end
+
 -- The tools an agent offers, resolved when first used (declarations may come in any order).
+-- Each is offered under a wire name safe for provider APIs (^[A-Za-z0-9_-]{1,64}$); an MCP
+-- tool as SERVER_TOOL. Two different tools whose names come out the same are told apart by
+-- a hash of the full name.
 local function resolve_tools(a)
-  local list, by_wire = {}, {}
-  local function add(t, wire)
-    wire = wire or (t.name or ""):gsub("[^%w_%-]", "_")
-    if by_wire[wire] then
+  local list, by_wire, seen = {}, {}, {}
+  local function add(t)
+    if seen[t] then
       return
+    end
+    seen[t] = true
+    if tools.mcp_parts(t.host) then
+      tools.describe_mcp(t, "agent '" .. a.name .. "'")
+    end
+    local wire = (t.wire or (t.name or ""):gsub("[^%w_%-]", "_")):sub(1, 64)
+    if wire == "" then
+      wire = "tool"
+    end
+    if by_wire[wire] then
+      wire = wire:sub(1, 55) .. "_" .. hash8(t.host or t.name or "")
     end
     by_wire[wire] = t
     list[#list + 1] = { wire = wire, tool = t }
@@ -59,17 +82,14 @@ local function resolve_tools(a)
     elseif type(item) == "string" then
       local set = tools.toolset(item)
       if set then
-        if set.use then
-          error("agent '" .. a.name .. "': toolset '" .. item .. "' uses '" .. tostring(set.use) .. "', and MCP servers are not available yet", 0)
-        end
-        for _, member in ipairs(set.members) do
+        for _, member in ipairs(set.use and tools.mcp_members(set) or set.members) do
           add(member)
         end
       else
         add(tools.host(item))
       end
     elseif type(item) == "table" and item.members then
-      for _, member in ipairs(item.members) do
+      for _, member in ipairs(item.use and tools.mcp_members(item) or item.members) do
         add(member)
       end
     else
@@ -86,7 +106,7 @@ local function tool_schemas(list)
     out[#out + 1] = {
       name = entry.wire,
       description = t.description or "",
-      parameters = schema.object_schema(t.input or {}),
+      parameters = t.raw_schema or schema.object_schema(t.input or {}),
     }
   end
   return out

@@ -207,10 +207,14 @@ tools.Toolset = function(name)
       error("Toolset '" .. name .. "' expects a table", 2)
     end
     local set = { name = name, description = spec.description, members = {} }
-    if spec.use then
-      set.use = spec.use
-    end
     local include, exclude = {}, {}
+    if spec.use then
+      set.use = tostring(spec.use)
+      if not set.use:match("^mcp%.[%w_%-]+$") then
+        error("Toolset '" .. name .. "': use = '" .. set.use .. "' is not an MCP server (use = \"mcp.SERVER\")", 2)
+      end
+      set.include, set.exclude = include, exclude
+    end
     for _, n in ipairs(spec.include or {}) do
       include[n] = true
     end
@@ -289,5 +293,70 @@ end
 function tools.toolset(name)
   return toolsets[name]
 end
+
+-- MCP tools. The broker lists a server's tools the policy allows (Host.call("mcp.SERVER")),
+-- once per run here; the listing is journaled like any answer, so a resume does not start the
+-- server to learn its schemas.
+local listings = {} -- server -> {tool name -> {description, inputSchema}}
+
+local function listing(server)
+  local l = listings[server]
+  if not l then
+    l = {}
+    local answer = host.call("mcp." .. server, {})
+    for _, t in ipairs(answer.tools or {}) do
+      l[#l + 1] = t
+      l[t.name] = t
+    end
+    listings[server] = l
+  end
+  return l
+end
+
+-- "mcp.SERVER.TOOL" -> SERVER, TOOL (nil for other names).
+local function mcp_parts(name)
+  return (name or ""):match("^mcp%.([%w_%-]+)%.(.+)$")
+end
+
+-- An MCP tool as a model sees it: SERVER_TOOL, made safe for provider APIs.
+local function mcp_wire(server, tool)
+  return ((server .. "_" .. tool):gsub("[^%w_%-]", "_")):sub(1, 64)
+end
+
+-- Fills t's description and schema from its server's listing (t.host is "mcp.SERVER.TOOL").
+-- A tool the listing does not show (the policy or the server does not offer it) is an error.
+function tools.describe_mcp(t, who)
+  local server, tool = mcp_parts(t.host)
+  if not server or t.raw_schema then
+    return t
+  end
+  local entry = listing(server)[tool]
+  if not entry then
+    error(who .. ": MCP server '" .. server .. "' offers no tool '" .. tool .. "' this run may call (tools.allow decides)", 0)
+  end
+  t.raw_schema = entry.inputSchema
+  if t.description == nil or t.description == "" or t.description == "The host tool " .. t.host .. "." then
+    t.description = entry.description or ""
+  end
+  t.wire = mcp_wire(server, tool)
+  return t
+end
+
+-- The tools of a Toolset { use = "mcp.SERVER" }, filtered by its include/exclude (by the
+-- tool's own name or its full mcp.SERVER.TOOL name).
+function tools.mcp_members(set)
+  local server = set.use:match("^mcp%.(.+)$")
+  local out = {}
+  for _, entry in ipairs(listing(server)) do
+    local full = "mcp." .. server .. "." .. entry.name
+    local inc = next(set.include) == nil or set.include[entry.name] or set.include[full]
+    if inc and not (set.exclude[entry.name] or set.exclude[full]) then
+      out[#out + 1] = tools.describe_mcp(tools.host(full), "toolset '" .. set.name .. "'")
+    end
+  end
+  return out
+end
+
+tools.mcp_parts = mcp_parts
 
 return tools

@@ -1,0 +1,48 @@
+// The real MCP servers the tests start (tests/mcp/package.json, installed by npm ci) and how a
+// test finds what it left running.
+#pragma once
+
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+
+namespace tactus::test {
+
+// The entry file of an installed server ("filesystem", "everything", "memory").
+inline std::string server_js(const std::string& name) {
+  const std::string path = std::string(TACTUS_SOURCE_DIR) +
+                           "/tests/mcp/node_modules/@modelcontextprotocol/server-" + name +
+                           "/dist/index.js";
+  INFO(
+      "the MCP tests need node (20 or later) and the servers: run `npm ci --prefix tests/mcp` "
+      "(scripts/setup does)");
+  REQUIRE(::access("/usr/bin/node", X_OK) == 0);
+  REQUIRE(std::filesystem::exists(path));
+  return path;
+}
+
+// A unique mark in each server's environment: the processes carrying it are this test's.
+inline std::string new_mark() {
+  static int n = 0;
+  return "m" + std::to_string(::getpid()) + "-" + std::to_string(++n);
+}
+
+// Processes (any user's) whose environment holds mark: servers of ours still running.
+inline int processes_marked(const std::string& mark) {
+  int count = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream env(e.path() / "environ", std::ios::binary);
+    const std::string text((std::istreambuf_iterator<char>(env)), std::istreambuf_iterator<char>());
+    if (text.find("TACTUS_TEST_MARK=" + mark) != std::string::npos) ++count;
+  }
+  return count;
+}
+
+}  // namespace tactus::test

@@ -1,0 +1,178 @@
+#include "tools/mcp/mcp_servers.h"
+
+#include "tools/mcp/mcp_client.h"
+
+namespace tactus::tools {
+namespace {
+
+using protocol::Json;
+
+// A server that keeps dying is not started again and again in one run.
+constexpr int kMaxStarts = 3;
+
+// The size of base64 data, decoded.
+std::size_t decoded_size(const std::string& b64) {
+  std::size_t n = b64.size();
+  while (n > 0 && (b64[n - 1] == '=' || b64[n - 1] == '\n')) --n;
+  return n * 3 / 4;
+}
+
+// Data the procedure did not ask for becomes its size: {type, mimeType, bytes}.
+void strip_data(Json& block, const char* field) {
+  if (!block.contains(field) || !block[field].is_string()) return;
+  block["bytes"] = decoded_size(block[field].get_ref<const std::string&>());
+  block.erase(field);
+}
+
+// "mcp.SERVER.TOOL" -> SERVER and TOOL (tool empty for "mcp.SERVER"). Server names have no dot
+// (sidecars/config_loader.cpp); a tool's name may.
+void split(std::string_view name, std::string& server, std::string& tool) {
+  name.remove_prefix(4);
+  const auto dot = name.find('.');
+  server = std::string(name.substr(0, dot));
+  tool = dot == std::string_view::npos ? "" : std::string(name.substr(dot + 1));
+}
+
+// A schema as Lua can carry it back: an empty array becomes an empty table there, which goes
+// out as {}. The keys holding one (required: [] and the like) say nothing, so they go.
+Json lua_safe_schema(Json schema) {
+  if (schema.is_object()) {
+    for (auto it = schema.begin(); it != schema.end();) {
+      if (it->is_array() && it->empty()) {
+        it = schema.erase(it);
+        continue;
+      }
+      *it = lua_safe_schema(std::move(*it));
+      ++it;
+    }
+  } else if (schema.is_array()) {
+    for (auto& item : schema) item = lua_safe_schema(std::move(item));
+  }
+  return schema;
+}
+
+}  // namespace
+
+bool is_mcp_tool(std::string_view name) {
+  return name.size() > 4 && name.substr(0, 4) == "mcp.";
+}
+
+Json mcp_result_for_procedure(const Json& result, bool media) {
+  Json content = result.value("content", Json::array());
+  if (!content.is_array()) content = Json::array();
+  std::string text;
+  bool first = true;
+  for (auto& block : content) {
+    if (!block.is_object()) continue;
+    const std::string type = block.value("type", std::string());
+    if (type == "text" && block.value("text", Json()).is_string()) {
+      if (!first) text += '\n';
+      text += block["text"].get_ref<const std::string&>();
+      first = false;
+    }
+    if (media) continue;
+    if (type == "image" || type == "audio") strip_data(block, "data");
+    if (type == "resource" && block.value("resource", Json()).is_object())
+      strip_data(block["resource"], "blob");
+  }
+  Json out{{"text", text}, {"content", content}};
+  if (result.contains("structuredContent") && !result["structuredContent"].is_null())
+    out["structured"] = result["structuredContent"];
+  return out;
+}
+
+McpServers::McpServers(const ToolContext& ctx)
+    : specs_(ctx.mcp_servers),
+      launcher_(ctx.launcher),
+      mask_(ctx.mask),
+      tool_allowed_(ctx.tool_allowed) {}
+
+McpServers::~McpServers() = default;  // each client stops its server
+
+McpClient* McpServers::client(const std::string& server,
+                              std::chrono::steady_clock::time_point deadline,
+                              ToolOutcome& failure) {
+  const auto spec = specs_.find(server);
+  if (spec == specs_.end()) {
+    failure = tool_failure(ToolError::not_found,
+                           "no MCP server named '" + server + "' (mcp_servers in the sidecar)");
+    return nullptr;
+  }
+  auto& slot = clients_[server];
+  if (slot && slot->running()) return slot.get();
+  if (starts_[server] >= kMaxStarts) {
+    failure = tool_failure(ToolError::failed, "mcp server '" + server + "' ended " +
+                                                  std::to_string(kMaxStarts) +
+                                                  " times in this run and is not started again");
+    return nullptr;
+  }
+  if (!launcher_) {
+    failure = tool_failure(ToolError::failed, "mcp server '" + server + "': no launcher here");
+    return nullptr;
+  }
+  ++starts_[server];
+  slot =
+      std::make_unique<McpClient>(spec->second, *launcher_, mask_, spec->second.jail.message_limit);
+  failure = slot->start(deadline);
+  if (!failure.ok) {
+    slot.reset();
+    return nullptr;
+  }
+  return slot.get();
+}
+
+ToolOutcome McpServers::list(McpClient& c, const std::string& server,
+                             std::chrono::steady_clock::time_point deadline) {
+  ToolOutcome r = c.list_tools(deadline);
+  if (!r.ok) return r;
+  Json tools = Json::array();
+  for (const auto& t : r.result) {
+    const std::string name = t["name"].get<std::string>();
+    if (tool_allowed_ && !tool_allowed_("mcp." + server + "." + name)) continue;
+    Json entry{{"name", name},
+               {"description", t.value("description", Json(""))},
+               {"inputSchema", lua_safe_schema(t["inputSchema"])}};
+    if (t.contains("title")) entry["title"] = t["title"];
+    tools.push_back(std::move(entry));
+  }
+  return {true, Json{{"server", server}, {"tools", tools}}, ToolError::none, ""};
+}
+
+ToolOutcome McpServers::call(std::string_view name, const Json& args,
+                             std::chrono::steady_clock::time_point deadline) {
+  std::string server, tool;
+  split(name, server, tool);
+  if (!args.is_null() && !args.is_object())
+    return tool_failure(ToolError::invalid_args,
+                        "mcp." + server + (tool.empty() ? "" : "." + tool) +
+                            ": the arguments must be a table of named fields");
+  ToolOutcome failure;
+  McpClient* c = client(server, deadline, failure);
+  if (!c) return failure;
+  if (tool.empty()) return list(*c, server, deadline);
+  // A name the server does not list is refused here, with what it does offer.
+  ToolOutcome listed = c->list_tools(deadline);
+  if (!listed.ok) return listed;
+  bool known = false;
+  std::string names;
+  for (const auto& t : listed.result) {
+    const auto& n = t["name"].get_ref<const std::string&>();
+    known = known || n == tool;
+    if (names.size() < 512) names += (names.empty() ? "" : ", ") + n;
+  }
+  if (!known)
+    return tool_failure(ToolError::not_found, "mcp server '" + server + "' has no tool '" + tool +
+                                                  "' (it has: " + names + ")");
+  ToolOutcome r = c->call_tool(tool, args.is_null() ? Json::object() : args, deadline);
+  if (!r.ok) return r;
+  const bool media = specs_.at(server).media;
+  if (r.result.value("isError", false)) {
+    std::string text = mcp_result_for_procedure(r.result, false)["text"].get<std::string>();
+    if (text.empty()) text = "(the server gave no text)";
+    return tool_failure(ToolError::mcp, server + "." + tool + ": " + text);
+  }
+  r.result = mcp_result_for_procedure(r.result, media);
+  return r;
+}
+
+}  // namespace tactus::tools
