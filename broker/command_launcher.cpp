@@ -9,6 +9,9 @@ namespace {
 bool pack_binds(const std::vector<tools::JailBind>& binds, char (&out)[jail::kJailBindsBytes]) {
   std::size_t at = 0;
   for (const auto& b : binds) {
+    // A NUL would end a path early and start a record of its own.
+    if (b.host.find('\0') != std::string::npos || b.target.find('\0') != std::string::npos)
+      return false;
     const std::size_t need = 1 + b.host.size() + 1 + b.target.size() + 1;
     if (at + need + 1 > sizeof out) return false;
     out[at++] = static_cast<char>(b.kind);

@@ -9,8 +9,9 @@
 namespace tactus::broker {
 
 struct RunPolicy {
-  // Names and globs (fnmatch); host.ping always. "mcp.SERVER", the listing of an MCP server's
-  // tools, is allowed when some tool of it is.
+  // Names and globs (fnmatch); host.ping always. An MCP tool (mcp.SERVER.TOOL) only by a
+  // pattern starting "mcp."; "mcp.SERVER", the listing of a server's tools, when some tool of
+  // it is.
   std::vector<std::string> allowed_tools;
 };
 

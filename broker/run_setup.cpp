@@ -5,11 +5,9 @@
 #include <filesystem>
 #include <vector>
 
-#include <unistd.h>
-
 #include "broker/llm_providers.h"
+#include "broker/mcp_setup.h"
 #include "broker/policy.h"
-#include "tools/mcp/workspace_shield.h"
 #include "tools/trusted_files.h"
 
 namespace tactus::broker {
@@ -47,12 +45,9 @@ bool resolve_secrets(const sidecars::Config& config, Redactor& redactor,
   return true;
 }
 
-// What no tool of this run may write (or, under .tactus, read): every configuration layer, the
-// procedure, the journal and the audit log wherever configured, and each .tactus directory
-// from the procedure's directory, the project's root and the user's home upwards
-// (tools/trusted_files.h; docs/security.md, "Trusted files").
-tools::TrustedFiles trusted_files(const sidecars::Config& config, const std::string& file) {
-  namespace fs = std::filesystem;
+}  // namespace
+
+TrustedPaths trusted_paths(const sidecars::Config& config, const std::string& file) {
   std::error_code ec;
   const char* home = std::getenv("HOME");
   const sidecars::LayerPaths layers = sidecars::find_layers(file, home ? home : "");
@@ -86,104 +81,16 @@ tools::TrustedFiles trusted_files(const sidecars::Config& config, const std::str
   ancestors(procedure.parent_path());
   ancestors(fs::current_path(ec));
   if (home && *home) dirs.push_back((fs::path(home) / ".tactus").string());
-  return tools::collect_trusted_files(files, hidden, dirs);
+  std::vector<std::string> code_dirs;
+  for (const auto& [name, m] : config.mcp_servers)
+    if (auto d = mcp_install_dir(m); !d.empty()) code_dirs.push_back(d);
+  return {files, hidden, dirs, code_dirs};
 }
 
-// The jailed environment's PATH; a bare command word is found on it (the jail sees the
-// host's /usr, so the host's copy is the jail's).
-constexpr const char* kJailPath = "/usr/local/bin:/usr/bin:/bin";
-
-std::string find_program(const std::string& word) {
-  if (word.find('/') != std::string::npos) return word;
-  for (const char* dir : {"/usr/local/bin/", "/usr/bin/", "/bin/"}) {
-    const std::string p = dir + word;
-    if (::access(p.c_str(), X_OK) == 0) return p;
-  }
-  return "";
+tools::TrustedFiles trusted_files(const sidecars::Config& config, const std::string& file) {
+  const TrustedPaths p = trusted_paths(config, file);
+  return tools::collect_trusted_files(p.files, p.hidden, p.dirs, p.code_dirs);
 }
-
-// The directory an MCP server is installed in: the outermost node_modules above its entry
-// file (the first absolute word naming a file outside /usr), else the file's own directory.
-std::string install_dir(const std::vector<std::string>& argv) {
-  std::error_code ec;
-  for (const auto& word : argv) {
-    if (word.empty() || word[0] != '/' || word.rfind("/usr/", 0) == 0) continue;
-    const fs::path p = fs::path(word).lexically_normal();
-    if (!fs::is_regular_file(p, ec)) continue;
-    fs::path found;
-    for (fs::path d = p.parent_path(); !d.empty() && d != d.parent_path(); d = d.parent_path())
-      if (d.filename() == "node_modules") found = d;
-    return (found.empty() ? p.parent_path() : found).string();
-  }
-  return "";
-}
-
-bool beneath(const fs::path& p, const fs::path& dir) {
-  const auto rel = p.lexically_relative(dir);
-  return !rel.empty() && *rel.begin() != "..";
-}
-
-// mcp_servers.NAME as its jail runs it (tools/tool_context.h, McpServerSpec).
-tools::McpServerSpec mcp_spec(const std::string& name, const sidecars::McpServer& m,
-                              const RunSetup& setup) {
-  const sidecars::Config& config = setup.config;
-  tools::McpServerSpec spec;
-  spec.name = name;
-  spec.argv = m.command;
-  spec.argv[0] = find_program(m.command[0]);
-  const std::string where = " (mcp_servers." + name + " at " + m.origin.text() + ")";
-  if (spec.argv[0].empty())
-    spec.config_error =
-        "cannot start: '" + m.command[0] + "' is not a program in " + kJailPath + where;
-  spec.env = {std::string("PATH=") + kJailPath, "HOME=/home", "LANG=C.UTF-8"};
-  for (const auto& [var, value] : m.env) spec.env.push_back(var + "=" + value);
-  for (const auto& s : m.secrets) spec.env.push_back(s + "=" + setup.secrets.at(s));
-  spec.timeout_seconds = m.timeout;
-  spec.startup_timeout_seconds = m.startup_timeout;
-  spec.media = m.media;
-  spec.jail.server = true;
-  spec.jail.danger_host_network = m.network;
-  spec.jail.memory = m.memory;
-  spec.jail.message_limit = config.message.value;
-  const fs::path install = install_dir(spec.argv);
-  if (!install.empty())
-    spec.jail.binds.push_back(
-        {install.string(), install.string(), tools::JailBind::Kind::read_only});
-  std::error_code ec;
-  const fs::path workspace = fs::absolute(setup.procedure, ec).parent_path().lexically_normal();
-  const bool has_workspace = m.workspace != "off" && config.mount_current_dir.value;
-  if (has_workspace)
-    spec.jail.binds.push_back(
-        {workspace.string(), "/workspace",
-         m.workspace == "rw" ? tools::JailBind::Kind::writable : tools::JailBind::Kind::read_only});
-  spec.cwd = has_workspace ? "/workspace" : "/home";
-  if (has_workspace) {
-    // setup outlives the run's tools; looked at on each start, as the workspace then is.
-    spec.shield = [&config, file = setup.procedure, workspace,
-                   rw = m.workspace == "rw"](std::string& error) {
-      std::vector<tools::JailBind> binds;
-      if (!tools::workspace_shield(workspace.string(), rw, trusted_files(config, file), binds,
-                                   error))
-        binds.clear();
-      return binds;
-    };
-  }
-  if (!m.cwd.empty()) {
-    const fs::path cwd = fs::path(m.cwd).lexically_normal();
-    if (has_workspace && (cwd == workspace || beneath(cwd, workspace)))
-      spec.cwd =
-          (fs::path("/workspace") / cwd.lexically_relative(workspace)).lexically_normal().string();
-    else if (!install.empty() && (cwd == install || beneath(cwd, install)))
-      spec.cwd = cwd.string();
-    else if (spec.config_error.empty())
-      spec.config_error = "cannot start: cwd " + m.cwd +
-                          " is neither in the workspace nor in the server's install dir " +
-                          (install.empty() ? std::string("(none)") : install.string()) + where;
-  }
-  return spec;
-}
-
-}  // namespace
 
 bool load_procedure_config(const std::string& file, sidecars::Config& config, std::string& error) {
   const char* home = std::getenv("HOME");

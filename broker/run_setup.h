@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "broker/audit_log.h"
 #include "broker/journal/journal_secrets.h"
@@ -44,6 +45,16 @@ struct RunSetup {
   // counts across resumes); the caller sets it.
   std::uint64_t disk_used = 0;
 };
+
+// What no tool of a run may write, or (hidden) read either (tools/trusted_files.h): every
+// configuration layer, the procedure, the journal and the audit log wherever configured, the
+// secret files, each .tactus directory from the procedure's directory, the project's root and
+// the user's home upwards, and the MCP servers' install dirs (docs/security.md).
+struct TrustedPaths {
+  std::vector<std::string> files, hidden, dirs, code_dirs;
+};
+TrustedPaths trusted_paths(const sidecars::Config& config, const std::string& procedure);
+tools::TrustedFiles trusted_files(const sidecars::Config& config, const std::string& procedure);
 
 // procedure's layers, merged (sidecars::find_layers from it and $HOME). false: error names the
 // file, line and field.

@@ -450,7 +450,7 @@ class LayerReader {
       return fail(x, key,
                   "'" + first +
                       "' would download and run packages at run time; install the server "
-                      "with npm and name its entry file: [\"node\", \"node_modules/PACKAGE/dist/"
+                      "with npm and name its entry file: [\"node\", \"./node_modules/PACKAGE/dist/"
                       "index.js\"] (docs/configuration.md)");
     for (auto& word : server.command)
       if (word.rfind("./", 0) == 0 || word.rfind("../", 0) == 0) word = resolve_path(word);

@@ -142,7 +142,7 @@ TEST_CASE("config: errors name file:line:column and the key", "[config]") {
       {"mcp_servers:\n  fs: {command: [npx, -y, \"@modelcontextprotocol/server-filesystem\"]}\n",
        "/p/proc.tac.yml:2:17: mcp_servers.fs.command: 'npx' would download and run packages at "
        "run time; install the server with npm and name its entry file: [\"node\", "
-       "\"node_modules/PACKAGE/dist/index.js\"] (docs/configuration.md)"},
+       "\"./node_modules/PACKAGE/dist/index.js\"] (docs/configuration.md)"},
       {"mcp_servers:\n  fs: {command: [node], workspace: yes}\n",
        "/p/proc.tac.yml:2:36: mcp_servers.fs.workspace: 'yes' is not one of: ro, rw, off"},
       {"mcp_servers:\n  f.s: {command: [node]}\n",

@@ -129,8 +129,13 @@ struct McpServerSpec {
   bool media = false;  // image, audio and blob data reach the procedure (else only their size)
   std::string config_error;  // set: the server cannot be started, and this says why
   // The binds that shield the workspace's trusted files, computed when it starts (each start:
-  // the procedure may have made more). Empty: none needed.
+  // the procedure may have made more), and again after each call of a server with a writable
+  // workspace, to catch the trusted files it made (tools/mcp/workspace_shield.h). Error: the
+  // workspace could not be looked through, and nothing is started.
   std::function<std::vector<JailBind>(std::string& error)> shield;
+  std::string workspace_host;  // the workspace's host path ("" when it has none)
+  bool workspace_rw = false;
+  std::function<TrustedFiles()> trusted;  // the run's trusted files, as they are now
 };
 
 // One model provider (providers.NAME, or a built-in), as tools/llm/ reaches it.

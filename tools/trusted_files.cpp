@@ -90,7 +90,9 @@ bool has_tactus_component(std::string_view path) {
 }
 
 // Why the directory dir_fd, or one above it, is trusted: a .tactus directory by name or inode.
-std::optional<std::string> refuse_directory_chain(const TrustedFiles& t, int dir_fd) {
+// writing: a write below an MCP server's install dir is refused too.
+std::optional<std::string> refuse_directory_chain(const TrustedFiles& t, int dir_fd,
+                                                  bool writing = false) {
   const std::string path = host_path_of(dir_fd);
   if (path.empty() || path[0] != '/') return "its directory cannot be checked";
   if (has_tactus_component(path)) return "inside a .tactus directory";
@@ -99,6 +101,7 @@ std::optional<std::string> refuse_directory_chain(const TrustedFiles& t, int dir
     struct stat st;
     if (::fstat(cur.get(), &st) != 0) return "its directory cannot be checked";
     if (contains(t.dirs, id_of(st))) return "inside a .tactus directory";
+    if (writing && contains(t.code_dirs, id_of(st))) return "inside an MCP server's install dir";
     UniqueFd up(::openat(cur.get(), "..", O_PATH | O_DIRECTORY | O_CLOEXEC));
     struct stat up_st;
     if (up.get() < 0 || ::fstat(up.get(), &up_st) != 0) return "its directory cannot be checked";
@@ -164,8 +167,13 @@ bool hidden_name(const TrustedFiles& t, const struct stat& dir, std::string_view
 
 TrustedFiles collect_trusted_files(const std::vector<std::string>& files,
                                    const std::vector<std::string>& hidden,
-                                   const std::vector<std::string>& tactus_dirs) {
+                                   const std::vector<std::string>& tactus_dirs,
+                                   const std::vector<std::string>& code_dirs) {
   TrustedFiles t;
+  for (const auto& d : code_dirs) {
+    struct stat st;
+    if (::stat(d.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) t.code_dirs.push_back(id_of(st));
+  }
   for (const auto& f : files) add_file(t, f, false);
   for (const auto& f : hidden) add_file(t, f, true);
   std::size_t seen = 0;
@@ -211,7 +219,7 @@ std::optional<std::string> refuse_write(const TrustedFiles& t, int parent_fd,
   const std::string dir_path = host_path_of(parent_fd);
   for (const auto& p : t.hidden_paths)
     if (p == dir_path + (dir_path == "/" ? "" : "/") + name) return "a configured trusted file";
-  if (auto why = refuse_directory_chain(t, parent_fd)) return why;
+  if (auto why = refuse_directory_chain(t, parent_fd, true)) return why;
   struct stat st;
   // The entry itself and, for a symlink, what it points to (file.write refuses symlinks, but
   // the better reason is this one).
@@ -226,6 +234,16 @@ std::optional<std::string> refuse_modify(const TrustedFiles& t, int fd) {
   struct stat st;
   if (::fstat(fd, &st) != 0) return "it cannot be checked";
   if (contains(t.files, id_of(st))) return "a trusted file (or a link to one)";
+  if (!t.code_dirs.empty()) {
+    const std::string path = host_path_of(fd);
+    const auto slash = path.rfind('/');
+    UniqueFd parent(slash == std::string::npos
+                        ? -1
+                        : ::open(path.substr(0, std::max<std::size_t>(slash, 1)).c_str(),
+                                 O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (parent.get() < 0) return "it cannot be checked";
+    if (auto why = refuse_directory_chain(t, parent.get(), true)) return why;
+  }
   if (st.st_nlink > 1)
     return "a file with " + std::to_string(st.st_nlink) +
            " hard links, one of which may be trusted (file.write appends only to files with one)";

@@ -14,6 +14,8 @@
 //    known when it began, is caught;
 //  - by (directory, name) for configured trusted paths that do not exist yet (an audit log the
 //    first run will create);
+//  - by directory inode, every MCP server's install dir: nothing below it is written (the
+//    procedure would otherwise change the code a server runs with its secrets);
 //  - an append to a file with more than one hard link is refused: the link may be a trusted
 //    file's. A replacing write renames a new file over the name, so it never reaches the inode.
 #pragma once
@@ -37,6 +39,8 @@ struct TrustedFiles {
   std::vector<FileId> files;   // written by no tool
   std::vector<FileId> hidden;  // read by no tool either: .tactus contents, journal, audit log
   std::vector<FileId> dirs;    // .tactus directories: nothing below them is read or written
+  // MCP servers' install dirs (their code, run with their secrets): nothing below is written.
+  std::vector<FileId> code_dirs;
   // Trusted paths by (directory, name), and as the host names them: a journal or log that is
   // created during the run is caught although its inode was not known when the set was collected.
   struct Name {
@@ -53,7 +57,8 @@ struct TrustedFiles {
 // hold is hidden). Relative paths are taken as they are.
 TrustedFiles collect_trusted_files(const std::vector<std::string>& files,
                                    const std::vector<std::string>& hidden,
-                                   const std::vector<std::string>& tactus_dirs);
+                                   const std::vector<std::string>& tactus_dirs,
+                                   const std::vector<std::string>& code_dirs = {});
 
 // Why fd (an open file or directory a tool is about to read) is trusted, or nothing.
 std::optional<std::string> refuse_read(const TrustedFiles& t, int fd);

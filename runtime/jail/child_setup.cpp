@@ -92,7 +92,7 @@ constexpr rlim_t kCommandMaxFileSize = 16ull << 20;  // the scratch tmpfs is 16 
 // An MCP server: node starts a dozen threads, and writes files as large as the workspace's.
 constexpr rlim_t kServerMaxFileSize = 256ull << 20;
 
-bool set_server_rlimits(const SpawnRequest& req) {
+bool set_server_rlimits([[maybe_unused]] const SpawnRequest& req) {
   if (!set_limit(RLIMIT_CORE, 0, 0)) return false;
   if (!set_limit(RLIMIT_FSIZE, kServerMaxFileSize, kServerMaxFileSize)) return false;
   if (!set_limit(RLIMIT_NOFILE, kCommandMaxFiles, kCommandMaxFiles)) return false;

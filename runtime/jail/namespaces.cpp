@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <initializer_list>
@@ -194,6 +195,25 @@ bool make_dirs(const char* path) {
 // symlink the procedure might have made can lead a mount out to the host. A writable bind keeps
 // the host's permissions: the jail's user (nobody, or the unprivileged caller) writes only where
 // that user may.
+// Read-only (when asked), nosuid and nodev on the bind at path and on every mount below it: a
+// remount would change the top one only, and a host mount inside the workspace would stay
+// writable. mount_setattr where the kernel has it (5.12), else the remount.
+bool restrict_tree(const char* path, bool read_only) {
+#ifdef SYS_mount_setattr
+  struct {
+    std::uint64_t attr_set, attr_clr, propagation, userns_fd;
+  } attr = {(read_only ? 0x1u : 0u) | 0x2u | 0x4u, 0, 0, 0};  // MOUNT_ATTR_RDONLY, NOSUID, NODEV
+  constexpr unsigned kAtRecursive = 0x8000;                   // AT_RECURSIVE
+  if (::syscall(SYS_mount_setattr, AT_FDCWD, path, kAtRecursive, &attr, sizeof attr) == 0)
+    return true;
+  if (errno != ENOSYS) return false;
+#endif
+  const unsigned long ro = read_only ? MS_RDONLY : 0;
+  return ::mount(nullptr, path, nullptr,
+                 MS_REMOUNT | MS_BIND | ro | MS_NOSUID | MS_NODEV | locked_flags(path),
+                 nullptr) == 0;
+}
+
 // The host directories are opened before the staging root covers /tmp (a workspace may be
 // below it) and bound from /proc/self/fd; sources[] holds them, in the order of the 'r' and
 // 'w' records.
@@ -255,11 +275,7 @@ bool bind_each(const char* binds, const int (&sources)[kMaxHostBinds], bool afte
     std::snprintf(from, sizeof from, "/proc/self/fd/%d", sources[source++]);
     if (!exists && !make_dirs(target)) return false;
     if (::mount(from, path, nullptr, MS_BIND | MS_REC, nullptr) != 0) return false;
-    const unsigned long ro = mode == 'r' ? MS_RDONLY : 0;
-    if (::mount(nullptr, path, nullptr,
-                MS_REMOUNT | MS_BIND | ro | MS_NOSUID | MS_NODEV | locked_flags(path),
-                nullptr) != 0)
-      return false;
+    if (!restrict_tree(path, mode == 'r')) return false;
   }
   return true;
 }

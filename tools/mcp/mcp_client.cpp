@@ -26,6 +26,9 @@ constexpr std::size_t kLogLine = 2048;       // bytes of one stderr line logged
 constexpr std::size_t kStderrTail = 2048;    // bytes of stderr an error message shows
 constexpr std::size_t kMaxCancelled = 1024;  // ids remembered to drop their late answers
 constexpr int kMaxListPages = 100;
+constexpr std::size_t kMaxTools = 10000;                      // tools one listing may hold
+constexpr int kReadsPerPump = 4;                              // reads of one pipe in one round
+constexpr std::size_t kLoggedBytes = 256 << 10;               // stderr logged per server and run
 constexpr auto kStdinGrace = std::chrono::milliseconds(500);  // after EOF on stdin, then SIGTERM
 constexpr auto kTermGrace = std::chrono::milliseconds(500);   // after SIGTERM, then SIGKILL
 
@@ -86,9 +89,9 @@ ToolOutcome McpClient::start(Clock::time_point run_deadline) {
   CommandJail jail = spec_.jail;
   if (spec_.shield) {
     std::string error;
-    const auto shield = spec_.shield(error);
+    shield_ = spec_.shield(error);
     if (!error.empty()) return fail(ToolError::failed, "cannot start: " + error);
-    jail.binds.insert(jail.binds.end(), shield.begin(), shield.end());
+    jail.binds.insert(jail.binds.end(), shield_.begin(), shield_.end());
   }
   LaunchedCommand child = launcher_.launch(jail, std::move(channel_child), std::move(in_child),
                                            std::move(out_child), std::move(err_child));
@@ -122,13 +125,18 @@ ToolOutcome McpClient::start(Clock::time_point run_deadline) {
   Wait wait{0, deadline, deadline, 0, ""};
   ToolOutcome r = request("initialize", std::move(init), wait, result, spec_.name + ": initialize");
   if (!r.ok) {
-    if (r.code == ToolError::timeout)
+    if (r.code == ToolError::timeout) {
+      stop();
+      if (deadline == run_deadline)
+        return fail(ToolError::timeout, "did not answer initialize before the run's deadline");
       return fail(ToolError::failed, "did not answer initialize within " +
                                          seconds_text(spec_.startup_timeout_seconds) +
                                          " s (mcp_servers." + spec_.name + ".startup_timeout)");
+    }
     return r;
   }
-  revision_ = result.is_object() ? result.value("protocolVersion", std::string()) : "";
+  const Json version = result.is_object() ? result.value("protocolVersion", Json()) : Json();
+  revision_ = version.is_string() ? version.get<std::string>().substr(0, 64) : "(none)";
   const bool accepted =
       std::any_of(std::begin(kMcpAcceptedRevisions), std::end(kMcpAcceptedRevisions),
                   [&](const char* v) { return revision_ == v; });
@@ -144,9 +152,15 @@ ToolOutcome McpClient::start(Clock::time_point run_deadline) {
 
 ToolOutcome McpClient::list_tools(Clock::time_point run_deadline) {
   if (tools_ && !tools_stale_) return {true, *tools_, ToolError::none, ""};
+  tools_stale_ = false;  // a list_changed during the listing makes the next one list again
+  ToolOutcome r = list_pages(run_deadline);
+  if (!r.ok) tools_stale_ = true;
+  return r;
+}
+
+ToolOutcome McpClient::list_pages(Clock::time_point run_deadline) {
   Json all = Json::array();
   std::string cursor;
-  tools_stale_ = false;  // a list_changed during the listing makes the next one list again
   for (int page = 0; page < kMaxListPages; ++page) {
     Json params = Json::object();
     if (!cursor.empty()) params["cursor"] = cursor;
@@ -162,6 +176,8 @@ ToolOutcome McpClient::list_tools(Clock::time_point run_deadline) {
           t["name"].get_ref<const std::string&>().empty())
         continue;  // a nameless tool cannot be called
       if (!t.value("inputSchema", Json()).is_object()) t["inputSchema"] = Json{{"type", "object"}};
+      if (all.size() >= kMaxTools)
+        return fail(ToolError::failed, "listed more than " + std::to_string(kMaxTools) + " tools");
       all.push_back(std::move(t));
     }
     const Json next = result.value("nextCursor", Json());
@@ -214,10 +230,12 @@ ToolOutcome McpClient::request(const std::string& method, Json params, Wait wait
       // The request is dead to us: tell the server, and drop whatever it still sends for it.
       if (cancelled_.size() >= kMaxCancelled) cancelled_.erase(cancelled_.begin());
       cancelled_.insert(wait.id);
-      send(Json{{"jsonrpc", "2.0"},
-                {"method", "notifications/cancelled"},
-                {"params", {{"requestId", wait.id}, {"reason", "timed out"}}}});
-      pump(0);
+      if (method != "initialize") {  // initialize is never cancelled (the spec): we stop instead
+        send(Json{{"jsonrpc", "2.0"},
+                  {"method", "notifications/cancelled"},
+                  {"params", {{"requestId", wait.id}, {"reason", "timed out"}}}});
+        pump(0);
+      }
       const bool hard = Clock::now() >= wait.hard_deadline;
       const double s = wait.idle_seconds > 0 && !hard ? wait.idle_seconds : 0;
       return tool_failure(
@@ -230,7 +248,8 @@ ToolOutcome McpClient::request(const std::string& method, Json params, Wait wait
   }
   if (answer.contains("error")) {
     const Json& e = answer["error"];
-    std::string message = e.is_object() ? e.value("message", std::string()) : "";
+    const Json text = e.is_object() ? e.value("message", Json()) : Json();
+    std::string message = text.is_string() ? text.get<std::string>() : "(no message)";
     const Json code = e.is_object() ? e.value("code", Json()) : Json();
     if (code.is_number_integer())
       message += " (JSON-RPC error " + std::to_string(code.get<long long>()) + ")";
@@ -251,8 +270,11 @@ std::int64_t McpClient::send_request(const std::string& method, Json params) {
 }
 
 void McpClient::send(const Json& message) {
+  if (!failure_.empty()) return;
   outbuf_ += message.dump(-1, ' ', false, Json::error_handler_t::replace);
   outbuf_ += '\n';
+  // A server that sends requests and reads none of our answers is not waited for.
+  if (outbuf_.size() > 2 * max_line_) kill_for("stopped reading its stdin and was stopped");
 }
 
 McpClient::Got McpClient::await(Wait& wait, Json& answer) {
@@ -306,9 +328,11 @@ void McpClient::pump(int timeout_ms) {
   }
 }
 
+// At most kReadsPerPump reads a round, so a server that writes without end cannot keep the
+// broker from its deadlines.
 void McpClient::read_stdout() {
   char buf[65536];
-  for (;;) {
+  for (int reads = 0; reads < kReadsPerPump && out_; ++reads) {
     const ssize_t n = ::read(out_.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
@@ -321,76 +345,101 @@ void McpClient::read_stdout() {
     for (std::size_t nl; (nl = inbuf_.find('\n', start)) != std::string::npos; start = nl + 1) {
       if (nl - start > max_line_) break;
       on_line(std::string_view(inbuf_).substr(start, nl - start));
+      if (!failure_.empty()) return;
     }
     inbuf_.erase(0, start);
-    if (inbuf_.find('\n') != std::string::npos || inbuf_.size() > max_line_) {
-      failure_ = "sent a line longer than " + std::to_string(max_line_) +
-                 " bytes (sandbox.limits.message) and was stopped";
-      signal_pidfd(pidfd_.get(), SIGKILL);
-      inbuf_.clear();
-      return;
-    }
+    if (inbuf_.find('\n') != std::string::npos || inbuf_.size() > max_line_)
+      return kill_for("sent a line longer than " + std::to_string(max_line_) +
+                      " bytes (sandbox.limits.message) and was stopped");
   }
+}
+
+void McpClient::kill_for(const std::string& why) {
+  if (failure_.empty()) failure_ = why;
+  if (pidfd_) signal_pidfd(pidfd_.get(), SIGKILL);
+  inbuf_.clear();
+  outbuf_.clear();
 }
 
 void McpClient::read_stderr() {
   char buf[8192];
-  for (;;) {
+  for (int reads = 0; reads < kReadsPerPump && err_; ++reads) {
     const ssize_t n = ::read(err_.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
     if (n <= 0) {
-      if (!errline_.empty()) on_stderr_line(errline_, false);
-      errline_.clear();
+      if (!errline_.empty()) log_stderr_line();
       err_.reset();
       return;
     }
+    // The tail for error messages is the stream as it came (masked when shown, whole).
+    errtail_.append(buf, static_cast<std::size_t>(n));
+    const std::size_t keep = kStderrTail + (mask_ ? mask_->margin() : 0);
+    if (errtail_.size() > keep) {
+      errtail_.erase(0, errtail_.size() - keep);
+      errtail_cut_ = true;
+    }
     for (ssize_t i = 0; i < n; ++i) {
       if (buf[i] == '\n') {
-        on_stderr_line(errline_, false);
-        errline_.clear();
-      } else {
+        log_stderr_line();
+      } else if (!errline_skip_) {
         errline_ += buf[i];
-        // A line without end is logged in pieces, each cut (so masked with a margin).
-        if (errline_.size() > kLogLine + (mask_ ? mask_->margin() : 0) + 1024) {
-          on_stderr_line(errline_, true);
-          errline_.clear();
+        // A longer line is logged cut (masked first), the rest of it not at all.
+        if (errline_.size() > kLogLine + (mask_ ? mask_->margin() : 0)) {
+          log_stderr_line();
+          errline_skip_ = true;
         }
       }
     }
   }
 }
 
-// Logged to the broker's stderr, masked whole then cut; never parsed.
-void McpClient::on_stderr_line(std::string_view line, bool cut) {
-  std::string shown = excerpt_head(line, kLogLine, mask_);
-  if (cut && shown.size() == line.size()) shown = excerpt_head(line, line.size() - 1, mask_);
-  const std::string out = "tactus: mcp " + spec_.name + ": " + shown + "\n";
-  [[maybe_unused]] const ssize_t w = ::write(2, out.data(), out.size());
-  errtail_ += line;
-  errtail_ += '\n';
-  const std::size_t keep = kStderrTail + (mask_ ? mask_->margin() : 0);
-  if (errtail_.size() > keep) {
-    errtail_.erase(0, errtail_.size() - keep);
-    errtail_cut_ = true;
+// One line to the broker's stderr, masked whole then cut; never parsed. At most kLoggedBytes
+// of a server's stderr is logged in a run.
+void McpClient::log_stderr_line() {
+  const bool cut = errline_.size() > kLogLine;
+  if (!errline_skip_ && logged_ < kLoggedBytes) {
+    std::string shown = excerpt_head(errline_, kLogLine, mask_);
+    if (cut && shown.size() >= errline_.size())
+      shown = excerpt_head(errline_, errline_.size() - 1, mask_);
+    std::string out = "tactus: mcp " + spec_.name + ": " + shown + "\n";
+    logged_ += out.size();
+    if (logged_ >= kLoggedBytes)
+      out += "tactus: mcp " + spec_.name + ": (its further stderr is not shown)\n";
+    [[maybe_unused]] const ssize_t w = ::write(2, out.data(), out.size());
   }
+  errline_.clear();
+  if (!cut) errline_skip_ = false;
 }
 
+// One message (or, from a 2025-03-26 server, a batch of them).
 void McpClient::on_line(std::string_view line) {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   if (line.empty()) return;
+  if (protocol::json_depth(line) < 0) return;  // deeper than any message: not parsed at all
   Json m = Json::parse(line, nullptr, false);
+  if (m.is_array()) {
+    for (auto& item : m) on_message(item);
+    return;
+  }
+  on_message(m);
+}
+
+void McpClient::on_message(Json& m) {
   if (!m.is_object()) return;  // not JSON-RPC: a stray print; the protocol has no room for it
   const Json method = m.value("method", Json());
-  const bool has_id = m.contains("id") && !m["id"].is_null();
+  const Json id = m.value("id", Json());
   if (method.is_string()) {
     const auto& name = method.get_ref<const std::string&>();
-    if (has_id) {  // the server's request: ping is answered, nothing else is offered
-      Json reply{{"jsonrpc", "2.0"}, {"id", m["id"]}};
+    if (!id.is_null()) {  // the server's request: ping is answered, nothing else is offered
+      if (!id.is_number_integer() &&
+          !(id.is_string() && id.get_ref<const std::string&>().size() <= 128))
+        return;
+      Json reply{{"jsonrpc", "2.0"}, {"id", id}};
       if (name == "ping")
         reply["result"] = Json::object();
       else
-        reply["error"] = {{"code", -32601}, {"message", "tactus offers no " + name}};
+        reply["error"] = {{"code", -32601}, {"message", "method not found"}};
       send(reply);
       return;
     }
@@ -402,10 +451,12 @@ void McpClient::on_line(std::string_view line) {
       tools_stale_ = true;
     return;  // logging and the rest: nothing we asked for
   }
-  if (!has_id || !m["id"].is_number_integer()) return;
-  const auto id = m["id"].get<std::int64_t>();
-  if (cancelled_.erase(id)) return;  // a late answer to a request we gave up
-  if (id == awaited_id_ && (m.contains("result") || m.contains("error"))) answer_ = std::move(m);
+  if (!id.is_number_integer()) return;
+  const auto n = id.get<std::int64_t>();
+  if (cancelled_.erase(n)) return;  // a late answer to a request we gave up
+  // The first answer counts; a second one to the same id is dropped.
+  if (n == awaited_id_ && !answer_ && (m.contains("result") || m.contains("error")))
+    answer_ = std::move(m);
 }
 
 void McpClient::note_exit(bool wait) {

@@ -17,6 +17,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "runtime/protocol/message.h"
 #include "runtime/unique_fd.h"
@@ -49,6 +50,8 @@ class McpClient {
   // result: the tools/call result as the server sent it (content, structuredContent, isError).
   ToolOutcome call_tool(const std::string& tool, const protocol::Json& args,
                         Clock::time_point run_deadline);
+  // What shielded the workspace's trusted files when it started (tools/mcp/workspace_shield.h).
+  const std::vector<JailBind>& shield_binds() const { return shield_; }
   // Is the server still there to be asked?
   bool running() const { return pidfd_ && !exited_ && failure_.empty(); }
   void stop();
@@ -71,8 +74,11 @@ class McpClient {
   void pump(int timeout_ms);
   void read_stdout();
   void read_stderr();
+  ToolOutcome list_pages(Clock::time_point run_deadline);
   void on_line(std::string_view line);
-  void on_stderr_line(std::string_view line, bool cut);
+  void on_message(protocol::Json& message);
+  void log_stderr_line();
+  void kill_for(const std::string& why);
   void note_exit(bool wait);
   std::string gone_reason() const;
   ToolOutcome fail(ToolError code, const std::string& what) const;
@@ -92,6 +98,8 @@ class McpClient {
 
   std::string outbuf_, inbuf_, errline_, errtail_;
   bool errtail_cut_ = false;
+  bool errline_skip_ = false;  // the rest of a long stderr line is not logged
+  std::size_t logged_ = 0;     // stderr bytes logged
   std::int64_t next_id_ = 1;
   std::int64_t awaited_id_ = 0;
   std::optional<protocol::Json> answer_;  // the awaited id's answer, once it came
@@ -101,6 +109,7 @@ class McpClient {
   std::optional<protocol::Json> tools_;  // the cached listing
   bool tools_stale_ = true;
   std::string revision_;  // what it answered
+  std::vector<JailBind> shield_;
 };
 
 }  // namespace tactus::tools

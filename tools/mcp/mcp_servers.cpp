@@ -1,6 +1,9 @@
 #include "tools/mcp/mcp_servers.h"
 
+#include <unistd.h>
+
 #include "tools/mcp/mcp_client.h"
+#include "tools/mcp/workspace_shield.h"
 
 namespace tactus::tools {
 namespace {
@@ -64,7 +67,8 @@ Json mcp_result_for_procedure(const Json& result, bool media) {
   bool first = true;
   for (auto& block : content) {
     if (!block.is_object()) continue;
-    const std::string type = block.value("type", std::string());
+    const Json kind = block.value("type", Json());
+    const std::string type = kind.is_string() ? kind.get<std::string>() : "";
     if (type == "text" && block.value("text", Json()).is_string()) {
       if (!first) text += '\n';
       text += block["text"].get_ref<const std::string&>();
@@ -101,9 +105,10 @@ McpClient* McpServers::client(const std::string& server,
   auto& slot = clients_[server];
   if (slot && slot->running()) return slot.get();
   if (starts_[server] >= kMaxStarts) {
-    failure = tool_failure(ToolError::failed, "mcp server '" + server + "' ended " +
+    failure = tool_failure(ToolError::failed, "mcp server '" + server + "' was started " +
                                                   std::to_string(kMaxStarts) +
-                                                  " times in this run and is not started again");
+                                                  " times in this run, and ended or failed each "
+                                                  "time: it is not started again");
     return nullptr;
   }
   if (!launcher_) {
@@ -138,8 +143,50 @@ ToolOutcome McpServers::list(McpClient& c, const std::string& server,
   return {true, Json{{"server", server}, {"tools", tools}}, ToolError::none, ""};
 }
 
+// A server with a writable workspace may have made trusted files (a sidecar, code, a .tactus):
+// they are removed and the server stopped, and the call is refused whatever it answered.
+std::optional<ToolOutcome> McpServers::check_workspace(const std::string& server, McpClient& c) {
+  const McpServerSpec& spec = specs_.at(server);
+  if (!spec.workspace_rw || !spec.shield || !spec.trusted) return std::nullopt;
+  std::string error;
+  const auto now = spec.shield(error);
+  std::vector<std::string> made =
+      error.empty() ? new_trusted_entries(c.shield_binds(), now) : std::vector<std::string>{};
+  if (error.empty() && made.empty()) return std::nullopt;
+  clients_.erase(server);  // stops it
+  std::string message = "mcp server '" + server + "' ";
+  if (!error.empty()) {
+    message += "was stopped: after its call, " + error;
+  } else {
+    const auto left = remove_new_trusted(spec.workspace_host, made, spec.trusted());
+    std::string names;
+    for (const auto& m : made) names += (names.empty() ? "" : ", ") + m;
+    message += "wrote trusted files (" + names + "): the server was stopped and they were removed";
+    if (!left.empty()) {
+      message += ", except ";
+      for (const auto& l : left) message += l + " ";
+      message += "(remove them by hand before the next run)";
+    }
+  }
+  const std::string line = "tactus: warning: " + message + "\n";
+  [[maybe_unused]] const ssize_t w = ::write(2, line.data(), line.size());
+  return tool_failure(ToolError::denied, message);
+}
+
 ToolOutcome McpServers::call(std::string_view name, const Json& args,
                              std::chrono::steady_clock::time_point deadline) {
+  // What a server sends is untrusted: a shape we did not expect is an error, never a crash.
+  try {
+    return call_checked(name, args, deadline);
+  } catch (const Json::exception& e) {
+    return tool_failure(ToolError::failed, "mcp: " + std::string(name) +
+                                               ": the server's answer has an unexpected shape (" +
+                                               e.what() + ")");
+  }
+}
+
+ToolOutcome McpServers::call_checked(std::string_view name, const Json& args,
+                                     std::chrono::steady_clock::time_point deadline) {
   std::string server, tool;
   split(name, server, tool);
   if (!args.is_null() && !args.is_object())
@@ -158,15 +205,17 @@ ToolOutcome McpServers::call(std::string_view name, const Json& args,
   for (const auto& t : listed.result) {
     const auto& n = t["name"].get_ref<const std::string&>();
     known = known || n == tool;
-    if (names.size() < 512) names += (names.empty() ? "" : ", ") + n;
+    const bool shown = !tool_allowed_ || tool_allowed_("mcp." + server + "." + n);
+    if (shown && names.size() < 512) names += (names.empty() ? "" : ", ") + n;
   }
   if (!known)
     return tool_failure(ToolError::not_found, "mcp server '" + server + "' has no tool '" + tool +
                                                   "' (it has: " + names + ")");
   ToolOutcome r = c->call_tool(tool, args.is_null() ? Json::object() : args, deadline);
+  if (auto refused = check_workspace(server, *c)) return *refused;
   if (!r.ok) return r;
   const bool media = specs_.at(server).media;
-  if (r.result.value("isError", false)) {
+  if (const Json e = r.result.value("isError", Json()); e.is_boolean() && e.get<bool>()) {
     std::string text = mcp_result_for_procedure(r.result, false)["text"].get<std::string>();
     if (text.empty()) text = "(the server gave no text)";
     return tool_failure(ToolError::mcp, server + "." + tool + ": " + text);

@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -39,6 +40,9 @@ class McpServers {
                     ToolOutcome& failure);
   ToolOutcome list(McpClient& c, const std::string& server,
                    std::chrono::steady_clock::time_point deadline);
+  ToolOutcome call_checked(std::string_view name, const protocol::Json& args,
+                           std::chrono::steady_clock::time_point deadline);
+  std::optional<ToolOutcome> check_workspace(const std::string& server, McpClient& c);
 
   // From the run's ToolContext, copied: a registry may be moved, its context with it.
   std::map<std::string, McpServerSpec> specs_;

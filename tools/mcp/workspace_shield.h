@@ -2,9 +2,10 @@
 // they open (tools/trusted_files.h); a server opens files itself, inside its jail, so the jail
 // mounts over them instead: each .tactus directory, and each hidden file (the journal, the
 // audit log, secret files), is replaced by an empty directory or /dev/null; with a writable
-// workspace, each file the name rules make trusted (*.tac, *.tac.yml, *.lua, X.yml beside X)
-// and each configuration layer is made read-only. A file the server creates during the run is
-// not covered: docs/security.md says so.
+// workspace, each file the name rules make trusted (*.tac, *.tac.yml, *.lua, X.yml beside X),
+// each configuration layer, the server's install dir and every .git and node_modules directory
+// is made read-only. A trusted file a writable server creates during the run is found after
+// its call (new_trusted_entries) and removed.
 #pragma once
 
 #include <string>
@@ -15,13 +16,28 @@
 
 namespace tactus::tools {
 
-// At most this many entries of the workspace are looked through; more is an error (the server
-// then cannot be started with the workspace: workspace: off, or a smaller directory).
+// At most this many entries, this deep, are looked through; more is an error (the server then
+// is not started: give it workspace: off, or a smaller directory).
 inline constexpr std::size_t kShieldMaxEntries = 20000;
+inline constexpr int kShieldMaxDepth = 48;
 
 // The binds for a workspace at host path `workspace`, seen in the jail at /workspace.
-// false: error says why (too many entries).
+// code_dir: the server's install dir when it lies in the workspace (made read-only there too).
+// false: error says why (an entry that cannot be read, too many, too deep): fail closed.
 bool workspace_shield(const std::string& workspace, bool writable, const TrustedFiles& trusted,
-                      std::vector<JailBind>& binds, std::string& error);
+                      const std::string& code_dir, std::vector<JailBind>& binds,
+                      std::string& error);
+
+// The trusted entries (files by the name rules, .tactus directories) that `now` shields and
+// `before` did not: what a server with a writable workspace made. Targets, as in the binds.
+std::vector<std::string> new_trusted_entries(const std::vector<JailBind>& before,
+                                             const std::vector<JailBind>& now);
+
+// Removes what new_trusted_entries found, below the host path workspace: a file, or what a new
+// .tactus directory holds apart from the hidden files (the journal the broker may have made
+// there). Returns what it could not remove.
+std::vector<std::string> remove_new_trusted(const std::string& workspace,
+                                            const std::vector<std::string>& targets,
+                                            const TrustedFiles& trusted);
 
 }  // namespace tactus::tools

@@ -67,7 +67,12 @@ local function resolve_tools(a)
       wire = "tool"
     end
     if by_wire[wire] then
-      wire = wire:sub(1, 55) .. "_" .. hash8(t.host or t.name or "")
+      local base, salt = wire:sub(1, 55), t.host or t.name or ""
+      wire = base .. "_" .. hash8(salt)
+      while by_wire[wire] do -- a hash that collides too: hash again
+        salt = salt .. "'"
+        wire = base .. "_" .. hash8(salt)
+      end
     end
     by_wire[wire] = t
     list[#list + 1] = { wire = wire, tool = t }

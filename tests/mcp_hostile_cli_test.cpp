@@ -1,0 +1,153 @@
+// What an MCP server sends is untrusted: a misbehaving one (tests/fixtures/
+// mcp_hostile_server.mjs, MODE chooses how) ends its own call with an error, never the broker;
+// and the walls around an install dir and a writable workspace hold against the procedure.
+#include <catch2/catch.hpp>
+
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/support/cli_runner.h"
+#include "tests/support/mcp_servers.h"
+
+using namespace tactus::test;  // tests/support/
+using Json = nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kHostile =
+    std::string(TACTUS_SOURCE_DIR) + "/tests/fixtures/mcp_hostile_server.mjs";
+
+const char* kPokeTwice = R"(
+local function try(name, args)
+  local ok, r = pcall(Host.call, name, args)
+  if ok then return {ok = true, value = r} end
+  return {ok = false, error = r}
+end
+return { first = try("mcp.h.poke", {}), ping = Host.call("host.ping", {alive = true}) })";
+
+// Runs kPokeTwice against the hostile server in mode; the run itself must succeed.
+Json poke(const std::string& mode) {
+  server_js("everything");  // node and the installed servers are there
+  TempTac tac(kPokeTwice);
+  ::chmod(tac.dir().c_str(), 0755);
+  write_file(tac.path() + ".yml",
+             "tools:\n  allow: [\"mcp.h.*\"]\nmcp_servers:\n  h:\n    command: [node, \"" +
+                 kHostile + "\"]\n    env: {MODE: " + mode + ", TACTUS_TEST_MARK: \"" + new_mark() +
+                 "\"}\n    timeout: 1s\n    startup_timeout: 5s\n");
+  const auto r = run_tactus_in(tac.dir(), {"run", tac.path(), "--json"}, {}, 60);
+  INFO(mode << ": " << r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  const Json result = Json::parse(r.out)["result"];
+  CHECK(result["ping"]["alive"] == true);
+  return result["first"];
+}
+
+}  // namespace
+
+TEST_CASE("mcp hostile: a line nested too deep is dropped, and the call times out", "[mcp][cli]") {
+  const Json r = poke("deep");
+  CHECK(r["error"].get<std::string>().rfind("timeout: mcp h.poke timed out", 0) == 0);
+}
+
+TEST_CASE("mcp hostile: a line past the message limit stops the server", "[mcp][cli]") {
+  const Json r = poke("huge");
+  CHECK(r["error"].get<std::string>().find("sent a line longer than") != std::string::npos);
+}
+
+TEST_CASE("mcp hostile: wrong types, stray lines, its own requests and a second answer",
+          "[mcp][cli]") {
+  const Json r = poke("shapes");
+  INFO(r.dump());
+  REQUIRE(r["ok"] == true);  // isError that is not true is not an error
+  CHECK(r["value"]["text"] == "");
+  CHECK_FALSE(r["value"].contains("structured"));
+}
+
+TEST_CASE("mcp hostile: a JSON-RPC error with a message that is not text", "[mcp][cli]") {
+  const Json r = poke("rpcerror");
+  CHECK(r["error"] == "mcp: h.poke: (no message) (JSON-RPC error -32602)");
+}
+
+TEST_CASE("mcp hostile: a protocol version that is not a string", "[mcp][cli]") {
+  const Json r = poke("version");
+  CHECK(r["error"].get<std::string>().find("speaks MCP revision '(none)'") != std::string::npos);
+}
+
+TEST_CASE("mcp hostile: a server that exits mid-call, with its stderr's end", "[mcp][cli]") {
+  const Json r = poke("exit");
+  CHECK(r["error"] == "failed: mcp server 'h' exited with status 3: hostile: giving up");
+}
+
+TEST_CASE(
+    "mcp: an install dir that holds the workspace is refused; one inside it is not "
+    "written by the file tools",
+    "[mcp][cli]") {
+  TempTac tac(R"lua(
+local function try(name, args)
+  local ok, r = pcall(Host.call, name, args)
+  return ok and "ok" or r
+end
+return { start = try("mcp.here.x", {}),
+         write = try("file.write", {path = "node_modules/srv/index.js", content = "evil()"}) })lua");
+  ::chmod(tac.dir().c_str(), 0755);
+  write_file(tac.dir() + "/server.js", "");
+  write_file(tac.dir() + "/node_modules/srv/index.js", "good()");
+  write_file(tac.path() + ".yml",
+             "sandbox:\n  workspace: rw\ntools:\n  allow: [\"mcp.*\", file.write]\n"
+             "mcp_servers:\n  here: {command: [node, ./server.js]}\n"
+             "  inside: {command: [node, ./node_modules/srv/index.js]}\n");
+  const auto r = run_tactus_in(tac.dir(), {"run", tac.path(), "--json"}, {}, 60);
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  const Json result = Json::parse(r.out)["result"];
+  CHECK(result["start"].get<std::string>().rfind("failed: mcp server 'here' cannot start: its "
+                                                 "install dir " +
+                                                     tac.dir() + " holds ",
+                                                 0) == 0);
+  CHECK(result["write"].get<std::string>().find("inside an MCP server's install dir") !=
+        std::string::npos);
+  CHECK(read_file(tac.dir() + "/node_modules/srv/index.js") == "good()");
+}
+
+TEST_CASE(
+    "mcp: a server with a writable workspace that makes a trusted file is stopped and "
+    "the file removed",
+    "[mcp][cli]") {
+  const std::string js = server_js("filesystem");
+  TempTac tac(R"lua(
+local function try(name, args)
+  local ok, r = pcall(Host.call, name, args)
+  return ok and "ok" or r
+end
+local out = { plain = try("mcp.fs.write_file", {path = "/workspace/out.txt", content = "fine"}) }
+out.dir = try("mcp.fs.create_directory", {path = "/workspace/sub"})
+out.code = try("mcp.fs.write_file", {path = "/workspace/sub/x.lua", content = "evil()"})
+out.after = try("mcp.fs.write_file", {path = "/workspace/out2.txt", content = "again"})
+out.sidecar = try("mcp.fs.write_file", {path = "/workspace/other.tac.yml", content = "tools: {}"})
+return out)lua");
+  ::chmod(tac.dir().c_str(), 0777);
+  write_file(tac.path() + ".yml",
+             "tools:\n  allow: [\"mcp.fs.*\"]\nmcp_servers:\n  fs:\n    command: " +
+                 Json(std::vector<std::string>{"node", js, "/workspace"}).dump() +
+                 "\n    workspace: rw\n    env: {TACTUS_TEST_MARK: \"" + new_mark() + "\"}\n");
+  const auto r = run_tactus_in(tac.dir(), {"run", tac.path(), "--json"}, {}, 60);
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  const Json out = Json::parse(r.out)["result"];
+  CHECK(out["plain"] == "ok");
+  CHECK(out["dir"] == "ok");
+  CHECK(out["code"] ==
+        "denied: mcp server 'fs' wrote trusted files (/workspace/sub/x.lua): the server was "
+        "stopped and they were removed");
+  CHECK_FALSE(fs::exists(tac.dir() + "/sub/x.lua"));
+  CHECK(out["after"] == "ok");  // started again, shielded anew
+  CHECK(out["sidecar"].get<std::string>().rfind("denied: mcp server 'fs' wrote trusted files", 0) ==
+        0);
+  CHECK_FALSE(fs::exists(tac.dir() + "/other.tac.yml"));
+  CHECK(read_file(tac.dir() + "/out.txt") == "fine");
+  CHECK(r.err.find("tactus: warning: mcp server 'fs' wrote trusted files") != std::string::npos);
+}
