@@ -59,15 +59,6 @@ Ran run_in(const TempTac& tac, const std::vector<std::string>& env = {},
   return out;
 }
 
-// Runs lines of Lua that fill `out`, each call wrapped so an error is a value.
-const char* kTry = R"(
-local function try(name, args)
-  local ok, r = pcall(Host.call, name, args)
-  if ok then return {ok = true, value = r} end
-  return {ok = false, error = r}
-end
-)";
-
 }  // namespace
 
 TEST_CASE(
@@ -76,7 +67,7 @@ TEST_CASE(
     "[mcp][cli]") {
   const std::string js = server_js("filesystem");
   const std::string mark = new_mark();
-  TempTac tac(std::string(kTry) + R"(
+  TempTac tac(std::string(kTryCall) + R"(
 return {
   read = try("mcp.fs.read_text_file", {path = "/workspace/notes.txt"}),
   passwd = try("mcp.fs.read_text_file", {path = "/etc/passwd"}),
@@ -113,7 +104,7 @@ TEST_CASE("mcp: a tool tools.allow does not name is denied before any server sta
           "[mcp][cli]") {
   const std::string js = server_js("filesystem");
   const std::string mark = new_mark();
-  TempTac tac(std::string(kTry) + R"(
+  TempTac tac(std::string(kTryCall) + R"(
 return { write = try("mcp.fs.write_file", {path = "/workspace/x", content = "x"}),
          listing = try("mcp.fs", {}), other = try("mcp.nope.tool", {}) })");
   open_up(tac);
@@ -134,7 +125,7 @@ TEST_CASE(
     "[mcp][cli][secrets]") {
   const std::string js = server_js("everything");
   const std::string mark = new_mark();
-  TempTac tac(std::string(kTry) + R"(
+  TempTac tac(std::string(kTryCall) + R"(
 local env = try("mcp.everything.get-env", {})
 print("env: " .. tostring(env.value and env.value.text))
 return { echo = try("mcp.everything.echo", {message = "ping"}), env = env })");
@@ -172,7 +163,7 @@ TEST_CASE(
     "[mcp][cli]") {
   const std::string js = server_js("everything");
   const std::string mark = new_mark();
-  TempTac tac(std::string(kTry) + R"(
+  TempTac tac(std::string(kTryCall) + R"(
 local slow = try("mcp.everything.trigger-long-running-operation", {duration = 3, steps = 3})
 return { slow = slow, after = try("mcp.everything.echo", {message = "still here"}) })");
   open_up(tac);
@@ -193,7 +184,7 @@ return { slow = slow, after = try("mcp.everything.echo", {message = "still here"
 
 TEST_CASE("mcp everything: progress keeps a call alive past its timeout", "[mcp][cli]") {
   const std::string js = server_js("everything");
-  TempTac tac(std::string(kTry) + R"(
+  TempTac tac(std::string(kTryCall) + R"(
 return try("mcp.everything.trigger-long-running-operation", {duration = 2, steps = 4}))");
   open_up(tac);
   write_file(tac.path() + ".yml", sidecar("[\"mcp.everything.*\"]", "everything", {"node", js},
@@ -205,7 +196,7 @@ return try("mcp.everything.trigger-long-running-operation", {duration = 2, steps
 
 TEST_CASE("mcp everything: an image arrives as its type and size, without the data", "[mcp][cli]") {
   const std::string js = server_js("everything");
-  TempTac tac(std::string(kTry) + R"(return try("mcp.everything.get-tiny-image", {}))");
+  TempTac tac(std::string(kTryCall) + R"(return try("mcp.everything.get-tiny-image", {}))");
   open_up(tac);
   write_file(tac.path() + ".yml",
              sidecar("[\"mcp.everything.*\"]", "everything", {"node", js}, new_mark()));
@@ -224,7 +215,7 @@ TEST_CASE("mcp everything: an image arrives as its type and size, without the da
 
 TEST_CASE("mcp memory: create_entities then read_graph returns structured content", "[mcp][cli]") {
   const std::string js = server_js("memory");
-  TempTac tac(std::string(kTry) + R"(
+  TempTac tac(std::string(kTryCall) + R"(
 local made = try("mcp.memory.create_entities", {entities = {
   {name = "Ada", entityType = "person", observations = {"wrote the first program"}}}})
 return { made = made, graph = try("mcp.memory.read_graph", {}) })");
@@ -244,7 +235,7 @@ return { made = made, graph = try("mcp.memory.read_graph", {}) })");
 TEST_CASE("mcp: workspace ro refuses the server's write, rw allows it", "[mcp][cli]") {
   const std::string js = server_js("filesystem");
   for (const std::string mode : {"ro", "rw"}) {
-    TempTac tac(std::string(kTry) + R"(
+    TempTac tac(std::string(kTryCall) + R"(
 return { w = try("mcp.fs.write_file", {path = "/workspace/out.txt", content = "written"}),
          sidecar = try("mcp.fs.write_file", {path = "/workspace/proc.tac.yml", content = "x"}),
          code = try("mcp.fs.write_file", {path = "/workspace/proc.tac", content = "x"}) })");
@@ -266,7 +257,7 @@ return { w = try("mcp.fs.write_file", {path = "/workspace/out.txt", content = "w
 TEST_CASE("mcp: without network: true a server cannot reach 127.0.0.1", "[mcp][cli]") {
   const std::string js = server_js("everything");
   HttpTestServer http;
-  TempTac tac(std::string(kTry) + R"(
+  TempTac tac(std::string(kTryCall) + R"(
 return try("mcp.everything.gzip-file-as-resource", {name = "x", data = input.url}))");
   open_up(tac);
   const std::string mark = new_mark();

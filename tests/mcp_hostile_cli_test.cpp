@@ -21,12 +21,7 @@ namespace {
 const std::string kHostile =
     std::string(TACTUS_SOURCE_DIR) + "/tests/fixtures/mcp_hostile_server.mjs";
 
-const char* kPokeTwice = R"(
-local function try(name, args)
-  local ok, r = pcall(Host.call, name, args)
-  if ok then return {ok = true, value = r} end
-  return {ok = false, error = r}
-end
+const std::string kPokeTwice = std::string(kTryCall) + R"(
 return { first = try("mcp.h.poke", {}), ping = Host.call("host.ping", {alive = true}) })";
 
 // Runs kPokeTwice against the hostile server in mode; the run itself must succeed.

@@ -45,4 +45,13 @@ inline int processes_marked(const std::string& mark) {
   return count;
 }
 
+// Lua: try(name, args) is {ok = true, value = result} or {ok = false, error = message}.
+inline constexpr const char* kTryCall = R"(
+local function try(name, args)
+  local ok, r = pcall(Host.call, name, args)
+  if ok then return {ok = true, value = r} end
+  return {ok = false, error = r}
+end
+)";
+
 }  // namespace tactus::test

@@ -36,6 +36,7 @@ inline constexpr const char* kMcpAcceptedRevisions[] = {"2025-11-25", "2025-06-1
 class McpClient {
  public:
   using Clock = std::chrono::steady_clock;
+  static constexpr std::size_t kStderrTail = 2048;  // bytes of stderr an error message shows
 
   McpClient(const McpServerSpec& spec, CommandLauncher& launcher, const SecretMask* mask,
             std::size_t max_line);
