@@ -56,6 +56,7 @@ Ran run_in(const TempTac& tac, const std::vector<std::string>& env = {},
   INFO(out.r.out << out.r.err);
   REQUIRE(out.r.exit_code == 0);
   out.result = Json::parse(out.r.out)["result"];
+  CHECK(processes_left_by(tac.path() + ".yml") == 0);  // no server of this run is left
   return out;
 }
 

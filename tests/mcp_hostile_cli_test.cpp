@@ -24,19 +24,24 @@ const std::string kHostile =
 const std::string kPokeTwice = std::string(kTryCall) + R"(
 return { first = try("mcp.h.poke", {}), ping = Host.call("host.ping", {alive = true}) })";
 
-// Runs kPokeTwice against the hostile server in mode; the run itself must succeed.
-Json poke(const std::string& mode) {
+// Runs source (kPokeTwice by default) against the hostile server in mode, with extra lines
+// under it; the run itself must succeed, and leave no process of the server behind.
+Json poke(const std::string& mode, const std::string& extra = "",
+          const std::string& source = kPokeTwice) {
   server_js("everything");  // node and the installed servers are there
-  TempTac tac(kPokeTwice);
+  const std::string mark = new_mark();
+  TempTac tac(source);
   ::chmod(tac.dir().c_str(), 0755);
   write_file(tac.path() + ".yml",
              "tools:\n  allow: [\"mcp.h.*\"]\nmcp_servers:\n  h:\n    command: [node, \"" +
-                 kHostile + "\"]\n    env: {MODE: " + mode + ", TACTUS_TEST_MARK: \"" + new_mark() +
-                 "\"}\n    timeout: 1s\n    startup_timeout: 5s\n");
+                 kHostile + "\"]\n    env: {MODE: " + mode + ", TACTUS_TEST_MARK: \"" + mark +
+                 "\"}\n    timeout: 1s\n    startup_timeout: 5s\n" + extra);
   const auto r = run_tactus_in(tac.dir(), {"run", tac.path(), "--json"}, {}, 60);
   INFO(mode << ": " << r.out << r.err);
   REQUIRE(r.exit_code == 0);
   const Json result = Json::parse(r.out)["result"];
+  CHECK(processes_marked(mark) == 0);
+  if (source != kPokeTwice) return result;
   CHECK(result["ping"]["alive"] == true);
   return result["first"];
 }
@@ -75,6 +80,41 @@ TEST_CASE("mcp hostile: a protocol version that is not a string", "[mcp][cli]") 
 TEST_CASE("mcp hostile: a server that exits mid-call, with its stderr's end", "[mcp][cli]") {
   const Json r = poke("exit");
   CHECK(r["error"] == "failed: mcp server 'h' exited with status 3: hostile: giving up");
+}
+
+TEST_CASE("mcp hostile: tools/list is read page by page, and again after list_changed",
+          "[mcp][cli]") {
+  const Json r = poke("changed", "", std::string(kTryCall) + R"(
+local names = {}
+for _, t in ipairs(Host.call("mcp.h", {}).tools) do names[#names + 1] = t.name end
+local before = try("mcp.h.fresh", {})
+local poked = try("mcp.h.poke", {})
+return { names = names, before = before, poked = poked, after = try("mcp.h.fresh", {}) })");
+  INFO(r.dump());
+  CHECK(r["names"] == Json{"poke", "second"});  // the nameless one is left out
+  CHECK(r["before"]["error"].get<std::string>().rfind(
+            "not_found: mcp server 'h' has no tool 'fresh'", 0) == 0);
+  CHECK(r["poked"]["ok"] == true);
+  CHECK(r["after"]["ok"] == true);
+}
+
+TEST_CASE("mcp hostile: memory past mcp_servers.NAME.memory ends the server; under it, not",
+          "[mcp][cli][limits]") {
+  const Json small = poke("alloc", "    memory: 128m\n");
+  INFO(small.dump());
+  CHECK(small["ok"] == false);
+  CHECK(small["error"].get<std::string>().rfind("failed: mcp server 'h' ", 0) == 0);
+  const Json enough = poke("alloc", "    memory: 1g\n");
+  CHECK(enough["value"]["text"] == "allocated 256 MiB");
+}
+
+TEST_CASE("mcp hostile: a server cannot start more than its process limit", "[mcp][cli][limits]") {
+  const Json r = poke("fork");
+  INFO(r.dump());
+  REQUIRE(r["ok"] == true);
+  const int started = std::stoi(r["value"]["text"].get<std::string>());
+  CHECK(started > 0);
+  CHECK(started < 64);  // RLIMIT_NPROC 64, its own threads included
 }
 
 TEST_CASE(
@@ -145,4 +185,5 @@ return out)lua");
   CHECK_FALSE(fs::exists(tac.dir() + "/other.tac.yml"));
   CHECK(read_file(tac.dir() + "/out.txt") == "fine");
   CHECK(r.err.find("tactus: warning: mcp server 'fs' wrote trusted files") != std::string::npos);
+  CHECK(processes_left_by(tac.path() + ".yml") == 0);
 }

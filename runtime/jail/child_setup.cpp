@@ -92,20 +92,17 @@ constexpr rlim_t kCommandMaxFileSize = 16ull << 20;  // the scratch tmpfs is 16 
 // An MCP server: node starts a dozen threads, and writes files as large as the workspace's.
 constexpr rlim_t kServerMaxFileSize = 256ull << 20;
 
-bool set_server_rlimits([[maybe_unused]] const SpawnRequest& req) {
+bool set_server_rlimits() {
   if (!set_limit(RLIMIT_CORE, 0, 0)) return false;
   if (!set_limit(RLIMIT_FSIZE, kServerMaxFileSize, kServerMaxFileSize)) return false;
   if (!set_limit(RLIMIT_NOFILE, kCommandMaxFiles, kCommandMaxFiles)) return false;
-  if (!set_limit(RLIMIT_NPROC, kCommandMaxProcesses, kCommandMaxProcesses)) return false;
-#ifndef TACTUS_SANITIZE
-  // V8 reserves gigabytes it never touches: the data segment is what it really uses.
-  if (req.data_limit && !set_limit(RLIMIT_DATA, req.data_limit, req.data_limit)) return false;
-#endif
-  return true;
+  // Its memory (RLIMIT_DATA) is set by command_child_main right before the exec: this
+  // process (a sanitizer build's shadow memory, say) is not what it measures.
+  return set_limit(RLIMIT_NPROC, kCommandMaxProcesses, kCommandMaxProcesses);
 }
 
 bool set_command_rlimits(const SpawnRequest& req) {
-  if (req.job == Job::mcp_server) return set_server_rlimits(req);
+  if (req.job == Job::mcp_server) return set_server_rlimits();
   if (!set_limit(RLIMIT_CORE, 0, 0)) return false;
   if (!set_limit(RLIMIT_FSIZE, kCommandMaxFileSize, kCommandMaxFileSize)) return false;
   if (req.cpu_seconds && !set_limit(RLIMIT_CPU, req.cpu_seconds, req.cpu_seconds)) return false;

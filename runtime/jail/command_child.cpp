@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -66,6 +67,12 @@ int command_child_main(int fd, const SpawnRequest& request) {
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
   auto args = pointers(argv);
   auto envp = pointers(env);
+  // An MCP server's memory: its data segment (V8 reserves gigabytes of address space it never
+  // touches, so RLIMIT_AS cannot bound it). Last, so nothing of ours runs under it but execve.
+  if (request.job == Job::mcp_server && request.data_limit) {
+    const rlimit data{request.data_limit, request.data_limit};
+    if (::setrlimit(RLIMIT_DATA, &data) != 0) return failed(errno);
+  }
   ::execve(args[0], args.data(), envp.data());
   return failed(errno);
 }

@@ -45,6 +45,19 @@ inline int processes_marked(const std::string& mark) {
   return count;
 }
 
+// processes_marked of the mark in a sidecar's TACTUS_TEST_MARK (0 when it has none).
+inline int processes_left_by(const std::string& sidecar_path) {
+  std::ifstream in(sidecar_path);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const std::string key : {"\"TACTUS_TEST_MARK\":\"", "TACTUS_TEST_MARK: \""}) {
+    const auto at = text.find(key);
+    if (at == std::string::npos) continue;
+    const auto start = at + key.size();
+    return processes_marked(text.substr(start, text.find('"', start) - start));
+  }
+  return 0;
+}
+
 // Lua: try(name, args) is {ok = true, value = result} or {ok = false, error = message}.
 inline constexpr const char* kTryCall = R"(
 local function try(name, args)
