@@ -89,12 +89,15 @@ tools::McpServerSpec mcp_spec(const std::string& name, const sidecars::McpServer
   spec.jail.danger_host_network = m.network;
   spec.jail.memory = m.memory;
   spec.jail.message_limit = config.message.value;
-  const fs::path install = install_dir_of(spec.argv);
   std::error_code ec;
+  // As the command names it (where the jail shows it), and resolved: a link to a directory binds
+  // where it points, and that is what the trusted paths are checked against.
+  const fs::path install = install_dir_of(spec.argv);
+  const fs::path install_real = install.empty() ? install : fs::weakly_canonical(install, ec);
   const fs::path workspace = fs::absolute(setup.procedure, ec).parent_path().lexically_normal();
   if (!install.empty() && spec.config_error.empty()) {
-    const std::string held =
-        trusted_inside(install, trusted_paths(config, setup.procedure), workspace);
+    const std::string held = trusted_inside(install_real, trusted_paths(config, setup.procedure),
+                                            fs::weakly_canonical(workspace, ec));
     if (!held.empty())
       spec.config_error = "cannot start: its install dir " + install.string() + " holds " + held +
                           ", which its jail would show; install the server in a directory of "

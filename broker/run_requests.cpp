@@ -147,6 +147,9 @@ void Session::on_host_call(const Message& m) {
   }
   const std::string payload = answer(m.id, "'" + name + "'", r);
   audit(name, args, r, ms_between(t0, Clock::now()));
+  // A tool that crossed a wall (an MCP server that wrote trusted files) ends the run: what it
+  // made was removed, but the procedure that asked for it does not go on.
+  if (r.code == tools::ToolError::breach) return violate("mcp: " + r.message);
   respond(m, payload);
 }
 

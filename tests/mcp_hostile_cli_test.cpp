@@ -46,6 +46,16 @@ Json poke(const std::string& mode, const std::string& extra = "",
   return result["first"];
 }
 
+// Runs tac with the filesystem server on a writable workspace (open to the jail's user).
+CliRun run_rw_filesystem(const TempTac& tac, const std::string& js) {
+  ::chmod(tac.dir().c_str(), 0777);
+  write_file(tac.path() + ".yml",
+             "tools:\n  allow: [\"mcp.fs.*\"]\nmcp_servers:\n  fs:\n    command: " +
+                 Json(std::vector<std::string>{"node", js, "/workspace"}).dump() +
+                 "\n    workspace: rw\n    env: {TACTUS_TEST_MARK: \"" + new_mark() + "\"}\n");
+  return run_tactus_in(tac.dir(), {"run", tac.path(), "--json"}, {}, 60);
+}
+
 }  // namespace
 
 TEST_CASE("mcp hostile: a line nested too deep is dropped, and the call times out", "[mcp][cli]") {
@@ -149,8 +159,8 @@ return { start = try("mcp.here.x", {}),
 }
 
 TEST_CASE(
-    "mcp: a server with a writable workspace that makes a trusted file is stopped and "
-    "the file removed",
+    "mcp: a server with a writable workspace that makes a trusted file ends the run, and "
+    "the file is removed",
     "[mcp][cli]") {
   const std::string js = server_js("filesystem");
   TempTac tac(R"lua(
@@ -158,32 +168,46 @@ local function try(name, args)
   local ok, r = pcall(Host.call, name, args)
   return ok and "ok" or r
 end
-local out = { plain = try("mcp.fs.write_file", {path = "/workspace/out.txt", content = "fine"}) }
-out.dir = try("mcp.fs.create_directory", {path = "/workspace/sub"})
-out.code = try("mcp.fs.write_file", {path = "/workspace/sub/x.lua", content = "evil()"})
-out.after = try("mcp.fs.write_file", {path = "/workspace/out2.txt", content = "again"})
-out.sidecar = try("mcp.fs.write_file", {path = "/workspace/other.tac.yml", content = "tools: {}"})
-return out)lua");
-  ::chmod(tac.dir().c_str(), 0777);
-  write_file(tac.path() + ".yml",
-             "tools:\n  allow: [\"mcp.fs.*\"]\nmcp_servers:\n  fs:\n    command: " +
-                 Json(std::vector<std::string>{"node", js, "/workspace"}).dump() +
-                 "\n    workspace: rw\n    env: {TACTUS_TEST_MARK: \"" + new_mark() + "\"}\n");
-  const auto r = run_tactus_in(tac.dir(), {"run", tac.path(), "--json"}, {}, 60);
+print("plain: " .. try("mcp.fs.write_file", {path = "/workspace/out.txt", content = "fine"}))
+print("dir: " .. try("mcp.fs.create_directory", {path = "/workspace/sub"}))
+print("code: " .. try("mcp.fs.write_file", {path = "/workspace/sub/x.lua", content = "evil()"}))
+print("not reached")
+return "not reached")lua");
+  const auto r = run_rw_filesystem(tac, js);
+  INFO(r.out << r.err);
+  CHECK(r.exit_code != 0);
+  const Json j = Json::parse(r.out);
+  CHECK(j["status"] == "violation");
+  CHECK(j["error"]["message"].get<std::string>().find(
+            "mcp: mcp server 'fs' wrote trusted files (" + tac.dir() +
+            "/sub/x.lua): they were removed, and the run is ended") != std::string::npos);
+  CHECK(r.out.find("not reached") == std::string::npos);
+  CHECK_FALSE(fs::exists(tac.dir() + "/sub/x.lua"));
+  CHECK(fs::is_directory(tac.dir() + "/sub"));  // only what is trusted goes
+  CHECK(read_file(tac.dir() + "/out.txt") == "fine");
+  CHECK(r.err.find("tactus: warning: mcp server 'fs' wrote trusted files") != std::string::npos);
+  CHECK(processes_left_by(tac.path() + ".yml") == 0);
+}
+
+TEST_CASE("mcp: a writable server cannot rename away a directory that holds a trusted file",
+          "[mcp][cli]") {
+  const std::string js = server_js("filesystem");
+  TempTac tac(std::string(kTryCall) + R"(
+return { moved = try("mcp.fs.move_file", {source = "/workspace/lib", destination = "/workspace/lib2"}),
+         file = try("mcp.fs.move_file", {source = "/workspace/lib/util.lua", destination = "/workspace/u.txt"}),
+         other = try("mcp.fs.move_file", {source = "/workspace/data", destination = "/workspace/data2"}) })");
+  write_file(tac.dir() + "/lib/util.lua", "return 1");
+  write_file(tac.dir() + "/data/a.txt", "a");
+  ::chmod((tac.dir() + "/lib").c_str(), 0777);
+  ::chmod((tac.dir() + "/data").c_str(), 0777);
+  const auto r = run_rw_filesystem(tac, js);
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);
   const Json out = Json::parse(r.out)["result"];
-  CHECK(out["plain"] == "ok");
-  CHECK(out["dir"] == "ok");
-  CHECK(out["code"] ==
-        "denied: mcp server 'fs' wrote trusted files (/workspace/sub/x.lua): the server was "
-        "stopped and they were removed");
-  CHECK_FALSE(fs::exists(tac.dir() + "/sub/x.lua"));
-  CHECK(out["after"] == "ok");  // started again, shielded anew
-  CHECK(out["sidecar"].get<std::string>().rfind("denied: mcp server 'fs' wrote trusted files", 0) ==
-        0);
-  CHECK_FALSE(fs::exists(tac.dir() + "/other.tac.yml"));
-  CHECK(read_file(tac.dir() + "/out.txt") == "fine");
-  CHECK(r.err.find("tactus: warning: mcp server 'fs' wrote trusted files") != std::string::npos);
+  CHECK(out["moved"]["ok"] == false);  // a mount point: EBUSY
+  CHECK(out["file"]["ok"] == false);   // itself a mount point
+  CHECK(out["other"]["ok"] == true);   // a directory with nothing trusted moves
+  CHECK(read_file(tac.dir() + "/lib/util.lua") == "return 1");
+  CHECK(fs::exists(tac.dir() + "/data2/a.txt"));
   CHECK(processes_left_by(tac.path() + ".yml") == 0);
 }

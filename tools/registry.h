@@ -27,6 +27,7 @@ enum class ToolError : std::uint8_t {
   timeout,       // it ran out of time
   limit,         // a run limit it would cross (sandbox.limits.disk)
   mcp,           // an MCP server's error: a JSON-RPC error, or a result with isError
+  breach,        // a wall was crossed (a server wrote trusted files): the run is ended
   failed,        // anything else
 };
 
@@ -47,6 +48,8 @@ constexpr std::string_view to_string(ToolError e) {
       return "limit";
     case ToolError::mcp:
       return "mcp";
+    case ToolError::breach:
+      return "breach";
     case ToolError::failed:
       return "failed";
   }

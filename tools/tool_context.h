@@ -86,6 +86,7 @@ struct JailBind {
     writable = 'w',    // host bound writable
     hidden = 'h',      // target (inside the jail): an empty read-only directory, or /dev/null
     protected_ = 'p',  // target (inside the jail): made read-only
+    pinned = 'm',      // target (inside the jail): a mount point of itself, so not renamed
   };
   std::string host;
   std::string target;

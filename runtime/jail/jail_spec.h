@@ -29,7 +29,8 @@ enum class Job : std::uint32_t {
 // The host directories an MCP server's jail binds (SpawnRequest::binds): records of
 // "<mode><host>\0<target>\0", then one more "\0". mode 'r' binds host read-only at target,
 // 'w' writable; over a path inside the jail (host unused), 'h' hides it (an empty read-only
-// directory, or /dev/null) and 'p' makes it read-only.
+// directory, or /dev/null), 'p' makes it read-only, and 'm' makes a directory a mount point of
+// itself (so it cannot be renamed or removed).
 inline constexpr std::size_t kJailBindsBytes = 16384;
 
 // The jail's OS-level limits; the VM's own limits travel in the "run" message.

@@ -245,7 +245,7 @@ bool bind_each(const char* binds, const int (&sources)[kMaxHostBinds], bool afte
     const char* target = p;
     p += ::strnlen(p, static_cast<std::size_t>(end - p)) + 1;
     if (p > end || target[0] != '/') return errno = EINVAL, false;
-    const bool shield = mode == 'h' || mode == 'p';
+    const bool shield = mode == 'h' || mode == 'p' || mode == 'm';
     if (!shield && mode != 'r' && mode != 'w') return errno = EINVAL, false;
     if (shield != after_pivot) continue;
     char path[4096 + 8];
@@ -257,7 +257,9 @@ bool bind_each(const char* binds, const int (&sources)[kMaxHostBinds], bool afte
     if (exists && S_ISLNK(st.st_mode)) return errno = ELOOP, false;  // never mount over a link
     if (shield) {
       if (!exists) continue;  // gone since the broker looked: nothing to shield
-      if (mode == 'p') {      // the file itself, read-only
+      if (mode == 'm') {      // a directory as a mount point of its own: rename and rmdir fail
+        if (::mount(path, path, nullptr, MS_BIND | MS_REC, nullptr) != 0) return false;
+      } else if (mode == 'p') {  // the file itself, read-only
         if (::mount(path, path, nullptr, MS_BIND, nullptr) != 0) return false;
         if (::mount(nullptr, path, nullptr,
                     MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | locked_flags(path),

@@ -23,8 +23,8 @@ using protocol::Json;
 using Clock = McpClient::Clock;
 
 constexpr std::size_t kMaxCancelled = 1024;  // ids remembered to drop their late answers
-constexpr int kMaxListPages = 100;
-constexpr std::size_t kMaxTools = 10000;                      // tools one listing may hold
+constexpr int kMaxListPages = 32;            // each a line of at most sandbox.limits.message
+constexpr std::size_t kMaxTools = 10000;     // tools one listing may hold
 constexpr auto kStdinGrace = std::chrono::milliseconds(500);  // after EOF on stdin, then SIGTERM
 constexpr auto kTermGrace = std::chrono::milliseconds(500);   // after SIGTERM, then SIGKILL
 

@@ -91,7 +91,15 @@ McpServers::McpServers(const ToolContext& ctx)
       mask_(ctx.mask),
       tool_allowed_(ctx.tool_allowed) {}
 
-McpServers::~McpServers() = default;  // each client stops its server
+// Each client stops its server; a writable one is looked after once more, when it is gone
+// (the run has ended, so a breach now is a warning and what it made is removed).
+McpServers::~McpServers() {
+  for (const auto& [server, spec] : specs_) {
+    if (!spec.workspace_rw || !baseline_.count(server)) continue;
+    clients_.erase(server);
+    check_workspace(server);
+  }
+}
 
 McpClient* McpServers::client(const std::string& server,
                               std::chrono::steady_clock::time_point deadline,
@@ -116,11 +124,24 @@ McpClient* McpServers::client(const std::string& server,
     return nullptr;
   }
   ++starts_[server];
+  if (spec->second.workspace_rw) {  // what it is compared with after each of its calls
+    std::string error;
+    std::set<std::string> before;
+    if (!trusted_entries(spec->second.workspace_host, before, error)) {
+      failure = tool_failure(ToolError::failed, "mcp server '" + server +
+                                                    "' cannot start: its writable workspace "
+                                                    "cannot be looked through: " +
+                                                    error);
+      return nullptr;
+    }
+    baseline_[server] = std::move(before);
+  }
   slot =
       std::make_unique<McpClient>(spec->second, *launcher_, mask_, spec->second.jail.message_limit);
   failure = slot->start(deadline);
   if (!failure.ok) {
     slot.reset();
+    if (auto breach = check_workspace(server)) failure = *breach;
     return nullptr;
   }
   return slot.get();
@@ -143,34 +164,50 @@ ToolOutcome McpServers::list(McpClient& c, const std::string& server,
   return {true, Json{{"server", server}, {"tools", tools}}, ToolError::none, ""};
 }
 
-// A server with a writable workspace may have made trusted files (a sidecar, code, a .tactus):
-// they are removed and the server stopped, and the call is refused whatever it answered.
-std::optional<ToolOutcome> McpServers::check_workspace(const std::string& server, McpClient& c) {
+// A server with a writable workspace may have made trusted files (a sidecar, code, a .tactus)
+// the jail could not keep it from creating: looked for after each of its calls (and when it
+// stops), against the look before it started. What it made is removed, once the server is
+// stopped and reaped, and the call is a breach: the run ends.
+std::optional<ToolOutcome> McpServers::check_workspace(const std::string& server) {
   const McpServerSpec& spec = specs_.at(server);
-  if (!spec.workspace_rw || !spec.shield || !spec.trusted) return std::nullopt;
+  const auto base = baseline_.find(server);
+  if (!spec.workspace_rw || base == baseline_.end()) return std::nullopt;
+  const auto made_now = [&](std::string& error) {
+    std::set<std::string> now;
+    const bool ok = trusted_entries(spec.workspace_host, now, error);
+    std::vector<std::string> made;
+    for (const auto& p : now)
+      if (!base->second.count(p)) made.push_back(p);
+    if (!ok && error.empty()) error = "the look failed";
+    return made;
+  };
   std::string error;
-  const auto now = spec.shield(error);
-  std::vector<std::string> made =
-      error.empty() ? new_trusted_entries(c.shield_binds(), now) : std::vector<std::string>{};
+  std::vector<std::string> made = made_now(error);
   if (error.empty() && made.empty()) return std::nullopt;
-  clients_.erase(server);  // stops it
+  clients_.erase(server);  // stopped and reaped: nothing writes while we look again and remove
+  error.clear();
+  made = made_now(error);
+  const auto left =
+      remove_made(spec.workspace_host, made,
+                  spec.trusted ? spec.trusted().hidden_paths : std::vector<std::string>{});
   std::string message = "mcp server '" + server + "' ";
-  if (!error.empty()) {
-    message += "was stopped: after its call, " + error;
-  } else {
-    const auto left = remove_new_trusted(spec.workspace_host, made, spec.trusted());
+  if (!made.empty()) {
     std::string names;
-    for (const auto& m : made) names += (names.empty() ? "" : ", ") + m;
-    message += "wrote trusted files (" + names + "): the server was stopped and they were removed";
-    if (!left.empty()) {
-      message += ", except ";
-      for (const auto& l : left) message += l + " ";
-      message += "(remove them by hand before the next run)";
-    }
+    for (std::size_t i = 0; i < made.size() && i < 10; ++i) names += (i ? ", " : "") + made[i];
+    if (made.size() > 10) names += ", and " + std::to_string(made.size() - 10) + " more";
+    message += "wrote trusted files (" + names + "): they were removed, and the run is ended";
+  } else {
+    message += "was stopped, and the run is ended";
+  }
+  if (!error.empty()) message += "; its workspace could not be looked through: " + error;
+  if (!left.empty()) {
+    message += "; NOT removed (remove them by hand before the next run):";
+    for (const auto& l : left) message += " " + l;
   }
   const std::string line = "tactus: warning: " + message + "\n";
   [[maybe_unused]] const ssize_t w = ::write(2, line.data(), line.size());
-  return tool_failure(ToolError::denied, message);
+  baseline_.erase(server);
+  return tool_failure(ToolError::breach, message);
 }
 
 ToolOutcome McpServers::call(std::string_view name, const Json& args,
@@ -196,7 +233,11 @@ ToolOutcome McpServers::call_checked(std::string_view name, const Json& args,
   ToolOutcome failure;
   McpClient* c = client(server, deadline, failure);
   if (!c) return failure;
-  if (tool.empty()) return list(*c, server, deadline);
+  if (tool.empty()) {
+    ToolOutcome listed = list(*c, server, deadline);
+    if (auto breach = check_workspace(server)) return *breach;
+    return listed;
+  }
   // A name the server does not list is refused here, with what it does offer.
   ToolOutcome listed = c->list_tools(deadline);
   if (!listed.ok) return listed;
@@ -212,7 +253,10 @@ ToolOutcome McpServers::call_checked(std::string_view name, const Json& args,
     return tool_failure(ToolError::not_found, "mcp server '" + server + "' has no tool '" + tool +
                                                   "' (it has: " + names + ")");
   ToolOutcome r = c->call_tool(tool, args.is_null() ? Json::object() : args, deadline);
-  if (auto refused = check_workspace(server, *c)) return *refused;
+  // A writable server whose call timed out might still write: it is stopped first.
+  if (!r.ok && r.code == ToolError::timeout && specs_.at(server).workspace_rw)
+    clients_.erase(server);
+  if (auto breach = check_workspace(server)) return *breach;
   if (!r.ok) return r;
   const bool media = specs_.at(server).media;
   if (const Json e = r.result.value("isError", Json()); e.is_boolean() && e.get<bool>()) {

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -42,7 +43,7 @@ class McpServers {
                    std::chrono::steady_clock::time_point deadline);
   ToolOutcome call_checked(std::string_view name, const protocol::Json& args,
                            std::chrono::steady_clock::time_point deadline);
-  std::optional<ToolOutcome> check_workspace(const std::string& server, McpClient& c);
+  std::optional<ToolOutcome> check_workspace(const std::string& server);
 
   // From the run's ToolContext, copied: a registry may be moved, its context with it.
   std::map<std::string, McpServerSpec> specs_;
@@ -51,6 +52,8 @@ class McpServers {
   std::function<bool(const std::string&)> tool_allowed_;
   std::map<std::string, std::unique_ptr<McpClient>> clients_;
   std::map<std::string, int> starts_;  // how many times each was started in this run
+  // Servers with a writable workspace: its trusted entries before the server started.
+  std::map<std::string, std::set<std::string>> baseline_;
 };
 
 }  // namespace tactus::tools

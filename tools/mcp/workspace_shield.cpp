@@ -39,8 +39,18 @@ bool listed(const std::vector<FileId>& ids, const struct stat& st) {
   return std::find(ids.begin(), ids.end(), id) != ids.end();
 }
 
-bool is_tactus_target(const std::string& target) {
-  return lower(fs::path(target).filename().string()) == ".tactus";
+// Every directory between /workspace and a shielded entry becomes a mount point of itself
+// (first, so the shields are mounted inside them): a writable server cannot rename one away
+// and write a new trusted file where it was.
+void pin_ancestors(std::vector<JailBind>& binds) {
+  std::set<std::string> dirs;
+  for (const auto& b : binds)
+    for (fs::path d = fs::path(b.target).parent_path(); d != "/workspace" && d != "/" && !d.empty();
+         d = d.parent_path())
+      dirs.insert(d.string());
+  std::vector<JailBind> pins;
+  for (const auto& d : dirs) pins.push_back({"", d, JailBind::Kind::pinned});
+  binds.insert(binds.begin(), pins.begin(), pins.end());  // set order: parents first
 }
 
 }  // namespace
@@ -105,49 +115,72 @@ bool workspace_shield(const std::string& workspace, bool writable, const Trusted
     if (std::none_of(binds.begin(), binds.end(), [&](const JailBind& b) { return b.target == t; }))
       add(p, JailBind::Kind::hidden);
   }
+  if (writable) pin_ancestors(binds);
   return true;
 }
 
-std::vector<std::string> new_trusted_entries(const std::vector<JailBind>& before,
-                                             const std::vector<JailBind>& now) {
-  std::set<std::string> old;
-  for (const auto& b : before) old.insert(b.target);
-  std::vector<std::string> made;
-  for (const auto& b : now) {
-    if (old.count(b.target)) continue;
-    const std::string name = lower(fs::path(b.target).filename().string());
-    if (name == "node_modules" || name == ".git") continue;  // not trusted by name
-    // A hidden file that appeared is the broker's own (its journal); a .tactus is trusted.
-    if (b.kind == JailBind::Kind::protected_ || is_tactus_target(b.target))
-      made.push_back(b.target);
+bool trusted_entries(const std::string& workspace, std::set<std::string>& out, std::string& error) {
+  std::error_code ec;
+  const fs::path root = fs::path(workspace).lexically_normal();
+  std::size_t seen = 0;
+  fs::recursive_directory_iterator it(root, fs::directory_options::none, ec);
+  for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (++seen > kGuardMaxEntries) {
+      error = "it has more than " + std::to_string(kGuardMaxEntries) + " entries";
+      return false;
+    }
+    const fs::path& p = it->path();
+    struct stat st;
+    if (::lstat(p.c_str(), &st) != 0) {
+      error = p.string() + ": " + std::strerror(errno);
+      return false;
+    }
+    const bool tactus = lower(p.filename().string()) == ".tactus";
+    if (tactus || (!S_ISDIR(st.st_mode) && trusted_name(p))) out.insert(p.string());
+    if (tactus && S_ISDIR(st.st_mode)) it.disable_recursion_pending();
   }
-  return made;
+  if (ec) error = ec.message();
+  return !ec;
 }
 
-std::vector<std::string> remove_new_trusted(const std::string& workspace,
-                                            const std::vector<std::string>& targets,
-                                            const TrustedFiles& trusted) {
+std::vector<std::string> remove_made(const std::string& workspace,
+                                     const std::vector<std::string>& made,
+                                     const std::vector<std::string>& keep) {
   std::vector<std::string> left;
   const fs::path root = fs::path(workspace).lexically_normal();
-  for (const auto& t : targets) {
-    const fs::path host = (root / fs::path(t).lexically_relative("/workspace")).lexically_normal();
-    std::error_code ec;
-    if (!is_tactus_target(t)) {
-      if (!fs::remove(host, ec) && ec) left.push_back(host.string());
+  for (const auto& m : made) {
+    const fs::path path = fs::path(m).lexically_normal();
+    const fs::path rel = path.lexically_relative(root);
+    // Every directory on the way must be one, not a link (nothing runs in the jail now, and the
+    // file tools make no links, so what is seen here stays).
+    bool plain = !rel.empty() && *rel.begin() != "..";
+    fs::path at = root;
+    for (auto part = rel.begin(); plain && std::next(part) != rel.end(); ++part) {
+      at /= *part;
+      struct stat st;
+      plain = ::lstat(at.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+    }
+    struct stat st;
+    if (!plain || ::lstat(path.c_str(), &st) != 0) {
+      if (plain && errno == ENOENT) continue;  // gone already
+      left.push_back(m);
       continue;
     }
-    // A .tactus the server made: all it holds goes but the broker's hidden files.
-    for (auto it = fs::directory_iterator(host, ec); !ec && it != fs::directory_iterator();
-         it.increment(ec)) {
-      const std::string p = it->path().lexically_normal().string();
-      if (std::find(trusted.hidden_paths.begin(), trusted.hidden_paths.end(), p) !=
-          trusted.hidden_paths.end())
-        continue;
-      std::error_code rm;
-      fs::remove_all(it->path(), rm);
-      if (rm) left.push_back(p);
+    if (!S_ISDIR(st.st_mode)) {
+      if (::unlink(path.c_str()) != 0) left.push_back(m);
+      continue;
     }
-    if (ec) left.push_back(host.string());
+    // A .tactus the server made: what it holds goes, but the broker's own files.
+    std::error_code ec;
+    for (auto it = fs::directory_iterator(path, ec); !ec && it != fs::directory_iterator();
+         it.increment(ec)) {
+      const std::string child = it->path().lexically_normal().string();
+      if (std::find(keep.begin(), keep.end(), child) != keep.end()) continue;
+      std::error_code rm;
+      fs::remove_all(it->path(), rm);  // a link in it is removed, not followed
+      if (rm) left.push_back(child);
+    }
+    if (ec) left.push_back(m);
   }
   return left;
 }

@@ -4,10 +4,12 @@
 // audit log, secret files), is replaced by an empty directory or /dev/null; with a writable
 // workspace, each file the name rules make trusted (*.tac, *.tac.yml, *.lua, X.yml beside X),
 // each configuration layer, the server's install dir and every .git and node_modules directory
-// is made read-only. A trusted file a writable server creates during the run is found after
-// its call (new_trusted_entries) and removed.
+// is made read-only, and every directory above those a mount point of itself (so none is
+// renamed away). A trusted file a writable server creates during the run is found after its
+// call (trusted_entries, against the look before it started) and removed, and the run ends.
 #pragma once
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -28,16 +30,18 @@ bool workspace_shield(const std::string& workspace, bool writable, const Trusted
                       const std::string& code_dir, std::vector<JailBind>& binds,
                       std::string& error);
 
-// The trusted entries (files by the name rules, .tactus directories) that `now` shields and
-// `before` did not: what a server with a writable workspace made. Targets, as in the binds.
-std::vector<std::string> new_trusted_entries(const std::vector<JailBind>& before,
-                                             const std::vector<JailBind>& now);
+// What a server with a writable workspace could have made: every file or symlink the name
+// rules make trusted, and every .tactus, anywhere below the host path workspace (node_modules
+// and .git included), as host paths. false: it could not be looked through (error), which the
+// caller takes as a breach.
+inline constexpr std::size_t kGuardMaxEntries = 200000;
+bool trusted_entries(const std::string& workspace, std::set<std::string>& out, std::string& error);
 
-// Removes what new_trusted_entries found, below the host path workspace: a file, or what a new
-// .tactus directory holds apart from the hidden files (the journal the broker may have made
-// there). Returns what it could not remove.
-std::vector<std::string> remove_new_trusted(const std::string& workspace,
-                                            const std::vector<std::string>& targets,
-                                            const TrustedFiles& trusted);
+// Removes each path of made (host paths below workspace) without following a symlink on the
+// way: a file or link is unlinked; a .tactus keeps only the paths in keep (the journal the
+// broker may have made there). Returns what it could not remove.
+std::vector<std::string> remove_made(const std::string& workspace,
+                                     const std::vector<std::string>& made,
+                                     const std::vector<std::string>& keep);
 
 }  // namespace tactus::tools
