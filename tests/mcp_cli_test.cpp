@@ -69,7 +69,9 @@ TEST_CASE(
   const std::string js = server_js("filesystem");
   const std::string mark = new_mark();
   TempTac tac(std::string(kTryCall) + R"(
+reader = Tool { use = "mcp.fs.read_text_file" }
 return {
+  handle = reader({path = "/workspace/notes.txt"}).text,
   read = try("mcp.fs.read_text_file", {path = "/workspace/notes.txt"}),
   passwd = try("mcp.fs.read_text_file", {path = "/etc/passwd"}),
   unknown = try("mcp.fs.no_such_tool", {}),
@@ -84,6 +86,7 @@ return {
   const Json& r = ran.result;
   CHECK(r["read"]["ok"] == true);
   CHECK(r["read"]["value"]["text"] == "hello from the workspace");
+  CHECK(r["handle"] == "hello from the workspace");  // Tool { use = "mcp.fs.read_text_file" }
   CHECK(r["read"]["value"]["content"][0]["type"] == "text");
   CHECK(r["passwd"]["ok"] == false);
   CHECK(r["passwd"]["error"].get<std::string>().rfind("mcp: fs.read_text_file: ", 0) == 0);

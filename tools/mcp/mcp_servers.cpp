@@ -110,8 +110,16 @@ McpClient* McpServers::client(const std::string& server,
                            "no MCP server named '" + server + "' (mcp_servers in the sidecar)");
     return nullptr;
   }
+  if (auto it = clients_.find(server); it != clients_.end() && it->second) {
+    if (it->second->running()) return it->second.get();
+    // It ended between calls: what it wrote before it did is looked for first.
+    clients_.erase(it);
+    if (auto breach = check_workspace(server)) {
+      failure = *breach;
+      return nullptr;
+    }
+  }
   auto& slot = clients_[server];
-  if (slot && slot->running()) return slot.get();
   if (starts_[server] >= kMaxStarts) {
     failure = tool_failure(ToolError::failed, "mcp server '" + server + "' was started " +
                                                   std::to_string(kMaxStarts) +
@@ -124,7 +132,9 @@ McpClient* McpServers::client(const std::string& server,
     return nullptr;
   }
   ++starts_[server];
-  if (spec->second.workspace_rw) {  // what it is compared with after each of its calls
+  // What it is compared with after each of its calls: taken before its first start, kept
+  // across restarts (a restart must not make what an earlier one wrote look old).
+  if (spec->second.workspace_rw && !baseline_.count(server)) {
     std::string error;
     std::set<std::string> before;
     if (!trusted_entries(spec->second.workspace_host, before, error)) {
