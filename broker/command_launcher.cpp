@@ -41,8 +41,10 @@ tools::LaunchedCommand SpawnerCommandLauncher::launch(const tools::CommandJail& 
   req.cpu_seconds = jail.cpu_seconds;
   req.message_limit = jail.message_limit;
   if (!pack_binds(jail.binds, req.binds)) {
-    launched.error =
-        "its binds' paths are longer than " + std::to_string(sizeof req.binds) + " bytes together";
+    launched.error = "its mounts (" + std::to_string(jail.binds.size()) +
+                     ": its install dir, the workspace, a shield over each trusted file in it) "
+                     "do not fit in " +
+                     std::to_string(sizeof req.binds) + " bytes, or a path holds a NUL";
     return launched;
   }
   auto child = spawner_.spawn_command(std::move(channel), std::move(in), std::move(out),

@@ -94,7 +94,7 @@ tools::McpServerSpec mcp_spec(const std::string& name, const sidecars::McpServer
   // where it points, and that is what the trusted paths are checked against.
   const fs::path install = install_dir_of(spec.argv);
   const fs::path install_real = install.empty() ? install : fs::weakly_canonical(install, ec);
-  const fs::path workspace = fs::absolute(setup.procedure, ec).parent_path().lexically_normal();
+  const fs::path workspace = setup.req.procedure_dir;  // compose_run's, absolute and normal
   if (!install.empty() && spec.config_error.empty()) {
     const std::string held = trusted_inside(install_real, trusted_paths(config, setup.procedure),
                                             fs::weakly_canonical(workspace, ec));

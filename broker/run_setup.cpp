@@ -160,10 +160,8 @@ tools::ToolContext tool_context(const RunSetup& setup, tools::CommandLauncher& l
   // A read must fit in one answer, with room for the envelope and JSON escaping.
   ctx.file_limits.max_read =
       std::min<std::uint64_t>(ctx.file_limits.max_read, config.message.value / 2);
-  std::error_code ec;
   if (config.mount_current_dir.value && config.workspace.value != "off") {
-    const auto dir = std::filesystem::absolute(file, ec).parent_path().lexically_normal();
-    ctx.mounts.push_back({"/workspace", dir.string(), config.workspace.value != "rw"});
+    ctx.mounts.push_back({"/workspace", setup.req.procedure_dir, config.workspace.value != "rw"});
   }
   // setup outlives the run's tools.
   ctx.collect_trusted = [&config, file] { return trusted_files(config, file); };

@@ -24,6 +24,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -59,6 +60,11 @@ TrustedFiles collect_trusted_files(const std::vector<std::string>& files,
                                    const std::vector<std::string>& hidden,
                                    const std::vector<std::string>& tactus_dirs,
                                    const std::vector<std::string>& code_dirs = {});
+
+// Why a file or directory named name (its last component alone) is trusted by name: a
+// .tactus, *.tac, *.tac.yml, *.tac.yaml or *.lua, without case; or nothing. The rule beside it,
+// X.yml beside X, needs the directory (refuse_write).
+std::optional<std::string> trusted_by_name(std::string_view name);
 
 // Why fd (an open file or directory a tool is about to read) is trusted, or nothing.
 std::optional<std::string> refuse_read(const TrustedFiles& t, int fd);

@@ -20,12 +20,11 @@ bool ends_with(const std::string& s, const char* suffix) {
   return s.size() >= t.size() && s.compare(s.size() - t.size(), t.size(), t) == 0;
 }
 
-// The name rules of tools/trusted_files.h: code, and the policy beside it.
+// The name rules of tools/trusted_files.h (trusted_by_name), and the policy beside code: X.yml
+// or X.yaml beside any entry X (wider than refuse_write's, which needs X to be a file).
 bool trusted_name(const fs::path& p) {
+  if (trusted_by_name(p.filename().string())) return true;
   const std::string name = lower(p.filename().string());
-  if (ends_with(name, ".tac") || ends_with(name, ".tac.yml") || ends_with(name, ".tac.yaml") ||
-      ends_with(name, ".lua"))
-    return true;
   std::error_code ec;
   if (ends_with(name, ".yml") || ends_with(name, ".yaml")) {
     const fs::path beside = p.parent_path() / p.stem();
