@@ -77,26 +77,6 @@ Json environment(const CommandSpec& spec) {
 }  // namespace
 
 ToolOutcome run_command_tool(const CommandSpec& spec, CommandLauncher& launcher, const Json& args) {
-  int sv[2], in[2], out[2], err[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
-    return fail(spec, ToolError::failed,
-                std::string("cannot start: socketpair: ") + std::strerror(errno));
-  UniqueFd channel(sv[0]), channel_child(sv[1]);
-  // stdin is a socket, so a write to a command that stopped reading is EPIPE, not SIGPIPE.
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) != 0)
-    return fail(spec, ToolError::failed,
-                std::string("cannot start: socketpair: ") + std::strerror(errno));
-  UniqueFd in_w(in[0]), in_r(in[1]);
-  if (::pipe2(out, O_CLOEXEC) != 0)
-    return fail(spec, ToolError::failed,
-                std::string("cannot start: pipe: ") + std::strerror(errno));
-  UniqueFd out_r(out[0]), out_w(out[1]);
-  if (::pipe2(err, O_CLOEXEC) != 0)
-    return fail(spec, ToolError::failed,
-                std::string("cannot start: pipe: ") + std::strerror(errno));
-  UniqueFd err_r(err[0]), err_w(err[1]);
-  ::shutdown(in_r.get(), SHUT_WR);  // the command's stdin reads only
-
   const auto started = Clock::now();
   const auto deadline = started + std::chrono::duration_cast<Clock::duration>(
                                       std::chrono::duration<double>(spec.timeout_seconds));
@@ -106,10 +86,10 @@ ToolOutcome run_command_tool(const CommandSpec& spec, CommandLauncher& launcher,
   // The broker's kill at the timeout is the authority; RLIMIT_CPU backs it up.
   jail.cpu_seconds = static_cast<std::uint64_t>(std::ceil(spec.timeout_seconds)) + 1;
   jail.message_limit = spec.message_limit;
-  LaunchedCommand child = launcher.launch(jail, std::move(channel_child), std::move(in_r),
-                                          std::move(out_w), std::move(err_w));
-  if (!child.error.empty())
-    return fail(spec, ToolError::failed, "cannot start its jail: " + child.error);
+  CommandEnds ends;
+  LaunchedCommand child = launch_command_jail(launcher, jail, ends);
+  if (!child.error.empty()) return fail(spec, ToolError::failed, child.error);
+  UniqueFd &channel = ends.channel, &in_w = ends.in, &out_r = ends.out, &err_r = ends.err;
   KillOnInterrupt kill_on_interrupt(child.pidfd.get());  // released before the pidfd closes
 
   // The exec message waits in the socket until the jail is contained and reads it.

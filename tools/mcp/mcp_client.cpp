@@ -59,28 +59,6 @@ ToolOutcome McpClient::fail(ToolError code, const std::string& what) const {
 
 ToolOutcome McpClient::start(Clock::time_point run_deadline) {
   if (!spec_.config_error.empty()) return fail(ToolError::failed, spec_.config_error);
-  int sv[2], in[2], out[2], err[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
-    return fail(ToolError::failed,
-                std::string("cannot start: socketpair: ") + std::strerror(errno));
-  channel_ = UniqueFd(sv[0]);
-  UniqueFd channel_child(sv[1]);
-  // stdin is a socket: a write to a server that stopped reading is EPIPE, not SIGPIPE.
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) != 0)
-    return fail(ToolError::failed,
-                std::string("cannot start: socketpair: ") + std::strerror(errno));
-  in_ = UniqueFd(in[0]);
-  UniqueFd in_child(in[1]);
-  ::shutdown(in_child.get(), SHUT_WR);
-  if (::pipe2(out, O_CLOEXEC) != 0)
-    return fail(ToolError::failed, std::string("cannot start: pipe: ") + std::strerror(errno));
-  out_ = UniqueFd(out[0]);
-  UniqueFd out_child(out[1]);
-  if (::pipe2(err, O_CLOEXEC) != 0)
-    return fail(ToolError::failed, std::string("cannot start: pipe: ") + std::strerror(errno));
-  err_ = UniqueFd(err[0]);
-  UniqueFd err_child(err[1]);
-
   const auto deadline = std::min(after(spec_.startup_timeout_seconds), run_deadline);
   CommandJail jail = spec_.jail;
   if (spec_.shield) {
@@ -89,9 +67,13 @@ ToolOutcome McpClient::start(Clock::time_point run_deadline) {
     if (!error.empty()) return fail(ToolError::failed, "cannot start: " + error);
     jail.binds.insert(jail.binds.end(), shield_.begin(), shield_.end());
   }
-  LaunchedCommand child = launcher_.launch(jail, std::move(channel_child), std::move(in_child),
-                                           std::move(out_child), std::move(err_child));
-  if (!child.error.empty()) return fail(ToolError::failed, "cannot start its jail: " + child.error);
+  CommandEnds ends;
+  LaunchedCommand child = launch_command_jail(launcher_, jail, ends);
+  if (!child.error.empty()) return fail(ToolError::failed, child.error);
+  channel_ = std::move(ends.channel);
+  in_ = std::move(ends.in);
+  out_ = std::move(ends.out);
+  err_ = std::move(ends.err);
   pidfd_ = std::move(child.pidfd);
   kill_on_interrupt_.emplace(pidfd_.get());
   jail_.emplace(spec_.jail.message_limit);
