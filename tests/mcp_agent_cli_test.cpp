@@ -74,12 +74,11 @@ TEST_CASE(
   TempTac tac(kReader);
   ::chmod(tac.dir().c_str(), 0755);
   write_file(tac.dir() + "/notes.txt", "hello from the notes");
-  write_file(tac.path() + ".yml",
-             "tools:\n  allow: [\"mcp.fs.*\"]\nmcp_servers:\n  fs:\n    command: " +
-                 Json(std::vector<std::string>{"node", js, "/workspace"}).dump() +
-                 "\n    env: {TACTUS_TEST_MARK: \"" + mark +
-                 "\"}\nproviders:\n  fake: {base_url: \"" + llm.base_url() +
-                 "\", api_key: K, api: openai}\nsecrets:\n  K: {env: TACTUS_TEST_LLM_KEY}\n");
+  write_file(
+      tac.path() + ".yml",
+      mcp_sidecar("[\"mcp.fs.*\"]", "fs", {"node", js, "/workspace"}, mark, "",
+                  "providers:\n  fake: {base_url: \"" + llm.base_url() +
+                      "\", api_key: K, api: openai}\nsecrets:\n  K: {env: TACTUS_TEST_LLM_KEY}\n"));
   const std::vector<std::string> env = {"TACTUS_TEST_LLM_KEY=" + kKey};
   const pid_t pid = start_tactus(tac.dir(), {"run", tac.path(), "--run-id", "mcp1"}, env);
   REQUIRE(pid > 0);

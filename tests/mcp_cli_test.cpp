@@ -31,18 +31,6 @@ void open_up(const TempTac& tac, bool writable = false) {
   ::chmod(tac.dir().c_str(), writable ? 0777 : 0755);
 }
 
-// A sidecar declaring server NAME (its command, env literals with the test's mark, extra
-// lines under it), the allow list, and top-level YAML after.
-std::string sidecar(const std::string& allow, const std::string& name,
-                    const std::vector<std::string>& command, const std::string& mark,
-                    const std::string& extra = "", const std::string& top = "",
-                    Json env = Json::object()) {
-  env["TACTUS_TEST_MARK"] = mark;  // JSON is YAML's flow style
-  return "tools:\n  allow: " + allow + "\nmcp_servers:\n  " + name +
-         ":\n    command: " + Json(command).dump() + "\n    env: " + env.dump() + "\n" + extra +
-         top;
-}
-
 struct Ran {
   CliRun r;
   Json result;
@@ -81,7 +69,7 @@ return {
   open_up(tac);
   write_file(tac.dir() + "/notes.txt", "hello from the workspace");
   write_file(tac.path() + ".yml",
-             sidecar("[\"mcp.fs.*\"]", "fs", {"node", js, "/workspace"}, mark));
+             mcp_sidecar("[\"mcp.fs.*\"]", "fs", {"node", js, "/workspace"}, mark));
   const Ran ran = run_in(tac);
   const Json& r = ran.result;
   CHECK(r["read"]["ok"] == true);
@@ -113,7 +101,7 @@ return { write = try("mcp.fs.write_file", {path = "/workspace/x", content = "x"}
          listing = try("mcp.fs", {}), other = try("mcp.nope.tool", {}) })");
   open_up(tac);
   write_file(tac.path() + ".yml",
-             sidecar("[\"mcp.other.*\"]", "fs", {"node", js, "/workspace"}, mark));
+             mcp_sidecar("[\"mcp.other.*\"]", "fs", {"node", js, "/workspace"}, mark));
   const Ran ran = run_in(tac);
   CHECK(ran.result["write"]["error"].get<std::string>().rfind(
             "denied: host tool 'mcp.fs.write_file' is not allowed", 0) == 0);
@@ -134,11 +122,11 @@ local env = try("mcp.everything.get-env", {})
 print("env: " .. tostring(env.value and env.value.text))
 return { echo = try("mcp.everything.echo", {message = "ping"}), env = env })");
   open_up(tac);
-  write_file(
-      tac.path() + ".yml",
-      sidecar("[\"mcp.everything.*\"]", "everything", {"node", js}, mark, "    secrets: [TOK]\n",
-              "secrets:\n  TOK: {env: TACTUS_TEST_TOK}\n  OTHER: {env: TACTUS_TEST_OTHER}\n"
-              "audit:\n  path: audit.jsonl\n"));
+  write_file(tac.path() + ".yml",
+             mcp_sidecar(
+                 "[\"mcp.everything.*\"]", "everything", {"node", js}, mark, "    secrets: [TOK]\n",
+                 "secrets:\n  TOK: {env: TACTUS_TEST_TOK}\n  OTHER: {env: TACTUS_TEST_OTHER}\n"
+                 "audit:\n  path: audit.jsonl\n"));
   const Ran ran = run_in(tac, {"TACTUS_TEST_TOK=" + kSecret, "TACTUS_TEST_OTHER=other-secret-9",
                                "BROKER_ONLY=set-in-the-broker"});
   const Json& r = ran.result;
@@ -171,8 +159,8 @@ TEST_CASE(
 local slow = try("mcp.everything.trigger-long-running-operation", {duration = 3, steps = 3})
 return { slow = slow, after = try("mcp.everything.echo", {message = "still here"}) })");
   open_up(tac);
-  write_file(tac.path() + ".yml", sidecar("[\"mcp.everything.*\"]", "everything", {"node", js},
-                                          mark, "    timeout: 0.4s\n"));
+  write_file(tac.path() + ".yml", mcp_sidecar("[\"mcp.everything.*\"]", "everything", {"node", js},
+                                              mark, "    timeout: 0.4s\n"));
   const auto t0 = std::chrono::steady_clock::now();
   const Ran ran = run_in(tac);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -191,8 +179,8 @@ TEST_CASE("mcp everything: progress keeps a call alive past its timeout", "[mcp]
   TempTac tac(std::string(kTryCall) + R"(
 return try("mcp.everything.trigger-long-running-operation", {duration = 2, steps = 4}))");
   open_up(tac);
-  write_file(tac.path() + ".yml", sidecar("[\"mcp.everything.*\"]", "everything", {"node", js},
-                                          new_mark(), "    timeout: 1.2s\n"));
+  write_file(tac.path() + ".yml", mcp_sidecar("[\"mcp.everything.*\"]", "everything", {"node", js},
+                                              new_mark(), "    timeout: 1.2s\n"));
   const Ran ran = run_in(tac);
   CHECK(ran.result["ok"] == true);
   CHECK(ran.result["value"]["text"].get<std::string>().find("completed") != std::string::npos);
@@ -203,7 +191,7 @@ TEST_CASE("mcp everything: an image arrives as its type and size, without the da
   TempTac tac(std::string(kTryCall) + R"(return try("mcp.everything.get-tiny-image", {}))");
   open_up(tac);
   write_file(tac.path() + ".yml",
-             sidecar("[\"mcp.everything.*\"]", "everything", {"node", js}, new_mark()));
+             mcp_sidecar("[\"mcp.everything.*\"]", "everything", {"node", js}, new_mark()));
   const Ran ran = run_in(tac);
   const Json& content = ran.result["value"]["content"];
   bool image = false;
@@ -225,8 +213,9 @@ local made = try("mcp.memory.create_entities", {entities = {
 return { made = made, graph = try("mcp.memory.read_graph", {}) })");
   open_up(tac);
   // Its graph file goes to the jail's /tmp: the install dir is read-only.
-  write_file(tac.path() + ".yml", sidecar("[\"mcp.memory.*\"]", "memory", {"node", js}, new_mark(),
-                                          "", "", Json{{"MEMORY_FILE_PATH", "/tmp/memory.jsonl"}}));
+  write_file(tac.path() + ".yml",
+             mcp_sidecar("[\"mcp.memory.*\"]", "memory", {"node", js}, new_mark(), "", "",
+                         Json{{"MEMORY_FILE_PATH", "/tmp/memory.jsonl"}}));
   const Ran ran = run_in(tac);
   INFO(ran.result.dump());
   CHECK(ran.result["made"]["ok"] == true);
@@ -244,8 +233,8 @@ return { w = try("mcp.fs.write_file", {path = "/workspace/out.txt", content = "w
          sidecar = try("mcp.fs.write_file", {path = "/workspace/proc.tac.yml", content = "x"}),
          code = try("mcp.fs.write_file", {path = "/workspace/proc.tac", content = "x"}) })");
     open_up(tac, mode == "rw");
-    const std::string yml = sidecar("[\"mcp.fs.*\"]", "fs", {"node", js, "/workspace"}, new_mark(),
-                                    "    workspace: " + mode + "\n");
+    const std::string yml = mcp_sidecar("[\"mcp.fs.*\"]", "fs", {"node", js, "/workspace"},
+                                        new_mark(), "    workspace: " + mode + "\n");
     write_file(tac.path() + ".yml", yml);
     const Ran ran = run_in(tac);
     INFO(mode << ": " << ran.result.dump());
@@ -267,15 +256,15 @@ return try("mcp.everything.gzip-file-as-resource", {name = "x", data = input.url
   const std::string mark = new_mark();
   const Json env{{"GZIP_ALLOWED_DOMAINS", "127.0.0.1"}};
   write_file(tac.path() + ".yml",
-             sidecar("[\"mcp.everything.*\"]", "everything", {"node", js}, mark, "", "", env));
+             mcp_sidecar("[\"mcp.everything.*\"]", "everything", {"node", js}, mark, "", "", env));
   const Ran ran = run_in(tac, {}, {"--param", "url=" + http.url("/file")});
   INFO(ran.result.dump());
   CHECK(ran.result["ok"] == false);
   CHECK(http.requests() == 0);
 
   // With network: true (root only: an unprivileged spawner has left the host's network).
-  write_file(tac.path() + ".yml", sidecar("[\"mcp.everything.*\"]", "everything", {"node", js},
-                                          mark, "    network: true\n", "", env));
+  write_file(tac.path() + ".yml", mcp_sidecar("[\"mcp.everything.*\"]", "everything", {"node", js},
+                                              mark, "    network: true\n", "", env));
   const Ran net = run_in(tac, {}, {"--param", "url=" + http.url("/file")});
   INFO(net.result.dump());
   if (::geteuid() == 0) {

@@ -32,10 +32,9 @@ Json poke(const std::string& mode, const std::string& extra = "",
   const std::string mark = new_mark();
   TempTac tac(source);
   ::chmod(tac.dir().c_str(), 0755);
-  write_file(tac.path() + ".yml",
-             "tools:\n  allow: [\"mcp.h.*\"]\nmcp_servers:\n  h:\n    command: [node, \"" +
-                 kHostile + "\"]\n    env: {MODE: " + mode + ", TACTUS_TEST_MARK: \"" + mark +
-                 "\"}\n    timeout: 1s\n    startup_timeout: 5s\n" + extra);
+  write_file(tac.path() + ".yml", mcp_sidecar("[\"mcp.h.*\"]", "h", {"node", kHostile}, mark,
+                                              "    timeout: 1s\n    startup_timeout: 5s\n" + extra,
+                                              "", Json{{"MODE", mode}}));
   const auto r = run_tactus_in(tac.dir(), {"run", tac.path(), "--json"}, {}, 60);
   INFO(mode << ": " << r.out << r.err);
   REQUIRE(r.exit_code == 0);
@@ -49,10 +48,8 @@ Json poke(const std::string& mode, const std::string& extra = "",
 // Runs tac with the filesystem server on a writable workspace (open to the jail's user).
 CliRun run_rw_filesystem(const TempTac& tac, const std::string& js) {
   ::chmod(tac.dir().c_str(), 0777);
-  write_file(tac.path() + ".yml",
-             "tools:\n  allow: [\"mcp.fs.*\"]\nmcp_servers:\n  fs:\n    command: " +
-                 Json(std::vector<std::string>{"node", js, "/workspace"}).dump() +
-                 "\n    workspace: rw\n    env: {TACTUS_TEST_MARK: \"" + new_mark() + "\"}\n");
+  write_file(tac.path() + ".yml", mcp_sidecar("[\"mcp.fs.*\"]", "fs", {"node", js, "/workspace"},
+                                              new_mark(), "    workspace: rw\n"));
   return run_tactus_in(tac.dir(), {"run", tac.path(), "--json"}, {}, 60);
 }
 

@@ -10,6 +10,9 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace tactus::test {
 
@@ -43,6 +46,18 @@ inline int processes_marked(const std::string& mark) {
     if (text.find("TACTUS_TEST_MARK=" + mark) != std::string::npos) ++count;
   }
   return count;
+}
+
+// A sidecar declaring MCP server name (its command, env literals with the test's mark, extra
+// lines under it), the allow list, and top-level YAML after.
+inline std::string mcp_sidecar(const std::string& allow, const std::string& name,
+                               const std::vector<std::string>& command, const std::string& mark,
+                               const std::string& extra = "", const std::string& top = "",
+                               nlohmann::json env = nlohmann::json::object()) {
+  env["TACTUS_TEST_MARK"] = mark;  // JSON is YAML's flow style
+  return "tools:\n  allow: " + allow + "\nmcp_servers:\n  " + name +
+         ":\n    command: " + nlohmann::json(command).dump() + "\n    env: " + env.dump() + "\n" +
+         extra + top;
 }
 
 // processes_marked of the mark in a sidecar's TACTUS_TEST_MARK (0 when it has none).
