@@ -63,6 +63,8 @@ return {
   read = try("mcp.fs.read_text_file", {path = "/workspace/notes.txt"}),
   passwd = try("mcp.fs.read_text_file", {path = "/etc/passwd"}),
   unknown = try("mcp.fs.no_such_tool", {}),
+  bad_args = try("mcp.fs.read_text_file", "just a string"),
+  long_name = try("mcp.fs." .. string.rep("x", 100000), {}),
   hidden = try("mcp.fs.list_directory", {path = "/workspace/.tactus"}),
   listing = try("mcp.fs", {}),
 })");
@@ -79,6 +81,10 @@ return {
   CHECK(r["passwd"]["ok"] == false);
   CHECK(r["passwd"]["error"].get<std::string>().rfind("mcp: fs.read_text_file: ", 0) == 0);
   CHECK(r["passwd"]["error"].get<std::string>().find("root:") == std::string::npos);
+  CHECK(r["bad_args"]["error"].get<std::string>().rfind(
+            "invalid_args: mcp.fs.read_text_file: the arguments must be a table", 0) == 0);
+  CHECK(r["long_name"]["error"].get<std::string>().rfind("not_found: mcp server 'fs' has no tool",
+                                                         0) == 0);
   CHECK(r["unknown"]["ok"] == false);
   CHECK(r["unknown"]["error"].get<std::string>().rfind(
             "not_found: mcp server 'fs' has no tool 'no_such_tool' (it has: ", 0) == 0);
