@@ -9,21 +9,26 @@
 namespace tactus::broker {
 namespace {
 
-// Where and how much the host keeps of its own records: nothing the procedure sees. Raising
-// journal.max_bytes or the audit bounds must not strand a run. (audit.path stays in: it decides
-// which files the file tools hide.)
-constexpr const char* kOutsideIdentity[] = {"journal.", "audit.max_line", "audit.max_bytes"};
+// Where and how much the host keeps of its own records, what it spends and reports: nothing the
+// procedure's course depends on. Raising journal.max_bytes, the audit bounds or the budget, or
+// correcting a price, must not strand a run (a run stopped by its budget resumes under a raised
+// one). (audit.path stays in: it decides which files the file tools hide.)
+constexpr const char* kOutsideIdentity[] = {"journal.", "audit.max_line", "audit.max_bytes",
+                                            "budget.", "telemetry."};
 
 // Settings scheme 1 never had a line for: its hashes were made without them.
-constexpr const char* kAfterScheme1[] = {"tools.http.idempotency_key", "audit.max_line",
-                                         "audit.max_bytes"};
+constexpr const char* kAfterScheme1[] = {
+    "tools.http.idempotency_key", "audit.max_line",          "audit.max_bytes",
+    "budget.usd",                 "budget.tokens",           "budget.model_calls",
+    "budget.tool_calls",          "telemetry.otlp_endpoint", "telemetry.capture_content",
+    "telemetry.timeout"};
 // Settings added while scheme 1 was in use: a run may have been begun with or without them.
 constexpr const char* kDuringScheme1[] = {"sandbox.limits.disk", "sandbox.workspace"};
 
 bool outside_identity(const std::string& key) {
   for (const char* prefix : kOutsideIdentity)
     if (key.rfind(prefix, 0) == 0) return true;
-  return false;
+  return key.rfind("providers.", 0) == 0 && key.find(".prices.") != std::string::npos;
 }
 
 template <std::size_t N>

@@ -21,6 +21,7 @@
 #include "runtime/protocol/frame.h"
 #include "tests/fixtures/fake_llm.h"
 #include "tests/support/cli_runner.h"
+#include "tests/support/llm_test_support.h"
 
 using namespace tactus;
 using broker::RunStatus;
@@ -208,8 +209,7 @@ TEST_CASE("llm session: llm.chat is answered, the key reaches the provider and n
   CHECK(sent.raw_body.find(kKey) == std::string::npos);
 
   // The answer the child got (its result) has both keys masked; the rest is intact.
-  const Json expected_usage = {
-      {"prompt_tokens", 11}, {"completion_tokens", 7}, {"total_tokens", 18}};
+  const Json expected_usage = test::expected_usage(11, 7);
   const Json& answer = r.result["result"];
   CHECK(r.result["id"] == 1);
   CHECK(answer["content"] == "Your key is ***; OpenAI's is ***.");

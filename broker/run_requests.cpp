@@ -6,7 +6,9 @@
 
 #include "broker/run_services.h"
 #include "sidecars/units.h"
+#include "broker/run_trace.h"
 #include "tools/human.h"
+#include "tools/llm/llm_client.h"
 
 namespace tactus::broker {
 
@@ -53,27 +55,53 @@ void Session::send_run() {
               {"mode", req_.mode}};
   if (!req_.options.is_null()) run["options"] = req_.options;
   if (journals_state()) run["journal"] = true;  // the VM sends its state as it changes
+  if (req_.trace) run["trace"] = true;          // and its agent turns and Lua tool calls
   reply(protocol::make_notification(std::string(method::run), std::move(run)));
   run_sent_at_ = Clock::now();  // written (or queued) to the child: the hand-off is done
 }
 
-// Before a request of a durable run is answered: replayed from the journal, or journaled so
-// that nothing with an outside effect runs before every earlier answer is committed and
-// before it is itself journaled as in flight (a human.* request journals itself, on_human).
-// False when the request is dealt with (replayed, diverged, pending, a journal failure).
-bool Session::journal_before(const Message& m, const protocol::MethodSpec& spec) {
-  auto next = req_.exchanges->next(m);
-  using Step = ExchangeJournal::Step;
-  if (next.step == Step::replayed) return reply(next.payload), false;
-  if (next.step == Step::diverged) return stop_with_error(next.message), false;
-  if (next.step == Step::pending) return on_human(m, true), false;
-  if (ExchangeJournal::deferrable(m)) return true;
+// Before a request is answered: a durable run's request is replayed from the journal, or
+// journaled so that nothing with an outside effect runs before every earlier answer is
+// committed and before it is itself journaled as in flight (a human.* request journals
+// itself, on_human); a live request that would pass the budget is refused, before it is
+// journaled. False when the request is dealt with (replayed, diverged, pending, over the
+// budget, a journal failure).
+bool Session::admit(const Message& m, const protocol::MethodSpec& spec) {
+  if (req_.exchanges) {
+    auto next = req_.exchanges->next(m);
+    using Step = ExchangeJournal::Step;
+    if (next.step == Step::replayed) return reply(next.payload), false;
+    if (next.step == Step::diverged) return stop_with_error(next.message), false;
+    if (next.step == Step::pending) return on_human(m, true), false;
+  }
+  if (!within_budget(m)) return false;
+  if (!req_.exchanges || ExchangeJournal::deferrable(m)) return true;
   std::string error;
   const bool ok = spec.journal == protocol::Journaling::human
                       ? req_.exchanges->flush(error)
                       : req_.exchanges->begin_effect(m, error);
   if (!ok) stop_with_error("journal: " + error);
   return ok;
+}
+
+// Whether a model or host tool call may go ahead under the run's budget (false: the run is
+// stopped). The hot path (no budget) pays one branch.
+bool Session::within_budget(const Message& m) {
+  if (!req_.usage || !req_.budget.any()) return true;
+  bool price_known = false;
+  if (m.method == method::llm_chat && req_.budget.usd && m.params.is_object()) {
+    const auto& providers = tools_.context().llm.providers;
+    const auto p = providers.find(m.params.value("provider", Json()).is_string()
+                                      ? m.params["provider"].get<std::string>()
+                                      : std::string());
+    const Json model = m.params.value("model", Json());
+    price_known = p != providers.end() && model.is_string() &&
+                  tools::llm::model_price(p->second, model.get<std::string>()) != nullptr;
+  }
+  std::string why = budget_refusal(req_.budget, *req_.usage, m.method, price_known);
+  if (why.empty()) return true;
+  stop_over_budget(std::move(why));
+  return false;
 }
 
 // The procedure's state table, sent by the VM of a journaled run when it changed: journaled
@@ -87,6 +115,15 @@ void Session::on_state(const Message& m) {
   auto next = req_.exchanges->state(m.params["state"], error);
   if (next.step == ExchangeJournal::Step::diverged) return stop_with_error(next.message);
   if (!error.empty()) return stop_with_error("journal: " + error);
+}
+
+// An agent turn or a Lua tool call of a traced run (broker/run_trace.h). While a resumed run
+// replays, its turns were traced by the session that ran them.
+void Session::on_trace(const Message& m) {
+  if (!req_.trace) return violate("protocol: unexpected 'trace' (the run is not traced)");
+  if (req_.exchanges && req_.exchanges->replaying()) return;
+  std::string why;
+  if (!req_.trace->vm_event(m.params, why)) return violate("protocol: " + why);
 }
 
 void Session::on_print(const Message& m) {
@@ -145,8 +182,11 @@ void Session::on_host_call(const Message& m) {
   } else {
     r = tools_.call(name, args, call_context(name));
   }
+  if (req_.usage && r.code != tools::ToolError::denied) req_.usage->add_tool_call();
   const std::string payload = answer(m.id, "'" + name + "'", r);
-  audit(name, args, r, ms_between(t0, Clock::now()));
+  const auto t1 = Clock::now();
+  audit(name, args, r, ms_between(t0, t1));
+  if (req_.trace) req_.trace->tool_call(name, args, r, t0, t1);
   // A tool that crossed a wall (an MCP server that wrote trusted files) ends the run: what it
   // made was removed, but the procedure that asked for it does not go on.
   if (r.code == tools::ToolError::breach) return violate("mcp: " + r.message);
@@ -170,8 +210,14 @@ void Session::on_llm_chat(const Message& m) {
   const auto t0 = Clock::now();
   tools::ToolOutcome r = tools_.llm_chat(m.params);
   const std::string payload = answer(m.id, std::string(method::llm_chat), r);
-  audit(std::string(method::llm_chat), services::llm_audit_args(m.params), r,
-        ms_between(t0, Clock::now()), r.ok ? r.result.value("usage", Json()) : Json());
+  const auto t1 = Clock::now();
+  if (req_.usage && r.ok)
+    req_.usage->add_model_call(services::model_name(m.params), r.result.value("usage", Json()),
+                               r.result.value("cost", Json()));
+  audit(std::string(method::llm_chat), services::llm_audit_args(m.params), r, ms_between(t0, t1),
+        r.ok ? Json{{"usage", r.result.value("usage", Json())}, {"cost", r.result.value("cost", Json())}}
+             : Json());
+  if (req_.trace) req_.trace->model_call(m.params, r, t0, t1);
   respond(m, payload);
 }
 
@@ -223,11 +269,11 @@ std::string Session::answer(std::int64_t id, const std::string& what, tools::Too
   return payload;
 }
 
-// usage: a model request's token counts, when it has them.
+// spend: a model request's {usage, cost}, when it has them.
 void Session::audit(const std::string& name, const Json& args, const tools::ToolOutcome& r,
-                    double ms, const Json& usage) {
+                    double ms, const Json& spend) {
   if (!req_.audit || !req_.audit->is_open()) return;
-  Json line = services::audit_line(req_.run_id, name, args, r, ms, usage);
+  Json line = services::audit_line(req_.run_id, name, args, r, ms, spend);
   if (req_.redactor) req_.redactor->redact_in_place(line);
   req_.audit->append(std::move(line), req_.redactor.get());
 }

@@ -97,8 +97,11 @@ void classify(ChildOutcome o, const std::string& run_id, const sidecars::RunLimi
   // Interrupted, unless something else had ended the run first (a limit, a violation, a
   // journal failure, a result or a suspension): those keep their own status.
   if (o.interrupted && !o.done && !o.suspended && !o.stopped && !o.violated &&
-      !o.seccomp_reported && !o.timed_out && !o.output_exceeded) {
+      !o.seccomp_reported && !o.timed_out && !o.output_exceeded && !o.over_budget) {
     mark_interrupted(r, o.interrupted);
+  } else if (o.over_budget) {
+    r.status = RunStatus::budget;
+    r.message = o.budget_message;
   } else if (o.suspended) {
     r.status = RunStatus::suspended;
     r.pending = o.pending;
@@ -169,6 +172,8 @@ const char* to_string(RunStatus s) {
       return "suspended";
     case RunStatus::interrupted:
       return "interrupted";
+    case RunStatus::budget:
+      return "budget";
   }
   return "error";
 }
@@ -192,6 +197,8 @@ int exit_code(RunStatus s) {
       return 5;
     case RunStatus::interrupted:
       return 130;
+    case RunStatus::budget:
+      return 6;
   }
   return 1;
 }
@@ -245,6 +252,8 @@ protocol::Json to_json(const RunResult& r) {
   doc["timings"]["setup"] = std::move(steps);
   if (r.timings.handoff_ms >= 0) doc["timings"]["handoff_ms"] = r.timings.handoff_ms;
   doc["peak_rss_kib"] = r.peak_rss_kib;
+  if (!r.usage.is_null()) doc["usage"] = r.usage;
+  if (!r.cost.is_null()) doc["cost"] = r.cost;
   return doc;
 }
 

@@ -24,6 +24,7 @@ enum class RunStatus {
   setup,
   suspended,    // waiting for a human (docs/durability.md); exit code 5
   interrupted,  // SIGINT, SIGTERM or SIGHUP; exit code 128 + the signal (exit_code: 130)
+  budget,       // the call that would pass the run's budget was refused; resumable; exit code 6
 };
 
 const char* to_string(RunStatus s);
@@ -62,6 +63,8 @@ struct RunResult {
 
   Timings timings;
   long peak_rss_kib = 0;  // of the child, from its rusage
+  // What the run used and spent, resumes included (broker/run_usage.h); null when not counted.
+  protocol::Json usage, cost;
 };
 
 // What the broker saw of one child's run (broker/run_session.cpp records it): classify turns it
@@ -72,6 +75,8 @@ struct ChildOutcome {
   std::string pending;   // suspended: the Human.* request waiting ("human.approve")
   bool stopped = false;  // ended by the broker: a diverged resume, a journal failure
   std::string stop_message;
+  bool over_budget = false;  // a request would have passed the budget (budget_message says how)
+  std::string budget_message;
   bool seccomp_reported = false;  // the jail's SIGSYS handler sent {nr, arch}
   long seccomp_nr = -1;
   std::uint32_t seccomp_arch = 0;

@@ -134,7 +134,7 @@ Json llm_audit_args(const Json& p) {
 }
 
 Json audit_line(const std::string& run_id, const std::string& tool, const Json& args,
-                const tools::ToolOutcome& r, double ms, const Json& usage) {
+                const tools::ToolOutcome& r, double ms, const Json& spend) {
   Json line = {{"time", unix_now()},
                {"run_id", run_id},
                {"tool", tool},
@@ -142,8 +142,17 @@ Json audit_line(const std::string& run_id, const std::string& tool, const Json& 
                {"outcome", r.ok ? std::string("ok") : std::string(to_string(r.code))},
                {"duration_ms", ms}};
   if (!r.ok) line["message"] = r.message;
-  if (!usage.is_null()) line["usage"] = usage;
+  if (spend.is_object())
+    for (const auto& [key, value] : spend.items()) line[key] = value;
   return line;
+}
+
+std::string model_name(const Json& p) {
+  const auto part = [&](const char* key) {
+    const Json v = p.is_object() ? p.value(key, Json()) : Json();
+    return v.is_string() ? v.get<std::string>().substr(0, 200) : std::string("?");
+  };
+  return part("provider") + "/" + part("model");
 }
 
 }  // namespace tactus::broker::services

@@ -40,9 +40,13 @@ std::string idempotency_key(const std::string& run_id, std::int64_t n);
 // conversation can be large and is the procedure's own data).
 protocol::Json llm_audit_args(const protocol::Json& params);
 
-// One audit line {time, run_id, tool, args, outcome, duration_ms, message?, usage?}.
+// One audit line {time, run_id, tool, args, outcome, duration_ms, message?, usage?, cost?}:
+// spend is a model call's {usage, cost}, or null.
 protocol::Json audit_line(const std::string& run_id, const std::string& tool,
                           const protocol::Json& args, const tools::ToolOutcome& r, double ms,
-                          const protocol::Json& usage);
+                          const protocol::Json& spend);
+
+// "provider/model" of an llm.chat's params: the run's usage is broken down by it.
+std::string model_name(const protocol::Json& params);
 
 }  // namespace tactus::broker::services

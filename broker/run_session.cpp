@@ -149,6 +149,7 @@ constexpr Route kRunRoutes[] = {
     {method::print, &Session::on_print},
     {method::log, &Session::on_log},
     {method::state, &Session::on_state},
+    {method::trace, &Session::on_trace},
     {method::time_now, &Session::on_time_now},
     {method::time_clock, &Session::on_time_clock},
     {method::random_seed, &Session::on_random_seed},
@@ -235,7 +236,7 @@ void Session::handle_running(const Message& m) {
     return violate("protocol: unexpected " +
                    std::string(m.kind == MessageKind::response ? "response" : "message") +
                    (m.method.empty() ? "" : " '" + m.method + "'"));
-  if (m.kind == MessageKind::request && req_.exchanges && !journal_before(m, *spec)) return;
+  if (m.kind == MessageKind::request && !admit(m, *spec)) return;
   (this->*route->handle)(m);
 }
 
@@ -299,6 +300,15 @@ void Session::stop_with_error(std::string message) {
 
 // SIGINT or SIGTERM: the run ends as interrupted (finish), resumable when journaled.
 void Session::stop_interrupted() {
+  close_channel();
+  kill_child();
+}
+
+// The request would have passed the run's budget: it is not run nor journaled, and the run
+// ends (status budget), resumable under a raised budget.
+void Session::stop_over_budget(std::string why) {
+  if (!o_.over_budget) o_.budget_message = std::move(why);
+  o_.over_budget = true;
   close_channel();
   kill_child();
 }

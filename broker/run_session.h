@@ -13,12 +13,15 @@
 #include "broker/journal/exchange_journal.h"
 #include "broker/policy.h"
 #include "broker/run_result.h"
+#include "broker/run_usage.h"
 #include "broker/secrets.h"
 #include "runtime/spawner/spawner.h"
 #include "sidecars/run_limits.h"
 #include "tools/registry.h"
 
 namespace tactus::broker {
+
+class RunTrace;
 
 struct RunRequest {
   std::string run_id;
@@ -36,6 +39,13 @@ struct RunRequest {
   AuditLog* audit = nullptr;  // audit.path; may be null
   // Durable runs: numbers, replays and journals every request (null: none is journaled).
   ExchangeJournal* exchanges = nullptr;
+  // What the run has used so far (a resume's journaled calls included), counted on as it runs,
+  // and what it may use: the call that would pass the budget ends the run (status budget).
+  // usage may be null: nothing is counted, and no budget is kept.
+  RunUsage* usage = nullptr;
+  Budget budget;
+  // OpenTelemetry spans of the run's agent turns, model and tool calls (telemetry:); null: off.
+  RunTrace* trace = nullptr;
   // Asks a person at the terminal (Human.*); returns the answer's value, or nullopt when nobody
   // can be asked (no terminal, --no-input): the run then suspends if it has a journal.
   std::function<std::optional<protocol::Json>(const std::string& kind,

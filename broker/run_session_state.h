@@ -54,6 +54,7 @@ class Session {
   void on_checkpoint(const Message& m);
   void on_checkpoint_result(const Message& m);
   void on_human_request(const Message& m) { on_human(m, false); }
+  void on_trace(const Message& m);
 
  private:
   enum class Phase { awaiting_ready, running, finished };
@@ -73,15 +74,17 @@ class Session {
   void stop_with_error(std::string message);
   void stop_interrupted();
   void violate(std::string why);
+  void stop_over_budget(std::string why);
 
   // What answering takes (run_requests.cpp).
   void send_run();
-  bool journal_before(const Message& m, const protocol::MethodSpec& spec);
+  bool admit(const Message& m, const protocol::MethodSpec& spec);
+  bool within_budget(const Message& m);
   void respond(const Message& m, const std::string& payload);
   std::string answer(std::int64_t id, const std::string& what, tools::ToolOutcome& r);
   tools::CallContext call_context(const std::string& tool);
   void audit(const std::string& name, const protocol::Json& args, const tools::ToolOutcome& r,
-             double ms, const protocol::Json& usage = protocol::Json());
+             double ms, const protocol::Json& spend = protocol::Json());
   bool count_output(std::size_t bytes);
   bool ready_to_write();
   void check_output();

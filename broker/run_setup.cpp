@@ -103,6 +103,19 @@ std::string journal_path(const sidecars::Config& config) {
   return (project_root() / s.value).lexically_normal().string();
 }
 
+Budget budget_of(const sidecars::Config& c) {
+  Budget b;
+  b.usd = c.budget_usd.value;
+  b.tokens = c.budget_tokens.value;
+  b.model_calls = c.budget_model_calls.value;
+  b.tool_calls = c.budget_tool_calls.value;
+  b.usd_at = c.budget_usd.origin.text();
+  b.tokens_at = c.budget_tokens.origin.text();
+  b.model_calls_at = c.budget_model_calls.origin.text();
+  b.tool_calls_at = c.budget_tool_calls.origin.text();
+  return b;
+}
+
 bool compose_run(const std::string& procedure, const RunFlags& flags, RunSetup& s,
                  std::string& error) {
   s.procedure = procedure;
@@ -142,6 +155,12 @@ bool compose_run(const std::string& procedure, const RunFlags& flags, RunSetup& 
   if (s.backend != "none") s.unsandboxed_because.clear();
   req.backend = s.backend == "none" ? spawner::Backend::danger_none : spawner::Backend::jail;
 
+  req.usage = s.usage.get();
+  req.budget = budget_of(config);
+  if (!config.otlp_endpoint.value.empty())
+    s.trace_config = TraceConfig{config.otlp_endpoint.value, config.capture_content.value,
+                                 config.telemetry_timeout.value};
+
   if (!config.audit_path.value.empty()) {
     s.audit = std::make_unique<AuditLog>();
     const AuditLimits limits{config.audit_max_line.value, config.audit_max_bytes.value};
@@ -149,6 +168,12 @@ bool compose_run(const std::string& procedure, const RunFlags& flags, RunSetup& 
     req.audit = s.audit.get();
   }
   return true;
+}
+
+std::unique_ptr<RunTrace> make_trace(const RunSetup& s) {
+  if (!s.trace_config || s.req.mode != "run") return nullptr;  // validate and test send none
+  return std::make_unique<RunTrace>(*s.trace_config, s.req.run_id,
+                                    fs::path(s.procedure).filename().string(), s.redactor);
 }
 
 tools::ToolContext tool_context(const RunSetup& setup, tools::CommandLauncher& launcher) {

@@ -14,6 +14,8 @@
 #include "broker/audit_log.h"
 #include "broker/journal/journal_secrets.h"
 #include "broker/run_session.h"
+#include "broker/run_trace.h"
+#include "broker/run_usage.h"
 #include "broker/secrets.h"
 #include "sidecars/config.h"
 #include "tools/tool_context.h"
@@ -41,6 +43,11 @@ struct RunSetup {
   // Backend none: what asked for it ("--no-sandbox", "sandbox.enabled: false at FILE:L:C").
   std::string unsandboxed_because;
   std::unique_ptr<AuditLog> audit;
+  // What the run uses (req.usage points here; a resume adds its journal's entries first).
+  std::unique_ptr<RunUsage> usage = std::make_unique<RunUsage>();
+  // telemetry: where the run's trace goes; unset: not traced. The caller makes the RunTrace
+  // (req.trace) once the run has its id (make_trace).
+  std::optional<TraceConfig> trace_config;
   // What the file tools wrote in the journaled part of a resumed run (sandbox.limits.disk
   // counts across resumes); the caller sets it.
   std::uint64_t disk_used = 0;
@@ -65,6 +72,12 @@ bool load_procedure_config(const std::string& procedure, sidecars::Config& confi
 // spawner was forked. false: error is one line (a configuration error, exit code 2).
 bool compose_run(const std::string& procedure, const RunFlags& flags, RunSetup& setup,
                  std::string& error);
+
+// The budget the configuration sets (budget:), with where each limit was set.
+Budget budget_of(const sidecars::Config& config);
+
+// The trace of setup's run (req.run_id), or null when telemetry is off.
+std::unique_ptr<RunTrace> make_trace(const RunSetup& setup);
 
 // The host tools' context of a composed run: mounts, trusted files, disk, network, command
 // tools with their own secrets, the providers (broker/llm_providers.h). setup must outlive it.

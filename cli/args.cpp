@@ -352,9 +352,9 @@ ParseResult parse_cli(int argc, const char* const* argv) {
     }
     const std::string& st = o.status_filter;
     if (!st.empty() && st != "running" && st != "suspended" && st != "interrupted" &&
-        st != "completed" && st != "failed")
+        st != "budget" && st != "completed" && st != "failed")
       r.error = "option '--status': '" + st +
-                "' is not one of running, suspended, interrupted, completed, failed";
+                "' is not one of running, suspended, interrupted, budget, completed, failed";
     return r;
   }
   if (cmd == "sandbox") {
@@ -434,15 +434,16 @@ any text. A value that does not fit is refused (exit 2) and the run stays suspen
 'tactus resume RUN_ID' would. See docs/durability.md.
 )";
   if (topic == "runs")
-    return R"(usage: tactus runs [--status running|suspended|interrupted|completed|failed] [--json]
+    return R"(usage: tactus runs [--status running|suspended|interrupted|budget|completed|failed] [--json]
        tactus runs fail RUN_ID [--reason TEXT]
 
 Lists the runs in the project's journal, newest first: id, status, start time (UTC) and
 procedure. Only journaled runs are listed: a run appears once it has had an outside effect (a
 model call, a tool, a human); a run without one has nothing to resume and is not journaled.
-An interrupted run (SIGINT, SIGTERM) is resumable. --json adds 'repeated': how many requests
-its resumes sent again because they were in flight when its host died or was interrupted (at
-most one each time).
+An interrupted run (SIGINT, SIGTERM) is resumable, and so is one its budget stopped (status
+budget) once the budget is raised. --json adds 'repeated': how many requests its resumes sent
+again because they were in flight when its host died or was interrupted (at most one each
+time), and what each run used and spent: 'usage' (model and tool calls, tokens) and 'cost'.
 
 'runs fail' marks a suspended or stuck run failed (its entries are kept), so a run that cannot
 be resumed does not trap you; a run some live process holds is refused. A run whose resumes
@@ -545,7 +546,8 @@ options:
                         they are shown escaped, \x1b; Human.* prompts are escaped always)
 
 exit codes: 0 ok, 1 error, 2 usage, 3 limit (timeout, cpu, memory, output),
-            4 sandbox (violation, crashed, setup), 5 suspended, 128 + signal interrupted
+            4 sandbox (violation, crashed, setup), 5 suspended, 6 budget (the run's
+            budget: is spent; resumable), 128 + signal interrupted
             (130 Ctrl-C, 143 SIGTERM: the jail is killed, a journaled run stays resumable).
             See docs/cli.md.
 )";

@@ -169,14 +169,24 @@ int runs_command(const CliOptions& o) {
   }
   if (o.json) {
     Json list = Json::array();
-    for (const auto& r : runs)
+    for (const auto& r : runs) {
+      // What it used and spent, from its journaled answers (broker/run_usage.h).
+      broker::RunUsage used;
+      used.add_entries(journal->entries(r.run_id, error));
       list.push_back({{"run_id", r.run_id},
                       {"status", r.status},
                       {"started_at", r.started_at},
                       {"updated_at", r.updated_at},
                       {"procedure", r.procedure},
                       // Requests its resumes sent again: each was in flight at a death.
-                      {"repeated", r.repeated}});
+                      {"repeated", r.repeated},
+                      {"usage", used.usage_json()},
+                      {"cost", used.cost_json()}});
+    }
+    if (!error.empty()) {
+      write_err("tactus: " + error + "\n");
+      return kExitUsage;
+    }
     std::cout << protocol::dump_json(list) << "\n";
     return 0;
   }

@@ -355,6 +355,8 @@ broker::RunResult execute_run(PreparedRun& p, const CliOptions& o, spawner::Spaw
                       std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                           std::chrono::duration<double>(req.limits.timeout_seconds));
   const tools::ToolRegistry tools(std::move(tool_ctx));
+  const std::unique_ptr<broker::RunTrace> trace = broker::make_trace(p);
+  p.req.trace = trace.get();
   broker::RunResult r;
   if (p.backend == "pool") {
     broker::WorkerPool pool(spawner, req, 1, std::chrono::seconds(60));
@@ -369,6 +371,15 @@ broker::RunResult execute_run(PreparedRun& p, const CliOptions& o, spawner::Spaw
   } else {
     r = broker::run_procedure(spawner, req, tools, out);  // masks what it writes out
   }
+  p.req.trace = nullptr;
+  if (req.usage) {
+    r.usage = req.usage->usage_json();
+    r.cost = req.usage->cost_json();
+  }
+  // A trace that cannot be sent is the operator's concern, never the run's failure.
+  if (trace)
+    if (const std::string warning = trace->finish(broker::to_string(r.status)); !warning.empty())
+      write_all(2, "tactus: warning: " + warning + "\n");
   return r;
 }
 
@@ -476,6 +487,7 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
       replay = journal->entries(req.run_id, error);
       if (!error.empty()) return usage_failure(o, req.run_id, error);
       p.disk_used = written_by_file_tools(replay);
+      p.usage->add_entries(replay);  // the budget counts what the run used before
       // A resume that keeps killing its host at one point (a crash the replay reproduces)
       // would trap the run: the third attempt there fails it, with the reason.
       int deaths = 0;
@@ -572,6 +584,8 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
       ok = jl->set_status(req.run_id, "suspended", jerror);
     else if (r.status == broker::RunStatus::interrupted)  // resumable: not a death, not an end
       ok = jl->set_status(req.run_id, "interrupted", jerror);
+    else if (r.status == broker::RunStatus::budget)  // resumable under a raised budget
+      ok = jl->set_status(req.run_id, "budget", jerror);
     else if (r.status == broker::RunStatus::ok)
       ok = jl->finish_run(req.run_id, "completed", protocol::dump_json(r.result), "", jerror);
     else
@@ -581,6 +595,8 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
   }
   if (r.status == broker::RunStatus::interrupted && jl && durable)
     r.message += "; resume it with 'tactus resume " + req.run_id + "'";
+  if (r.status == broker::RunStatus::budget && jl && durable)
+    r.message += "; raise the budget and resume it with 'tactus resume " + req.run_id + "'";
   if (!print_outcome(o, r) && r.status == broker::RunStatus::ok) return 1;
   if (r.status == broker::RunStatus::interrupted) return 128 + r.signal;
   return broker::exit_code(r.status);

@@ -56,6 +56,7 @@ bool list_scenarios(PreparedRun& p, const CliOptions& o, spawner::SpawnerClient&
   p.req.mode = "validate";
   p.req.options = Json();
   p.req.run_id = broker::random_hex(8);
+  *p.usage = broker::RunUsage{};  // each scenario is a run of its own
   CaptureSink sink;
   const broker::RunResult r = execute_run(p, o, spawner, sink, false);
   if (r.status != broker::RunStatus::ok) {
@@ -97,6 +98,7 @@ ScenarioReport run_scenario(PreparedRun& p, const CliOptions& o, spawner::Spawne
   p.req.mode = "test";
   p.req.options = Json{{"scenario", scenario}, {"mock", o.mock}};
   p.req.run_id = broker::random_hex(8);
+  *p.usage = broker::RunUsage{};  // each scenario is a run of its own
   CaptureSink sink;
   const auto start = std::chrono::steady_clock::now();
   const broker::RunResult r = execute_run(p, o, spawner, sink, false);

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,10 +48,23 @@ struct SecretDecl {
   Origin origin;
 };
 
+// USD per million tokens of one model (providers.NAME.prices.MODEL).
+struct PriceDecl {
+  double input = 0;
+  double cached_input = 0;
+  double output = 0;
+  double cache_write = -1;  // < 0: not given (1.25 x input, Anthropic's five-minute cache write)
+  Origin origin;
+};
+
 struct Provider {
   std::string api_key;   // a secret's name
   std::string base_url;  // empty: the provider's own
   std::string api;       // "openai" | "anthropic" | "" (by name)
+  // Chat Completions' output cap: "max_tokens" | "max_completion_tokens" | "" (by base URL:
+  // max_completion_tokens for OpenAI's own API, max_tokens for a compatible server).
+  std::string max_tokens_field;
+  std::map<std::string, PriceDecl> prices;  // by model; over the built-in table
   Origin origin;
 };
 
@@ -101,6 +115,16 @@ struct Config {
   Setting<double> provider_timeout{120};
   Setting<std::uint64_t> provider_retries{3};
   std::map<std::string, McpServer> mcp_servers;
+  // budget: what one run may spend, resumes included (broker/run_usage.h). Unset: no bound.
+  Setting<std::optional<double>> budget_usd;
+  Setting<std::optional<std::uint64_t>> budget_tokens;
+  Setting<std::optional<std::uint64_t>> budget_model_calls;
+  Setting<std::optional<std::uint64_t>> budget_tool_calls;
+  // telemetry: OpenTelemetry spans over OTLP/HTTP JSON (broker/run_trace.h). Off when the
+  // endpoint is empty.
+  Setting<std::string> otlp_endpoint;
+  Setting<bool> capture_content{false};
+  Setting<double> telemetry_timeout{2};
   // audit, journal
   Setting<std::string> audit_path;
   // A line longer than max_line has its args cut (with a marker and their size); the file is

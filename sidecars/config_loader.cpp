@@ -13,13 +13,15 @@
 #include <sstream>
 
 #include "sidecars/config.h"
+#include "sidecars/layer_reader.h"
 #include "sidecars/run_limits.h"
 #include "sidecars/units.h"
 
 namespace tactus::sidecars {
-namespace {
 
 namespace fs = std::filesystem;
+
+namespace {
 
 std::size_t edit_distance(std::string_view a, std::string_view b) {
   std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
@@ -32,6 +34,8 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
   }
   return prev[b.size()];
 }
+
+}  // namespace
 
 std::string suggestion(const std::string& key, const std::vector<std::string>& known) {
   std::string best;
@@ -53,451 +57,265 @@ std::string join(const std::vector<std::string>& v) {
   return out;
 }
 
-// Reads one layer into a Config. Every error is "file:line:column: key: what".
-class LayerReader {
- public:
-  LayerReader(std::string file, std::string base_dir, Config& config, std::string& error)
-      : file_(std::move(file)), base_(std::move(base_dir)), cfg_(config), error_(error) {}
-
-  bool read(const YAML::Node& root) {
-    if (!root || root.IsNull()) return true;  // an empty file is an empty layer
-    if (!root.IsMap()) return fail(root, "", "the top level must be a mapping of keys");
-    return each(root, "",
-                {"sandbox", "tools", "secrets", "providers", "mcp_servers", "audit", "journal"},
-                [&](const std::string& k, const YAML::Node& v) {
-                  if (k == "sandbox") return sandbox(v);
-                  if (k == "tools") return tools(v);
-                  if (k == "secrets") return secrets(v);
-                  if (k == "providers") return providers(v);
-                  if (k == "mcp_servers") return mcp_servers(v);
-                  if (k == "audit") return audit(v);
-                  return journal(v);
-                });
+bool LayerReader::volumes(const YAML::Node& n, const std::string& key) {
+  if (!n.IsSequence()) return fail(n, key, "expected a list of \"host:/virtual[:ro|:rw]\"");
+  std::vector<Volume> out;
+  for (const auto& item : n) {
+    std::string spec;
+    if (!text(item, key, spec)) return false;
+    std::vector<std::string> parts;
+    std::stringstream ss(spec);
+    for (std::string p; std::getline(ss, p, ':');) parts.push_back(p);
+    Volume v;
+    v.origin = origin(item);
+    if (parts.size() == 3 && (parts[2] == "ro" || parts[2] == "rw"))
+      v.read_only = parts[2] == "ro";
+    else if (parts.size() != 2)
+      return fail(item, key, "'" + spec + "' is not \"host:/virtual[:ro|:rw]\"");
+    v.host = resolve_path(parts[0]);
+    v.virtual_path = parts[1];
+    if (parts[0].empty()) return fail(item, key, "'" + spec + "': the host path is empty");
+    if (v.virtual_path.size() < 2 || v.virtual_path[0] != '/' || v.virtual_path.back() == '/' ||
+        v.virtual_path.find("/..") != std::string::npos ||
+        v.virtual_path.find("/./") != std::string::npos)
+      return fail(item, key,
+                  "'" + spec +
+                      "': the virtual path must be absolute, like /data, without a "
+                      "trailing slash, . or ..");
+    if (v.virtual_path == "/workspace")
+      return fail(item, key, "'" + spec + "': /workspace is the procedure's directory");
+    for (const auto& other : out)
+      if (other.virtual_path == v.virtual_path)
+        return fail(item, key, "'" + v.virtual_path + "' is mounted twice");
+    out.push_back(v);
   }
+  cfg_.volumes = {out, origin(n)};
+  return true;
+}
 
- private:
-  Origin origin(const YAML::Node& n) const {
-    const auto m = n.Mark();
-    return Origin{file_, m.line + 1, m.column + 1};
-  }
+bool LayerReader::sandbox(const YAML::Node& n) {
+  return each(n, "sandbox",
+              {"enabled", "backend", "timeout", "jit", "limits", "mount_current_dir", "workspace",
+               "volumes", "network", "network_filter"},
+              [&](const std::string& k, const YAML::Node& v) {
+                const std::string key = "sandbox." + k;
+                if (k == "enabled") return boolean(v, key, cfg_.enabled);
+                if (k == "backend") return word(v, key, {"jail", "pool", "none"}, cfg_.backend);
+                if (k == "timeout") return duration(v, key, 0.001, cfg_.timeout);
+                if (k == "jit") return boolean(v, key, cfg_.jit);
+                if (k == "mount_current_dir") return boolean(v, key, cfg_.mount_current_dir);
+                if (k == "workspace") return word(v, key, {"ro", "rw", "off"}, cfg_.workspace);
+                if (k == "volumes") return volumes(v, key);
+                if (k == "network")
+                  return word(v, key, {"none", "filtered", "host"}, cfg_.network);
+                if (k == "network_filter")
+                  return each(
+                      v, key, {"allow", "deny"}, [&](const std::string& f, const YAML::Node& r) {
+                        return regexes(r, key + "." + f,
+                                       f == "allow" ? cfg_.network_allow : cfg_.network_deny);
+                      });
+                return limits(v);
+              });
+}
 
-  bool fail(const YAML::Node& n, const std::string& key, const std::string& what) {
-    error_ = origin(n).text() + ": " + (key.empty() ? "" : key + ": ") + what;
-    return false;
-  }
+bool LayerReader::limits(const YAML::Node& n) {
+  return each(n, "sandbox.limits", {"memory", "cpu", "output", "instructions", "message", "disk"},
+              [&](const std::string& k, const YAML::Node& v) {
+                const std::string key = "sandbox.limits." + k;
+                if (k == "memory") return size(v, key, kMinMemory, 1ull << 40, cfg_.memory);
+                if (k == "output") return size(v, key, 1, 1ull << 40, cfg_.output);
+                if (k == "message") return size(v, key, kMinMessage, 1ull << 30, cfg_.message);
+                if (k == "disk") return size(v, key, 0, 1ull << 50, cfg_.disk);
+                if (k == "instructions") return count(v, key, 1ull << 50, cfg_.instructions);
+                Setting<double> cpu;
+                if (!duration(v, key, 1, cpu)) return false;
+                cfg_.cpu = {static_cast<std::uint64_t>(cpu.value + 0.999), cpu.origin};
+                return true;
+              });
+}
 
-  // Visits each key of a mapping; unknown keys and duplicates are errors.
-  template <class F>
-  bool each(const YAML::Node& map, const std::string& prefix, std::vector<std::string> known,
-            F&& visit) {
-    if (!map.IsMap()) return fail(map, prefix, "expected a mapping (key: value pairs)");
-    std::set<std::string> seen;
-    for (auto it = map.begin(); it != map.end(); ++it) {
-      const std::string k = it->first.Scalar();
-      const std::string key = prefix.empty() ? k : prefix + "." + k;
-      if (!known.empty() && std::find(known.begin(), known.end(), k) == known.end())
-        return fail(it->first, key,
-                    "unknown key" + suggestion(k, known) + "; known here: " + join(known));
-      if (!seen.insert(k).second) return fail(it->first, key, "duplicate key");
-      if (!visit(k, it->second)) return false;
-    }
+bool LayerReader::tools(const YAML::Node& n) {
+  return each(
+      n, "tools", {"allow", "commands", "http"}, [&](const std::string& k, const YAML::Node& v) {
+        if (k == "allow") {
+          if (!strings(v, "tools.allow", cfg_.tools_allow.value)) return false;
+          cfg_.tools_allow.origin = origin(v);
+          return true;
+        }
+        if (k == "http")
+          return each(
+              v, "tools.http", {"idempotency_key"}, [&](const std::string&, const YAML::Node& x) {
+                return boolean(x, "tools.http.idempotency_key", cfg_.http_idempotency_key);
+              });
+        return each(v, "tools.commands", {}, [&](const std::string& name, const YAML::Node& c) {
+          const std::string key = "tools.commands." + name;
+          CommandTool tool;
+          tool.origin = origin(c);
+          bool has_command = false;
+          const bool ok =
+              each(c, key, {"command", "timeout", "network", "secrets"},
+                   [&](const std::string& f, const YAML::Node& x) {
+                     const std::string fk = key + "." + f;
+                     if (f == "command") {
+                       has_command = true;
+                       if (!strings(x, fk, tool.command)) return false;
+                       if (tool.command.empty() || tool.command[0][0] != '/')
+                         return fail(x, fk, "the first word must be an absolute path");
+                       return true;
+                     }
+                     if (f == "timeout") {
+                       Setting<double> t;
+                       if (!duration(x, fk, 0.001, t)) return false;
+                       tool.timeout = t.value;
+                       return true;
+                     }
+                     if (f == "network") {
+                       Setting<std::string> w;
+                       // A command's sockets are its own: hosts cannot be
+                       // filtered without a proxy, so there is no "filtered".
+                       if (!word(x, fk, {"none", "host"}, w)) return false;
+                       tool.network = w.value;
+                       return true;
+                     }
+                     return strings(x, fk, tool.secrets);
+                   });
+          if (!ok) return false;
+          if (!has_command) return fail(c, key, "needs a command");
+          cfg_.commands[name] = tool;
+          return true;
+        });
+      });
+}
+
+bool LayerReader::secrets(const YAML::Node& n) {
+  return each(n, "secrets", {}, [&](const std::string& name, const YAML::Node& s) {
+    const std::string key = "secrets." + name;
+    if (!s.IsMap() || s.size() != 1)
+      return fail(s, key, "expected exactly one of {env: VARIABLE} or {file: PATH}");
+    SecretDecl d;
+    d.origin = origin(s);
+    const bool ok =
+        each(s, key, {"env", "file"}, [&](const std::string& kind, const YAML::Node& r) {
+          d.kind = kind;
+          if (!text(r, key + "." + kind, d.ref)) return false;
+          if (kind == "file") d.ref = resolve_path(d.ref);
+          return true;
+        });
+    if (!ok) return false;
+    cfg_.secrets[name] = d;
     return true;
-  }
+  });
+}
 
-  bool scalar(const YAML::Node& n, const std::string& key, const char* what) {
-    if (n.IsScalar()) return true;
-    return fail(n, key, std::string("expected ") + what);
-  }
-
-  bool boolean(const YAML::Node& n, const std::string& key, Setting<bool>& out) {
-    if (!scalar(n, key, "true or false")) return false;
-    const std::string& s = n.Scalar();
-    if (s != "true" && s != "false") return fail(n, key, "expected true or false, got '" + s + "'");
-    out = {s == "true", origin(n)};
-    return true;
-  }
-
-  bool word(const YAML::Node& n, const std::string& key, const std::vector<std::string>& allowed,
-            Setting<std::string>& out) {
-    if (!scalar(n, key, "a string")) return false;
-    const std::string& s = n.Scalar();
-    if (std::find(allowed.begin(), allowed.end(), s) == allowed.end())
-      return fail(n, key, "'" + s + "' is not one of: " + join(allowed) + suggestion(s, allowed));
-    out = {s, origin(n)};
-    return true;
-  }
-
-  bool text(const YAML::Node& n, const std::string& key, std::string& out) {
-    if (!scalar(n, key, "a string")) return false;
-    out = n.Scalar();
-    if (out.empty()) return fail(n, key, "must not be empty");
-    return true;
-  }
-
-  bool size(const YAML::Node& n, const std::string& key, std::uint64_t min, std::uint64_t max,
-            Setting<std::uint64_t>& out) {
-    if (!scalar(n, key, "a size (e.g. 512k, 128m, 2g)")) return false;
-    const auto v = parse_size(n.Scalar());
-    if (!v) return fail(n, key, "'" + n.Scalar() + "' is not a size (e.g. 512k, 128m, 2g)");
-    if (*v < min || *v > max)
-      return fail(n, key, "must be between " + format_size(min) + " and " + format_size(max));
-    out = {*v, origin(n)};
-    return true;
-  }
-
-  bool count(const YAML::Node& n, const std::string& key, std::uint64_t max,
-             Setting<std::uint64_t>& out) {
-    if (!scalar(n, key, "a whole number")) return false;
-    const std::string& s = n.Scalar();
-    if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos || s.size() > 18)
-      return fail(n, key, "'" + s + "' is not a whole number");
-    const std::uint64_t v = std::stoull(s);
-    if (v > max) return fail(n, key, "must be at most " + std::to_string(max));
-    out = {v, origin(n)};
-    return true;
-  }
-
-  bool duration(const YAML::Node& n, const std::string& key, double min, Setting<double>& out) {
-    if (!scalar(n, key, "a duration (e.g. 30, 30s, 5m, 1h)")) return false;
-    const auto v = parse_duration(n.Scalar());
-    if (!v) return fail(n, key, "'" + n.Scalar() + "' is not a duration (e.g. 30, 30s, 5m, 1h)");
-    if (*v < min)
-      return fail(n, key,
-                  min < 1 ? "must be more than 0 s"
-                          : "must be at least " + std::to_string(static_cast<long>(min)) + " s");
-    out = {*v, origin(n)};
-    return true;
-  }
-
-  bool strings(const YAML::Node& n, const std::string& key, std::vector<std::string>& out) {
-    if (!n.IsSequence()) return fail(n, key, "expected a list of strings");
-    out.clear();
-    for (const auto& item : n) {
-      std::string s;
-      if (!text(item, key, s)) return false;
-      out.push_back(s);
-    }
-    return true;
-  }
-
-  bool regexes(const YAML::Node& n, const std::string& key,
-               Setting<std::vector<std::string>>& out) {
-    if (!strings(n, key, out.value)) return false;
-    std::size_t i = 0;
-    for (const auto& item : n) {
-      try {
-        std::regex re(out.value[i], std::regex::ECMAScript);
-      } catch (const std::regex_error& e) {
-        return fail(item, key, "'" + out.value[i] + "' is not a valid regular expression");
-      }
-      ++i;
-    }
-    out.origin = origin(n);
-    return true;
-  }
-
-  std::string resolve_path(std::string p) const {
-    if (p.rfind("~/", 0) == 0) {
-      const char* home = std::getenv("HOME");
-      if (home) p = std::string(home) + p.substr(1);
-    }
-    if (!p.empty() && p[0] != '/') p = (fs::path(base_) / p).lexically_normal().string();
-    return p;
-  }
-
-  bool volumes(const YAML::Node& n, const std::string& key) {
-    if (!n.IsSequence()) return fail(n, key, "expected a list of \"host:/virtual[:ro|:rw]\"");
-    std::vector<Volume> out;
-    for (const auto& item : n) {
-      std::string spec;
-      if (!text(item, key, spec)) return false;
-      std::vector<std::string> parts;
-      std::stringstream ss(spec);
-      for (std::string p; std::getline(ss, p, ':');) parts.push_back(p);
-      Volume v;
-      v.origin = origin(item);
-      if (parts.size() == 3 && (parts[2] == "ro" || parts[2] == "rw"))
-        v.read_only = parts[2] == "ro";
-      else if (parts.size() != 2)
-        return fail(item, key, "'" + spec + "' is not \"host:/virtual[:ro|:rw]\"");
-      v.host = resolve_path(parts[0]);
-      v.virtual_path = parts[1];
-      if (parts[0].empty()) return fail(item, key, "'" + spec + "': the host path is empty");
-      if (v.virtual_path.size() < 2 || v.virtual_path[0] != '/' || v.virtual_path.back() == '/' ||
-          v.virtual_path.find("/..") != std::string::npos ||
-          v.virtual_path.find("/./") != std::string::npos)
-        return fail(item, key,
-                    "'" + spec +
-                        "': the virtual path must be absolute, like /data, without a "
-                        "trailing slash, . or ..");
-      if (v.virtual_path == "/workspace")
-        return fail(item, key, "'" + spec + "': /workspace is the procedure's directory");
-      for (const auto& other : out)
-        if (other.virtual_path == v.virtual_path)
-          return fail(item, key, "'" + v.virtual_path + "' is mounted twice");
-      out.push_back(v);
-    }
-    cfg_.volumes = {out, origin(n)};
-    return true;
-  }
-
-  bool sandbox(const YAML::Node& n) {
-    return each(n, "sandbox",
-                {"enabled", "backend", "timeout", "jit", "limits", "mount_current_dir", "workspace",
-                 "volumes", "network", "network_filter"},
-                [&](const std::string& k, const YAML::Node& v) {
-                  const std::string key = "sandbox." + k;
-                  if (k == "enabled") return boolean(v, key, cfg_.enabled);
-                  if (k == "backend") return word(v, key, {"jail", "pool", "none"}, cfg_.backend);
-                  if (k == "timeout") return duration(v, key, 0.001, cfg_.timeout);
-                  if (k == "jit") return boolean(v, key, cfg_.jit);
-                  if (k == "mount_current_dir") return boolean(v, key, cfg_.mount_current_dir);
-                  if (k == "workspace") return word(v, key, {"ro", "rw", "off"}, cfg_.workspace);
-                  if (k == "volumes") return volumes(v, key);
-                  if (k == "network")
-                    return word(v, key, {"none", "filtered", "host"}, cfg_.network);
-                  if (k == "network_filter")
-                    return each(
-                        v, key, {"allow", "deny"}, [&](const std::string& f, const YAML::Node& r) {
-                          return regexes(r, key + "." + f,
-                                         f == "allow" ? cfg_.network_allow : cfg_.network_deny);
-                        });
-                  return limits(v);
-                });
-  }
-
-  bool limits(const YAML::Node& n) {
-    return each(n, "sandbox.limits", {"memory", "cpu", "output", "instructions", "message", "disk"},
-                [&](const std::string& k, const YAML::Node& v) {
-                  const std::string key = "sandbox.limits." + k;
-                  if (k == "memory") return size(v, key, kMinMemory, 1ull << 40, cfg_.memory);
-                  if (k == "output") return size(v, key, 1, 1ull << 40, cfg_.output);
-                  if (k == "message") return size(v, key, kMinMessage, 1ull << 30, cfg_.message);
-                  if (k == "disk") return size(v, key, 0, 1ull << 50, cfg_.disk);
-                  if (k == "instructions") return count(v, key, 1ull << 50, cfg_.instructions);
-                  Setting<double> cpu;
-                  if (!duration(v, key, 1, cpu)) return false;
-                  cfg_.cpu = {static_cast<std::uint64_t>(cpu.value + 0.999), cpu.origin};
-                  return true;
-                });
-  }
-
-  bool tools(const YAML::Node& n) {
-    return each(
-        n, "tools", {"allow", "commands", "http"}, [&](const std::string& k, const YAML::Node& v) {
-          if (k == "allow") {
-            if (!strings(v, "tools.allow", cfg_.tools_allow.value)) return false;
-            cfg_.tools_allow.origin = origin(v);
+// mcp_servers.NAME: {command, env, secrets, cwd, network, workspace, timeout,
+// startup_timeout, memory, media}. The name becomes part of tool names (mcp.NAME.TOOL), so
+// it is a plain word; the command must name an installed program, never npx.
+bool LayerReader::mcp_servers(const YAML::Node& n) {
+  return each(n, "mcp_servers", {}, [&](const std::string& name, const YAML::Node& m) {
+    const std::string key = "mcp_servers." + name;
+    if (name.empty() || name.size() > 32 ||
+        name.find_first_not_of(
+            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") !=
+            std::string::npos)
+      return fail(m, key, "a server's name is 1 to 32 letters, digits, '_' or '-'");
+    McpServer server;
+    server.origin = origin(m);
+    bool has_command = false;
+    const bool ok = each(
+        m, key,
+        {"command", "env", "secrets", "cwd", "network", "workspace", "timeout", "startup_timeout",
+         "memory", "media"},
+        [&](const std::string& f, const YAML::Node& x) {
+          const std::string fk = key + "." + f;
+          if (f == "command") return mcp_command(x, fk, server, has_command);
+          if (f == "secrets") return strings(x, fk, server.secrets);
+          if (f == "cwd") {
+            if (!text(x, fk, server.cwd)) return false;
+            server.cwd = resolve_path(server.cwd);
             return true;
           }
-          if (k == "http")
-            return each(
-                v, "tools.http", {"idempotency_key"}, [&](const std::string&, const YAML::Node& x) {
-                  return boolean(x, "tools.http.idempotency_key", cfg_.http_idempotency_key);
-                });
-          return each(v, "tools.commands", {}, [&](const std::string& name, const YAML::Node& c) {
-            const std::string key = "tools.commands." + name;
-            CommandTool tool;
-            tool.origin = origin(c);
-            bool has_command = false;
-            const bool ok =
-                each(c, key, {"command", "timeout", "network", "secrets"},
-                     [&](const std::string& f, const YAML::Node& x) {
-                       const std::string fk = key + "." + f;
-                       if (f == "command") {
-                         has_command = true;
-                         if (!strings(x, fk, tool.command)) return false;
-                         if (tool.command.empty() || tool.command[0][0] != '/')
-                           return fail(x, fk, "the first word must be an absolute path");
-                         return true;
-                       }
-                       if (f == "timeout") {
-                         Setting<double> t;
-                         if (!duration(x, fk, 0.001, t)) return false;
-                         tool.timeout = t.value;
-                         return true;
-                       }
-                       if (f == "network") {
-                         Setting<std::string> w;
-                         // A command's sockets are its own: hosts cannot be
-                         // filtered without a proxy, so there is no "filtered".
-                         if (!word(x, fk, {"none", "host"}, w)) return false;
-                         tool.network = w.value;
-                         return true;
-                       }
-                       return strings(x, fk, tool.secrets);
-                     });
-            if (!ok) return false;
-            if (!has_command) return fail(c, key, "needs a command");
-            cfg_.commands[name] = tool;
+          Setting<bool> b;
+          Setting<double> d;
+          Setting<std::string> w;
+          Setting<std::uint64_t> z;
+          if (f == "network") return boolean(x, fk, b) && (server.network = b.value, true);
+          if (f == "media") return boolean(x, fk, b) && (server.media = b.value, true);
+          if (f == "workspace")
+            return word(x, fk, {"ro", "rw", "off"}, w) && (server.workspace = w.value, true);
+          if (f == "timeout")
+            return duration(x, fk, 0.001, d) && (server.timeout = d.value, true);
+          if (f == "startup_timeout")
+            return duration(x, fk, 0.001, d) && (server.startup_timeout = d.value, true);
+          if (f == "memory")
+            return size(x, fk, 64ull << 20, 64ull << 30, z) && (server.memory = z.value, true);
+          return each(x, fk, {}, [&](const std::string& var, const YAML::Node& val) {
+            if (var.empty() || var.find_first_of("=") != std::string::npos)
+              return fail(val, fk + "." + var, "not a variable name");
+            if (!scalar(val, fk + "." + var, "a string")) return false;
+            server.env[var] = val.Scalar();
             return true;
           });
         });
-  }
-
-  bool secrets(const YAML::Node& n) {
-    return each(n, "secrets", {}, [&](const std::string& name, const YAML::Node& s) {
-      const std::string key = "secrets." + name;
-      if (!s.IsMap() || s.size() != 1)
-        return fail(s, key, "expected exactly one of {env: VARIABLE} or {file: PATH}");
-      SecretDecl d;
-      d.origin = origin(s);
-      const bool ok =
-          each(s, key, {"env", "file"}, [&](const std::string& kind, const YAML::Node& r) {
-            d.kind = kind;
-            if (!text(r, key + "." + kind, d.ref)) return false;
-            if (kind == "file") d.ref = resolve_path(d.ref);
-            return true;
-          });
-      if (!ok) return false;
-      cfg_.secrets[name] = d;
-      return true;
-    });
-  }
-
-  bool providers(const YAML::Node& n) {
-    return each(n, "providers", {}, [&](const std::string& name, const YAML::Node& p) {
-      const std::string key = "providers." + name;
-      if (name == "defaults")
-        return each(p, key, {"timeout", "retries"}, [&](const std::string& f, const YAML::Node& x) {
-          if (f == "timeout") return duration(x, key + ".timeout", 0.001, cfg_.provider_timeout);
-          return count(x, key + ".retries", 20, cfg_.provider_retries);
-        });
-      Provider prov;
-      prov.origin = origin(p);
-      const bool ok = each(
-          p, key, {"api_key", "base_url", "api"}, [&](const std::string& f, const YAML::Node& x) {
-            if (f == "api_key") return text(x, key + ".api_key", prov.api_key);
-            if (f == "base_url") {
-              if (!text(x, key + ".base_url", prov.base_url)) return false;
-              if (prov.base_url.rfind("http://", 0) != 0 && prov.base_url.rfind("https://", 0) != 0)
-                return fail(x, key + ".base_url", "must start with http:// or https://");
-              return true;
-            }
-            Setting<std::string> api;
-            if (!word(x, key + ".api", {"openai", "anthropic"}, api)) return false;
-            prov.api = api.value;
-            return true;
-          });
-      if (!ok) return false;
-      cfg_.providers[name] = prov;
-      return true;
-    });
-  }
-
-  // mcp_servers.NAME: {command, env, secrets, cwd, network, workspace, timeout,
-  // startup_timeout, memory, media}. The name becomes part of tool names (mcp.NAME.TOOL), so
-  // it is a plain word; the command must name an installed program, never npx.
-  bool mcp_servers(const YAML::Node& n) {
-    return each(n, "mcp_servers", {}, [&](const std::string& name, const YAML::Node& m) {
-      const std::string key = "mcp_servers." + name;
-      if (name.empty() || name.size() > 32 ||
-          name.find_first_not_of(
-              "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") !=
-              std::string::npos)
-        return fail(m, key, "a server's name is 1 to 32 letters, digits, '_' or '-'");
-      McpServer server;
-      server.origin = origin(m);
-      bool has_command = false;
-      const bool ok = each(
-          m, key,
-          {"command", "env", "secrets", "cwd", "network", "workspace", "timeout", "startup_timeout",
-           "memory", "media"},
-          [&](const std::string& f, const YAML::Node& x) {
-            const std::string fk = key + "." + f;
-            if (f == "command") return mcp_command(x, fk, server, has_command);
-            if (f == "secrets") return strings(x, fk, server.secrets);
-            if (f == "cwd") {
-              if (!text(x, fk, server.cwd)) return false;
-              server.cwd = resolve_path(server.cwd);
-              return true;
-            }
-            Setting<bool> b;
-            Setting<double> d;
-            Setting<std::string> w;
-            Setting<std::uint64_t> z;
-            if (f == "network") return boolean(x, fk, b) && (server.network = b.value, true);
-            if (f == "media") return boolean(x, fk, b) && (server.media = b.value, true);
-            if (f == "workspace")
-              return word(x, fk, {"ro", "rw", "off"}, w) && (server.workspace = w.value, true);
-            if (f == "timeout")
-              return duration(x, fk, 0.001, d) && (server.timeout = d.value, true);
-            if (f == "startup_timeout")
-              return duration(x, fk, 0.001, d) && (server.startup_timeout = d.value, true);
-            if (f == "memory")
-              return size(x, fk, 64ull << 20, 64ull << 30, z) && (server.memory = z.value, true);
-            return each(x, fk, {}, [&](const std::string& var, const YAML::Node& val) {
-              if (var.empty() || var.find_first_of("=") != std::string::npos)
-                return fail(val, fk + "." + var, "not a variable name");
-              if (!scalar(val, fk + "." + var, "a string")) return false;
-              server.env[var] = val.Scalar();
-              return true;
-            });
-          });
-      if (!ok) return false;
-      if (!has_command) return fail(m, key, "needs a command");
-      cfg_.mcp_servers[name] = server;
-      return true;
-    });
-  }
-
-  bool mcp_command(const YAML::Node& x, const std::string& key, McpServer& server, bool& has) {
-    has = true;
-    if (!strings(x, key, server.command)) return false;
-    if (server.command.empty()) return fail(x, key, "must not be empty");
-    const std::string first = fs::path(server.command[0]).filename().string();
-    if (first == "npx" || first == "npm" || first == "pnpm" || first == "yarn" || first == "bunx")
-      return fail(x, key,
-                  "'" + first +
-                      "' would download and run packages at run time; install the server "
-                      "with npm and name its entry file: [\"node\", \"./node_modules/PACKAGE/dist/"
-                      "index.js\"] (docs/configuration.md)");
-    for (auto& word : server.command)
-      if (word.rfind("./", 0) == 0 || word.rfind("../", 0) == 0) word = resolve_path(word);
-    if (server.command[0].find('/') != std::string::npos && server.command[0][0] != '/')
-      return fail(x, key,
-                  "the first word is a program's name (node) or a path: absolute, ./ or ../");
+    if (!ok) return false;
+    if (!has_command) return fail(m, key, "needs a command");
+    cfg_.mcp_servers[name] = server;
     return true;
-  }
+  });
+}
 
-  // journal: {path, enabled, max_bytes}. enabled: false runs without a journal (nothing is
-  // resumable); max_bytes bounds what one run journals.
-  bool journal(const YAML::Node& n) {
-    return each(n, "journal", {"path", "enabled", "max_bytes"},
-                [&](const std::string& k, const YAML::Node& v) {
-                  if (k == "enabled") return boolean(v, "journal.enabled", cfg_.journal_enabled);
-                  if (k == "max_bytes")
-                    return size(v, "journal.max_bytes", 1ull << 20, 1ull << 40,
-                                cfg_.journal_max_bytes);
-                  std::string path;
-                  if (!text(v, "journal.path", path)) return false;
-                  cfg_.journal_path = {resolve_path(path), origin(v)};
-                  return true;
-                });
-  }
+bool LayerReader::mcp_command(const YAML::Node& x, const std::string& key, McpServer& server, bool& has) {
+  has = true;
+  if (!strings(x, key, server.command)) return false;
+  if (server.command.empty()) return fail(x, key, "must not be empty");
+  const std::string first = fs::path(server.command[0]).filename().string();
+  if (first == "npx" || first == "npm" || first == "pnpm" || first == "yarn" || first == "bunx")
+    return fail(x, key,
+                "'" + first +
+                    "' would download and run packages at run time; install the server "
+                    "with npm and name its entry file: [\"node\", \"./node_modules/PACKAGE/dist/"
+                    "index.js\"] (docs/configuration.md)");
+  for (auto& word : server.command)
+    if (word.rfind("./", 0) == 0 || word.rfind("../", 0) == 0) word = resolve_path(word);
+  if (server.command[0].find('/') != std::string::npos && server.command[0][0] != '/')
+    return fail(x, key,
+                "the first word is a program's name (node) or a path: absolute, ./ or ../");
+  return true;
+}
 
-  // audit: {path, max_line, max_bytes}: where every Host.call is logged, how long one line
-  // may be and how large the file grows before it is rotated (broker/audit_log.h).
-  bool audit(const YAML::Node& n) {
-    return each(n, "audit", {"path", "max_line", "max_bytes"},
-                [&](const std::string& k, const YAML::Node& v) {
-                  if (k == "max_line")
-                    return size(v, "audit.max_line", 1ull << 10, 16ull << 20, cfg_.audit_max_line);
-                  if (k == "max_bytes")
-                    return size(v, "audit.max_bytes", 16ull << 10, 1ull << 40,
-                                cfg_.audit_max_bytes);
-                  std::string path;
-                  if (!text(v, "audit.path", path)) return false;
-                  cfg_.audit_path = {resolve_path(path), origin(v)};
-                  return true;
-                });
-  }
+// journal: {path, enabled, max_bytes}. enabled: false runs without a journal (nothing is
+// resumable); max_bytes bounds what one run journals.
+bool LayerReader::journal(const YAML::Node& n) {
+  return each(n, "journal", {"path", "enabled", "max_bytes"},
+              [&](const std::string& k, const YAML::Node& v) {
+                if (k == "enabled") return boolean(v, "journal.enabled", cfg_.journal_enabled);
+                if (k == "max_bytes")
+                  return size(v, "journal.max_bytes", 1ull << 20, 1ull << 40,
+                              cfg_.journal_max_bytes);
+                std::string path;
+                if (!text(v, "journal.path", path)) return false;
+                cfg_.journal_path = {resolve_path(path), origin(v)};
+                return true;
+              });
+}
 
-  std::string file_;
-  std::string base_;
-  Config& cfg_;
-  std::string& error_;
-};
+// audit: {path, max_line, max_bytes}: where every Host.call is logged, how long one line
+// may be and how large the file grows before it is rotated (broker/audit_log.h).
+bool LayerReader::audit(const YAML::Node& n) {
+  return each(n, "audit", {"path", "max_line", "max_bytes"},
+              [&](const std::string& k, const YAML::Node& v) {
+                if (k == "max_line")
+                  return size(v, "audit.max_line", 1ull << 10, 16ull << 20, cfg_.audit_max_line);
+                if (k == "max_bytes")
+                  return size(v, "audit.max_bytes", 16ull << 10, 1ull << 40,
+                              cfg_.audit_max_bytes);
+                std::string path;
+                if (!text(v, "audit.path", path)) return false;
+                cfg_.audit_path = {resolve_path(path), origin(v)};
+                return true;
+              });
+}
+
+namespace {
 
 bool read_file(const std::string& path, std::string& text, std::string& error) {
   std::ifstream f(path, std::ios::binary);

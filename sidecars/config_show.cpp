@@ -19,6 +19,13 @@ std::string seconds(double s) {
   return buf;
 }
 
+std::string number(double v) {
+  return seconds(v);
+}
+std::string number(std::uint64_t v) {
+  return std::to_string(v);
+}
+
 // One entry as `config show` prints it: "key: value", padded, then "# origin".
 std::string show_line(const ConfigEntry& e) {
   std::string line = e.key + ": " + e.value;
@@ -100,7 +107,16 @@ std::vector<ConfigEntry> config_entries(const Config& c) {
     if (!p.api_key.empty()) v += "api_key <secret:" + p.api_key + ">";
     if (!p.base_url.empty()) v += std::string(v.empty() ? "" : ", ") + "base_url " + p.base_url;
     if (!p.api.empty()) v += std::string(v.empty() ? "" : ", ") + "api " + p.api;
+    if (!p.max_tokens_field.empty())
+      v += std::string(v.empty() ? "" : ", ") + "max_tokens_field " + p.max_tokens_field;
     l.add("providers." + name, v.empty() ? "{}" : v, p.origin);
+    for (const auto& [model, price] : p.prices) {
+      std::string pv = "input " + seconds(price.input) + ", cached_input " +
+                       seconds(price.cached_input) + ", output " + seconds(price.output);
+      if (price.cache_write >= 0) pv += ", cache_write " + seconds(price.cache_write);
+      l.add("providers." + name + ".prices." + model, pv + " (USD per million tokens)",
+            price.origin);
+    }
   }
   l.add("providers.defaults.timeout", seconds(c.provider_timeout.value), c.provider_timeout.origin);
   l.add("providers.defaults.retries", std::to_string(c.provider_retries.value),
@@ -116,6 +132,16 @@ std::vector<ConfigEntry> config_entries(const Config& c) {
     if (m.media) v += ", media true";
     l.add("mcp_servers." + name, v, m.origin);
   }
+  const auto optional = [](const auto& v) { return v ? number(*v) : std::string("(none)"); };
+  l.add("budget.usd", optional(c.budget_usd.value), c.budget_usd.origin);
+  l.add("budget.tokens", optional(c.budget_tokens.value), c.budget_tokens.origin);
+  l.add("budget.model_calls", optional(c.budget_model_calls.value), c.budget_model_calls.origin);
+  l.add("budget.tool_calls", optional(c.budget_tool_calls.value), c.budget_tool_calls.origin);
+  l.add("telemetry.otlp_endpoint", c.otlp_endpoint.value.empty() ? "(none)" : c.otlp_endpoint.value,
+        c.otlp_endpoint.origin);
+  l.add("telemetry.capture_content", c.capture_content.value ? "true" : "false",
+        c.capture_content.origin);
+  l.add("telemetry.timeout", seconds(c.telemetry_timeout.value), c.telemetry_timeout.origin);
   l.add("audit.path", c.audit_path.value.empty() ? "(none)" : c.audit_path.value,
         c.audit_path.origin);
   l.add("audit.max_line", format_size(c.audit_max_line.value), c.audit_max_line.origin);

@@ -64,7 +64,7 @@ TEST_CASE("fake llm tool: serves its script, logs requests, stops on SIGTERM", "
   CHECK(base_url.rfind("http://127.0.0.1:", 0) == 0);
 
   tools::LlmConfig config;
-  config.providers["fake"] = {"fake", "openai", base_url, "sk-tool-test-key", ""};
+  config.providers["fake"] = test::llm_provider("fake", "openai", base_url, "sk-tool-test-key", "");
   config.retries = 0;
   const auto first = tools::llm::chat(config, test::chat_params());
   CHECK(first.result["content"] == "Hello from the script");

@@ -88,7 +88,8 @@ TEST_CASE("secret cut: a provider's error body positioned around the cut shows n
   const auto r = redactor();
   tools::ToolContext ctx;
   ctx.mask = &r;
-  ctx.llm.providers["fake"] = {"fake", "openai", server.url("/canned/v1"), "key-1234", ""};
+  ctx.llm.providers["fake"] =
+      test::llm_provider("fake", "openai", server.url("/canned/v1"), "key-1234", "");
   ctx.llm.retries = 0;
   ctx.llm.timeout_seconds = 10;
   const tools::ToolRegistry reg(ctx);

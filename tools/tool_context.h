@@ -139,6 +139,15 @@ struct McpServerSpec {
   std::function<TrustedFiles()> trusted;  // the run's trusted files, as they are now
 };
 
+// What a model's tokens cost, in USD per million tokens (providers.NAME.prices.MODEL, or the
+// built-in table of broker/llm_providers.cpp).
+struct ModelPrice {
+  double input = 0;         // input neither read from nor written to the prompt cache
+  double cached_input = 0;  // input read from the cache
+  double output = 0;        // output, reasoning included
+  double cache_write = 0;   // input written to the cache (Anthropic)
+};
+
 // One model provider (providers.NAME, or a built-in), as tools/llm/ reaches it.
 struct LlmProvider {
   std::string name;      // for messages: "openai", "local"
@@ -146,6 +155,11 @@ struct LlmProvider {
   std::string base_url;  // without a trailing slash: "https://api.openai.com/v1"
   std::string api_key;   // the resolved secret; empty: none. Sent only in the auth header.
   std::string key_hint;  // how to configure a key, for the denied message when there is none
+  // How Chat Completions names the output cap: "max_tokens" or "max_completion_tokens".
+  std::string max_tokens_field = "max_tokens";
+  // By model name. A model is priced by its own name, else by the longest name here that it
+  // extends with "-..." (a dated snapshot: gpt-4o-2024-08-06 is priced as gpt-4o).
+  std::map<std::string, ModelPrice> prices;
 };
 
 // What llm.chat may reach: the providers of the trusted configuration, and how hard to try.

@@ -25,7 +25,8 @@ constexpr const char* kRunColumns =
     "result_json, error, state_journaled, sealed, config_scheme, repeated, config_text";
 
 bool known_status(const std::string& s) {
-  return s == "running" || s == "suspended" || s == "interrupted" || s == "completed" ||
+  return s == "running" || s == "suspended" || s == "interrupted" || s == "budget" ||
+         s == "completed" ||
          s == "failed";
 }
 
@@ -303,8 +304,10 @@ std::string why_unchanged(Journal& j, const std::string& run_id) {
 }  // namespace
 
 bool Journal::set_status(const std::string& run_id, const std::string& status, std::string& error) {
-  if (status != "running" && status != "suspended" && status != "interrupted") {
-    error = "run '" + run_id + "': set_status takes running, suspended or interrupted, not '" +
+  if (status != "running" && status != "suspended" && status != "interrupted" &&
+      status != "budget") {
+    error = "run '" + run_id +
+            "': set_status takes running, suspended, interrupted or budget, not '" +
             status + "' (finish_run ends a run)";
     return false;
   }

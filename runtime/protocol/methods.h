@@ -42,6 +42,9 @@ inline constexpr std::string_view violation = "violation";  // the SIGSYS handle
 inline constexpr std::string_view print = "print";
 inline constexpr std::string_view log = "log";
 inline constexpr std::string_view state = "state";
+// An agent turn or a Lua tool call beginning or ending, for the run's trace (telemetry:);
+// sent only when the run message asks for it.
+inline constexpr std::string_view trace = "trace";
 inline constexpr std::string_view host_call = "host.call";
 inline constexpr std::string_view llm_chat = "llm.chat";
 inline constexpr std::string_view module_load = "module.load";
@@ -71,6 +74,7 @@ inline constexpr MethodSpec kMethods[] = {
     {method::print, MethodKind::notification, Sender::vm, Journaling::not_journaled},
     {method::log, MethodKind::notification, Sender::vm, Journaling::not_journaled},
     {method::state, MethodKind::notification, Sender::vm, Journaling::not_journaled},
+    {method::trace, MethodKind::notification, Sender::vm, Journaling::not_journaled},
     {method::time_now, MethodKind::request, Sender::vm, Journaling::deferred},
     {method::time_clock, MethodKind::request, Sender::vm, Journaling::deferred},
     {method::random_seed, MethodKind::request, Sender::vm, Journaling::deferred},

@@ -33,6 +33,7 @@ int source_line(lua_State* L);
 int json_encode(lua_State* L);
 int json_decode(lua_State* L);
 int limit_tripped(lua_State* L);
+int trace_event(lua_State* L);
 
 // The primitives lua/ modules receive as their second argument (P); the procedure never gets
 // this table from a global. P.log is set apart: it keeps the original tostring as an upvalue.
@@ -47,8 +48,24 @@ const luaL_Reg kPrimitives[] = {
     {"json_encode", json_encode},
     {"json_decode", json_decode},
     {"limit_tripped", limit_tripped},
+    {"trace", trace_event},
     {"testing", testing_runner},
 };
+
+// P.trace(event, op, name, error): an agent turn or a Lua tool call beginning or ending, sent
+// only when the broker traces the run (a notification: nothing waits for it).
+int trace_event(lua_State* L) {
+  VmContext& c = context_of(L);
+  if (!c.trace || !c.channel) return 0;
+  Json p = {{"event", luaL_checkstring(L, 1)},
+            {"op", luaL_checkstring(L, 2)},
+            {"name", luaL_checkstring(L, 3)}};
+  if (lua_type(L, 4) == LUA_TSTRING) p["error"] = lua_tostring(L, 4);
+  std::string reason;
+  if (!c.channel->send(protocol::make_notification(protocol::method::trace, std::move(p)), reason))
+    raise_coded(L, "failed", "trace: " + reason);
+  return 0;
+}
 
 // True once an instruction or output limit has tripped (for the prelude's xpcall).
 int limit_tripped(lua_State* L) {

@@ -146,6 +146,10 @@ void Vm::set_journaled(bool on) {
   ctx_->journal_state = on;
 }
 
+void Vm::set_traced(bool on) {
+  ctx_->trace = on;
+}
+
 Vm::~Vm() {
   if (L_) lua_close(L_);
 }

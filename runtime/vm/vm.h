@@ -51,6 +51,8 @@ class Vm {
   // The broker journals this run: the state table is sent to it as it changes
   // (docs/durability.md). Off by default (tests, validate, tactus test).
   void set_journaled(bool on);
+  // The broker traces this run (telemetry): P.trace sends its events. Off by default.
+  void set_traced(bool on);
 
   lua_State* state() const { return L_; }
   const VmContext& context() const { return *ctx_; }

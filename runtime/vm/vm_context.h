@@ -31,6 +31,8 @@ struct VmContext {
   // The run is journaled: the state table is sent when it changed (state_sync.h); the
   // fingerprint of the state last sent (0: none yet, which an empty state matches).
   bool journal_state = false;
+  // The broker traces this run: agent turns and Lua tool calls are reported ("trace").
+  bool trace = false;
   std::uint64_t state_sent = 0;
 };
 

@@ -58,6 +58,8 @@ int vm_main(int fd, std::uint64_t message_limit) {
     const std::string m = mode == "validate" || mode == "test" ? mode.get<std::string>() : "run";
     const Json journaled = p.value("journal", Json(false));
     vm->set_journaled(journaled.is_boolean() && journaled.get<bool>());
+    const Json traced = p.value("trace", Json(false));
+    vm->set_traced(traced.is_boolean() && traced.get<bool>());
     outcome = vm->run(p["source"].get_ref<const std::string&>(), p["chunkname"].get<std::string>(),
                       p.value("input", Json()), m, p.value("options", Json()));
   } else {

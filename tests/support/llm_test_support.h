@@ -2,6 +2,7 @@
 // conversation that uses every kind of message.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "runtime/protocol/message.h"
@@ -12,12 +13,38 @@ namespace tactus::test {
 
 inline constexpr const char* kFakeKey = "sk-test-fake-key-0123456789";
 
+inline tools::LlmProvider llm_provider(std::string name, std::string api, std::string base_url,
+                                       std::string key, std::string hint) {
+  tools::LlmProvider p;
+  p.name = std::move(name);
+  p.api = std::move(api);
+  p.base_url = std::move(base_url);
+  p.api_key = std::move(key);
+  p.key_hint = std::move(hint);
+  return p;
+}
+
+// llm.chat's usage as it travels, for a reply with these counts (input: neither read from nor
+// written to the cache).
+inline protocol::Json expected_usage(std::int64_t input, std::int64_t output,
+                                     std::int64_t cached = 0, std::int64_t creation = 0) {
+  const std::int64_t prompt = input + cached + creation;
+  return {{"input_tokens", input},
+          {"cached_input_tokens", cached},
+          {"cache_creation_input_tokens", creation},
+          {"output_tokens", output},
+          {"total_tokens", prompt + output},
+          {"prompt_tokens", prompt},
+          {"completion_tokens", output}};
+}
+
 // The provider "fake" at server, speaking api, with a fast retry schedule.
 inline tools::LlmConfig fake_llm_config(const FakeLlmServer& server,
                                         const std::string& api = "openai",
                                         const std::string& key = kFakeKey) {
   tools::LlmConfig c;
-  c.providers["fake"] = {"fake", api, server.base_url(), key, "declare providers.fake.api_key"};
+  c.providers["fake"] =
+      llm_provider("fake", api, server.base_url(), key, "declare providers.fake.api_key");
   c.timeout_seconds = 20;
   c.retries = 3;
   c.backoff_base_seconds = 0.002;

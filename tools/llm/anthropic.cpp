@@ -22,14 +22,21 @@ std::string finish_reason_of(const std::string& stop_reason) {
   return stop_reason;
 }
 
-// Input tokens include those written to and read from the prompt cache.
-void read_usage(const Json& u, Usage& usage) {
+// message_start's usage {input_tokens, cache_creation_input_tokens, cache_read_input_tokens,
+// output_tokens}, then message_delta's, whose counts are cumulative and replace those before.
+// input_tokens excludes the cache's: the three are kept apart as the API gives them.
+void read_usage(const Json& u, std::optional<Usage>& out) {
   if (!u.is_object()) return;
-  if (u.contains("input_tokens"))
-    usage.prompt_tokens = int_or(u, "input_tokens") + int_or(u, "cache_creation_input_tokens") +
-                          int_or(u, "cache_read_input_tokens");
-  if (u.contains("output_tokens")) usage.completion_tokens = int_or(u, "output_tokens");
-  usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
+  if (!out) {
+    if (!u.contains("input_tokens") && !u.contains("output_tokens")) return;
+    out = Usage{};
+  }
+  Usage& usage = *out;
+  usage.input_tokens = count_or(u, "input_tokens", usage.input_tokens);
+  usage.cache_creation_input_tokens =
+      count_or(u, "cache_creation_input_tokens", usage.cache_creation_input_tokens);
+  usage.cached_input_tokens = count_or(u, "cache_read_input_tokens", usage.cached_input_tokens);
+  usage.output_tokens = count_or(u, "output_tokens", usage.output_tokens);
 }
 
 struct Block {

@@ -231,6 +231,7 @@ ToolOutcome chat(const LlmConfig& cfg, const Json& params) {
         ToolError::denied,
         prefix + "no API key" + (provider.key_hint.empty() ? "" : ": " + provider.key_hint));
 
+  if (!provider.max_tokens_field.empty()) req.max_tokens_field = provider.max_tokens_field;
   const std::string url = provider.base_url + dialect->path();
   const std::string body = protocol::dump_json(dialect->body(req));
   const std::vector<std::string> headers = dialect->headers(provider.api_key);
@@ -274,7 +275,32 @@ ToolOutcome chat(const LlmConfig& cfg, const Json& params) {
   ToolOutcome out;
   out.ok = true;
   out.result = to_json(a.reply);
+  out.result["cost"] = call_cost(model_price(provider, req.model), out.result["usage"]);
   return out;
+}
+
+const ModelPrice* model_price(const LlmProvider& p, const std::string& model) {
+  if (const auto it = p.prices.find(model); it != p.prices.end()) return &it->second;
+  const ModelPrice* best = nullptr;
+  std::size_t best_len = 0;
+  for (const auto& [name, price] : p.prices)
+    if (name.size() > best_len && model.size() > name.size() && model.rfind(name, 0) == 0 &&
+        model[name.size()] == '-') {
+      best = &price;
+      best_len = name.size();
+    }
+  return best;
+}
+
+Json call_cost(const ModelPrice* price, const Json& usage) {
+  if (!price || !usage.is_object()) return "unknown";
+  const auto n = [&](const char* key) {
+    return static_cast<double>(usage.value(key, std::int64_t{0}));
+  };
+  return (n("input_tokens") * price->input + n("cached_input_tokens") * price->cached_input +
+          n("cache_creation_input_tokens") * price->cache_write +
+          n("output_tokens") * price->output) /
+         1e6;
 }
 
 }  // namespace tactus::tools::llm

@@ -16,8 +16,17 @@
 
 namespace tactus::tools::llm {
 
-// → {content, tool_calls, usage, finish_reason, model}, or invalid_args (bad params), denied
-// (unknown provider, no key), timeout, failed ("llm: NAME: HTTP 401: <the provider's message>").
+// → {content, tool_calls, usage, cost, finish_reason, model}, or invalid_args (bad params),
+// denied (unknown provider, no key), timeout, failed ("llm: NAME: HTTP 401: <the provider's
+// message>"). usage is tools/llm/llm_types.h's usage_json; cost the USD the call cost at the
+// provider's price for the model (model_price), or "unknown".
 ToolOutcome chat(const LlmConfig& config, const protocol::Json& params);
+
+// The price of model at provider p, or null when none is known.
+const ModelPrice* model_price(const LlmProvider& p, const std::string& model);
+
+// What a call with usage (usage_json's form) cost at price, in USD; "unknown" when either is
+// unknown.
+protocol::Json call_cost(const ModelPrice* price, const protocol::Json& usage);
 
 }  // namespace tactus::tools::llm

@@ -203,12 +203,23 @@ Json to_json(const ChatReply& r) {
     calls.push_back({{"id", c.id}, {"name", c.name}, {"arguments", c.arguments}});
   return {{"content", r.content ? Json(*r.content) : Json()},
           {"tool_calls", std::move(calls)},
-          {"usage",
-           {{"prompt_tokens", r.usage.prompt_tokens},
-            {"completion_tokens", r.usage.completion_tokens},
-            {"total_tokens", r.usage.total_tokens}}},
+          {"usage", usage_json(r.usage)},
           {"finish_reason", r.finish_reason},
           {"model", r.model}};
+}
+
+Json usage_json(const std::optional<Usage>& usage) {
+  if (!usage) return "unknown";
+  const Usage& u = *usage;
+  Json j = {{"input_tokens", u.input_tokens},
+            {"cached_input_tokens", u.cached_input_tokens},
+            {"cache_creation_input_tokens", u.cache_creation_input_tokens},
+            {"output_tokens", u.output_tokens},
+            {"total_tokens", u.total_tokens()},
+            {"prompt_tokens", u.prompt_tokens()},
+            {"completion_tokens", u.output_tokens}};
+  if (u.reasoning_tokens) j["reasoning_tokens"] = *u.reasoning_tokens;
+  return j;
 }
 
 Json parse_arguments(std::string_view text) {
@@ -263,6 +274,13 @@ std::int64_t int_or(const Json& obj, const char* key, std::int64_t fallback) {
   if (!obj.is_object()) return fallback;
   const auto it = obj.find(key);
   return it != obj.end() && it->is_number_integer() ? it->get<std::int64_t>() : fallback;
+}
+
+std::int64_t count_or(const Json& obj, const char* key, std::int64_t fallback) {
+  // Bounded, so that sums of what a hostile server sends cannot overflow.
+  constexpr std::int64_t kMaxCount = std::int64_t{1} << 40;
+  const std::int64_t v = int_or(obj, key, -1);
+  return v >= 0 ? std::min(v, kMaxCount) : fallback;
 }
 
 std::string default_finish_reason(const ChatReply& reply) {

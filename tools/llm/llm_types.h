@@ -47,18 +47,37 @@ struct ChatRequest {
   std::string tool_choice;  // "" (the provider's default), auto, required, none
   std::optional<double> temperature;
   std::optional<std::int64_t> max_tokens;
+  // The body member max_tokens travels as in Chat Completions: "max_tokens" (what every
+  // OpenAI-compatible server knows) or "max_completion_tokens" (OpenAI's own API, whose
+  // reasoning models refuse the former). Set from the provider (LlmProvider::max_tokens_field).
+  std::string max_tokens_field = "max_tokens";
 };
 
+// A reply's token counts as the provider reported them, the input split three ways so that
+// nothing is counted twice and each part can be priced: input_tokens is what was neither read
+// from nor written to the provider's prompt cache (OpenAI's prompt_tokens less its
+// prompt_tokens_details.cached_tokens; Anthropic's input_tokens), cached_input_tokens what was
+// read from it (cached_tokens; cache_read_input_tokens), cache_creation_input_tokens what was
+// written to it (Anthropic's cache_creation_input_tokens). output_tokens includes the reasoning
+// tokens, which are given apart where the provider reports them.
 struct Usage {
-  std::int64_t prompt_tokens = 0;
-  std::int64_t completion_tokens = 0;
-  std::int64_t total_tokens = 0;
+  std::int64_t input_tokens = 0;
+  std::int64_t cached_input_tokens = 0;
+  std::int64_t cache_creation_input_tokens = 0;
+  std::int64_t output_tokens = 0;
+  std::optional<std::int64_t> reasoning_tokens;
+  std::int64_t prompt_tokens() const {
+    return input_tokens + cached_input_tokens + cache_creation_input_tokens;
+  }
+  std::int64_t total_tokens() const { return prompt_tokens() + output_tokens; }
 };
 
 struct ChatReply {
   std::optional<std::string> content;  // null when the model only called tools
   std::vector<ToolCall> tool_calls;
-  Usage usage;
+  // None: the provider reported no usage (a stream that ended without it), which is reported
+  // as "unknown", never as 0.
+  std::optional<Usage> usage;
   std::string finish_reason;  // stop | tool_calls | length | the provider's own word
   std::string model;          // the model that answered
 };
@@ -69,6 +88,10 @@ bool parse_chat_request(const Json& params, ChatRequest& out, std::string& error
 
 // The result sent back to the VM.
 Json to_json(const ChatReply& reply);
+// A reply's usage as it travels (docs/protocol.md): {input_tokens, cached_input_tokens,
+// cache_creation_input_tokens, output_tokens, reasoning_tokens?, total_tokens, and the
+// Python dialect's prompt_tokens and completion_tokens}, or "unknown".
+Json usage_json(const std::optional<Usage>& usage);
 
 // A tool call's arguments as the model sent them (a JSON text): an object, {} for an empty
 // text, or {"_raw": text} when the text is not a JSON object.
@@ -89,6 +112,8 @@ std::string error_message_of(const Json& body);
 // Tolerant readers of a provider's JSON: the member when it has the right type, else fallback.
 std::string string_or(const Json& obj, const char* key, std::string fallback = "");
 std::int64_t int_or(const Json& obj, const char* key, std::int64_t fallback = 0);
+// A non-negative count the provider reported, or fallback when it is missing or not one.
+std::int64_t count_or(const Json& obj, const char* key, std::int64_t fallback = 0);
 
 // finish_reason when the provider gave none: tool_calls if the model called tools, else stop.
 std::string default_finish_reason(const ChatReply& reply);

@@ -3,6 +3,7 @@
 // choices[0].delta carries text in "content" and tool calls as fragments keyed by "index"
 // (the id and name in the first, the arguments' JSON text in pieces); the usage comes in a last
 // chunk with no choices (stream_options.include_usage); "data: [DONE]" ends the stream.
+#include <algorithm>
 #include <map>
 
 #include "tools/llm/dialect.h"
@@ -30,11 +31,21 @@ Json message_json(const ChatMessage& m) {
   return j;
 }
 
-void read_usage(const Json& u, Usage& usage) {
-  if (!u.is_object()) return;
-  usage.prompt_tokens = int_or(u, "prompt_tokens");
-  usage.completion_tokens = int_or(u, "completion_tokens");
-  usage.total_tokens = int_or(u, "total_tokens", usage.prompt_tokens + usage.completion_tokens);
+// {prompt_tokens, completion_tokens, prompt_tokens_details: {cached_tokens},
+// completion_tokens_details: {reasoning_tokens}}: the cached tokens are part of prompt_tokens.
+// Servers that send "usage": null in every chunk report nothing there.
+void read_usage(const Json& u, std::optional<Usage>& out) {
+  if (!u.is_object() || !u.contains("prompt_tokens")) return;
+  Usage usage;
+  const std::int64_t prompt = count_or(u, "prompt_tokens");
+  const std::int64_t cached =
+      std::min(prompt, count_or(u.value("prompt_tokens_details", Json()), "cached_tokens"));
+  usage.input_tokens = prompt - cached;
+  usage.cached_input_tokens = cached;
+  usage.output_tokens = count_or(u, "completion_tokens");
+  const Json details = u.value("completion_tokens_details", Json());
+  if (const auto r = count_or(details, "reasoning_tokens", -1); r >= 0) usage.reasoning_tokens = r;
+  out = usage;
 }
 
 struct PartialCall {
@@ -121,8 +132,8 @@ class OpenAiChat : public Dialect {
     }
     if (!r.tool_choice.empty()) b["tool_choice"] = r.tool_choice;
     if (r.temperature) b["temperature"] = *r.temperature;
-    // max_tokens rather than the newer max_completion_tokens: every compatible server knows it.
-    if (r.max_tokens) b["max_tokens"] = *r.max_tokens;
+    // max_tokens for compatible servers, max_completion_tokens for OpenAI's own API.
+    if (r.max_tokens) b[r.max_tokens_field] = *r.max_tokens;
     return b;
   }
 

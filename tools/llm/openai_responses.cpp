@@ -5,6 +5,7 @@
 // function_call), response.output_text.delta and response.function_call_arguments.delta fill
 // it, and response.completed (or response.incomplete, response.failed) ends the stream with
 // the whole response, usage included. There is no [DONE].
+#include <algorithm>
 #include <map>
 
 #include "tools/llm/dialect.h"
@@ -30,11 +31,20 @@ Item item_from(const Json& j) {
   return it;
 }
 
-void read_usage(const Json& u, Usage& usage) {
-  if (!u.is_object()) return;
-  usage.prompt_tokens = int_or(u, "input_tokens");
-  usage.completion_tokens = int_or(u, "output_tokens");
-  usage.total_tokens = int_or(u, "total_tokens", usage.prompt_tokens + usage.completion_tokens);
+// {input_tokens, input_tokens_details: {cached_tokens}, output_tokens,
+// output_tokens_details: {reasoning_tokens}}: the cached tokens are part of input_tokens.
+void read_usage(const Json& u, std::optional<Usage>& out) {
+  if (!u.is_object() || !u.contains("input_tokens")) return;
+  Usage usage;
+  const std::int64_t input = count_or(u, "input_tokens");
+  const std::int64_t cached =
+      std::min(input, count_or(u.value("input_tokens_details", Json()), "cached_tokens"));
+  usage.input_tokens = input - cached;
+  usage.cached_input_tokens = cached;
+  usage.output_tokens = count_or(u, "output_tokens");
+  const Json details = u.value("output_tokens_details", Json());
+  if (const auto r = count_or(details, "reasoning_tokens", -1); r >= 0) usage.reasoning_tokens = r;
+  out = usage;
 }
 
 // The reply from the items, in output order, and the response object's own fields.

@@ -153,7 +153,15 @@ local function run_tool_calls(a, reply, by_wire, list)
       record.error = "the arguments are not valid JSON"
     else
       record.name = t.name
+      -- A Lua tool runs here, unseen by the broker: the run's trace hears of it from us.
+      local traced = not t.host
+      if traced then
+        P.trace("begin", "execute_tool", tostring(t.name))
+      end
       local ok, result = pcall(tools.invoke, t, call.arguments or {})
+      if traced then
+        P.trace("end", "execute_tool", tostring(t.name), not ok and tostring(result):sub(1, 1000) or nil)
+      end
       if ok then
         record.result = result
       else
@@ -204,12 +212,40 @@ local function chat(a, by_wire, list, env)
   return P.llm_chat(request)
 end
 
-local function add_usage(total, u)
-  if type(u) ~= "table" then
-    return
+-- The turn's usage: the sum of its model calls' (docs/language.md, "Usage and cost"). A call
+-- whose provider reported none makes the turn's "unknown"; a call without a price, its cost.
+local usage_fields = {
+  "input_tokens", "cached_input_tokens", "cache_creation_input_tokens", "output_tokens",
+  "total_tokens", "prompt_tokens", "completion_tokens",
+}
+
+local function new_spend()
+  local usage = {}
+  for _, k in ipairs(usage_fields) do
+    usage[k] = 0
   end
-  for _, k in ipairs({ "prompt_tokens", "completion_tokens", "total_tokens" }) do
-    total[k] = total[k] + (tonumber(u[k]) or 0)
+  return { usage = usage, cost = 0 }
+end
+
+local function add_spend(total, reply)
+  local u = reply.usage
+  if u == nil and reply.cost == nil then
+    return -- a mocked reply: nothing was spent
+  end
+  if type(u) ~= "table" then
+    total.usage = "unknown"
+  elseif type(total.usage) == "table" then
+    for _, k in ipairs(usage_fields) do
+      total.usage[k] = total.usage[k] + (tonumber(u[k]) or 0)
+    end
+    if u.reasoning_tokens ~= nil then
+      total.usage.reasoning_tokens = (total.usage.reasoning_tokens or 0) + (tonumber(u.reasoning_tokens) or 0)
+    end
+  end
+  if type(reply.cost) ~= "number" then
+    total.cost = "unknown"
+  elseif type(total.cost) == "number" then
+    total.cost = total.cost + reply.cost
   end
 end
 
@@ -240,10 +276,10 @@ local function turn(a, message, env)
   end
   a.started = true
   local list, by_wire = resolve_tools(a)
-  local usage = { prompt_tokens = 0, completion_tokens = 0, total_tokens = 0 }
+  local spend = new_spend()
   host.note_turn(a.name)
   local reply = chat(a, by_wire, list, env)
-  add_usage(usage, reply.usage)
+  add_spend(spend, reply)
   local assistant = { role = "assistant", content = reply.content }
   if type(reply.tool_calls) == "table" and #reply.tool_calls > 0 then
     assistant.tool_calls = reply.tool_calls
@@ -273,12 +309,23 @@ local function turn(a, message, env)
         content = "Your reply was not valid: " .. err .. ". Reply again with only the JSON object.",
       }
       reply = chat(a, by_wire, list, env)
-      add_usage(usage, reply.usage)
+      add_spend(spend, reply)
       a.history[#a.history + 1] = { role = "assistant", content = reply.content }
       output = reply.content
     end
   end
-  return { output = output, tool_calls = calls, usage = usage }
+  return { output = output, tool_calls = calls, usage = spend.usage, cost = spend.cost }
+end
+
+-- A turn is a span of the run's trace (telemetry), ended with its error if it raised.
+local function traced_turn(a, message, env)
+  P.trace("begin", "invoke_agent", a.name)
+  local ok, result = pcall(turn, a, message, env)
+  P.trace("end", "invoke_agent", a.name, not ok and tostring(result):sub(1, 1000) or nil)
+  if not ok then
+    error(result, 0)
+  end
+  return result
 end
 
 -- Agent {...}; env gives the prompts their input and state.
@@ -336,14 +383,14 @@ function agent.new(spec, env, level, name)
         end
       elseif k == "turn" then
         return function(message)
-          return turn(a, message, env())
+          return traced_turn(a, message, env())
         end
       elseif k == "name" then
         return a.name
       end
     end,
     __call = function(_, message)
-      return turn(a, message, env())
+      return traced_turn(a, message, env())
     end,
     __newindex = function()
       error("an agent is read-only", 2)
