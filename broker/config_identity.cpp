@@ -17,11 +17,16 @@ constexpr const char* kOutsideIdentity[] = {"journal.", "audit.max_line", "audit
                                             "budget.", "telemetry."};
 
 // Settings scheme 1 never had a line for: its hashes were made without them.
-constexpr const char* kAfterScheme1[] = {
-    "tools.http.idempotency_key", "audit.max_line",          "audit.max_bytes",
-    "budget.usd",                 "budget.tokens",           "budget.model_calls",
-    "budget.tool_calls",          "telemetry.otlp_endpoint", "telemetry.capture_content",
-    "telemetry.timeout"};
+constexpr const char* kAfterScheme1[] = {"tools.http.idempotency_key",
+                                         "audit.max_line",
+                                         "audit.max_bytes",
+                                         "budget.usd",
+                                         "budget.tokens",
+                                         "budget.model_calls",
+                                         "budget.tool_calls",
+                                         "telemetry.otlp_endpoint",
+                                         "telemetry.capture_content",
+                                         "telemetry.timeout"};
 // Settings added while scheme 1 was in use: a run may have been begun with or without them.
 constexpr const char* kDuringScheme1[] = {"sandbox.limits.disk", "sandbox.workspace"};
 

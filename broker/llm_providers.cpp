@@ -71,9 +71,9 @@ void set_max_tokens_field(const sidecars::Provider* decl, tools::LlmProvider& p)
     p.max_tokens_field = decl->max_tokens_field;
     return;
   }
-  p.max_tokens_field =
-      p.api == "openai" && p.base_url.rfind(kOpenAiOwnUrl, 0) == 0 ? "max_completion_tokens"
-                                                                   : "max_tokens";
+  p.max_tokens_field = p.api == "openai" && p.base_url.rfind(kOpenAiOwnUrl, 0) == 0
+                           ? "max_completion_tokens"
+                           : "max_tokens";
 }
 
 }  // namespace

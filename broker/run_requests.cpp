@@ -5,8 +5,8 @@
 #include <chrono>
 
 #include "broker/run_services.h"
-#include "sidecars/units.h"
 #include "broker/run_trace.h"
+#include "sidecars/units.h"
 #include "tools/human.h"
 #include "tools/llm/llm_client.h"
 
@@ -215,7 +215,8 @@ void Session::on_llm_chat(const Message& m) {
     req_.usage->add_model_call(services::model_name(m.params), r.result.value("usage", Json()),
                                r.result.value("cost", Json()));
   audit(std::string(method::llm_chat), services::llm_audit_args(m.params), r, ms_between(t0, t1),
-        r.ok ? Json{{"usage", r.result.value("usage", Json())}, {"cost", r.result.value("cost", Json())}}
+        r.ok ? Json{{"usage", r.result.value("usage", Json())},
+                    {"cost", r.result.value("cost", Json())}}
              : Json());
   if (req_.trace) req_.trace->model_call(m.params, r, t0, t1);
   respond(m, payload);

@@ -68,7 +68,9 @@ struct RunTrace::Span {
   std::string vm_op;  // a VM span: its op, for matching its end
   bool open = true;
 
-  void set(std::string key, Json value) { attributes.emplace_back(std::move(key), std::move(value)); }
+  void set(std::string key, Json value) {
+    attributes.emplace_back(std::move(key), std::move(value));
+  }
   void fail(const std::string& type, const std::string& message) {
     status = kStatusError;
     status_message = message;
@@ -166,7 +168,8 @@ void RunTrace::model_call(const Json& params, const tools::ToolOutcome& r, Clock
   } else {
     s->set("tactus.usage", "unknown");
   }
-  if (const Json cost = res.value("cost", Json()); cost.is_number()) s->set("tactus.cost.usd", cost);
+  if (const Json cost = res.value("cost", Json()); cost.is_number())
+    s->set("tactus.cost.usd", cost);
   if (config_.capture_content) {
     const Json out = {{"content", res.value("content", Json())},
                       {"tool_calls", res.value("tool_calls", Json())}};
@@ -271,7 +274,8 @@ std::string RunTrace::finish(const std::string& status) {
   x.user_agent = "tactus";
   const tools::HttpResponse r =
       tools::http_exchange(x, [](long, const auto&, std::string_view) { return true; });
-  if (r.code != CURLE_OK) return "telemetry: the spans were not sent to " + x.url_text + ": " + r.error;
+  if (r.code != CURLE_OK)
+    return "telemetry: the spans were not sent to " + x.url_text + ": " + r.error;
   if (r.status < 200 || r.status >= 300)
     return "telemetry: " + x.url_text + " answered HTTP " + std::to_string(r.status);
   return "";

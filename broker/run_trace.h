@@ -54,8 +54,8 @@ class RunTrace {
   // The OTLP/JSON document of the spans so far (finish sends it); for tests.
   protocol::Json otlp_document() const;
 
-  static constexpr std::size_t kMaxSpans = 10000;   // per session; more are counted, dropped
-  static constexpr std::size_t kMaxOpen = 64;       // VM spans open at once (nesting)
+  static constexpr std::size_t kMaxSpans = 10000;    // per session; more are counted, dropped
+  static constexpr std::size_t kMaxOpen = 64;        // VM spans open at once (nesting)
   static constexpr std::size_t kMaxText = 64 << 10;  // bytes of one attribute, after masking
 
  private:

@@ -29,10 +29,10 @@ struct TokenCounts {
 
 struct ModelUsage {
   std::int64_t calls = 0;
-  std::int64_t unknown_calls = 0;  // the provider reported no usage: its tokens are unknown
+  std::int64_t unknown_calls = 0;   // the provider reported no usage: its tokens are unknown
   std::int64_t unpriced_calls = 0;  // no price for the model: its cost is unknown
-  TokenCounts tokens;             // of the calls whose usage is known
-  double usd = 0;                 // of the calls whose cost is known
+  TokenCounts tokens;               // of the calls whose usage is known
+  double usd = 0;                   // of the calls whose cost is known
 };
 
 // budget: {usd, tokens, model_calls, tool_calls}, each with where it was set.

@@ -94,28 +94,26 @@ bool LayerReader::volumes(const YAML::Node& n, const std::string& key) {
 }
 
 bool LayerReader::sandbox(const YAML::Node& n) {
-  return each(n, "sandbox",
-              {"enabled", "backend", "timeout", "jit", "limits", "mount_current_dir", "workspace",
-               "volumes", "network", "network_filter"},
-              [&](const std::string& k, const YAML::Node& v) {
-                const std::string key = "sandbox." + k;
-                if (k == "enabled") return boolean(v, key, cfg_.enabled);
-                if (k == "backend") return word(v, key, {"jail", "pool", "none"}, cfg_.backend);
-                if (k == "timeout") return duration(v, key, 0.001, cfg_.timeout);
-                if (k == "jit") return boolean(v, key, cfg_.jit);
-                if (k == "mount_current_dir") return boolean(v, key, cfg_.mount_current_dir);
-                if (k == "workspace") return word(v, key, {"ro", "rw", "off"}, cfg_.workspace);
-                if (k == "volumes") return volumes(v, key);
-                if (k == "network")
-                  return word(v, key, {"none", "filtered", "host"}, cfg_.network);
-                if (k == "network_filter")
-                  return each(
-                      v, key, {"allow", "deny"}, [&](const std::string& f, const YAML::Node& r) {
-                        return regexes(r, key + "." + f,
-                                       f == "allow" ? cfg_.network_allow : cfg_.network_deny);
-                      });
-                return limits(v);
-              });
+  return each(
+      n, "sandbox",
+      {"enabled", "backend", "timeout", "jit", "limits", "mount_current_dir", "workspace",
+       "volumes", "network", "network_filter"},
+      [&](const std::string& k, const YAML::Node& v) {
+        const std::string key = "sandbox." + k;
+        if (k == "enabled") return boolean(v, key, cfg_.enabled);
+        if (k == "backend") return word(v, key, {"jail", "pool", "none"}, cfg_.backend);
+        if (k == "timeout") return duration(v, key, 0.001, cfg_.timeout);
+        if (k == "jit") return boolean(v, key, cfg_.jit);
+        if (k == "mount_current_dir") return boolean(v, key, cfg_.mount_current_dir);
+        if (k == "workspace") return word(v, key, {"ro", "rw", "off"}, cfg_.workspace);
+        if (k == "volumes") return volumes(v, key);
+        if (k == "network") return word(v, key, {"none", "filtered", "host"}, cfg_.network);
+        if (k == "network_filter")
+          return each(v, key, {"allow", "deny"}, [&](const std::string& f, const YAML::Node& r) {
+            return regexes(r, key + "." + f, f == "allow" ? cfg_.network_allow : cfg_.network_deny);
+          });
+        return limits(v);
+      });
 }
 
 bool LayerReader::limits(const YAML::Node& n) {
@@ -143,42 +141,41 @@ bool LayerReader::tools(const YAML::Node& n) {
           return true;
         }
         if (k == "http")
-          return each(
-              v, "tools.http", {"idempotency_key"}, [&](const std::string&, const YAML::Node& x) {
-                return boolean(x, "tools.http.idempotency_key", cfg_.http_idempotency_key);
-              });
+          return each(v, "tools.http", {"idempotency_key"},
+                      [&](const std::string&, const YAML::Node& x) {
+                        return boolean(x, "tools.http.idempotency_key", cfg_.http_idempotency_key);
+                      });
         return each(v, "tools.commands", {}, [&](const std::string& name, const YAML::Node& c) {
           const std::string key = "tools.commands." + name;
           CommandTool tool;
           tool.origin = origin(c);
           bool has_command = false;
-          const bool ok =
-              each(c, key, {"command", "timeout", "network", "secrets"},
-                   [&](const std::string& f, const YAML::Node& x) {
-                     const std::string fk = key + "." + f;
-                     if (f == "command") {
-                       has_command = true;
-                       if (!strings(x, fk, tool.command)) return false;
-                       if (tool.command.empty() || tool.command[0][0] != '/')
-                         return fail(x, fk, "the first word must be an absolute path");
-                       return true;
-                     }
-                     if (f == "timeout") {
-                       Setting<double> t;
-                       if (!duration(x, fk, 0.001, t)) return false;
-                       tool.timeout = t.value;
-                       return true;
-                     }
-                     if (f == "network") {
-                       Setting<std::string> w;
-                       // A command's sockets are its own: hosts cannot be
-                       // filtered without a proxy, so there is no "filtered".
-                       if (!word(x, fk, {"none", "host"}, w)) return false;
-                       tool.network = w.value;
-                       return true;
-                     }
-                     return strings(x, fk, tool.secrets);
-                   });
+          const bool ok = each(c, key, {"command", "timeout", "network", "secrets"},
+                               [&](const std::string& f, const YAML::Node& x) {
+                                 const std::string fk = key + "." + f;
+                                 if (f == "command") {
+                                   has_command = true;
+                                   if (!strings(x, fk, tool.command)) return false;
+                                   if (tool.command.empty() || tool.command[0][0] != '/')
+                                     return fail(x, fk, "the first word must be an absolute path");
+                                   return true;
+                                 }
+                                 if (f == "timeout") {
+                                   Setting<double> t;
+                                   if (!duration(x, fk, 0.001, t)) return false;
+                                   tool.timeout = t.value;
+                                   return true;
+                                 }
+                                 if (f == "network") {
+                                   Setting<std::string> w;
+                                   // A command's sockets are its own: hosts cannot be
+                                   // filtered without a proxy, so there is no "filtered".
+                                   if (!word(x, fk, {"none", "host"}, w)) return false;
+                                   tool.network = w.value;
+                                   return true;
+                                 }
+                                 return strings(x, fk, tool.secrets);
+                               });
           if (!ok) return false;
           if (!has_command) return fail(c, key, "needs a command");
           cfg_.commands[name] = tool;
@@ -221,41 +218,41 @@ bool LayerReader::mcp_servers(const YAML::Node& n) {
     McpServer server;
     server.origin = origin(m);
     bool has_command = false;
-    const bool ok = each(
-        m, key,
-        {"command", "env", "secrets", "cwd", "network", "workspace", "timeout", "startup_timeout",
-         "memory", "media"},
-        [&](const std::string& f, const YAML::Node& x) {
-          const std::string fk = key + "." + f;
-          if (f == "command") return mcp_command(x, fk, server, has_command);
-          if (f == "secrets") return strings(x, fk, server.secrets);
-          if (f == "cwd") {
-            if (!text(x, fk, server.cwd)) return false;
-            server.cwd = resolve_path(server.cwd);
-            return true;
-          }
-          Setting<bool> b;
-          Setting<double> d;
-          Setting<std::string> w;
-          Setting<std::uint64_t> z;
-          if (f == "network") return boolean(x, fk, b) && (server.network = b.value, true);
-          if (f == "media") return boolean(x, fk, b) && (server.media = b.value, true);
-          if (f == "workspace")
-            return word(x, fk, {"ro", "rw", "off"}, w) && (server.workspace = w.value, true);
-          if (f == "timeout")
-            return duration(x, fk, 0.001, d) && (server.timeout = d.value, true);
-          if (f == "startup_timeout")
-            return duration(x, fk, 0.001, d) && (server.startup_timeout = d.value, true);
-          if (f == "memory")
-            return size(x, fk, 64ull << 20, 64ull << 30, z) && (server.memory = z.value, true);
-          return each(x, fk, {}, [&](const std::string& var, const YAML::Node& val) {
-            if (var.empty() || var.find_first_of("=") != std::string::npos)
-              return fail(val, fk + "." + var, "not a variable name");
-            if (!scalar(val, fk + "." + var, "a string")) return false;
-            server.env[var] = val.Scalar();
-            return true;
-          });
-        });
+    const bool ok =
+        each(m, key,
+             {"command", "env", "secrets", "cwd", "network", "workspace", "timeout",
+              "startup_timeout", "memory", "media"},
+             [&](const std::string& f, const YAML::Node& x) {
+               const std::string fk = key + "." + f;
+               if (f == "command") return mcp_command(x, fk, server, has_command);
+               if (f == "secrets") return strings(x, fk, server.secrets);
+               if (f == "cwd") {
+                 if (!text(x, fk, server.cwd)) return false;
+                 server.cwd = resolve_path(server.cwd);
+                 return true;
+               }
+               Setting<bool> b;
+               Setting<double> d;
+               Setting<std::string> w;
+               Setting<std::uint64_t> z;
+               if (f == "network") return boolean(x, fk, b) && (server.network = b.value, true);
+               if (f == "media") return boolean(x, fk, b) && (server.media = b.value, true);
+               if (f == "workspace")
+                 return word(x, fk, {"ro", "rw", "off"}, w) && (server.workspace = w.value, true);
+               if (f == "timeout")
+                 return duration(x, fk, 0.001, d) && (server.timeout = d.value, true);
+               if (f == "startup_timeout")
+                 return duration(x, fk, 0.001, d) && (server.startup_timeout = d.value, true);
+               if (f == "memory")
+                 return size(x, fk, 64ull << 20, 64ull << 30, z) && (server.memory = z.value, true);
+               return each(x, fk, {}, [&](const std::string& var, const YAML::Node& val) {
+                 if (var.empty() || var.find_first_of("=") != std::string::npos)
+                   return fail(val, fk + "." + var, "not a variable name");
+                 if (!scalar(val, fk + "." + var, "a string")) return false;
+                 server.env[var] = val.Scalar();
+                 return true;
+               });
+             });
     if (!ok) return false;
     if (!has_command) return fail(m, key, "needs a command");
     cfg_.mcp_servers[name] = server;
@@ -263,7 +260,8 @@ bool LayerReader::mcp_servers(const YAML::Node& n) {
   });
 }
 
-bool LayerReader::mcp_command(const YAML::Node& x, const std::string& key, McpServer& server, bool& has) {
+bool LayerReader::mcp_command(const YAML::Node& x, const std::string& key, McpServer& server,
+                              bool& has) {
   has = true;
   if (!strings(x, key, server.command)) return false;
   if (server.command.empty()) return fail(x, key, "must not be empty");
@@ -277,8 +275,7 @@ bool LayerReader::mcp_command(const YAML::Node& x, const std::string& key, McpSe
   for (auto& word : server.command)
     if (word.rfind("./", 0) == 0 || word.rfind("../", 0) == 0) word = resolve_path(word);
   if (server.command[0].find('/') != std::string::npos && server.command[0][0] != '/')
-    return fail(x, key,
-                "the first word is a program's name (node) or a path: absolute, ./ or ../");
+    return fail(x, key, "the first word is a program's name (node) or a path: absolute, ./ or ../");
   return true;
 }
 
@@ -306,8 +303,7 @@ bool LayerReader::audit(const YAML::Node& n) {
                 if (k == "max_line")
                   return size(v, "audit.max_line", 1ull << 10, 16ull << 20, cfg_.audit_max_line);
                 if (k == "max_bytes")
-                  return size(v, "audit.max_bytes", 16ull << 10, 1ull << 40,
-                              cfg_.audit_max_bytes);
+                  return size(v, "audit.max_bytes", 16ull << 10, 1ull << 40, cfg_.audit_max_bytes);
                 std::string path;
                 if (!text(v, "audit.path", path)) return false;
                 cfg_.audit_path = {resolve_path(path), origin(v)};

@@ -175,7 +175,8 @@ class LayerReader {
       const char* home = std::getenv("HOME");
       if (home) p = std::string(home) + p.substr(1);
     }
-    if (!p.empty() && p[0] != '/') p = (std::filesystem::path(base_) / p).lexically_normal().string();
+    if (!p.empty() && p[0] != '/')
+      p = (std::filesystem::path(base_) / p).lexically_normal().string();
     return p;
   }
 

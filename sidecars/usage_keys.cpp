@@ -26,26 +26,25 @@ bool LayerReader::providers(const YAML::Node& n) {
       });
     Provider prov;
     prov.origin = origin(p);
-    const bool ok =
-        each(p, key, {"api_key", "base_url", "api", "max_tokens_field", "prices"},
-             [&](const std::string& f, const YAML::Node& x) {
-               const std::string fk = key + "." + f;
-               if (f == "api_key") return text(x, fk, prov.api_key);
-               if (f == "prices") return prices(x, fk, prov);
-               if (f == "base_url") {
-                 if (!text(x, fk, prov.base_url)) return false;
-                 if (!http_url(prov.base_url))
-                   return fail(x, fk, "must start with http:// or https://");
-                 return true;
-               }
-               Setting<std::string> w;
-               if (f == "max_tokens_field")
-                 return word(x, fk, {"max_tokens", "max_completion_tokens"}, w) &&
-                        (prov.max_tokens_field = w.value, true);
-               if (!word(x, fk, {"openai", "anthropic"}, w)) return false;
-               prov.api = w.value;
-               return true;
-             });
+    const bool ok = each(p, key, {"api_key", "base_url", "api", "max_tokens_field", "prices"},
+                         [&](const std::string& f, const YAML::Node& x) {
+                           const std::string fk = key + "." + f;
+                           if (f == "api_key") return text(x, fk, prov.api_key);
+                           if (f == "prices") return prices(x, fk, prov);
+                           if (f == "base_url") {
+                             if (!text(x, fk, prov.base_url)) return false;
+                             if (!http_url(prov.base_url))
+                               return fail(x, fk, "must start with http:// or https://");
+                             return true;
+                           }
+                           Setting<std::string> w;
+                           if (f == "max_tokens_field")
+                             return word(x, fk, {"max_tokens", "max_completion_tokens"}, w) &&
+                                    (prov.max_tokens_field = w.value, true);
+                           if (!word(x, fk, {"openai", "anthropic"}, w)) return false;
+                           prov.api = w.value;
+                           return true;
+                         });
     if (!ok) return false;
     cfg_.providers[name] = prov;
     return true;

@@ -26,8 +26,7 @@ constexpr const char* kRunColumns =
 
 bool known_status(const std::string& s) {
   return s == "running" || s == "suspended" || s == "interrupted" || s == "budget" ||
-         s == "completed" ||
-         s == "failed";
+         s == "completed" || s == "failed";
 }
 
 RunRecord read_run(const Query& q) {
@@ -307,8 +306,8 @@ bool Journal::set_status(const std::string& run_id, const std::string& status, s
   if (status != "running" && status != "suspended" && status != "interrupted" &&
       status != "budget") {
     error = "run '" + run_id +
-            "': set_status takes running, suspended, interrupted or budget, not '" +
-            status + "' (finish_run ends a run)";
+            "': set_status takes running, suspended, interrupted or budget, not '" + status +
+            "' (finish_run ends a run)";
     return false;
   }
   {

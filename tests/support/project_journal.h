@@ -56,9 +56,12 @@ inline std::string scheme1_config_hash(const std::string& dir, const std::string
                                        bool with_disk_workspace) {
   const CliRun shown = run_tactus_in(dir, {"config", "show", tac});
   REQUIRE(shown.exit_code == 0);
-  std::vector<std::string> dropped = {
-      "journal.max_bytes:", "tools.http.idempotency_key:", "audit.max_line:", "audit.max_bytes:",
-      "budget.",            "telemetry."};
+  std::vector<std::string> dropped = {"journal.max_bytes:",
+                                      "tools.http.idempotency_key:",
+                                      "audit.max_line:",
+                                      "audit.max_bytes:",
+                                      "budget.",
+                                      "telemetry."};
   if (!with_disk_workspace) {
     dropped.push_back("sandbox.limits.disk:");
     dropped.push_back("sandbox.workspace:");

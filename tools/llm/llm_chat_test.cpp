@@ -67,8 +67,7 @@ TEST_CASE("llm: a text reply, streamed, for each API", "[llm]") {
   CHECK(s.out.result["tool_calls"] == Json::array());
   CHECK(s.out.result["finish_reason"] == "stop");
   CHECK(s.out.result["model"] == "fake-model-2024");
-  CHECK(s.out.result["usage"] ==
-        test::expected_usage(21, 9));
+  CHECK(s.out.result["usage"] == test::expected_usage(21, 9));
   // The text reached the token callback as it streamed, in pieces, then the end once.
   CHECK(s.tokens.size() > 5);
   CHECK(joined(s.tokens) == "Hello, Ada! How are you today?");
@@ -147,8 +146,7 @@ TEST_CASE("llm: a server that answers with one JSON body instead of a stream", "
   CHECK(s.out.result["tool_calls"] ==
         Json::parse(R"([{"id": "call_1", "name": "lookup", "arguments": {"q": "x"}}])"));
   CHECK(s.out.result["finish_reason"] == "tool_calls");
-  CHECK(s.out.result["usage"] ==
-        test::expected_usage(11, 7));
+  CHECK(s.out.result["usage"] == test::expected_usage(11, 7));
   CHECK(s.out.result["model"] == "fake-model");
 }
 

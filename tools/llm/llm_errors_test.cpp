@@ -216,8 +216,8 @@ TEST_CASE("llm: retries stop at the timeout", "[llm][errors]") {
 
 TEST_CASE("llm: connection refused is retried, then failed", "[llm][errors]") {
   tools::LlmConfig config;
-  config.providers["fake"] = test::llm_provider("fake", "openai",
-                              "http://127.0.0.1:" + std::to_string(closed_port()) + "/v1", "k", "");
+  config.providers["fake"] = test::llm_provider(
+      "fake", "openai", "http://127.0.0.1:" + std::to_string(closed_port()) + "/v1", "k", "");
   config.backoff_base_seconds = 0.001;
   config.retries = 2;
   const auto out = tools::llm::chat(config, test::chat_params());
@@ -240,8 +240,8 @@ TEST_CASE("llm: an unknown provider is denied, nothing is sent", "[llm][errors]"
 
 TEST_CASE("llm: a provider without a key is denied with how to configure one", "[llm][errors]") {
   tools::LlmConfig config;
-  config.providers["openai"] = test::llm_provider("openai", "openai", "https://api.openai.com/v1", "",
-                                "set OPENAI_API_KEY in tactus's environment");
+  config.providers["openai"] = test::llm_provider("openai", "openai", "https://api.openai.com/v1",
+                                                  "", "set OPENAI_API_KEY in tactus's environment");
   const auto out = tools::llm::chat(config, test::chat_params({{"provider", "openai"}}));
   CHECK(out.code == "denied");
   CHECK(out.message == "llm: openai: no API key: set OPENAI_API_KEY in tactus's environment");
