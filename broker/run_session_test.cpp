@@ -11,6 +11,7 @@
 #include <functional>
 
 #include "broker/run_session.h"
+#include "broker/run_trace.h"
 #include "runtime/protocol/frame.h"
 
 using namespace tactus;
@@ -343,4 +344,70 @@ TEST_CASE("broker: a method sent as the wrong kind, or by the wrong side, has no
                      }),
                      std::string("unexpected message ") + name);
   }
+}
+
+TEST_CASE(
+    "broker: a trace event from a run that is not traced, or a malformed one, is a "
+    "violation",
+    "[broker][protocol][telemetry]") {
+  const auto send_trace = [](const std::string& params) {
+    return [params](int fd) {
+      write_all(fd, kReady);
+      read_some(fd);
+      write_all(fd, frame(R"({"method":"trace","params":)" + params + "}"));
+      ::pause();
+    };
+  };
+  SECTION("not traced") {
+    expect_violation(
+        serve_fake_child(send_trace(R"({"event":"begin","op":"invoke_agent","name":"a"})")),
+        "unexpected 'trace' (the run is not traced)");
+  }
+  broker::TraceConfig config{"http://127.0.0.1:1", false, 0.001};
+  broker::RunTrace trace(config, "test", "fake.tac", nullptr);
+  const auto traced = [&trace](broker::RunRequest& req) { req.trace = &trace; };
+  SECTION("an unknown op") {
+    expect_violation(
+        serve_fake_child(send_trace(R"({"event":"begin","op":"rm -rf","name":"a"})"), 5, traced),
+        "malformed trace event");
+  }
+  SECTION("a name that is not a string") {
+    expect_violation(
+        serve_fake_child(send_trace(R"({"event":"end","op":"execute_tool","name":{"x":1}})"), 5,
+                         traced),
+        "malformed trace event");
+  }
+}
+
+TEST_CASE(
+    "broker: a budget stops the request that would pass it, unanswered, whatever the "
+    "child does next",
+    "[broker][budget]") {
+  broker::RunUsage usage;
+  // What an earlier session of the run used (a resume adds its journal's answers first).
+  usage.add_tool_call();
+  const auto r = serve_fake_child(
+      [](int fd) {
+        write_all(fd, kReady);
+        read_some(fd);
+        write_all(fd, frame(R"({"id":1,"method":"host.call","params":{"name":"host.ping"}})"));
+        // An answer would come back here; the broker ends the run instead.
+        const std::string answer = read_some(fd);
+        if (answer.find(R"("id":1)") != std::string::npos)
+          write_all(fd, frame(R"({"method":"done","params":{"status":"ok","result":"answered"}})"));
+        ::pause();
+      },
+      5,
+      [&usage](broker::RunRequest& req) {
+        req.usage = &usage;
+        req.budget.tool_calls = 1;
+        req.budget.tool_calls_at = "proc.tac.yml:2:15";
+      });
+  INFO(r.message);
+  CHECK(r.status == RunStatus::budget);
+  CHECK(broker::exit_code(r.status) == 6);
+  CHECK(r.message ==
+        "budget: tool_calls: the run has made 1 of its 1 tool calls (budget.tool_calls, "
+        "proc.tac.yml:2:15); the next would be the 2nd");
+  CHECK(usage.tool_calls() == 1);
 }
