@@ -87,21 +87,26 @@ bool Session::admit(const Message& m, const protocol::MethodSpec& spec) {
 // Whether a model or host tool call may go ahead under the run's budget (false: the run is
 // stopped). The hot path (no budget) pays one branch.
 bool Session::within_budget(const Message& m) {
+  output_cap_.reset();
   if (!req_.usage || !req_.budget.any()) return true;
-  bool price_known = false;
-  if (m.method == method::llm_chat && req_.budget.usd && m.params.is_object()) {
+  const tools::ModelPrice* price = nullptr;
+  std::int64_t input = 0;
+  if (m.method == method::llm_chat && m.params.is_object()) {
     const auto& providers = tools_.context().llm.providers;
-    const auto p = providers.find(m.params.value("provider", Json()).is_string()
-                                      ? m.params["provider"].get<std::string>()
-                                      : std::string());
-    const Json model = m.params.value("model", Json());
-    price_known = p != providers.end() && model.is_string() &&
-                  tools::llm::model_price(p->second, model.get<std::string>()) != nullptr;
+    const Json provider = m.params.value("provider", Json()),
+               model = m.params.value("model", Json());
+    const auto p = providers.find(provider.is_string() ? provider.get<std::string>() : "");
+    if (p != providers.end() && model.is_string())
+      price = tools::llm::model_price(p->second, model.get<std::string>());
+    if (req_.budget.tokens || req_.budget.usd) input = estimate_input_tokens(m.params);
   }
-  std::string why = budget_refusal(req_.budget, *req_.usage, m.method, price_known);
-  if (why.empty()) return true;
-  stop_over_budget(std::move(why));
-  return false;
+  BudgetCheck check = check_budget(req_.budget, *req_.usage, m.method, price, input);
+  if (!check.refusal.empty()) {
+    stop_over_budget(std::move(check.refusal));
+    return false;
+  }
+  output_cap_ = check.max_output;
+  return true;
 }
 
 // The procedure's state table, sent by the VM of a journaled run when it changed: journaled
@@ -121,9 +126,10 @@ void Session::on_state(const Message& m) {
 // replays, its turns were traced by the session that ran them.
 void Session::on_trace(const Message& m) {
   if (!req_.trace) return violate("protocol: unexpected 'trace' (the run is not traced)");
-  if (req_.exchanges && req_.exchanges->replaying()) return;
   std::string why;
-  if (!req_.trace->vm_event(m.params, why)) return violate("protocol: " + why);
+  if (!RunTrace::valid_event(m.params, why)) return violate("protocol: " + why);
+  if (req_.exchanges && req_.exchanges->replaying()) return;
+  req_.trace->vm_event(m.params, why);
 }
 
 void Session::on_print(const Message& m) {
@@ -208,12 +214,28 @@ tools::CallContext Session::call_context(const std::string& tool) {
 // a host tool, at most until the run's deadline (ToolRegistry::llm_chat).
 void Session::on_llm_chat(const Message& m) {
   const auto t0 = Clock::now();
-  tools::ToolOutcome r = tools_.llm_chat(m.params);
+  // Under a tokens or usd budget the request asks for no more output than remains of it (the
+  // journal keeps the VM's params: a resume asks the same, capped by what remains then).
+  tools::ToolOutcome r;
+  if (output_cap_ && m.params.is_object()) {
+    Json capped = m.params;
+    const Json asked = capped.value("max_tokens", Json());
+    if (!asked.is_number() || asked.get<double>() > static_cast<double>(*output_cap_))
+      capped["max_tokens"] = *output_cap_;
+    r = tools_.llm_chat(capped);
+  } else {
+    r = tools_.llm_chat(m.params);
+  }
   const std::string payload = answer(m.id, std::string(method::llm_chat), r);
   const auto t1 = Clock::now();
+  // Counted as the answer the VM gets (and the journal keeps) says: a reply too large for the
+  // message limit is a failed call here and on every resume.
   if (req_.usage && r.ok)
     req_.usage->add_model_call(services::model_name(m.params), r.result.value("usage", Json()),
                                r.result.value("cost", Json()));
+  else if (req_.usage && r.code != tools::ToolError::invalid_args &&
+           r.code != tools::ToolError::denied)
+    req_.usage->add_failed_model_call(services::model_name(m.params));
   audit(std::string(method::llm_chat), services::llm_audit_args(m.params), r, ms_between(t0, t1),
         r.ok ? Json{{"usage", r.result.value("usage", Json())},
                     {"cost", r.result.value("cost", Json())}}

@@ -10,6 +10,7 @@
 #include <asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -112,6 +113,8 @@ class Session {
   ChildOutcome o_;
   std::uint64_t output_used_ = 0;
   std::int64_t requests_ = 0;  // host.calls so far (names them when there is no journal)
+  // The output cap the budget set for the model request being answered (within_budget).
+  std::optional<std::int64_t> output_cap_;
   bool setup_timed_ = false;
   std::vector<std::pair<std::string, long>> setup_steps_;
 };

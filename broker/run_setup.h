@@ -48,6 +48,9 @@ struct RunSetup {
   // telemetry: where the run's trace goes; unset: not traced. The caller makes the RunTrace
   // (req.trace) once the run has its id (make_trace).
   std::optional<TraceConfig> trace_config;
+  // The trace of the run last served (its spans are sent by RunTrace::finish once the run's
+  // end is journaled); null when not traced.
+  std::unique_ptr<RunTrace> trace;
   // What the file tools wrote in the journaled part of a resumed run (sandbox.limits.disk
   // counts across resumes); the caller sets it.
   std::uint64_t disk_used = 0;

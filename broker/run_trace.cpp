@@ -103,20 +103,21 @@ std::uint64_t RunTrace::unix_nanos(Clock::time_point t) const {
       std::chrono::duration_cast<std::chrono::nanoseconds>(t - started_).count());
 }
 
-std::string RunTrace::text(const std::string& s) const {
+std::string RunTrace::text(const std::string& s, std::size_t max) {
   std::string out = redactor_ && !redactor_->empty() ? redactor_->redact(s) : s;
-  if (out.size() > kMaxText) out.resize(kMaxText);
+  if (out.size() > max) out.resize(max);
+  bytes_ += out.size();
   return out;
 }
 
 RunTrace::Span* RunTrace::add(std::string name, int kind, std::string parent,
                               Clock::time_point start) {
-  if (spans_.size() >= kMaxSpans) {
+  if (spans_.size() >= kMaxSpans || bytes_ >= kMaxBytes) {
     ++dropped_;
     return nullptr;
   }
   Span s;
-  s.name = text(name);
+  s.name = text(name, kMaxName);
   s.id = random_hex(8);
   s.parent = std::move(parent);
   s.kind = kind;
@@ -137,10 +138,10 @@ void RunTrace::model_call(const Json& params, const tools::ToolOutcome& r, Clock
   s->end_ns = unix_nanos(t1);
   s->open = false;
   s->set("gen_ai.operation.name", "chat");
-  s->set("gen_ai.provider.name", text(string_of(params, "provider")));
-  s->set("gen_ai.request.model", text(model));
+  s->set("gen_ai.provider.name", text(string_of(params, "provider"), kMaxName));
+  s->set("gen_ai.request.model", text(model, kMaxName));
   if (const std::string agent = string_of(params, "agent"); !agent.empty())
-    s->set("gen_ai.agent.name", text(agent));
+    s->set("gen_ai.agent.name", text(agent, kMaxName));
   if (params.is_object()) {
     if (const Json t = params.value("temperature", Json()); t.is_number())
       s->set("gen_ai.request.temperature", t);
@@ -154,8 +155,9 @@ void RunTrace::model_call(const Json& params, const tools::ToolOutcome& r, Clock
     return;
   }
   const Json& res = r.result;
-  s->set("gen_ai.response.model", text(string_of(res, "model")));
-  s->set("gen_ai.response.finish_reasons", Json::array({text(string_of(res, "finish_reason"))}));
+  s->set("gen_ai.response.model", text(string_of(res, "model"), kMaxName));
+  s->set("gen_ai.response.finish_reasons",
+         Json::array({text(string_of(res, "finish_reason"), kMaxName)}));
   const Json usage = res.value("usage", Json());
   if (usage.is_object()) {
     s->set("gen_ai.usage.input_tokens", usage.value("prompt_tokens", std::int64_t{0}));
@@ -184,7 +186,7 @@ void RunTrace::tool_call(const std::string& name, const Json& args, const tools:
   s->end_ns = unix_nanos(t1);
   s->open = false;
   s->set("gen_ai.operation.name", "execute_tool");
-  s->set("gen_ai.tool.name", text(name));
+  s->set("gen_ai.tool.name", text(name, kMaxName));
   s->set("gen_ai.tool.type", "extension");  // run by the broker, outside the agent's process
   if (config_.capture_content) {
     s->set("gen_ai.tool.call.arguments", text(protocol::dump_json(args)));
@@ -193,38 +195,51 @@ void RunTrace::tool_call(const std::string& name, const Json& args, const tools:
   if (!r.ok) s->fail(std::string(tools::to_string(r.code)), text(r.message));
 }
 
-bool RunTrace::vm_event(const Json& p, std::string& why) {
+bool RunTrace::valid_event(const Json& p, std::string& why) {
   const std::string event = string_of(p, "event"), op = string_of(p, "op");
   const Json name = p.is_object() ? p.value("name", Json()) : Json();
-  if ((event != "begin" && event != "end") || (op != "invoke_agent" && op != "execute_tool") ||
-      !name.is_string()) {
-    why = "malformed trace event (want {event: begin|end, op: invoke_agent|execute_tool, name})";
-    return false;
-  }
-  const std::string& n = name.get_ref<const std::string&>();
-  if (event == "begin") {
-    if (open_.size() >= kMaxOpen) {
-      why = "trace spans nested deeper than " + std::to_string(kMaxOpen);
-      return false;
+  if ((event == "begin" || event == "end") && (op == "invoke_agent" || op == "execute_tool") &&
+      name.is_string())
+    return true;
+  why = "malformed trace event (want {event: begin|end, op: invoke_agent|execute_tool, name})";
+  return false;
+}
+
+bool RunTrace::vm_event(const Json& p, std::string& why) {
+  if (!valid_event(p, why)) return false;
+  const std::string op = string_of(p, "op");
+  const std::string& n = p["name"].get_ref<const std::string&>();
+  if (string_of(p, "event") == "begin") {
+    Span* s =
+        open_.size() < kMaxOpen ? add(op + " " + n, kInternal, parent_id(), Clock::now()) : nullptr;
+    if (!s) {
+      if (open_.size() >= kMaxOpen) ++dropped_;
+      ++dropped_open_;
+      return true;
     }
-    Span* s = add(op + " " + n, kInternal, parent_id(), Clock::now());
-    if (!s) return true;
     s->vm_op = op;
     s->set("gen_ai.operation.name", op);
-    s->set(op == "invoke_agent" ? "gen_ai.agent.name" : "gen_ai.tool.name", text(n));
+    s->set(op == "invoke_agent" ? "gen_ai.agent.name" : "gen_ai.tool.name", text(n, kMaxName));
     if (op == "execute_tool") s->set("gen_ai.tool.type", "function");
     open_.push_back(spans_.size() - 1);
     return true;
   }
-  // An end closes the innermost open span of its op and name; one that matches none (its
-  // begin was dropped, or replayed before this session) is ignored.
-  if (open_.empty()) return true;
-  Span& s = spans_[open_.back()];
-  if (s.vm_op != op || s.name != text(op + " " + n)) return true;
-  s.end_ns = unix_nanos(Clock::now());
-  s.open = false;
-  if (const std::string error = string_of(p, "error"); !error.empty()) s.fail("error", text(error));
-  open_.pop_back();
+  // An end closes the innermost open span of its op and name (coroutines may end spans out of
+  // order); one that matches none ends a dropped begin, or is ignored.
+  const std::string full = op + " " + n;
+  std::string name = redactor_ && !redactor_->empty() ? redactor_->redact(full) : full;
+  if (name.size() > kMaxName) name.resize(kMaxName);
+  for (auto it = open_.rbegin(); it != open_.rend(); ++it) {
+    Span& s = spans_[*it];
+    if (s.vm_op != op || s.name != name) continue;
+    s.end_ns = unix_nanos(Clock::now());
+    s.open = false;
+    if (const std::string error = string_of(p, "error"); !error.empty())
+      s.fail("error", text(error, 4 * kMaxName));
+    open_.erase(std::next(it).base());
+    return true;
+  }
+  if (dropped_open_ > 0) --dropped_open_;
   return true;
 }
 

@@ -45,7 +45,11 @@ class RunTrace {
                  Clock::time_point t0, Clock::time_point t1);
   // The VM's "trace" notification: {event: "begin" | "end", op: "invoke_agent" |
   // "execute_tool", name, error?}. False with why when it is malformed (a protocol violation).
+  // An end closes the innermost open span of its op and name; a begin past kMaxOpen open
+  // spans, or past the trace's bounds, is dropped (and its end with it).
   bool vm_event(const protocol::Json& params, std::string& why);
+  // Whether params are a well-formed "trace" notification (why: what is wrong).
+  static bool valid_event(const protocol::Json& params, std::string& why);
 
   // Ends the open spans and the run's span (with the run's status), and sends them all.
   // Returns "" or why the export failed (a warning for the caller to print).
@@ -54,15 +58,19 @@ class RunTrace {
   // The OTLP/JSON document of the spans so far (finish sends it); for tests.
   protocol::Json otlp_document() const;
 
-  static constexpr std::size_t kMaxSpans = 10000;    // per session; more are counted, dropped
-  static constexpr std::size_t kMaxOpen = 64;        // VM spans open at once (nesting)
-  static constexpr std::size_t kMaxText = 64 << 10;  // bytes of one attribute, after masking
+  // What one session's trace may hold: past these, spans are dropped and counted
+  // (tactus.dropped_spans on the run's span). Names are the VM's, so they are short.
+  static constexpr std::size_t kMaxSpans = 10000;
+  static constexpr std::size_t kMaxOpen = 64;         // VM spans open at once (nesting)
+  static constexpr std::size_t kMaxName = 256;        // bytes of a name, after masking
+  static constexpr std::size_t kMaxText = 64 << 10;   // bytes of one attribute, after masking
+  static constexpr std::size_t kMaxBytes = 8u << 20;  // bytes of all names and attributes
 
  private:
   struct Span;
   Span* add(std::string name, int kind, std::string parent, Clock::time_point start);
   std::string parent_id() const;
-  std::string text(const std::string& s) const;  // masked, then cut
+  std::string text(const std::string& s, std::size_t max = kMaxText);  // masked, cut, counted
   std::uint64_t unix_nanos(Clock::time_point t) const;
 
   TraceConfig config_;
@@ -71,6 +79,8 @@ class RunTrace {
   std::vector<Span> spans_;
   std::vector<std::size_t> open_;  // indexes of the VM's open spans, innermost last
   std::size_t dropped_ = 0;
+  std::size_t bytes_ = 0;         // of names and attributes kept
+  std::size_t dropped_open_ = 0;  // VM begins dropped whose ends are still to come
   Clock::time_point started_;
   std::int64_t started_unix_ns_ = 0;
   bool finished_ = false;

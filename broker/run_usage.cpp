@@ -3,7 +3,9 @@
 #include <cmath>
 #include <cstdio>
 
+#include "broker/run_services.h"
 #include "runtime/protocol/methods.h"
+#include "tools/tool_context.h"
 
 namespace tactus::broker {
 namespace {
@@ -17,12 +19,19 @@ std::int64_t count_of(const Json& usage, const char* key) {
   return v < 0 ? 0 : std::min<std::int64_t>(v, std::int64_t{1} << 40);
 }
 
+// Saturating at 2^60: a hostile local server reporting 2^40 tokens a call, a million times,
+// cannot overflow a sum (nor can a sum of four such).
+std::int64_t plus(std::int64_t a, std::int64_t b) {
+  constexpr std::int64_t kMax = std::int64_t{1} << 60;
+  return a > kMax - b ? kMax : a + b;
+}
+
 void add(TokenCounts& to, const TokenCounts& from) {
-  to.input += from.input;
-  to.cached_input += from.cached_input;
-  to.cache_creation_input += from.cache_creation_input;
-  to.output += from.output;
-  to.reasoning += from.reasoning;
+  to.input = plus(to.input, from.input);
+  to.cached_input = plus(to.cached_input, from.cached_input);
+  to.cache_creation_input = plus(to.cache_creation_input, from.cache_creation_input);
+  to.output = plus(to.output, from.output);
+  to.reasoning = plus(to.reasoning, from.reasoning);
   to.reasoning_reported = to.reasoning_reported || from.reasoning_reported;
 }
 
@@ -63,10 +72,20 @@ std::string money(double usd) {
 
 }  // namespace
 
+std::int64_t TokenCounts::total() const {
+  return plus(plus(input, cached_input), plus(cache_creation_input, output));
+}
+
 void RunUsage::add_model_call(const std::string& model, const Json& usage, const Json& cost) {
   ModelUsage& m = by_model_[model];
   ++m.calls;
-  if (usage.is_object()) {
+  if (usage.is_object() && !usage.contains("input_tokens") && usage.contains("prompt_tokens")) {
+    // An answer journaled before the input was split: all of it as input.
+    TokenCounts t;
+    t.input = count_of(usage, "prompt_tokens");
+    t.output = count_of(usage, "completion_tokens");
+    add(m.tokens, t);
+  } else if (usage.is_object()) {
     TokenCounts t;
     t.input = count_of(usage, "input_tokens");
     t.cached_input = count_of(usage, "cached_input_tokens");
@@ -84,6 +103,12 @@ void RunUsage::add_model_call(const std::string& model, const Json& usage, const
     ++m.unpriced_calls;
 }
 
+void RunUsage::add_failed_model_call(const std::string& model) {
+  ModelUsage& m = by_model_[model];
+  ++m.calls;
+  ++m.failed_calls;
+}
+
 void RunUsage::add_entries(const std::vector<JournalEntry>& entries) {
   for (const auto& e : entries) {
     if (e.response_json.empty()) continue;  // in flight: a resume sends it again
@@ -97,13 +122,16 @@ void RunUsage::add_entries(const std::vector<JournalEntry>& entries) {
       if (!(error.is_object() && error.value("code", "") == "denied")) ++tool_calls_;
       continue;
     }
+    const std::string name = services::model_name(Json::parse(e.request_json, nullptr, false));
     const Json result = answer.value("result", Json());
-    if (!result.is_object()) continue;  // a failed call: nothing used that the provider billed
-    const Json request = Json::parse(e.request_json, nullptr, false);
-    const std::string name =
-        request.is_object() ? request.value("provider", "?") + "/" + request.value("model", "?")
-                            : "?";
-    add_model_call(name, result.value("usage", Json()), result.value("cost", Json()));
+    if (result.is_object()) {
+      add_model_call(name, result.value("usage", Json()), result.value("cost", Json()));
+      continue;
+    }
+    // Refused before it was sent (bad params, an unknown provider, no key): not a call.
+    const Json error = answer.value("error", Json());
+    const Json code = error.is_object() ? error.value("code", Json()) : Json();
+    if (code != "invalid_args" && code != "denied") add_failed_model_call(name);
   }
 }
 
@@ -127,7 +155,7 @@ bool RunUsage::cost_known() const {
 
 std::int64_t RunUsage::total_tokens() const {
   std::int64_t n = 0;
-  for (const auto& [name, m] : by_model_) n += m.tokens.total();
+  for (const auto& [name, m] : by_model_) n = plus(n, m.tokens.total());
   return n;
 }
 
@@ -145,10 +173,14 @@ Json RunUsage::usage_json() const {
     add(all, m.tokens);
     unknown += m.unknown_calls;
     Json one = {{"model_calls", m.calls}};
+    if (m.failed_calls) one["failed_calls"] = m.failed_calls;
     put_tokens(one, m.tokens, m.unknown_calls);
     by_model[name] = std::move(one);
   }
   Json doc = {{"model_calls", model_calls()}, {"tool_calls", tool_calls_}};
+  std::int64_t failed = 0;
+  for (const auto& [name, m] : by_model_) failed += m.failed_calls;
+  if (failed) doc["failed_calls"] = failed;
   put_tokens(doc, all, unknown);
   doc["by_model"] = std::move(by_model);
   return doc;
@@ -162,41 +194,79 @@ Json RunUsage::cost_json() const {
           {"by_model", std::move(by_model)}};
 }
 
-std::string budget_refusal(const Budget& b, const RunUsage& used, std::string_view method,
-                           bool price_known) {
+std::int64_t estimate_input_tokens(const Json& params) {
+  if (!params.is_object()) return 0;
+  std::size_t bytes = 0;
+  for (const char* key : {"messages", "tools"})
+    if (const auto it = params.find(key); it != params.end())
+      bytes += protocol::dump_json(*it).size();
+  return static_cast<std::int64_t>((bytes + 3) / 4);
+}
+
+BudgetCheck check_budget(const Budget& b, const RunUsage& used, std::string_view method,
+                         const tools::ModelPrice* price, std::int64_t input) {
+  BudgetCheck out;
   const auto at = [](const std::string& where) { return where.empty() ? "" : ", " + where; };
+  const auto refuse = [&](std::string why) {
+    out.refusal = std::move(why);
+    return out;
+  };
   if (method == protocol::method::host_call) {
     if (b.tool_calls && static_cast<std::uint64_t>(used.tool_calls()) >= *b.tool_calls)
-      return "budget: tool_calls: the run has made " + std::to_string(used.tool_calls()) +
-             " of its " + std::to_string(*b.tool_calls) + " tool calls (budget.tool_calls" +
-             at(b.tool_calls_at) + "); the next would be the " +
-             ordinal(static_cast<std::uint64_t>(used.tool_calls()) + 1);
-    return "";
+      return refuse("budget: tool_calls: the run has made " + std::to_string(used.tool_calls()) +
+                    " of its " + std::to_string(*b.tool_calls) + " tool calls (budget.tool_calls" +
+                    at(b.tool_calls_at) + "); the next would be the " +
+                    ordinal(static_cast<std::uint64_t>(used.tool_calls()) + 1));
+    return out;
   }
-  if (method != protocol::method::llm_chat) return "";
+  if (method != protocol::method::llm_chat) return out;
   if (b.model_calls && static_cast<std::uint64_t>(used.model_calls()) >= *b.model_calls)
-    return "budget: model_calls: the run has made " + std::to_string(used.model_calls()) +
-           " of its " + std::to_string(*b.model_calls) + " model calls (budget.model_calls" +
-           at(b.model_calls_at) + "); the next would be the " +
-           ordinal(static_cast<std::uint64_t>(used.model_calls()) + 1);
-  if (b.tokens && !used.tokens_known())
-    return "budget: tokens: a model call of this run reported no usage, so its budget of " +
-           std::to_string(*b.tokens) + " tokens (budget.tokens" + at(b.tokens_at) +
-           ") cannot be kept";
-  if (b.tokens && static_cast<std::uint64_t>(used.total_tokens()) >= *b.tokens)
-    return "budget: tokens: the run has used " + std::to_string(used.total_tokens()) +
-           " tokens of its " + std::to_string(*b.tokens) + " (budget.tokens" + at(b.tokens_at) +
-           ")";
-  if (b.usd && (!price_known || !used.cost_known()))
-    return "budget: usd: " +
-           std::string(!price_known ? "the model has no price"
-                                    : "a model call of this run had no price") +
-           ", so the budget of " + money(*b.usd) + " (budget.usd" + at(b.usd_at) +
-           ") cannot be kept; give it one under providers.NAME.prices";
-  if (b.usd && used.usd() >= *b.usd)
-    return "budget: usd: the run has spent " + money(used.usd()) + " of its " + money(*b.usd) +
-           " (budget.usd" + at(b.usd_at) + ")";
-  return "";
+    return refuse("budget: model_calls: the run has made " + std::to_string(used.model_calls()) +
+                  " of its " + std::to_string(*b.model_calls) + " model calls (budget.model_calls" +
+                  at(b.model_calls_at) + "); the next would be the " +
+                  ordinal(static_cast<std::uint64_t>(used.model_calls()) + 1));
+  if (b.tokens) {
+    const std::string limit = " (budget.tokens" + at(b.tokens_at) + ")";
+    if (!used.tokens_known())
+      return refuse(
+          "budget: tokens: a model call of this run reported no usage, so its budget of " +
+          std::to_string(*b.tokens) + " tokens" + limit + " cannot be kept");
+    const auto total = static_cast<std::uint64_t>(used.total_tokens());
+    if (total >= *b.tokens)
+      return refuse("budget: tokens: the run has used " + std::to_string(total) +
+                    " tokens of its " + std::to_string(*b.tokens) + limit);
+    const std::uint64_t left = *b.tokens - total;
+    if (static_cast<std::uint64_t>(input) >= left)
+      return refuse("budget: tokens: the run has used " + std::to_string(total) +
+                    " tokens of its " + std::to_string(*b.tokens) + limit +
+                    ", and this request's input is about " + std::to_string(input) + " more");
+    out.max_output = static_cast<std::int64_t>(std::min<std::uint64_t>(left - input, 1u << 30));
+  }
+  if (b.usd) {
+    const std::string limit = " (budget.usd" + at(b.usd_at) + ")";
+    if (!price || !used.cost_known())
+      return refuse(
+          "budget: usd: " +
+          std::string(!price ? "the model has no price" : "a model call of this run had no price") +
+          ", so the budget of " + money(*b.usd) + limit +
+          " cannot be kept; give it one under providers.NAME.prices");
+    if (used.usd() >= *b.usd)
+      return refuse("budget: usd: the run has spent " + money(used.usd()) + " of its " +
+                    money(*b.usd) + limit);
+    // The input at the uncached price: what the request costs at most before its output.
+    const double input_usd = static_cast<double>(input) * price->input / 1e6;
+    const double left = *b.usd - used.usd() - input_usd;
+    const double output = price->output > 0 ? left * 1e6 / price->output : 1e30;
+    if (left <= 0 || output < 1)
+      return refuse("budget: usd: the run has spent " + money(used.usd()) + " of its " +
+                    money(*b.usd) + limit + ", and this request's input costs about " +
+                    money(input_usd) + " more");
+    if (price->output > 0) {
+      const auto cap = static_cast<std::int64_t>(std::min(output, 1073741824.0));
+      out.max_output = out.max_output ? std::min(*out.max_output, cap) : cap;
+    }
+  }
+  return out;
 }
 
 }  // namespace tactus::broker

@@ -15,6 +15,10 @@
 #include "broker/journal/journal.h"
 #include "runtime/protocol/message.h"
 
+namespace tactus::tools {
+struct ModelPrice;
+}
+
 namespace tactus::broker {
 
 struct TokenCounts {
@@ -24,11 +28,12 @@ struct TokenCounts {
   std::int64_t output = 0;                // reasoning included
   std::int64_t reasoning = 0;             // of output, where reported
   bool reasoning_reported = false;
-  std::int64_t total() const { return input + cached_input + cache_creation_input + output; }
+  std::int64_t total() const;  // saturating, as every sum here
 };
 
 struct ModelUsage {
-  std::int64_t calls = 0;
+  std::int64_t calls = 0;           // sent to the provider, failed ones included
+  std::int64_t failed_calls = 0;    // no reply came back whole: no usage was reported for them
   std::int64_t unknown_calls = 0;   // the provider reported no usage: its tokens are unknown
   std::int64_t unpriced_calls = 0;  // no price for the model: its cost is unknown
   TokenCounts tokens;               // of the calls whose usage is known
@@ -49,6 +54,10 @@ class RunUsage {
   // carries them (an object or "unknown"; a number or "unknown").
   void add_model_call(const std::string& model, const protocol::Json& usage,
                       const protocol::Json& cost);
+  // A model call the broker sent that failed (an HTTP error, a broken stream, a timeout, a
+  // reply over the message limit): it counts as a call; its tokens are not known, and not
+  // counted (the provider reports usage only with a whole reply).
+  void add_failed_model_call(const std::string& model);
   void add_tool_call() { ++tool_calls_; }
   // The answered llm.chat and host.call entries of a run's journal.
   void add_entries(const std::vector<JournalEntry>& entries);
@@ -72,9 +81,21 @@ class RunUsage {
   std::int64_t tool_calls_ = 0;
 };
 
-// "" when a request of method (llm.chat, host.call) may go ahead under budget, else the refusal
-// ("budget: model_calls: ..."). price_known: llm.chat's model has a price.
-std::string budget_refusal(const Budget& budget, const RunUsage& used, std::string_view method,
-                           bool price_known);
+// Whether a request of method (llm.chat, host.call) may go ahead under budget.
+struct BudgetCheck {
+  std::string refusal;  // "" when it may; else "budget: model_calls: ..."
+  // A model call under a tokens or usd budget: the most output tokens it may ask for, so that
+  // its input (estimated) and output stay within what remains; none when no such budget.
+  std::optional<std::int64_t> max_output;
+};
+
+// price: llm.chat's model's (null: none); input_tokens: its request's input, estimated
+// (estimate_input_tokens).
+BudgetCheck check_budget(const Budget& budget, const RunUsage& used, std::string_view method,
+                         const tools::ModelPrice* price, std::int64_t input_tokens);
+
+// An llm.chat request's input tokens, estimated before it is sent at four bytes a token (the
+// providers' rule of thumb) of its messages and tools as JSON.
+std::int64_t estimate_input_tokens(const protocol::Json& params);
 
 }  // namespace tactus::broker

@@ -355,8 +355,8 @@ broker::RunResult execute_run(PreparedRun& p, const CliOptions& o, spawner::Spaw
                       std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                           std::chrono::duration<double>(req.limits.timeout_seconds));
   const tools::ToolRegistry tools(std::move(tool_ctx));
-  const std::unique_ptr<broker::RunTrace> trace = broker::make_trace(p);
-  p.req.trace = trace.get();
+  p.trace = broker::make_trace(p);
+  p.req.trace = p.trace.get();
   broker::RunResult r;
   if (p.backend == "pool") {
     broker::WorkerPool pool(spawner, req, 1, std::chrono::seconds(60));
@@ -376,10 +376,6 @@ broker::RunResult execute_run(PreparedRun& p, const CliOptions& o, spawner::Spaw
     r.usage = req.usage->usage_json();
     r.cost = req.usage->cost_json();
   }
-  // A trace that cannot be sent is the operator's concern, never the run's failure.
-  if (trace)
-    if (const std::string warning = trace->finish(broker::to_string(r.status)); !warning.empty())
-      write_all(2, "tactus: warning: " + warning + "\n");
   return r;
 }
 
@@ -597,7 +593,14 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
     r.message += "; resume it with 'tactus resume " + req.run_id + "'";
   if (r.status == broker::RunStatus::budget && jl && durable)
     r.message += "; raise the budget and resume it with 'tactus resume " + req.run_id + "'";
-  if (!print_outcome(o, r) && r.status == broker::RunStatus::ok) return 1;
+  const bool printed = print_outcome(o, r);
+  // The trace is sent last, after the run's end is journaled and shown: a collector that is
+  // slow holds nothing up but this process's exit, and one that fails is the operator's
+  // concern, never the run's failure.
+  if (p.trace)
+    if (const std::string warning = p.trace->finish(broker::to_string(r.status)); !warning.empty())
+      write_all(2, "tactus: warning: " + warning + "\n");
+  if (!printed && r.status == broker::RunStatus::ok) return 1;
   if (r.status == broker::RunStatus::interrupted) return 128 + r.signal;
   return broker::exit_code(r.status);
 }

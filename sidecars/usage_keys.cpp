@@ -116,7 +116,11 @@ bool LayerReader::telemetry(const YAML::Node& n) {
               [&](const std::string& k, const YAML::Node& v) {
                 const std::string key = "telemetry." + k;
                 if (k == "capture_content") return boolean(v, key, cfg_.capture_content);
-                if (k == "timeout") return duration(v, key, 0.001, cfg_.telemetry_timeout);
+                if (k == "timeout") {
+                  if (!duration(v, key, 0.001, cfg_.telemetry_timeout)) return false;
+                  if (cfg_.telemetry_timeout.value <= 60) return true;
+                  return fail(v, key, "must be at most 60 s (the export holds up tactus's exit)");
+                }
                 std::string url;
                 if (!text(v, key, url)) return false;
                 if (!http_url(url))

@@ -273,16 +273,33 @@ return "not reached"
               "budget: tool_calls: the run has made 2 of its 2 tool calls", 0) == 0);
     CHECK(doc["usage"]["tool_calls"] == 2);
   }
-  SECTION("tokens: 18 tokens a call against 20: the third call is refused") {
+  SECTION("tokens: what was used and the request's input (estimated) against 80") {
     FakeLlmServer server({FakeReply::say("1"), FakeReply::say("2"), FakeReply::say("3")});
     TempTac tac(kThreeTurns);
-    write_file(tac.path() + ".yml", sidecar(server, "openai", "", "budget:\n  tokens: 20\n"));
+    write_file(tac.path() + ".yml", sidecar(server, "openai", "", "budget:\n  tokens: 80\n"));
     const CliRun r = run_in(tac, {"run", tac.path(), "--json"});
     INFO(r.out << r.err);
     CHECK(r.exit_code == 6);
     CHECK(Json::parse(r.out)["error"]["message"].get<std::string>().rfind(
-              "budget: tokens: the run has used 36 tokens of its 20", 0) == 0);
-    CHECK(server.request_count() == 2);
+              "budget: tokens: the run has used 36 tokens of its 80 (budget.tokens, " + tac.path() +
+                  ".yml:11:11), and this request's input is about ",
+              0) == 0);
+    // The calls that went asked for no more output than remained.
+    const auto requests = server.requests();
+    REQUIRE(requests.size() == 2);
+    CHECK(requests[0].body["max_tokens"].get<int>() < 80);
+    CHECK(requests[1].body["max_tokens"].get<int>() < 80 - 18);
+    CHECK(requests[1].body["max_tokens"].get<int>() >= 1);
+  }
+  SECTION("tokens: a first request whose input alone passes the budget is not sent") {
+    FakeLlmServer server({FakeReply::say("1")});
+    TempTac tac(kThreeTurns);
+    write_file(tac.path() + ".yml", sidecar(server, "openai", "", "budget:\n  tokens: 10\n"));
+    const CliRun r = run_in(tac, {"run", tac.path(), "--json"});
+    CHECK(r.exit_code == 6);
+    CHECK(Json::parse(r.out)["error"]["message"].get<std::string>().find(
+              "the run has used 0 tokens of its 10") != std::string::npos);
+    CHECK(server.request_count() == 0);
   }
   SECTION("tokens: a call that reported no usage cannot be counted: the next is refused") {
     FakeReply silent = FakeReply::say("1");
@@ -307,18 +324,21 @@ return "not reached"
           0);
     CHECK(server.request_count() == 0);
   }
-  SECTION("usd: 18 millionths a call against 30 millionths: the third call is refused") {
+  SECTION("usd: 18 millionths a call against 80: what was spent and the input's price") {
     FakeLlmServer server({FakeReply::say("1"), FakeReply::say("2"), FakeReply::say("3")});
     TempTac tac(kThreeTurns);
     write_file(tac.path() + ".yml",
                sidecar(server, "openai", "    prices:\n      fake-model: {input: 1, output: 1}\n",
-                       "budget:\n  usd: 0.00003\n"));
+                       "budget:\n  usd: 0.00008\n"));
     const CliRun r = run_in(tac, {"run", tac.path(), "--json"});
     INFO(r.out << r.err);
     CHECK(r.exit_code == 6);
     CHECK(Json::parse(r.out)["error"]["message"].get<std::string>().rfind(
-              "budget: usd: the run has spent USD 3.6e-05 of its USD 3e-05", 0) == 0);
-    CHECK(server.request_count() == 2);
+              "budget: usd: the run has spent USD 3.6e-05 of its USD 8e-05", 0) == 0);
+    const auto requests = server.requests();
+    REQUIRE(requests.size() == 2);
+    // At 1 USD per million output tokens, the first call could afford at most 80 of them.
+    CHECK(requests[0].body["max_tokens"].get<int>() < 80);
   }
   SECTION("a bad budget is a configuration error naming file:line and the key") {
     TempTac tac("return 1");

@@ -157,8 +157,8 @@ struct LlmProvider {
   std::string key_hint;  // how to configure a key, for the denied message when there is none
   // How Chat Completions names the output cap: "max_tokens" or "max_completion_tokens".
   std::string max_tokens_field = "max_tokens";
-  // By model name. A model is priced by its own name, else by the longest name here that it
-  // extends with "-..." (a dated snapshot: gpt-4o-2024-08-06 is priced as gpt-4o).
+  // By model name. A model is priced by its own name, else as the model it is a snapshot of
+  // (gpt-4o-2024-08-06 as gpt-4o; tools/llm/llm_client.h).
   std::map<std::string, ModelPrice> prices;
 };
 

@@ -34,6 +34,7 @@ int json_encode(lua_State* L);
 int json_decode(lua_State* L);
 int limit_tripped(lua_State* L);
 int trace_event(lua_State* L);
+int traced(lua_State* L);
 
 // The primitives lua/ modules receive as their second argument (P); the procedure never gets
 // this table from a global. P.log is set apart: it keeps the original tostring as an upvalue.
@@ -49,6 +50,7 @@ const luaL_Reg kPrimitives[] = {
     {"json_decode", json_decode},
     {"limit_tripped", limit_tripped},
     {"trace", trace_event},
+    {"traced", traced},
     {"testing", testing_runner},
 };
 
@@ -65,6 +67,12 @@ int trace_event(lua_State* L) {
   if (!c.channel->send(protocol::make_notification(protocol::method::trace, std::move(p)), reason))
     raise_coded(L, "failed", "trace: " + reason);
   return 0;
+}
+
+// P.traced(): whether the broker traces this run.
+int traced(lua_State* L) {
+  lua_pushboolean(L, context_of(L).trace);
+  return 1;
 }
 
 // True once an instruction or output limit has tripped (for the prelude's xpcall).

@@ -24,19 +24,21 @@ std::string finish_reason_of(const std::string& stop_reason) {
 
 // message_start's usage {input_tokens, cache_creation_input_tokens, cache_read_input_tokens,
 // output_tokens}, then message_delta's, whose counts are cumulative and replace those before.
-// input_tokens excludes the cache's: the three are kept apart as the API gives them.
-void read_usage(const Json& u, std::optional<Usage>& out) {
-  if (!u.is_object()) return;
-  if (!out) {
-    if (!u.contains("input_tokens") && !u.contains("output_tokens")) return;
-    out = Usage{};
-  }
-  Usage& usage = *out;
-  usage.input_tokens = count_or(u, "input_tokens", usage.input_tokens);
+// input_tokens excludes the cache's: the three are kept apart as the API gives them. A count
+// that is not a count makes the reply's usage unknown for good (spoiled).
+void read_usage(const Json& u, std::optional<Usage>& out, bool& spoiled) {
+  if (!u.is_object() || spoiled) return;
+  Usage usage = out.value_or(Usage{});
+  if (!out && !u.contains("input_tokens") && !u.contains("output_tokens")) return;
+  UsageReader count;
+  usage.input_tokens = count(u, "input_tokens", usage.input_tokens);
   usage.cache_creation_input_tokens =
-      count_or(u, "cache_creation_input_tokens", usage.cache_creation_input_tokens);
-  usage.cached_input_tokens = count_or(u, "cache_read_input_tokens", usage.cached_input_tokens);
-  usage.output_tokens = count_or(u, "output_tokens", usage.output_tokens);
+      count(u, "cache_creation_input_tokens", usage.cache_creation_input_tokens);
+  usage.cached_input_tokens = count(u, "cache_read_input_tokens", usage.cached_input_tokens);
+  usage.output_tokens = count(u, "output_tokens", usage.output_tokens);
+  spoiled = count.bad;
+  if (spoiled) return out.reset();
+  out = usage;
 }
 
 struct Block {
@@ -85,7 +87,7 @@ class AnthropicAssembler : public StreamAssembler {
     if (type == "message_start") {
       const Json msg = ev.value("message", Json::object());
       reply_.model = string_or(msg, "model");
-      if (msg.is_object()) read_usage(msg.value("usage", Json()), reply_.usage);
+      if (msg.is_object()) read_usage(msg.value("usage", Json()), reply_.usage, spoiled_);
     } else if (type == "content_block_start") {
       blocks_[index] = block_from(ev.value("content_block", Json::object()));
     } else if (type == "content_block_delta") {
@@ -102,7 +104,7 @@ class AnthropicAssembler : public StreamAssembler {
       }
     } else if (type == "message_delta") {
       stop_reason_ = string_or(ev.value("delta", Json()), "stop_reason", stop_reason_);
-      read_usage(ev.value("usage", Json()), reply_.usage);
+      read_usage(ev.value("usage", Json()), reply_.usage, spoiled_);
     } else if (type == "message_stop") {
       assemble(blocks_, stop_reason_, reply_);
       return Step::done;
@@ -115,6 +117,7 @@ class AnthropicAssembler : public StreamAssembler {
  private:
   std::map<std::int64_t, Block> blocks_;
   std::string stop_reason_;
+  bool spoiled_ = false;  // a usage count that was not one: the usage is unknown
 };
 
 class Anthropic : public Dialect {
@@ -186,7 +189,8 @@ class Anthropic : public Dialect {
       blocks[static_cast<std::int64_t>(i)] = block_from(content[i]);
     assemble(blocks, string_or(body, "stop_reason"), reply);
     reply.model = string_or(body, "model");
-    read_usage(body.value("usage", Json()), reply.usage);
+    bool spoiled = false;
+    read_usage(body.value("usage", Json()), reply.usage, spoiled);
     return true;
   }
 };

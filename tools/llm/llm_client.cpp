@@ -279,17 +279,33 @@ ToolOutcome chat(const LlmConfig& cfg, const Json& params) {
   return out;
 }
 
+namespace {
+
+// A snapshot's suffix: "-2024-08-06", "-20250929" or "-latest". Only these name the same
+// model at the same price: "o1-pro" or "gpt-5-pro" extend a priced name and cost far more, so
+// they are priced only by their own entry (a budget in USD then refuses them: fail closed).
+bool snapshot_suffix(std::string_view s) {
+  const auto digits = [&](std::size_t from, std::size_t n) {
+    if (s.size() < from + n) return false;
+    for (std::size_t i = from; i < from + n; ++i)
+      if (s[i] < '0' || s[i] > '9') return false;
+    return true;
+  };
+  if (s == "-latest") return true;
+  if (s.size() == 9 && s[0] == '-') return digits(1, 8);  // -YYYYMMDD
+  return s.size() == 11 && s[0] == '-' && digits(1, 4) && s[5] == '-' && digits(6, 2) &&
+         s[8] == '-' && digits(9, 2);  // -YYYY-MM-DD
+}
+
+}  // namespace
+
 const ModelPrice* model_price(const LlmProvider& p, const std::string& model) {
   if (const auto it = p.prices.find(model); it != p.prices.end()) return &it->second;
-  const ModelPrice* best = nullptr;
-  std::size_t best_len = 0;
   for (const auto& [name, price] : p.prices)
-    if (name.size() > best_len && model.size() > name.size() && model.rfind(name, 0) == 0 &&
-        model[name.size()] == '-') {
-      best = &price;
-      best_len = name.size();
-    }
-  return best;
+    if (model.size() > name.size() && model.rfind(name, 0) == 0 &&
+        snapshot_suffix(std::string_view(model).substr(name.size())))
+      return &price;
+  return nullptr;
 }
 
 Json call_cost(const ModelPrice* price, const Json& usage) {

@@ -22,7 +22,8 @@ namespace tactus::tools::llm {
 // provider's price for the model (model_price), or "unknown".
 ToolOutcome chat(const LlmConfig& config, const protocol::Json& params);
 
-// The price of model at provider p, or null when none is known.
+// The price of model at provider p: its own entry, else that of the model it is a snapshot of
+// (NAME-2024-08-06, NAME-20250929, NAME-latest); null when none is known.
 const ModelPrice* model_price(const LlmProvider& p, const std::string& model);
 
 // What a call with usage (usage_json's form) cost at price, in USD; "unknown" when either is

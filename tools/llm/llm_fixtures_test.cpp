@@ -183,9 +183,45 @@ TEST_CASE("llm fixtures: a price per model, a dated snapshot priced as its model
   CHECK(tools::llm::model_price(p, "gpt-4o") == &p.prices["gpt-4o"]);
   CHECK(tools::llm::model_price(p, "gpt-4o-2024-08-06") == &p.prices["gpt-4o"]);
   CHECK(tools::llm::model_price(p, "gpt-4o-mini-2024-07-18") == &p.prices["gpt-4o-mini"]);
+  CHECK(tools::llm::model_price(p, "gpt-4o-latest") == &p.prices["gpt-4o"]);
+  CHECK(tools::llm::model_price(p, "gpt-4o-20240806") == &p.prices["gpt-4o"]);
   CHECK(tools::llm::model_price(p, "gpt-4oo") == nullptr);
   CHECK(tools::llm::model_price(p, "gpt-4") == nullptr);
+  // Another model that extends a priced name is not priced as it: it may cost ten times more.
+  CHECK(tools::llm::model_price(p, "gpt-4o-audio-preview") == nullptr);
+  CHECK(tools::llm::model_price(p, "gpt-4o-2024") == nullptr);
+  CHECK(tools::llm::model_price(p, "gpt-4o-2024-08-0x") == nullptr);
   // 1,000,000 uncached input at 2.50, 2,000,000 cached at 1.25, 100,000 output at 10.
   const Json usage = test::expected_usage(1000000, 100000, 2000000);
   CHECK(tools::llm::call_cost(&p.prices["gpt-4o"], usage).get<double>() == Approx(6.0));
+}
+
+TEST_CASE("llm fixtures: usage counts that are not counts make the usage unknown, not 0",
+          "[llm][usage]") {
+  std::string stream = fixture("openai_chat_stream.sse");
+  const std::string real = "\"prompt_tokens\":2006";
+  SECTION("a count as text") {
+    stream.replace(stream.find(real), real.size(), "\"prompt_tokens\":\"2006\"");
+  }
+  SECTION("a negative count") {
+    stream.replace(stream.find(real), real.size(), "\"prompt_tokens\":-5");
+  }
+  SECTION("a fraction") {
+    stream.replace(stream.find(real), real.size(), "\"prompt_tokens\":1.5");
+  }
+  SECTION("a cached count as an object") {
+    const std::string cached = "\"cached_tokens\":1920";
+    stream.replace(stream.find(cached), cached.size(), "\"cached_tokens\":{\"n\":1}");
+  }
+  const auto reply = assemble(*tools::llm::openai_chat_dialect(), stream);
+  CHECK_FALSE(reply.usage);
+  // A whole number written as a double is a count.
+  std::string doubled = fixture("openai_chat_stream.sse");
+  doubled.replace(doubled.find(real), real.size(), "\"prompt_tokens\":2.006e3");
+  CHECK(assemble(*tools::llm::openai_chat_dialect(), doubled).usage->input_tokens == 86);
+  // Anthropic: a bad count in message_delta spoils what message_start said.
+  std::string claude = fixture("anthropic_stream.sse");
+  const std::string out = "\"output_tokens\": 393";
+  claude.replace(claude.find(out), out.size(), "\"output_tokens\": \"lots\"");
+  CHECK_FALSE(assemble(*tools::llm::anthropic_dialect(), claude).usage);
 }

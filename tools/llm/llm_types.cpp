@@ -276,11 +276,20 @@ std::int64_t int_or(const Json& obj, const char* key, std::int64_t fallback) {
   return it != obj.end() && it->is_number_integer() ? it->get<std::int64_t>() : fallback;
 }
 
-std::int64_t count_or(const Json& obj, const char* key, std::int64_t fallback) {
+std::int64_t UsageReader::operator()(const Json& obj, const char* key, std::int64_t fallback) {
   // Bounded, so that sums of what a hostile server sends cannot overflow.
-  constexpr std::int64_t kMaxCount = std::int64_t{1} << 40;
-  const std::int64_t v = int_or(obj, key, -1);
-  return v >= 0 ? std::min(v, kMaxCount) : fallback;
+  constexpr double kMaxCount = static_cast<double>(std::int64_t{1} << 40);
+  if (!obj.is_object()) return fallback;
+  const auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return fallback;
+  const double v = it->is_number() ? it->get<double>() : -1;
+  if (!(v >= 0) || std::floor(v) != v) {
+    bad = true;
+    return fallback;
+  }
+  if (it->is_number_integer())
+    return std::min(it->get<std::int64_t>(), static_cast<std::int64_t>(kMaxCount));
+  return static_cast<std::int64_t>(std::min(v, kMaxCount));
 }
 
 std::string default_finish_reason(const ChatReply& reply) {

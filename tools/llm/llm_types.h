@@ -112,8 +112,13 @@ std::string error_message_of(const Json& body);
 // Tolerant readers of a provider's JSON: the member when it has the right type, else fallback.
 std::string string_or(const Json& obj, const char* key, std::string fallback = "");
 std::int64_t int_or(const Json& obj, const char* key, std::int64_t fallback = 0);
-// A non-negative count the provider reported, or fallback when it is missing or not one.
-std::int64_t count_or(const Json& obj, const char* key, std::int64_t fallback = 0);
+// Reads the token counts of a provider's usage. A member that is missing or null is fallback;
+// one that is there but is not a non-negative whole number sets bad: such a usage is not
+// believed (it is reported "unknown"), rather than counted as 0. Counts are capped at 2^40.
+struct UsageReader {
+  bool bad = false;
+  std::int64_t operator()(const Json& obj, const char* key, std::int64_t fallback = 0);
+};
 
 // finish_reason when the provider gave none: tool_calls if the model called tools, else stop.
 std::string default_finish_reason(const ChatReply& reply);

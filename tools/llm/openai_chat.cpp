@@ -37,14 +37,16 @@ Json message_json(const ChatMessage& m) {
 void read_usage(const Json& u, std::optional<Usage>& out) {
   if (!u.is_object() || !u.contains("prompt_tokens")) return;
   Usage usage;
-  const std::int64_t prompt = count_or(u, "prompt_tokens");
+  UsageReader count;
+  const std::int64_t prompt = count(u, "prompt_tokens");
   const std::int64_t cached =
-      std::min(prompt, count_or(u.value("prompt_tokens_details", Json()), "cached_tokens"));
+      std::min(prompt, count(u.value("prompt_tokens_details", Json()), "cached_tokens"));
   usage.input_tokens = prompt - cached;
   usage.cached_input_tokens = cached;
-  usage.output_tokens = count_or(u, "completion_tokens");
+  usage.output_tokens = count(u, "completion_tokens");
   const Json details = u.value("completion_tokens_details", Json());
-  if (const auto r = count_or(details, "reasoning_tokens", -1); r >= 0) usage.reasoning_tokens = r;
+  if (const auto r = count(details, "reasoning_tokens", -1); r >= 0) usage.reasoning_tokens = r;
+  if (count.bad) return out.reset();
   out = usage;
 }
 

@@ -36,14 +36,16 @@ Item item_from(const Json& j) {
 void read_usage(const Json& u, std::optional<Usage>& out) {
   if (!u.is_object() || !u.contains("input_tokens")) return;
   Usage usage;
-  const std::int64_t input = count_or(u, "input_tokens");
+  UsageReader count;
+  const std::int64_t input = count(u, "input_tokens");
   const std::int64_t cached =
-      std::min(input, count_or(u.value("input_tokens_details", Json()), "cached_tokens"));
+      std::min(input, count(u.value("input_tokens_details", Json()), "cached_tokens"));
   usage.input_tokens = input - cached;
   usage.cached_input_tokens = cached;
-  usage.output_tokens = count_or(u, "output_tokens");
+  usage.output_tokens = count(u, "output_tokens");
   const Json details = u.value("output_tokens_details", Json());
-  if (const auto r = count_or(details, "reasoning_tokens", -1); r >= 0) usage.reasoning_tokens = r;
+  if (const auto r = count(details, "reasoning_tokens", -1); r >= 0) usage.reasoning_tokens = r;
+  if (count.bad) return out.reset();
   out = usage;
 }
 

@@ -134,6 +134,12 @@ local function scripted_tool(list, name)
   end
 end
 
+-- An error for the trace: a string's first 1000 bytes (an error object's own __tostring is not
+-- run for it).
+local function error_text(e)
+  return type(e) == "string" and e:sub(1, 1000) or "(" .. type(e) .. ")"
+end
+
 -- Runs the model's tool calls; returns the calls made, each {name, args, result | error}.
 -- A mocked reply's calls are recorded without running (docs/testing.md).
 local function run_tool_calls(a, reply, by_wire, list)
@@ -154,13 +160,13 @@ local function run_tool_calls(a, reply, by_wire, list)
     else
       record.name = t.name
       -- A Lua tool runs here, unseen by the broker: the run's trace hears of it from us.
-      local traced = not t.host
+      local traced = not t.host and P.traced()
       if traced then
         P.trace("begin", "execute_tool", tostring(t.name))
       end
       local ok, result = pcall(tools.invoke, t, call.arguments or {})
       if traced then
-        P.trace("end", "execute_tool", tostring(t.name), not ok and tostring(result):sub(1, 1000) or nil)
+        P.trace("end", "execute_tool", tostring(t.name), not ok and error_text(result) or nil)
       end
       if ok then
         record.result = result
@@ -317,11 +323,15 @@ local function turn(a, message, env)
   return { output = output, tool_calls = calls, usage = spend.usage, cost = spend.cost }
 end
 
--- A turn is a span of the run's trace (telemetry), ended with its error if it raised.
+-- A turn is a span of the run's trace (telemetry), ended with its error if it raised. Only a
+-- traced run pays for the pcall (and its error is raised again from here).
 local function traced_turn(a, message, env)
+  if not P.traced() then
+    return turn(a, message, env)
+  end
   P.trace("begin", "invoke_agent", a.name)
   local ok, result = pcall(turn, a, message, env)
-  P.trace("end", "invoke_agent", a.name, not ok and tostring(result):sub(1, 1000) or nil)
+  P.trace("end", "invoke_agent", a.name, not ok and error_text(result) or nil)
   if not ok then
     error(result, 0)
   end
