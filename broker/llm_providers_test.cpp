@@ -86,3 +86,43 @@ TEST_CASE("llm providers: declared providers, their keys, base URLs and APIs", "
   // The unused variable is still a credential: masked.
   CHECK(redactor.redact("sk-env-not-used-0003") == "***");
 }
+
+TEST_CASE("llm providers: OpenAI's own API gets max_completion_tokens, others max_tokens",
+          "[llm][usage]") {
+  broker::Redactor redactor;
+  const auto llm = broker::llm_config(
+      config_from("providers:\n"
+                  "  local: {base_url: \"http://127.0.0.1:11434/v1\"}\n"
+                  "  proxy: {base_url: \"https://api.openai.com.example.test/v1\"}\n"
+                  "  forced: {base_url: \"http://127.0.0.1:8000/v1\", max_tokens_field: "
+                  "max_completion_tokens}\n"
+                  "  claude: {api: anthropic}\n"),
+      {}, redactor, no_env);
+  CHECK(llm.providers.at("openai").max_tokens_field == "max_completion_tokens");
+  CHECK(llm.providers.at("local").max_tokens_field == "max_tokens");
+  CHECK(llm.providers.at("proxy").max_tokens_field == "max_tokens");
+  CHECK(llm.providers.at("forced").max_tokens_field == "max_completion_tokens");
+  CHECK(llm.providers.at("claude").max_tokens_field == "max_tokens");  // Anthropic ignores it
+}
+
+TEST_CASE("llm providers: the built-in prices, and configured ones over them", "[llm][usage]") {
+  broker::Redactor redactor;
+  const auto llm = broker::llm_config(config_from("providers:\n"
+                                                  "  openai:\n"
+                                                  "    prices:\n"
+                                                  "      gpt-4o: {input: 3, output: 12}\n"
+                                                  "  local:\n"
+                                                  "    base_url: \"http://127.0.0.1:11434/v1\"\n"
+                                                  "    prices:\n"
+                                                  "      llama3: {input: 0, output: 0}\n"),
+                                      {}, redactor, no_env);
+  const auto& openai = llm.providers.at("openai");
+  CHECK(openai.prices.at("gpt-4o").input == 3);
+  CHECK(openai.prices.at("gpt-4o").cached_input == 3);  // defaults to input
+  CHECK(openai.prices.at("gpt-4o").output == 12);
+  CHECK(openai.prices.at("gpt-4o-mini").input == 0.15);  // the built-in table, kept
+  CHECK(llm.providers.at("anthropic").prices.at("claude-sonnet-4-5").cache_write == 3.75);
+  const auto& local = llm.providers.at("local");
+  CHECK(local.prices.size() == 1);  // no built-in prices for another provider
+  CHECK(local.prices.at("llama3").cache_write == 0);
+}

@@ -2,6 +2,7 @@
 // budget's checks at their edges.
 #include <catch2/catch.hpp>
 
+#include "broker/config_identity.h"
 #include "broker/run_usage.h"
 #include "tests/support/llm_test_support.h"
 #include "tools/tool_context.h"
@@ -110,4 +111,20 @@ TEST_CASE("budget: the counts allow exactly N; tokens and usd cap the next call'
 
   CHECK(broker::estimate_input_tokens({{"messages", {{{"role", "user"}, {"content", "hi"}}}}}) ==
         8);  // [{"content":"hi","role":"user"}] is 31 bytes
+}
+
+TEST_CASE("budget: budget, telemetry and prices are not part of a run's identity", "[usage]") {
+  const auto identity = [](const std::string& yaml) {
+    sidecars::Config c;
+    std::string error;
+    REQUIRE(sidecars::apply_layer(yaml, "/p/proc.tac.yml", c, error));
+    return broker::config_identity(c, nullptr).hash;
+  };
+  const std::string base = identity("sandbox:\n  timeout: 30\n");
+  CHECK(identity("sandbox:\n  timeout: 30\nbudget:\n  model_calls: 2\n  usd: 1\n") == base);
+  CHECK(identity("sandbox:\n  timeout: 30\ntelemetry:\n  otlp_endpoint: \"http://h:1\"\n") == base);
+  CHECK(identity("sandbox:\n  timeout: 30\nproviders:\n  openai:\n    prices:\n"
+                 "      gpt-4o: {input: 1, output: 2}\n") ==
+        identity("sandbox:\n  timeout: 30\nproviders:\n  openai: {}\n"));
+  CHECK(identity("sandbox:\n  timeout: 31\n") != base);
 }

@@ -285,3 +285,66 @@ TEST_CASE("config: an error in a layer file names that file", "[config]") {
                      ":3:5: sandbox.limits.memroy: unknown key (did you mean 'memory'?); known "
                      "here: memory, cpu, output, instructions, message, disk");
 }
+
+TEST_CASE("config: prices, budget and telemetry, with their origins and their errors",
+          "[config][usage]") {
+  Config c;
+  REQUIRE(apply("providers:\n"
+                "  openai:\n"
+                "    max_tokens_field: max_completion_tokens\n"
+                "    prices:\n"
+                "      gpt-4o: {input: 2.5, cached_input: 1.25, output: 10}\n"
+                "budget:\n"
+                "  usd: 0.25\n"
+                "  tokens: 200000\n"
+                "  model_calls: 20\n"
+                "  tool_calls: 0\n"
+                "telemetry:\n"
+                "  otlp_endpoint: \"http://127.0.0.1:4318\"\n"
+                "  capture_content: true\n"
+                "  timeout: 5s\n",
+                c) == "");
+  CHECK(c.providers.at("openai").prices.at("gpt-4o").cached_input == 1.25);
+  CHECK(c.providers.at("openai").prices.at("gpt-4o").cache_write < 0);  // not given
+  CHECK(c.budget_usd.value == 0.25);
+  CHECK(c.budget_tokens.value == 200000u);
+  CHECK(c.budget_tool_calls.value == 0u);  // no host tool at all
+  CHECK(c.budget_model_calls.origin.text() == "/p/proc.tac.yml:9:16");
+  CHECK(c.otlp_endpoint.value == "http://127.0.0.1:4318");
+  CHECK(c.telemetry_timeout.value == 5);
+  const std::string shown = show_config(c);
+  CHECK(shown.find("budget.usd: 0.25") != std::string::npos);
+  CHECK(shown.find("providers.openai.prices.gpt-4o: input 2.5, cached_input 1.25, output 10 (USD "
+                   "per million tokens)") != std::string::npos);
+  CHECK(show_config(Config{}).find("budget.model_calls: (none)") != std::string::npos);
+
+  const std::pair<std::string, std::string> errors[] = {
+      {"budget:\n  usd: -1\n",
+       "/p/proc.tac.yml:2:8: budget.usd: '-1' is not a number of US dollars from 0 to 1e9 (e.g. "
+       "0.25)"},
+      {"budget:\n  usd: nan\n",
+       "/p/proc.tac.yml:2:8: budget.usd: 'nan' is not a number of US dollars from 0 to 1e9 (e.g. "
+       "0.25)"},
+      {"budget:\n  tokens: 1.5\n",
+       "/p/proc.tac.yml:2:11: budget.tokens: '1.5' is not a whole number"},
+      {"budget:\n  dollars: 1\n",
+       "/p/proc.tac.yml:2:3: budget.dollars: unknown key; known here: usd, tokens, model_calls, "
+       "tool_calls"},
+      {"providers:\n  p:\n    prices:\n      m: {input: 1}\n",
+       "/p/proc.tac.yml:4:10: providers.p.prices.m: needs input and output (USD per million "
+       "tokens)"},
+      {"providers:\n  p:\n    prices:\n      m: {input: 1, output: 2, cahced_input: 1}\n",
+       "/p/proc.tac.yml:4:32: providers.p.prices.m.cahced_input: unknown key (did you mean "
+       "'cached_input'?); known here: input, cached_input, output, cache_write"},
+      {"telemetry:\n  otlp_endpoint: \"collector:4318\"\n",
+       "/p/proc.tac.yml:2:18: telemetry.otlp_endpoint: must be an http:// or https:// URL "
+       "(OTLP/HTTP, e.g. http://127.0.0.1:4318)"},
+      {"telemetry:\n  timeout: 2m\n",
+       "/p/proc.tac.yml:2:12: telemetry.timeout: must be at most 60 s (the export holds up "
+       "tactus's exit)"},
+  };
+  for (const auto& [yaml, error] : errors) {
+    INFO(yaml);
+    CHECK(error_of(yaml) == error);
+  }
+}
