@@ -4,11 +4,6 @@
 // down does not fail the run.
 #include <catch2/catch.hpp>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <nlohmann/json.hpp>
 
 #include "tests/fixtures/fake_llm.h"
@@ -52,18 +47,6 @@ const Json* find_span(const std::vector<Json>& spans, const std::string& name, i
   for (const auto& s : spans)
     if (s["name"] == name && nth-- == 0) return &s;
   return nullptr;
-}
-
-int closed_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
 }
 
 }  // namespace
@@ -160,7 +143,7 @@ TEST_CASE("telemetry: a collector that is down leaves the run as it was, with a 
           "[telemetry][cli]") {
   FakeLlmServer server(script());
   TempTac tac(kAgent);
-  const std::string endpoint = "http://127.0.0.1:" + std::to_string(closed_port());
+  const std::string endpoint = "http://127.0.0.1:" + std::to_string(LoopbackServer::closed_port());
   write_file(tac.path() + ".yml", sidecar(server, endpoint));
   const CliRun r = run_tactus_in(tac.dir(), {"run", tac.path(), "--json"}, {kKeyEnv});
   INFO(r.out << r.err);

@@ -46,6 +46,18 @@ LoopbackServer::~LoopbackServer() {
   ::close(listen_fd_);
 }
 
+int LoopbackServer::closed_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
 void LoopbackServer::send_all(int fd, const std::string& data) {
   std::size_t off = 0;
   while (off < data.size()) {

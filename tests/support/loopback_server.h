@@ -37,6 +37,9 @@ class LoopbackServer {
 
   // Writes all of data to fd (gives up on an error: the client went away).
   static void send_all(int fd, const std::string& data);
+  // A port on 127.0.0.1 nothing listens on (it was bound and released): connections to it are
+  // refused.
+  static int closed_port();
 
  private:
   void serve();

@@ -34,18 +34,6 @@ bool contains(const std::string& s, const std::string& part) {
 }
 
 // A port nothing listens on: bound, then closed.
-int closed_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 }  // namespace
 
 TEST_CASE("llm: HTTP 401 is not retried and carries the provider's message", "[llm][errors]") {
@@ -217,7 +205,8 @@ TEST_CASE("llm: retries stop at the timeout", "[llm][errors]") {
 TEST_CASE("llm: connection refused is retried, then failed", "[llm][errors]") {
   tools::LlmConfig config;
   config.providers["fake"] = test::llm_provider(
-      "fake", "openai", "http://127.0.0.1:" + std::to_string(closed_port()) + "/v1", "k", "");
+      "fake", "openai",
+      "http://127.0.0.1:" + std::to_string(test::LoopbackServer::closed_port()) + "/v1", "k", "");
   config.backoff_base_seconds = 0.001;
   config.retries = 2;
   const auto out = tools::llm::chat(config, test::chat_params());
@@ -325,7 +314,7 @@ TEST_CASE("llm: a provider without a key is allowed only on a loopback address",
     CHECK(out.code == "denied");
     CHECK(out.message == "llm: fake: no API key: give it a key");
   }
-  const std::string port = std::to_string(closed_port());
+  const std::string port = std::to_string(test::LoopbackServer::closed_port());
   for (const std::string& local :
        {"http://127.0.0.1:" + port + "/v1", "http://127.1.2.3:" + port,
         "http://LOCALHOST:" + port + "/v1", "http://[::1]:" + port + "/v1"}) {

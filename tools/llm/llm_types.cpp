@@ -292,6 +292,22 @@ std::int64_t UsageReader::operator()(const Json& obj, const char* key, std::int6
   return static_cast<std::int64_t>(std::min(v, kMaxCount));
 }
 
+void read_openai_usage(const Json& u, const OpenAiUsageNames& names, std::optional<Usage>& out) {
+  if (!u.is_object() || !u.contains(names.input)) return;
+  Usage usage;
+  UsageReader count;
+  const std::int64_t input = count(u, names.input);
+  const std::int64_t cached =
+      std::min(input, count(u.value(names.input_details, Json()), "cached_tokens"));
+  usage.input_tokens = input - cached;
+  usage.cached_input_tokens = cached;
+  usage.output_tokens = count(u, names.output);
+  const Json details = u.value(names.output_details, Json());
+  if (const auto r = count(details, "reasoning_tokens", -1); r >= 0) usage.reasoning_tokens = r;
+  if (count.bad) return out.reset();
+  out = usage;
+}
+
 std::string default_finish_reason(const ChatReply& reply) {
   return reply.tool_calls.empty() ? "stop" : "tool_calls";
 }

@@ -120,6 +120,17 @@ struct UsageReader {
   std::int64_t operator()(const Json& obj, const char* key, std::int64_t fallback = 0);
 };
 
+// OpenAI's usage, whose two APIs name the same counts differently: the input (cached tokens
+// included, in its details' cached_tokens) and the output (reasoning tokens included, in its
+// details' reasoning_tokens). Sets out when u is a usage; to nothing when a count is not one.
+struct OpenAiUsageNames {
+  const char* input;
+  const char* input_details;
+  const char* output;
+  const char* output_details;
+};
+void read_openai_usage(const Json& u, const OpenAiUsageNames& names, std::optional<Usage>& out);
+
 // finish_reason when the provider gave none: tool_calls if the model called tools, else stop.
 std::string default_finish_reason(const ChatReply& reply);
 

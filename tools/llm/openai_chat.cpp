@@ -32,22 +32,13 @@ Json message_json(const ChatMessage& m) {
 }
 
 // {prompt_tokens, completion_tokens, prompt_tokens_details: {cached_tokens},
-// completion_tokens_details: {reasoning_tokens}}: the cached tokens are part of prompt_tokens.
-// Servers that send "usage": null in every chunk report nothing there.
+// completion_tokens_details: {reasoning_tokens}}. Servers that send "usage": null in every
+// chunk report nothing there.
 void read_usage(const Json& u, std::optional<Usage>& out) {
-  if (!u.is_object() || !u.contains("prompt_tokens")) return;
-  Usage usage;
-  UsageReader count;
-  const std::int64_t prompt = count(u, "prompt_tokens");
-  const std::int64_t cached =
-      std::min(prompt, count(u.value("prompt_tokens_details", Json()), "cached_tokens"));
-  usage.input_tokens = prompt - cached;
-  usage.cached_input_tokens = cached;
-  usage.output_tokens = count(u, "completion_tokens");
-  const Json details = u.value("completion_tokens_details", Json());
-  if (const auto r = count(details, "reasoning_tokens", -1); r >= 0) usage.reasoning_tokens = r;
-  if (count.bad) return out.reset();
-  out = usage;
+  read_openai_usage(
+      u,
+      {"prompt_tokens", "prompt_tokens_details", "completion_tokens", "completion_tokens_details"},
+      out);
 }
 
 struct PartialCall {

@@ -32,21 +32,10 @@ Item item_from(const Json& j) {
 }
 
 // {input_tokens, input_tokens_details: {cached_tokens}, output_tokens,
-// output_tokens_details: {reasoning_tokens}}: the cached tokens are part of input_tokens.
+// output_tokens_details: {reasoning_tokens}}.
 void read_usage(const Json& u, std::optional<Usage>& out) {
-  if (!u.is_object() || !u.contains("input_tokens")) return;
-  Usage usage;
-  UsageReader count;
-  const std::int64_t input = count(u, "input_tokens");
-  const std::int64_t cached =
-      std::min(input, count(u.value("input_tokens_details", Json()), "cached_tokens"));
-  usage.input_tokens = input - cached;
-  usage.cached_input_tokens = cached;
-  usage.output_tokens = count(u, "output_tokens");
-  const Json details = u.value("output_tokens_details", Json());
-  if (const auto r = count(details, "reasoning_tokens", -1); r >= 0) usage.reasoning_tokens = r;
-  if (count.bad) return out.reset();
-  out = usage;
+  read_openai_usage(
+      u, {"input_tokens", "input_tokens_details", "output_tokens", "output_tokens_details"}, out);
 }
 
 // The reply from the items, in output order, and the response object's own fields.
