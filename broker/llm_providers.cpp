@@ -34,6 +34,7 @@ constexpr BuiltInPrice kBuiltInPrices[] = {
     {"openai", "gpt-4.1-mini", {0.40, 0.10, 1.60, 0}},
     {"openai", "gpt-4.1-nano", {0.10, 0.025, 0.40, 0}},
     {"openai", "gpt-4o", {2.50, 1.25, 10.00, 0}},
+    {"openai", "gpt-4o-2024-05-13", {5.00, 5.00, 15.00, 0}},  // a snapshot at its own price
     {"openai", "gpt-4o-mini", {0.15, 0.075, 0.60, 0}},
     {"openai", "o1", {15.00, 7.50, 60.00, 0}},
     {"openai", "o3", {2.00, 0.50, 8.00, 0}},

@@ -2,6 +2,7 @@
 // routes), and the journal's order around each answer (docs/durability.md).
 #include "broker/run_session_state.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "broker/run_services.h"
@@ -15,6 +16,10 @@ namespace tactus::broker {
 using protocol::Json;
 namespace method = protocol::method;
 using Message = Session::Message;
+
+// The output a model call under a tokens or usd budget asks for when the procedure set no
+// max_tokens (Anthropic's own default).
+constexpr std::int64_t kBudgetedOutput = 4096;
 using Clock = Session::Clock;
 
 void Session::on_ready(const Message&) {
@@ -214,18 +219,21 @@ tools::CallContext Session::call_context(const std::string& tool) {
 // a host tool, at most until the run's deadline (ToolRegistry::llm_chat).
 void Session::on_llm_chat(const Message& m) {
   const auto t0 = Clock::now();
-  // Under a tokens or usd budget the request asks for no more output than remains of it (the
-  // journal keeps the VM's params: a resume asks the same, capped by what remains then).
-  tools::ToolOutcome r;
+  // Under a tokens or usd budget the request asks for no more output than remains of it, and
+  // one that asked for no limit gets kBudgetedOutput at most: a model's own maximum is not
+  // known here, and a cap above it would be refused (the journal keeps the VM's params: a
+  // resume asks the same, capped by what remains then).
+  Json capped;
   if (output_cap_ && m.params.is_object()) {
-    Json capped = m.params;
+    capped = m.params;
     const Json asked = capped.value("max_tokens", Json());
-    if (!asked.is_number() || asked.get<double>() > static_cast<double>(*output_cap_))
-      capped["max_tokens"] = *output_cap_;
-    r = tools_.llm_chat(capped);
-  } else {
-    r = tools_.llm_chat(m.params);
+    const std::int64_t cap =
+        asked.is_number() ? *output_cap_ : std::min(*output_cap_, kBudgetedOutput);
+    if (!asked.is_number() || asked.get<double>() > static_cast<double>(cap))
+      capped["max_tokens"] = cap;
   }
+  const Json& sent = capped.is_null() ? m.params : capped;
+  tools::ToolOutcome r = tools_.llm_chat(sent);
   const std::string payload = answer(m.id, std::string(method::llm_chat), r);
   const auto t1 = Clock::now();
   // Counted as the answer the VM gets (and the journal keeps) says: a reply too large for the
@@ -235,12 +243,13 @@ void Session::on_llm_chat(const Message& m) {
                                r.result.value("cost", Json()));
   else if (req_.usage && r.code != tools::ToolError::invalid_args &&
            r.code != tools::ToolError::denied)
-    req_.usage->add_failed_model_call(services::model_name(m.params));
+    req_.usage->add_failed_model_call(services::model_name(m.params),
+                                      std::string(tools::to_string(r.code)), r.message);
   audit(std::string(method::llm_chat), services::llm_audit_args(m.params), r, ms_between(t0, t1),
         r.ok ? Json{{"usage", r.result.value("usage", Json())},
                     {"cost", r.result.value("cost", Json())}}
              : Json());
-  if (req_.trace) req_.trace->model_call(m.params, r, t0, t1);
+  if (req_.trace) req_.trace->model_call(sent, r, t0, t1);
   respond(m, payload);
 }
 

@@ -104,9 +104,17 @@ std::uint64_t RunTrace::unix_nanos(Clock::time_point t) const {
 }
 
 std::string RunTrace::text(const std::string& s, std::size_t max) {
-  std::string out = redactor_ && !redactor_->empty() ? redactor_->redact(s) : s;
+  bytes_ += std::min(s.size(), max);
+  return masked_prefix(s, max);
+}
+
+// s masked, cut at max: only what can reach the cut is masked (a secret that begins before the
+// cut ends within the longest secret's length after it), so a 4 MiB name costs no more than
+// a short one.
+std::string RunTrace::masked_prefix(const std::string& s, std::size_t max) const {
+  if (!redactor_ || redactor_->empty()) return s.substr(0, max);
+  std::string out = redactor_->redact(std::string_view(s).substr(0, max + redactor_->margin() + 1));
   if (out.size() > max) out.resize(max);
-  bytes_ += out.size();
   return out;
 }
 
@@ -226,15 +234,13 @@ bool RunTrace::vm_event(const Json& p, std::string& why) {
   }
   // An end closes the innermost open span of its op and name (coroutines may end spans out of
   // order); one that matches none ends a dropped begin, or is ignored.
-  const std::string full = op + " " + n;
-  std::string name = redactor_ && !redactor_->empty() ? redactor_->redact(full) : full;
-  if (name.size() > kMaxName) name.resize(kMaxName);
+  const std::string name = masked_prefix(op + " " + n, kMaxName);
   for (auto it = open_.rbegin(); it != open_.rend(); ++it) {
     Span& s = spans_[*it];
     if (s.vm_op != op || s.name != name) continue;
     s.end_ns = unix_nanos(Clock::now());
     s.open = false;
-    if (const std::string error = string_of(p, "error"); !error.empty())
+    if (const std::string error = string_of(p, "error"); !error.empty() && bytes_ < kMaxBytes)
       s.fail("error", text(error, 4 * kMaxName));
     open_.erase(std::next(it).base());
     return true;

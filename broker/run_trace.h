@@ -71,6 +71,7 @@ class RunTrace {
   Span* add(std::string name, int kind, std::string parent, Clock::time_point start);
   std::string parent_id() const;
   std::string text(const std::string& s, std::size_t max = kMaxText);  // masked, cut, counted
+  std::string masked_prefix(const std::string& s, std::size_t max) const;
   std::uint64_t unix_nanos(Clock::time_point t) const;
 
   TraceConfig config_;

@@ -12,11 +12,16 @@ namespace {
 
 using protocol::Json;
 
+constexpr std::int64_t kMaxCount = std::int64_t{1} << 40;
+
 std::int64_t count_of(const Json& usage, const char* key) {
   const auto it = usage.find(key);
-  if (it == usage.end() || !it->is_number_integer()) return 0;
+  if (it == usage.end()) return 0;
+  if (it->is_number_unsigned())  // read as unsigned: 2^63 and more must not wrap negative
+    return static_cast<std::int64_t>(std::min<std::uint64_t>(it->get<std::uint64_t>(), kMaxCount));
+  if (!it->is_number_integer()) return 0;
   const auto v = it->get<std::int64_t>();
-  return v < 0 ? 0 : std::min<std::int64_t>(v, std::int64_t{1} << 40);
+  return v < 0 ? 0 : std::min(v, kMaxCount);
 }
 
 // Saturating at 2^60: a hostile local server reporting 2^40 tokens a call, a million times,
@@ -48,6 +53,9 @@ void put_tokens(Json& doc, const TokenCounts& t, std::int64_t unknown_calls) {
   put("total_tokens", t.total());
   if (unknown_calls > 0) doc["unknown_calls"] = unknown_calls;
 }
+
+// The largest max_tokens llm.chat accepts (tools/llm/llm_types.cpp).
+constexpr std::uint64_t kMaxOutput = 1000000000;
 
 // USD to the nearest millionth of a cent: sums of doubles print with noise otherwise.
 Json dollars(double usd) {
@@ -103,10 +111,24 @@ void RunUsage::add_model_call(const std::string& model, const Json& usage, const
     ++m.unpriced_calls;
 }
 
-void RunUsage::add_failed_model_call(const std::string& model) {
+bool unbilled_failure(const std::string& code, const std::string& message) {
+  // "llm: NAME: HTTP 503: ..." or "llm: NAME: cannot reach the provider: ..."
+  // (tools/llm/llm_client.cpp); a timeout may have come after the reply began.
+  if (code != "failed" || message.rfind("llm: ", 0) != 0) return false;
+  const auto name_end = message.find(": ", 5);
+  if (name_end == std::string::npos) return false;
+  const std::string_view rest = std::string_view(message).substr(name_end + 2);
+  return rest.rfind("HTTP ", 0) == 0 || rest.rfind("cannot reach the provider: ", 0) == 0;
+}
+
+void RunUsage::add_failed_model_call(const std::string& model, const std::string& code,
+                                     const std::string& message) {
   ModelUsage& m = by_model_[model];
   ++m.calls;
   ++m.failed_calls;
+  if (unbilled_failure(code, message)) return;
+  ++m.unknown_calls;
+  ++m.unpriced_calls;
 }
 
 void RunUsage::add_entries(const std::vector<JournalEntry>& entries) {
@@ -131,7 +153,11 @@ void RunUsage::add_entries(const std::vector<JournalEntry>& entries) {
     // Refused before it was sent (bad params, an unknown provider, no key): not a call.
     const Json error = answer.value("error", Json());
     const Json code = error.is_object() ? error.value("code", Json()) : Json();
-    if (code != "invalid_args" && code != "denied") add_failed_model_call(name);
+    if (code != "invalid_args" && code != "denied")
+      add_failed_model_call(name, code.is_string() ? code.get<std::string>() : "",
+                            error.is_object() && error.value("message", Json()).is_string()
+                                ? error["message"].get<std::string>()
+                                : "");
   }
 }
 
@@ -240,7 +266,7 @@ BudgetCheck check_budget(const Budget& b, const RunUsage& used, std::string_view
       return refuse("budget: tokens: the run has used " + std::to_string(total) +
                     " tokens of its " + std::to_string(*b.tokens) + limit +
                     ", and this request's input is about " + std::to_string(input) + " more");
-    out.max_output = static_cast<std::int64_t>(std::min<std::uint64_t>(left - input, 1u << 30));
+    out.max_output = static_cast<std::int64_t>(std::min<std::uint64_t>(left - input, kMaxOutput));
   }
   if (b.usd) {
     const std::string limit = " (budget.usd" + at(b.usd_at) + ")";
@@ -262,7 +288,7 @@ BudgetCheck check_budget(const Budget& b, const RunUsage& used, std::string_view
                     money(*b.usd) + limit + ", and this request's input costs about " +
                     money(input_usd) + " more");
     if (price->output > 0) {
-      const auto cap = static_cast<std::int64_t>(std::min(output, 1073741824.0));
+      const auto cap = static_cast<std::int64_t>(std::min(output, static_cast<double>(kMaxOutput)));
       out.max_output = out.max_output ? std::min(*out.max_output, cap) : cap;
     }
   }

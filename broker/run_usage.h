@@ -54,10 +54,12 @@ class RunUsage {
   // carries them (an object or "unknown"; a number or "unknown").
   void add_model_call(const std::string& model, const protocol::Json& usage,
                       const protocol::Json& cost);
-  // A model call the broker sent that failed (an HTTP error, a broken stream, a timeout, a
-  // reply over the message limit): it counts as a call; its tokens are not known, and not
-  // counted (the provider reports usage only with a whole reply).
-  void add_failed_model_call(const std::string& model);
+  // A model call the broker sent that failed, with the error the VM got (code, message): it
+  // counts as a call. One the provider refused or never saw (unbilled_failure) used nothing;
+  // any other (a broken or malformed stream, a timeout, a reply over the message limit) may
+  // have been billed, and as no usage came back whole, its tokens and cost are unknown.
+  void add_failed_model_call(const std::string& model, const std::string& code,
+                             const std::string& message);
   void add_tool_call() { ++tool_calls_; }
   // The answered llm.chat and host.call entries of a run's journal.
   void add_entries(const std::vector<JournalEntry>& entries);
@@ -80,6 +82,10 @@ class RunUsage {
   std::map<std::string, ModelUsage> by_model_;
   std::int64_t tool_calls_ = 0;
 };
+
+// Whether a failed llm.chat's error (its code and message, as journaled) says the provider
+// refused the request (an HTTP error status) or was never reached: nothing was generated.
+bool unbilled_failure(const std::string& code, const std::string& message);
 
 // Whether a request of method (llm.chat, host.call) may go ahead under budget.
 struct BudgetCheck {

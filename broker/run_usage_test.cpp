@@ -36,8 +36,9 @@ TEST_CASE("run usage: the journal's answers count as the live ones did", "[usage
             {{"result",
               {{"usage", {{"prompt_tokens", 10}, {"completion_tokens", 5}, {"total_tokens", 15}}},
                {"cost", 0.0005}}}}),
-      // Sent, and failed: a call, with no tokens known.
-      entry("llm.chat", kChat, {{"error", {{"code", "failed"}, {"message", "llm: HTTP 500"}}}}),
+      // Sent, and refused by the provider: a call that used nothing.
+      entry("llm.chat", kChat,
+            {{"error", {{"code", "failed"}, {"message", "llm: openai: HTTP 500: overloaded"}}}}),
       // Refused before it was sent: not a call.
       entry("llm.chat", kChat, {{"error", {{"code", "denied"}, {"message", "no key"}}}}),
       entry("llm.chat", kChat, {{"error", {{"code", "invalid_args"}, {"message", "bad"}}}}),
@@ -127,4 +128,38 @@ TEST_CASE("budget: budget, telemetry and prices are not part of a run's identity
                  "      gpt-4o: {input: 1, output: 2}\n") ==
         identity("sandbox:\n  timeout: 30\nproviders:\n  openai: {}\n"));
   CHECK(identity("sandbox:\n  timeout: 31\n") != base);
+}
+
+TEST_CASE("run usage: a failed call used nothing only when the provider refused it", "[usage]") {
+  CHECK(broker::unbilled_failure("failed",
+                                 "llm: openai: HTTP 429: slow down (gave up after 4 "
+                                 "attempts)"));
+  CHECK(broker::unbilled_failure("failed", "llm: local: cannot reach the provider: refused"));
+  // A reply that began and broke, was too large, or ran out of time may have been billed.
+  CHECK_FALSE(broker::unbilled_failure(
+      "failed", "llm: openai: the stream ended before the reply was complete"));
+  CHECK_FALSE(broker::unbilled_failure("failed",
+                                       "llm: openai: the connection broke: HTTP/2 "
+                                       "stream 1 was reset"));
+  CHECK_FALSE(broker::unbilled_failure(
+      "failed", "the result of llm.chat (5000000 bytes) exceeds the message limit of 4 MiB"));
+  CHECK_FALSE(broker::unbilled_failure("timeout", "llm: openai: no complete reply within 120 s"));
+
+  RunUsage u;
+  u.add_failed_model_call("openai/gpt-4o", "failed", "llm: openai: HTTP 400: bad request");
+  CHECK(u.tokens_known());
+  CHECK(u.cost_known());
+  u.add_failed_model_call("openai/gpt-4o", "timeout", "llm: openai: no complete reply within 1 s");
+  CHECK_FALSE(u.tokens_known());
+  CHECK_FALSE(u.cost_known());
+  CHECK(u.model_calls() == 2);
+  const Json usage = u.usage_json();
+  CHECK(usage["failed_calls"] == 2);
+  CHECK(usage["unknown_calls"] == 1);
+  CHECK(usage["total_tokens"] == "unknown");
+  // A tokens budget cannot be kept past it: the next call is refused.
+  Budget b;
+  b.tokens = 1000;
+  CHECK(broker::check_budget(b, u, "llm.chat", nullptr, 1).refusal.find("cannot be kept") !=
+        std::string::npos);
 }

@@ -291,6 +291,22 @@ return "not reached"
     CHECK(requests[1].body["max_tokens"].get<int>() < 80 - 18);
     CHECK(requests[1].body["max_tokens"].get<int>() >= 1);
   }
+  SECTION("tokens: with plenty left, no max_tokens asks for 4096, and 100 stays 100") {
+    FakeLlmServer server({FakeReply::say("1"), FakeReply::say("2")});
+    TempTac tac(R"(
+local free = Agent { model = "fake/fake-model" }
+local bounded = Agent { model = "fake/fake-model", max_tokens = 100 }
+return { free("a").output, bounded("b").output }
+)");
+    write_file(tac.path() + ".yml", sidecar(server, "openai", "", "budget:\n  tokens: 1000000\n"));
+    const CliRun r = run_in(tac, {"run", tac.path(), "--json"});
+    INFO(r.out << r.err);
+    CHECK(r.exit_code == 0);
+    const auto requests = server.requests();
+    REQUIRE(requests.size() == 2);
+    CHECK(requests[0].body["max_tokens"] == 4096);
+    CHECK(requests[1].body["max_tokens"] == 100);
+  }
   SECTION("tokens: a first request whose input alone passes the budget is not sent") {
     FakeLlmServer server({FakeReply::say("1")});
     TempTac tac(kThreeTurns);

@@ -126,7 +126,13 @@ CREATE TABLE runs_v5 (
   repeated        INTEGER NOT NULL DEFAULT 0,
   config_text     TEXT NOT NULL DEFAULT ''
 );
-INSERT INTO runs_v5 SELECT * FROM runs;
+INSERT INTO runs_v5 (rowid, run_id, procedure, source_hash, config_hash, input_json, status,
+                     started_at, updated_at, result_json, error, state_journaled, resume_seq,
+                     resume_deaths, sealed, config_scheme, repeated, config_text)
+  SELECT rowid, run_id, procedure, source_hash, config_hash, input_json, status, started_at,
+         updated_at, result_json, error, state_journaled, resume_seq, resume_deaths, sealed,
+         config_scheme, repeated, config_text
+  FROM runs;
 DROP TABLE runs;
 ALTER TABLE runs_v5 RENAME TO runs;
 CREATE INDEX runs_by_start ON runs (started_at);

@@ -282,8 +282,9 @@ ToolOutcome chat(const LlmConfig& cfg, const Json& params) {
 namespace {
 
 // A snapshot's suffix: "-2024-08-06", "-20250929" or "-latest". Only these name the same
-// model at the same price: "o1-pro" or "gpt-5-pro" extend a priced name and cost far more, so
-// they are priced only by their own entry (a budget in USD then refuses them: fail closed).
+// model, priced as it unless the snapshot has an entry of its own (gpt-4o-2024-05-13 costs
+// more than gpt-4o): "o1-pro" or "gpt-5-pro" extend a priced name and cost far more, so they
+// are priced only by their own entry (a budget in USD then refuses them: fail closed).
 bool snapshot_suffix(std::string_view s) {
   const auto digits = [&](std::size_t from, std::size_t n) {
     if (s.size() < from + n) return false;

@@ -215,6 +215,12 @@ TEST_CASE("llm fixtures: usage counts that are not counts make the usage unknown
   }
   const auto reply = assemble(*tools::llm::openai_chat_dialect(), stream);
   CHECK_FALSE(reply.usage);
+  // A count past 2^63 is not wrapped negative: it is capped at 2^40.
+  std::string huge = fixture("openai_chat_stream.sse");
+  huge.replace(huge.find(real), real.size(), "\"prompt_tokens\":18446744073709551615");
+  const auto capped = assemble(*tools::llm::openai_chat_dialect(), huge).usage;
+  REQUIRE(capped);
+  CHECK(capped->input_tokens == (std::int64_t{1} << 40) - 1920);
   // A whole number written as a double is a count.
   std::string doubled = fixture("openai_chat_stream.sse");
   doubled.replace(doubled.find(real), real.size(), "\"prompt_tokens\":2.006e3");

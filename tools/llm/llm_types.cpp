@@ -287,6 +287,9 @@ std::int64_t UsageReader::operator()(const Json& obj, const char* key, std::int6
     bad = true;
     return fallback;
   }
+  if (it->is_number_unsigned())  // as unsigned: 2^63 and more must not wrap negative
+    return static_cast<std::int64_t>(
+        std::min(it->get<std::uint64_t>(), static_cast<std::uint64_t>(kMaxCount)));
   if (it->is_number_integer())
     return std::min(it->get<std::int64_t>(), static_cast<std::int64_t>(kMaxCount));
   return static_cast<std::int64_t>(std::min(v, kMaxCount));

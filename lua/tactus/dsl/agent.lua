@@ -329,9 +329,9 @@ local function traced_turn(a, message, env)
   if not P.traced() then
     return turn(a, message, env)
   end
-  P.trace("begin", "invoke_agent", a.name)
+  P.trace("begin", "invoke_agent", tostring(a.name))
   local ok, result = pcall(turn, a, message, env)
-  P.trace("end", "invoke_agent", a.name, not ok and error_text(result) or nil)
+  P.trace("end", "invoke_agent", tostring(a.name), not ok and error_text(result) or nil)
   if not ok then
     error(result, 0)
   end
