@@ -17,9 +17,6 @@ using protocol::Json;
 namespace method = protocol::method;
 using Message = Session::Message;
 
-// The output a model call under a tokens or usd budget asks for when the procedure set no
-// max_tokens (Anthropic's own default).
-constexpr std::int64_t kBudgetedOutput = 4096;
 using Clock = Session::Clock;
 
 void Session::on_ready(const Message&) {
@@ -220,15 +217,15 @@ tools::CallContext Session::call_context(const std::string& tool) {
 void Session::on_llm_chat(const Message& m) {
   const auto t0 = Clock::now();
   // Under a tokens or usd budget the request asks for no more output than remains of it, and
-  // one that asked for no limit gets kBudgetedOutput at most: a model's own maximum is not
-  // known here, and a cap above it would be refused (the journal keeps the VM's params: a
+  // one that asked for no limit gets tools::kDefaultOutputTokens at most: a model's own maximum is
+  // not known here, and a cap above it would be refused (the journal keeps the VM's params: a
   // resume asks the same, capped by what remains then).
   Json capped;
   if (output_cap_ && m.params.is_object()) {
     capped = m.params;
     const Json asked = capped.value("max_tokens", Json());
     const std::int64_t cap =
-        asked.is_number() ? *output_cap_ : std::min(*output_cap_, kBudgetedOutput);
+        asked.is_number() ? *output_cap_ : std::min(*output_cap_, tools::kDefaultOutputTokens);
     if (!asked.is_number() || asked.get<double>() > static_cast<double>(cap))
       capped["max_tokens"] = cap;
   }

@@ -54,9 +54,6 @@ void put_tokens(Json& doc, const TokenCounts& t, std::int64_t unknown_calls) {
   if (unknown_calls > 0) doc["unknown_calls"] = unknown_calls;
 }
 
-// The largest max_tokens llm.chat accepts (tools/llm/llm_types.cpp).
-constexpr std::uint64_t kMaxOutput = 1000000000;
-
 // USD to the nearest millionth of a cent: sums of doubles print with noise otherwise.
 Json dollars(double usd) {
   return std::round(usd * 1e8) / 1e8;
@@ -266,7 +263,8 @@ BudgetCheck check_budget(const Budget& b, const RunUsage& used, std::string_view
       return refuse("budget: tokens: the run has used " + std::to_string(total) +
                     " tokens of its " + std::to_string(*b.tokens) + limit +
                     ", and this request's input is about " + std::to_string(input) + " more");
-    out.max_output = static_cast<std::int64_t>(std::min<std::uint64_t>(left - input, kMaxOutput));
+    out.max_output =
+        static_cast<std::int64_t>(std::min<std::uint64_t>(left - input, tools::kMaxOutputTokens));
   }
   if (b.usd) {
     const std::string limit = " (budget.usd" + at(b.usd_at) + ")";
@@ -288,7 +286,8 @@ BudgetCheck check_budget(const Budget& b, const RunUsage& used, std::string_view
                     money(*b.usd) + limit + ", and this request's input costs about " +
                     money(input_usd) + " more");
     if (price->output > 0) {
-      const auto cap = static_cast<std::int64_t>(std::min(output, static_cast<double>(kMaxOutput)));
+      const auto cap =
+          static_cast<std::int64_t>(std::min(output, static_cast<double>(tools::kMaxOutputTokens)));
       out.max_output = out.max_output ? std::min(*out.max_output, cap) : cap;
     }
   }

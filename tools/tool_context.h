@@ -139,6 +139,12 @@ struct McpServerSpec {
   std::function<TrustedFiles()> trusted;  // the run's trusted files, as they are now
 };
 
+// An output cap (llm.chat's max_tokens): the most a request may ask for, and what is asked when
+// a request sets none but a cap must be sent (Anthropic's API requires one; a call under a run's
+// tokens or usd budget needs one too: broker/run_requests.cpp).
+inline constexpr std::int64_t kMaxOutputTokens = 1000000000;
+inline constexpr std::int64_t kDefaultOutputTokens = 4096;
+
 // What a model's tokens cost, in USD per million tokens (providers.NAME.prices.MODEL, or the
 // built-in table of broker/llm_providers.cpp).
 struct ModelPrice {

@@ -9,11 +9,10 @@
 #include <map>
 
 #include "tools/llm/dialect.h"
+#include "tools/tool_context.h"
 
 namespace tactus::tools::llm {
 namespace {
-
-constexpr std::int64_t kDefaultMaxTokens = 4096;
 
 std::string finish_reason_of(const std::string& stop_reason) {
   if (stop_reason == "end_turn" || stop_reason == "stop_sequence") return "stop";
@@ -155,7 +154,7 @@ class Anthropic : public Dialect {
       }
     }
     Json b = {{"model", r.model},
-              {"max_tokens", r.max_tokens.value_or(kDefaultMaxTokens)},
+              {"max_tokens", r.max_tokens.value_or(kDefaultOutputTokens)},
               {"messages", std::move(messages)},
               {"stream", true}};
     if (!system.empty()) b["system"] = system;

@@ -1,5 +1,7 @@
 #include "tools/llm/llm_types.h"
 
+#include "tools/tool_context.h"
+
 #include <algorithm>
 #include <cmath>
 #include <initializer_list>
@@ -188,7 +190,8 @@ bool parse_chat_request(const Json& p, ChatRequest& out, std::string& error) {
     const bool integral =
         m->is_number_integer() ||
         (m->is_number_float() && std::floor(m->get<double>()) == m->get<double>());
-    if (!integral || m->get<double>() < 1 || m->get<double>() > 1e9) {
+    if (!integral || m->get<double>() < 1 ||
+        m->get<double>() > static_cast<double>(kMaxOutputTokens)) {
       error = where + "max_tokens must be a positive integer";
       return false;
     }
