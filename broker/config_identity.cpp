@@ -26,7 +26,10 @@ constexpr const char* kAfterScheme1[] = {"tools.http.idempotency_key",
                                          "budget.tool_calls",
                                          "telemetry.otlp_endpoint",
                                          "telemetry.capture_content",
-                                         "telemetry.timeout"};
+                                         "telemetry.timeout",
+                                         "default_model",
+                                         "default_provider",
+                                         "default_toolsets"};
 // Settings added while scheme 1 was in use: a run may have been begun with or without them.
 constexpr const char* kDuringScheme1[] = {"sandbox.limits.disk", "sandbox.workspace"};
 

@@ -56,6 +56,10 @@ void Session::send_run() {
               {"limits", limits},
               {"mode", req_.mode}};
   if (!req_.options.is_null()) run["options"] = req_.options;
+  if (!req_.dialect.is_null()) {
+    if (!run.contains("options")) run["options"] = Json::object();
+    run["options"]["dialect"] = req_.dialect;
+  }
   if (journals_state()) run["journal"] = true;  // the VM sends its state as it changes
   if (req_.trace) run["trace"] = true;          // and its agent turns and Lua tool calls
   reply(protocol::make_notification(std::string(method::run), std::move(run)));
@@ -251,8 +255,11 @@ void Session::on_llm_chat(const Message& m) {
 }
 
 void Session::on_module_load(const Message& m) {
+  const bool sub = m.params.is_object() && m.params.contains("procedure");
   tools::ToolOutcome r =
-      services::load_module(req_.procedure_dir, m.params, req_.limits.message / 2);
+      sub ? services::load_procedure({req_.procedure_dir, req_.project_dir, req_.invocation_dir},
+                                     m.params, req_.limits.message / 2)
+          : services::load_module(req_.procedure_dir, m.params, req_.limits.message / 2);
   respond(m, r.ok ? protocol::make_result(m.id, r.result)
                   : protocol::make_error(m.id, tools::to_string(r.code), r.message));
 }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <vector>
 
 #include "broker/sha256.h"
@@ -85,6 +86,46 @@ tools::ToolOutcome load_module(const std::string& procedure_dir, const Json& par
   if (!r.ok) return r;
   r.result = Json{{"source", r.result["content"]}, {"path", path}};
   return r;
+}
+
+tools::ToolOutcome load_procedure(const ProcedureRoots& roots, const Json& params,
+                                  std::size_t max_read) {
+  namespace fs = std::filesystem;
+  const Json given = params.is_object() ? params.value("procedure", Json()) : Json();
+  const auto refuse = [](const std::string& why) {
+    return tools::tool_failure(tools::ToolError::invalid_args, "Procedure.run: " + why);
+  };
+  if (!given.is_string()) return refuse("needs a procedure's name or a path to a .tac file");
+  const std::string& path = given.get_ref<const std::string&>();
+  const fs::path rel(path);
+  if (path.empty() || path.size() > 1024 || path.find('\0') != std::string::npos ||
+      rel.is_absolute() || rel.extension() != ".tac")
+    return refuse("'" + path.substr(0, 200) + "' is not a relative path to a .tac file");
+  for (const auto& part : rel)
+    if (part == ".." || part.string().rfind(".tactus", 0) == 0)
+      return refuse("'" + path + "': no .. or .tactus in a sub-procedure's path");
+  if (roots.project_dir.empty()) return refuse("no project directory");
+  const fs::path project = fs::path(roots.project_dir).lexically_normal();
+  tools::FileLimits limits;
+  limits.max_read = max_read;
+  const std::vector<tools::Mount> mounts = {{"/project", project.string(), true}};
+  for (const std::string& base : {roots.procedure_dir, roots.invocation_dir}) {
+    if (base.empty()) continue;
+    const fs::path full = (fs::path(base) / rel).lexically_normal();
+    const fs::path inside = full.lexically_relative(project);
+    if (inside.empty() || *inside.begin() == "..") continue;  // not beneath the project
+    tools::ToolOutcome r = tools::file_read(mounts, limits, tools::TrustedFiles{},
+                                            Json{{"path", "/project/" + inside.string()}});
+    if (!r.ok && r.code == tools::ToolError::not_found) continue;
+    if (!r.ok) return r;
+    // The chunk is named by the path as given: the jail learns no host directory.
+    r.result = Json{{"source", r.result["content"]}, {"path", path}};
+    return r;
+  }
+  return tools::tool_failure(tools::ToolError::not_found,
+                             "Procedure.run: no '" + path + "' beneath the project (" +
+                                 project.string() +
+                                 "), beside the procedure or from where tactus was started");
 }
 
 std::string log_line(const Json& params, const std::string& run_id, bool as_json,

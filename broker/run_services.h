@@ -27,6 +27,17 @@ protocol::Json checkpoint_result_ack();
 tools::ToolOutcome load_module(const std::string& procedure_dir, const protocol::Json& params,
                                std::size_t max_read);
 
+// module.load {procedure}: Procedure.run("helpers/sum.tac") of a sub-procedure file. The path
+// (relative, ending .tac, no .. and no .tactus part) is taken beside the procedure
+// (procedure_dir), else from invocation_dir (where tactus was started, as Python Tactus takes
+// it); either way it must lie beneath project_dir, and is read with the file tools' resolution
+// below it (no escape by symlinks). Its result is {source, path}.
+struct ProcedureRoots {
+  std::string procedure_dir, project_dir, invocation_dir;
+};
+tools::ToolOutcome load_procedure(const ProcedureRoots& roots, const protocol::Json& params,
+                                  std::size_t max_read);
+
 // Log.debug/info/warn/error as one line: "[info] message key=value ..." or, as_json, one JSON
 // object {time, run_id, level, message, fields}. "" with error for a malformed event.
 std::string log_line(const protocol::Json& params, const std::string& run_id, bool as_json,

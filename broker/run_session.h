@@ -59,6 +59,15 @@ struct RunRequest {
   std::string mode = "run";  // "validate": declarations only (tactus validate); "test"
   // The runner's options (tactus test: {scenario, mock}; run --mock: {mock}); null: none.
   protocol::Json options;
+  // The trusted agent defaults and toolsets of the configuration (default_model,
+  // default_provider, default_toolsets, toolsets; broker::dialect_of), sent with the options as
+  // "dialect"; null: none set.
+  protocol::Json dialect;
+  // Where Procedure.run("path/to/sub.tac") may load from: beneath project_dir (the directory
+  // holding the nearest .tactus/, else the procedure's), the path taken relative to the
+  // procedure's directory, then to invocation_dir (the directory tactus was started in).
+  std::string project_dir;
+  std::string invocation_dir;
 };
 
 // Where the procedure's printed lines go. serve_child masks every secret value in what it

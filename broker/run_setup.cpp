@@ -116,6 +116,25 @@ Budget budget_of(const sidecars::Config& c) {
   return b;
 }
 
+protocol::Json dialect_of(const sidecars::Config& c) {
+  protocol::Json d = protocol::Json::object();
+  if (!c.default_model.value.empty()) d["default_model"] = c.default_model.value;
+  if (!c.default_provider.value.empty()) d["default_provider"] = c.default_provider.value;
+  if (c.default_toolsets.value) d["default_toolsets"] = *c.default_toolsets.value;
+  if (!c.tool_paths.value.empty()) d["plugin_toolset"] = true;
+  for (const auto& [name, server] : c.mcp_servers) d["mcp_servers"].push_back(name);
+  for (const auto& [name, t] : c.toolsets) {
+    protocol::Json j = {{"type", t.type}};
+    if (!t.server.empty()) j["server"] = t.server;
+    if (!t.source.empty()) j["source"] = t.source;
+    if (!t.pattern.empty()) j["pattern"] = t.pattern;
+    if (!t.sources.empty()) j["sources"] = t.sources;
+    d["toolsets"][name] = std::move(j);
+  }
+  if (d.empty()) return protocol::Json();
+  return d;
+}
+
 bool compose_run(const std::string& procedure, const RunFlags& flags, RunSetup& s,
                  std::string& error) {
   s.procedure = procedure;
@@ -139,6 +158,12 @@ bool compose_run(const std::string& procedure, const RunFlags& flags, RunSetup& 
   req.chunkname = "@" + procedure;
   std::error_code ec;
   req.procedure_dir = fs::absolute(procedure, ec).parent_path().lexically_normal().string();
+  const std::string project_layer = sidecars::find_layers(procedure, "").project;
+  req.project_dir = project_layer.empty()
+                        ? req.procedure_dir
+                        : fs::path(project_layer).parent_path().parent_path().string();
+  req.invocation_dir = fs::current_path(ec).string();
+  req.dialect = dialect_of(config);
 
   // The backend: --no-sandbox, else --backend, else sandbox.enabled: false, else
   // sandbox.backend.

@@ -54,6 +54,9 @@ struct RunSetup {
   // What the file tools wrote in the journaled part of a resumed run (sandbox.limits.disk
   // counts across resumes); the caller sets it.
   std::uint64_t disk_used = 0;
+  // --mock-config FILE as read (a JSON object: mocked tool results, human answers); null: none.
+  // Mocked runs only: the caller puts it in the runner's options.
+  protocol::Json mock_config;
 };
 
 // What no tool of a run may write, or (hidden) read either (tools/trusted_files.h): every
@@ -75,6 +78,10 @@ bool load_procedure_config(const std::string& procedure, sidecars::Config& confi
 // spawner was forked. false: error is one line (a configuration error, exit code 2).
 bool compose_run(const std::string& procedure, const RunFlags& flags, RunSetup& setup,
                  std::string& error);
+
+// The Python Tactus dialect's agent defaults and toolsets the configuration sets, as the VM's
+// runner reads them (options.dialect); null when none is set.
+protocol::Json dialect_of(const sidecars::Config& config);
 
 // The budget the configuration sets (budget:), with where each limit was set.
 Budget budget_of(const sidecars::Config& config);

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "sidecars/config.h"
 #include "sidecars/units.h"
 
 namespace tactus::cli {
@@ -184,15 +185,38 @@ bool parse_run(ArgCursor c, CliOptions& o, std::string& error) {
         return false;
       }
       o.junit_file = v;
-    } else if (flag == "--runs" && o.command == Command::eval) {
+    } else if ((flag == "--runs" || flag == "--workers" || flag == "--scenario-index") &&
+               (o.command == Command::eval || o.command == Command::test) &&
+               (flag == "--runs" || o.command == Command::test)) {
       if (!value()) return false;
       char* end = nullptr;
       const long n = std::strtol(v.c_str(), &end, 10);
-      if (v.empty() || *end != '\0' || n < 1 || n > 10000) {
-        error = "option '--runs': '" + v + "' is not a count from 1 to 10000";
+      const long min = flag == "--scenario-index" ? 0 : 1;
+      const long max = flag == "--workers" ? 64 : 10000;
+      if (v.empty() || *end != '\0' || n < min || n > max) {
+        error = "option '" + std::string(flag) + "': '" + v + "' is not a count from " +
+                std::to_string(min) + " to " + std::to_string(max);
         return false;
       }
-      o.runs = static_cast<int>(n);
+      if (flag == "--runs") o.runs = static_cast<int>(n);
+      if (flag == "--workers") o.workers = static_cast<int>(n), o.parallel = true;
+      if (flag == "--scenario-index") o.scenario_index = static_cast<int>(n);
+    } else if (flag == "--parallel" && o.command == Command::test) {
+      if (!no_value()) return false;
+      o.parallel = true;
+    } else if (flag == "--quick" && o.command == Command::validate) {
+      if (!no_value()) return false;
+      o.quick = true;
+    } else if (flag == "--verbose" || flag == "-v") {
+      if (!no_value()) return false;
+      o.verbose = true;
+    } else if (flag == "--mock-config" && o.command != Command::validate) {
+      if (!value()) return false;
+      if (v.empty()) {
+        error = "option '--mock-config' needs a JSON file's name";
+        return false;
+      }
+      o.mock_config = v;
     } else if (const auto limit = limit_flag(flag, value, v, o.limits, error)) {
       if (!*limit) return false;
     } else {
@@ -215,6 +239,7 @@ bool parse_run(ArgCursor c, CliOptions& o, std::string& error) {
 ParseResult parse_cli(int argc, const char* const* argv) {
   ParseResult r;
   CliOptions& o = r.options;
+  o.argv.assign(argv, argv + argc);
   if (argc < 2) {
     r.error = "no command given (see 'tactus --help')";
     return r;
@@ -225,13 +250,15 @@ ParseResult parse_cli(int argc, const char* const* argv) {
     if (argc > 2) o.help_topic = argv[2];
     return r;
   }
-  if (cmd == "--version" || cmd == "-V") {
+  if (cmd == "--version" || cmd == "-V" || cmd == "version") {
     o.command = Command::version;
     return r;
   }
   if (cmd == "run") {
     o.command = Command::run;
     parse_run(ArgCursor{argc, argv, 2}, o, r.error);
+    if (r.error.empty() && !o.mock_config.empty() && !o.mock)
+      r.error = "--mock-config answers mocked runs only: add --mock";
     return r;
   }
   if (cmd == "test" || cmd == "eval") {
@@ -246,6 +273,8 @@ ParseResult parse_cli(int argc, const char* const* argv) {
       r.error = "'tactus " + name + "' needs a FILE.tac (see 'tactus " + name + " --help')";
     if (r.error.empty() && !o.run_id.empty())
       r.error = "'tactus " + name + "' takes no --run-id: each scenario is a run of its own";
+    if (r.error.empty() && !o.mock_config.empty() && !o.mock)
+      r.error = "--mock-config answers mocked runs only: add --mock";
     return r;
   }
   if (cmd == "validate") {
@@ -255,6 +284,8 @@ ParseResult parse_cli(int argc, const char* const* argv) {
     if (r.error.rfind("'tactus run' needs", 0) == 0)
       r.error = "'tactus validate' needs a FILE.tac (see 'tactus validate --help')";
     if (r.error.empty() && o.mock) r.error = "'tactus validate' takes no --mock: it runs no agent";
+    if (r.error.empty() && !o.mock_config.empty())
+      r.error = "'tactus validate' takes no --mock-config: it runs no agent";
     return r;
   }
   if (cmd == "resume") {
@@ -410,7 +441,12 @@ ParseResult parse_cli(int argc, const char* const* argv) {
     }
     return r;
   }
-  r.error = "unknown command '" + std::string(cmd) + "' (see 'tactus --help')";
+  // A typo'd command is named with the nearest one (tactus rn -> run).
+  const std::vector<std::string> commands = {"run",    "validate", "test", "eval",
+                                             "resume", "answer",   "runs", "sandbox",
+                                             "config", "version",  "help"};
+  r.error = "unknown command '" + std::string(cmd) + "'" +
+            sidecars::suggestion(std::string(cmd), commands) + " (see 'tactus --help')";
   return r;
 }
 

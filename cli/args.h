@@ -49,7 +49,14 @@ struct CliOptions {
   bool mock = false;           // --mock: agents answer from Mocks {...} or a default reply
   std::string scenario;        // tactus test --scenario NAME
   std::string junit_file;      // tactus test --junit FILE
-  int runs = 0;                // tactus eval --runs N (0: the Evaluation's, else 1)
+  int runs = 0;                // tactus eval/test --runs N (0: the Evaluation's, else 1)
+  bool verbose = false;        // -v/--verbose: the layers read and where the time went, on stderr
+  bool quick = false;          // tactus validate --quick: the file compiles; nothing is run
+  bool parallel = false;       // tactus test --parallel: scenarios in separate processes at once
+  int workers = 0;             // tactus test --workers N (implies --parallel; 0: the cores)
+  std::string mock_config;     // --mock-config FILE: mocked tool results and human answers (JSON)
+  int scenario_index = -1;     // internal: the --parallel worker's one scenario, by its index
+  std::vector<std::string> argv;  // as given (a --parallel test starts workers with them)
   LimitFlags limits;
 };
 

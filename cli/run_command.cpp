@@ -179,44 +179,49 @@ bool read_source(const std::string& path, std::uint64_t max, std::string& text,
 
 // --input FILE: a regular file (a device or FIFO could never end, or never begin) of at most
 // max bytes (it travels in the run message).
+// A JSON file given on the command line (--input, --mock-config): a regular file of at most max
+// bytes holding one JSON object. flag names it in errors.
+bool read_json_file(const std::string& path, const std::string& flag, std::uint64_t max, Json& out,
+                    std::string& error) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+  struct stat st {};
+  if (!fd || ::fstat(fd.get(), &st) != 0) {
+    error = "cannot read '" + path + "': " + std::strerror(errno);
+    return false;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    error = flag + " '" + path + "' is not a regular file (write the " +
+            (flag == "--input" ? "input" : "JSON") + " to a file first)";
+    return false;
+  }
+  if (static_cast<std::uint64_t>(st.st_size) > max) {
+    error = flag + " '" + path + "' is larger than the message limit of " +
+            sidecars::format_size(max) + " (--message-limit)";
+    return false;
+  }
+  std::string text;
+  if (!read_up_to(fd.get(), static_cast<std::size_t>(st.st_size), path, text, error)) return false;
+  if (protocol::json_depth(text) < 0) {
+    error = "'" + path + "': nested too deeply";
+    return false;
+  }
+  try {
+    out = Json::parse(text);
+  } catch (const Json::parse_error& e) {
+    error = "'" + path + "': not valid JSON (at byte " + std::to_string(e.byte) + ")";
+    return false;
+  }
+  if (!out.is_object()) {
+    error = "'" + path + "': " + flag + " must be a JSON object";
+    return false;
+  }
+  return true;
+}
+
 bool read_input(const CliOptions& o, std::uint64_t max, Json& input, std::string& error) {
   input = Json::object();
-  if (!o.input_file.empty()) {
-    const std::string& path = o.input_file;
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
-    struct stat st {};
-    if (!fd || ::fstat(fd.get(), &st) != 0) {
-      error = "cannot read '" + path + "': " + std::strerror(errno);
-      return false;
-    }
-    if (!S_ISREG(st.st_mode)) {
-      error = "--input '" + path + "' is not a regular file (write the input to a file first)";
-      return false;
-    }
-    const std::string too_big = "--input '" + path + "' is larger than the message limit of " +
-                                sidecars::format_size(max) + " (--message-limit)";
-    if (static_cast<std::uint64_t>(st.st_size) > max) {
-      error = too_big;
-      return false;
-    }
-    std::string text;
-    if (!read_up_to(fd.get(), static_cast<std::size_t>(st.st_size), path, text, error))
-      return false;
-    if (protocol::json_depth(text) < 0) {
-      error = "'" + o.input_file + "': nested too deeply";
-      return false;
-    }
-    try {
-      input = Json::parse(text);
-    } catch (const Json::parse_error& e) {
-      error = "'" + o.input_file + "': not valid JSON (at byte " + std::to_string(e.byte) + ")";
-      return false;
-    }
-    if (!input.is_object()) {
-      error = "'" + o.input_file + "': the input must be a JSON object";
-      return false;
-    }
-  }
+  if (!o.input_file.empty() && !read_json_file(o.input_file, "--input", max, input, error))
+    return false;
   // Strings for now; [dsl] converts them by the procedure's input schema.
   for (const auto& [k, v] : o.params) input[k] = v;
   return true;
@@ -245,14 +250,21 @@ std::string joined(const Json& names) {
 // tactus validate: what was declared, one line.
 void print_validation(const CliOptions& o, const broker::RunResult& r) {
   const Json& s = r.result;
+  if (s.value("quick", false)) {
+    write_all(1, o.file + ": valid: it compiles (--quick: no declaration was run)\n");
+    return;
+  }
   std::string line = o.file + ": valid: ";
   if (s.value("main", false)) {
     line += "Procedure (input: " + joined(s.value("input", Json::array())) +
             "; output: " + joined(s.value("output", Json::array())) + ")";
   } else {
     line += "script";
-    if (s.value("script_stopped_at_host_call", false))
-      line += " (its top level was checked up to its first Host.call)";
+    if (s.value("script_stopped_at_host_call", false)) {
+      const Json at = s.value("script_stopped_at", Json("Host.call"));
+      line += " (its top level was checked up to its first " +
+              (at.is_string() ? at.get<std::string>().substr(0, 80) : std::string("effect")) + ")";
+    }
   }
   if (!s.value("procedures", Json::array()).empty())
     line += "; procedures: " + joined(s["procedures"]);
@@ -262,6 +274,29 @@ void print_validation(const CliOptions& o, const broker::RunResult& r) {
   if (spec.is_object() && spec.value("scenarios", Json()).is_array())
     line += "; scenarios: " + std::to_string(spec["scenarios"].size());
   write_all(1, line + "\n");
+  // What validate defaulted or could not honour (an agent with no model, Python plugin tools).
+  const Json notes = s.value("notes", Json::array());
+  if (notes.is_array())
+    for (std::size_t i = 0; i < notes.size() && i < 64; ++i)
+      if (notes[i].is_string())
+        write_all(2, "tactus: note: " + notes[i].get<std::string>().substr(0, 500) + "\n");
+}
+
+// -v/--verbose: which configuration layers the run read and where its time went, on stderr.
+void print_verbose(const CliOptions& o, const broker::RunResult& r) {
+  const char* home = std::getenv("HOME");
+  const sidecars::LayerPaths l = sidecars::find_layers(o.file, home ? home : "");
+  const auto shown = [](const std::string& path) { return path.empty() ? "(none)" : path; };
+  write_all(2, "tactus: layers: user " + shown(l.user) + ", project " + shown(l.project) +
+                   ", procedure " + shown(l.procedure) + "\n");
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "spawn %.2f ms, ready %.2f ms, run %.2f ms, total %.2f ms",
+                r.timings.spawn_ms, r.timings.ready_ms, r.timings.run_ms, r.timings.total_ms);
+  std::string steps;
+  for (const auto& [step, us] : r.timings.setup_steps_us)
+    steps += (steps.empty() ? "" : ", ") + step + " " + std::to_string(us) + " us";
+  write_all(2, "tactus: run " + r.run_id + " " + std::string(broker::to_string(r.status)) + ": " +
+                   buf + (steps.empty() ? "" : "; jail setup: " + steps) + "\n");
 }
 
 // false: the result could not be written to stdout (said on stderr).
@@ -313,6 +348,12 @@ int config_show_command(const CliOptions& o) {
   return 0;
 }
 
+Json runner_options(const CliOptions& o, const PreparedRun& p, Json options) {
+  if (o.mock) options["mock"] = true;
+  if (o.mock && !p.mock_config.is_null()) options["mock_config"] = p.mock_config;
+  return options;
+}
+
 bool prepare_run(const CliOptions& o, PreparedRun& p, std::string& error) {
   broker::RunFlags flags;
   flags.limits = o.limits;
@@ -320,6 +361,8 @@ bool prepare_run(const CliOptions& o, PreparedRun& p, std::string& error) {
   flags.no_sandbox = o.no_sandbox;
   flags.log_json = o.log_json;
   if (!broker::compose_run(o.file, flags, p, error)) return false;
+  // Python Tactus keys tactus ignores, one line each (the run goes on without them).
+  for (const auto& w : p.config.ignored_keys) write_all(2, "tactus: " + w + "\n");
   broker::RunRequest& req = p.req;
   // A jail that fails closed is explained by the kernel's facts where they tell why.
   req.explain_setup_failure = [](const std::string& step) {
@@ -329,6 +372,9 @@ bool prepare_run(const CliOptions& o, PreparedRun& p, std::string& error) {
   const std::uint64_t max_source = req.limits.message - req.limits.message / 8;
   if (!read_source(o.file, max_source, req.source, error)) return false;
   if (!read_input(o, req.limits.message, req.input, error)) return false;
+  if (!o.mock_config.empty() &&
+      !read_json_file(o.mock_config, "--mock-config", req.limits.message / 2, p.mock_config, error))
+    return false;
   if (req.backend == spawner::Backend::danger_none)
     write_all(2, "tactus: warning: running without the sandbox (" + p.unsandboxed_because +
                      "): no namespaces and no seccomp; only the child process and the "
@@ -439,7 +485,8 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
     durable = false;
   }
   if (o.command == Command::validate) req.mode = "validate";
-  if (o.mock) req.options = Json{{"mock", true}};
+  if (o.mock) req.options = runner_options(o, p, Json::object());
+  if (o.quick) req.options = Json{{"quick", true}};
   if (resuming) {
     req.input = Json::parse(record->input_json, nullptr, false);
     if (req.input.is_discarded()) req.input = Json::object();
@@ -594,6 +641,7 @@ int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
   if (r.status == broker::RunStatus::budget && jl && durable)
     r.message += "; raise the budget and resume it with 'tactus resume " + req.run_id + "'";
   const bool printed = print_outcome(o, r);
+  if (o.verbose) print_verbose(o, r);
   // The trace is sent last, after the run's end is journaled and shown: a collector that is
   // slow holds nothing up but this process's exit, and one that fails is the operator's
   // concern, never the run's failure.

@@ -44,6 +44,10 @@ using PreparedRun = broker::RunSetup;
 // of a run without the sandbox.
 bool prepare_run(const CliOptions& options, PreparedRun& run, std::string& error);
 
+// The runner's options for a run of p: options plus {mock, mock_config} when --mock is given.
+protocol::Json runner_options(const CliOptions& options, const PreparedRun& run,
+                              protocol::Json extra);
+
 // Serves a prepared run with the tools its configuration allows; printed lines reach out
 // masked, and the result is masked. show_tokens: stream a model's reply on a terminal.
 broker::RunResult execute_run(PreparedRun& run, const CliOptions& options,

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "broker/random_hex.h"
+#include "cli/parallel_scenarios.h"
 #include "cli/run_command.h"
 
 namespace tactus::cli {
@@ -41,6 +42,7 @@ struct ScenarioReport {
   Json steps = Json::array();
   double ms = 0;
   std::vector<std::string> output;
+  int runs = 1, passed_runs = 0;  // --runs N
 };
 
 std::string scenario_title(const Json& sc) {
@@ -88,6 +90,14 @@ bool select_scenarios(const CliOptions& o, const Json& spec, std::vector<Json>& 
     if (names.size() < 300) names += (names.empty() ? "" : ", ") + ("'" + name + "'");
   }
   if (out.empty()) error = "no scenario called '" + o.scenario + "' (scenarios: " + names + ")";
+  if (!out.empty() && o.scenario_index >= 0) {  // a --parallel worker runs one
+    if (o.scenario_index >= static_cast<int>(out.size())) {
+      error = "--scenario-index " + std::to_string(o.scenario_index) + ": there are " +
+              std::to_string(out.size()) + " scenarios";
+      return false;
+    }
+    out = {out[static_cast<std::size_t>(o.scenario_index)]};
+  }
   return !out.empty();
 }
 
@@ -96,7 +106,7 @@ ScenarioReport run_scenario(PreparedRun& p, const CliOptions& o, spawner::Spawne
   ScenarioReport rep;
   rep.scenario = scenario;
   p.req.mode = "test";
-  p.req.options = Json{{"scenario", scenario}, {"mock", o.mock}};
+  p.req.options = runner_options(o, p, Json{{"scenario", scenario}, {"mock", o.mock}});
   p.req.run_id = broker::random_hex(8);
   *p.usage = broker::RunUsage{};  // each scenario is a run of its own
   CaptureSink sink;
@@ -132,6 +142,49 @@ ScenarioReport run_scenario(PreparedRun& p, const CliOptions& o, spawner::Spawne
   }
   if (rep.why.empty()) rep.why = "failed";
   return rep;
+}
+
+// --runs N: the scenario N times; it passes when every run does (the first failure is said).
+ScenarioReport run_times(PreparedRun& p, const CliOptions& o, spawner::SpawnerClient& spawner,
+                         const Json& scenario) {
+  const int runs = o.runs > 0 ? o.runs : 1;
+  ScenarioReport first;
+  int passed = 0;
+  double ms = 0;
+  for (int i = 0; i < runs; ++i) {
+    ScenarioReport r = run_scenario(p, o, spawner, scenario);
+    ms += r.ms;
+    passed += r.passed;
+    if (i == 0 || (first.passed && !r.passed)) {
+      if (!r.passed && runs > 1) r.why = "run " + std::to_string(i + 1) + ": " + r.why;
+      first = std::move(r);
+    }
+  }
+  first.ms = ms;
+  first.runs = runs;
+  first.passed_runs = passed;
+  first.passed = passed == runs;
+  if (runs > 1 && !first.passed)
+    first.why = std::to_string(passed) + "/" + std::to_string(runs) + " runs passed; " + first.why;
+  return first;
+}
+
+// A --parallel worker's report (as `tactus test --json` gives one scenario) as ours.
+ScenarioReport from_worker(const Json& scenario, const Json& doc) {
+  ScenarioReport r;
+  r.scenario = scenario;
+  r.passed = doc.value("status", Json()) == "passed";
+  r.why = doc.value("error", Json()).is_string() ? doc["error"].get<std::string>() : "";
+  if (!r.passed && r.why.empty()) r.why = "failed";
+  r.steps = doc.value("steps", Json::array());
+  r.ms = doc.value("duration_ms", Json(0.0)).is_number() ? doc["duration_ms"].get<double>() : 0;
+  r.runs = doc.value("runs", Json(1)).is_number_integer() ? doc["runs"].get<int>() : 1;
+  r.passed_runs = doc.value("passed_runs", Json(0)).is_number_integer()
+                      ? doc["passed_runs"].get<int>()
+                      : (r.passed ? r.runs : 0);
+  for (const Json& line : doc.value("output", Json::array()))
+    if (line.is_string()) r.output.push_back(line.get<std::string>());
+  return r;
 }
 
 std::string ms_text(double ms) {
@@ -181,7 +234,9 @@ Json report_json(const CliOptions& o, const std::vector<ScenarioReport>& reps) {
               {"status", r.passed ? "passed" : "failed"},
               {"duration_ms", r.ms},
               {"steps", r.steps},
-              {"output", r.output}};
+              {"output", r.output},
+              {"runs", r.runs},
+              {"passed_runs", r.passed_runs}};
     if (!r.passed) s["error"] = r.why;
     scenarios.push_back(std::move(s));
   }
@@ -281,14 +336,25 @@ int test_command(const CliOptions& o, spawner::SpawnerClient& spawner) {
   std::vector<ScenarioReport> reps;
   int failed = 0;
   double total_ms = 0;
-  for (const Json& sc : selected) {
-    reps.push_back(run_scenario(p, o, spawner, sc));
+  std::vector<Json> parallel;
+  if (o.parallel) {
+    std::string error;
+    if (!run_parallel(o.argv, static_cast<int>(selected.size()), o.workers, parallel, error))
+      return failure(o, kExitFailed, "tactus: " + error);
+  }
+  for (std::size_t i = 0; i < selected.size(); ++i) {
+    const Json& sc = selected[i];
+    reps.push_back(o.parallel ? from_worker(sc, parallel[i]) : run_times(p, o, spawner, sc));
     const ScenarioReport& r = reps.back();
     failed += !r.passed;
     total_ms += r.ms;
     if (o.json) continue;
     std::string line =
-        (r.passed ? "PASS  " : "FAIL  ") + scenario_title(sc) + " (" + ms_text(r.ms) + ")";
+        (r.passed ? "PASS  " : "FAIL  ") + scenario_title(sc) + " (" + ms_text(r.ms) +
+        (r.runs > 1
+             ? ", " + std::to_string(r.passed_runs) + "/" + std::to_string(r.runs) + " runs passed"
+             : std::string()) +
+        ")";
     if (!r.passed) line += ": " + r.why;
     write_all(1, line + "\n");
   }

@@ -37,6 +37,7 @@ local tools = require("tactus.dsl.tools")
 local agents = require("tactus.dsl.agent")
 local procs = require("tactus.dsl.procedure")
 local specs = require("tactus.dsl.specs")
+local dialect = require("tactus.dsl.dialect")
 -- The testing runner (lua/tactus/testing/runner.lua), loaded by the VM only when a mode needs
 -- it: validate's list of scenarios, tactus test, run --mock. The language never requires it.
 local testing = P.testing
@@ -86,6 +87,9 @@ for _, level in ipairs({ "debug", "info", "warn", "error" }) do
     if fields ~= nil and type(fields) ~= "table" then
       error("Log." .. level .. ": fields must be a table", 2)
     end
+    if P.mode() == "validate" then
+      error("validate: stopped at Log." .. level, 0) -- validate runs no body
+    end
     P.log(level, message, fields)
   end
 end
@@ -95,7 +99,39 @@ Procedure = procs.Procedure
 procedure = procs.legacy
 output = procs.output
 Tool = tools.Tool
-Toolset = tools.Toolset
+-- Toolset "name" {...}, and Toolset.get(name): the tools of a named toolset, as a list.
+Toolset = setmetatable({
+  get = function(name)
+    local list = tools.resolve_toolset(name, P.mode() == "validate")
+    if not list then
+      return nil
+    end
+    local out = {}
+    for i, t in ipairs(list) do
+      out[i] = t.handle or t.name
+    end
+    return out
+  end,
+}, {
+  __call = function(_, name)
+    return tools.Toolset(name)
+  end,
+  __newindex = function()
+    error("Toolset is read-only", 2)
+  end,
+  __metatable = false,
+})
+-- Python Tactus's declarations: tool("name", {...}, fn), toolset("name", {...}), stages,
+-- Stage, Iterations, MessageHistory, python.iter, default_model() ... (lua/tactus/dsl/dialect.lua).
+tool = function(name, spec, fn)
+  return tools.declare_tool(name, spec, fn, 2)
+end
+toolset = function(name, spec)
+  return tools.declare_toolset(name, spec, 2)
+end
+for k, v in pairs(dialect.globals()) do
+  rawset(_G, k, v)
+end
 
 local current_input = {}
 local function prompt_env()
@@ -117,10 +153,7 @@ agent = function(name, spec)
   end
   local a = agents.new(spec, prompt_env, 2, name)
   rawset(_G, name, a)
-  local cap = name:sub(1, 1):upper() .. name:sub(2)
-  if cap ~= name and rawget(_G, cap) == nil then
-    rawset(_G, cap, { turn = a.turn, history = a.history })
-  end
+  agents.alias(name, a)
   return a
 end
 
@@ -145,6 +178,9 @@ local function run_checkpoint(label, fn)
   P.checkpoint("checkpoint.result", { label = label, value = value })
   return value
 end
+step = function(text, fn)
+  specs.step(text, fn, 2)
+end
 Step = setmetatable({
   checkpoint = function(label, fn)
     return run_checkpoint(label, fn)
@@ -168,6 +204,12 @@ Mocks = function(t)
 end
 Evaluation = function(t)
   specs.evaluation(t, 2)
+end
+evaluation = Evaluation
+-- evaluations({dataset = {...}, evaluators = {...}, thresholds = {...}}): `tactus eval` runs
+-- the procedure on each case and scores it (lua/tactus/testing/evaluators.lua).
+evaluations = function(t)
+  specs.evaluations(t, 2)
 end
 
 -- Human.*: each is one broker request, answered at the terminal when there is one, otherwise
@@ -225,6 +267,11 @@ local mode = P.mode
 return function(chunk, raw_input, options)
   raw_input = type(raw_input) == "table" and raw_input or {}
   options = type(options) == "table" and options or {}
+  -- The configuration's agent defaults and toolsets (trusted: the broker sends them).
+  if type(options.dialect) == "table" then
+    dialect.configure(options.dialect)
+    tools.configure(options.dialect)
+  end
   if mode() == "test" then
     return testing().run_scenario(chunk, raw_input, options, {
       make_input = function(values)
@@ -240,17 +287,27 @@ return function(chunk, raw_input, options)
     })
   end
   if options.mock then
-    testing().mock_run() -- tactus run --mock: Mocks {...} and default replies
+    testing().mock_run(options.mock_config) -- tactus run --mock: Mocks {...}, --mock-config, defaults
   end
   host.seal() -- no mocks from here on: the procedure runs
   current_input = procs.make_input(raw_input)
   rawset(_G, "input", current_input)
+  if mode() == "validate" and options.quick then
+    return { quick = true } -- validate --quick: the chunk compiled; nothing of it runs
+  end
   if mode() == "validate" then
+    -- Declarations only: a script's body stops at its first effect or input read (print, Log,
+    -- Host.call, an agent turn, input.x), none of which runs.
+    rawset(_G, "print", function()
+      error("validate: stopped at print", 0)
+    end)
+    current_input = procs.validate_input_proxy()
+    rawset(_G, "input", current_input)
     local ok, err = pcall(chunk, current_input)
-    local partial = false
+    local stopped_at
     if not ok then
       if type(err) == "string" and err:find("validate: ", 1, true) then
-        partial = true
+        stopped_at = err:match("validate: stopped at (.+)$") or (err:find("Host.call", 1, true) and "Host.call") or "effect"
       else
         error(err, 0)
       end
@@ -258,7 +315,15 @@ return function(chunk, raw_input, options)
     local summary = procs.summary()
     summary.agents = agents.names()
     summary.tools = tools.names()
-    summary.script_stopped_at_host_call = partial or nil
+    summary.notes = agents.check_all() -- raises for an agent whose model or tools do not resolve
+    for _, n in ipairs(tools.notes()) do
+      summary.notes[#summary.notes + 1] = n
+    end
+    if #summary.notes == 0 then
+      summary.notes = nil
+    end
+    summary.script_stopped_at_host_call = stopped_at ~= nil or nil
+    summary.script_stopped_at = stopped_at
     summary.specification = #specs.texts() > 0 and testing().list() or nil
     return summary
   end

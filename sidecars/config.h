@@ -83,6 +83,19 @@ struct McpServer {
   Origin origin;
 };
 
+// toolsets.NAME in a layer, as Python Tactus declares them (docs/language.md, "Coming from
+// Python Tactus"): mcp {server}, filtered {source, pattern}, combined {sources}; plugin
+// {paths} names Python files, which tactus does not run: such a toolset offers no tools.
+struct ToolsetDecl {
+  std::string type;                  // "mcp" | "filtered" | "combined" | "plugin"
+  std::string server;                // mcp: an mcp_servers name
+  std::string source;                // filtered: a toolset's or an MCP server's name
+  std::string pattern;               // filtered: an ECMAScript regex over the tools' names
+  std::vector<std::string> sources;  // combined
+  std::vector<std::string> paths;    // plugin (kept only to be named in the warning)
+  Origin origin;
+};
+
 struct Config {
   // sandbox
   Setting<bool> enabled{true};
@@ -125,6 +138,17 @@ struct Config {
   Setting<std::string> otlp_endpoint;
   Setting<bool> capture_content{false};
   Setting<double> telemetry_timeout{2};
+  // The Python Tactus dialect's agent defaults (docs/language.md): the model and provider of an
+  // agent that names none, the toolsets of one without a toolsets key, named toolsets.
+  Setting<std::string> default_model;
+  Setting<std::string> default_provider;
+  Setting<std::optional<std::vector<std::string>>> default_toolsets;
+  std::map<std::string, ToolsetDecl> toolsets;
+  // tool_paths: Python plugin directories; non-empty makes the (empty) "plugin" toolset.
+  Setting<std::vector<std::string>> tool_paths;
+  // One "warning: ..." line per Python-only key a layer set (tool_paths, aws, ...): accepted,
+  // ignored, said once (config_warnings).
+  std::vector<std::string> ignored_keys;
   // audit, journal
   Setting<std::string> audit_path;
   // A line longer than max_line has its args cut (with a marker and their size); the file is
@@ -181,6 +205,10 @@ std::vector<ConfigEntry> non_default_entries(const Config& config);
 std::string show_entries(const std::vector<ConfigEntry>& entries);
 // Every value, one per line, "key: value  # origin"; secrets as <secret:NAME>.
 std::string show_config(const Config& config);
+
+// " (did you mean 'KEY'?)" for the known word nearest to key, or "" when none is near (also the
+// CLI's, for a typo'd command).
+std::string suggestion(const std::string& key, const std::vector<std::string>& known);
 
 // Lines of advice on what the configuration does not mean to say, each "warning: ...": a
 // network pattern without ^ and $ (an allow pattern is matched against the whole host anyway,

@@ -50,7 +50,7 @@ class Entries {
 }  // namespace
 
 std::vector<std::string> config_warnings(const Config& c) {
-  std::vector<std::string> out;
+  std::vector<std::string> out = c.ignored_keys;
   const auto anchored = [](const std::string& p) {
     return !p.empty() && p.front() == '^' && p.back() == '$';
   };
@@ -132,6 +132,24 @@ std::vector<ConfigEntry> config_entries(const Config& c) {
     if (m.media) v += ", media true";
     l.add("mcp_servers." + name, v, m.origin);
   }
+  l.add("default_model", c.default_model.value.empty() ? "(none)" : c.default_model.value,
+        c.default_model.origin);
+  l.add("default_provider", c.default_provider.value.empty() ? "(none)" : c.default_provider.value,
+        c.default_provider.origin);
+  l.add("default_toolsets",
+        c.default_toolsets.value ? quoted_list(*c.default_toolsets.value) : "(none)",
+        c.default_toolsets.origin);
+  for (const auto& [name, t] : c.toolsets) {
+    std::string v = t.type;
+    if (!t.server.empty()) v += ", server " + t.server;
+    if (!t.source.empty()) v += ", source " + t.source;
+    if (!t.pattern.empty()) v += ", pattern \"" + t.pattern + "\"";
+    if (!t.sources.empty()) v += ", sources " + quoted_list(t.sources);
+    if (!t.paths.empty()) v += ", paths " + quoted_list(t.paths) + " (not run)";
+    l.add("toolsets." + name, v, t.origin);
+  }
+  if (!c.tool_paths.value.empty())
+    l.add("tool_paths", quoted_list(c.tool_paths.value) + " (not run)", c.tool_paths.origin);
   const auto optional = [](const auto& v) { return v ? number(*v) : std::string("(none)"); };
   l.add("budget.usd", optional(c.budget_usd.value), c.budget_usd.origin);
   l.add("budget.tokens", optional(c.budget_tokens.value), c.budget_tokens.origin);

@@ -20,8 +20,6 @@
 
 namespace tactus::sidecars {
 
-// " (did you mean 'KEY'?)" for the known key nearest to key, or "" when none is near.
-std::string suggestion(const std::string& key, const std::vector<std::string>& known);
 std::string join(const std::vector<std::string>& v);
 
 // Reads one layer into a Config. Every error is "file:line:column: key: what".
@@ -33,20 +31,23 @@ class LayerReader {
   bool read(const YAML::Node& root) {
     if (!root || root.IsNull()) return true;  // an empty file is an empty layer
     if (!root.IsMap()) return fail(root, "", "the top level must be a mapping of keys");
-    return each(root, "",
-                {"sandbox", "tools", "secrets", "providers", "mcp_servers", "audit", "journal",
-                 "budget", "telemetry"},
-                [&](const std::string& k, const YAML::Node& v) {
-                  if (k == "sandbox") return sandbox(v);
-                  if (k == "budget") return budget(v);
-                  if (k == "telemetry") return telemetry(v);
-                  if (k == "tools") return tools(v);
-                  if (k == "secrets") return secrets(v);
-                  if (k == "providers") return providers(v);
-                  if (k == "mcp_servers") return mcp_servers(v);
-                  if (k == "audit") return audit(v);
-                  return journal(v);
-                });
+    return each(
+        root, "",
+        {"sandbox", "tools", "secrets", "providers", "mcp_servers", "audit", "journal", "budget",
+         "telemetry", "default_model", "default_provider", "default_toolsets", "toolsets"},
+        [&](const std::string& k, const YAML::Node& v) {
+          if (is_dialect_key(k)) return dialect_key(k, v);
+          if (k == "sandbox") return sandbox(v);
+          if (k == "budget") return budget(v);
+          if (k == "telemetry") return telemetry(v);
+          if (k == "tools") return tools(v);
+          if (k == "secrets") return secrets(v);
+          if (k == "providers") return providers(v);
+          if (k == "mcp_servers") return mcp_servers(v);
+          if (k == "audit") return audit(v);
+          return journal(v);
+        },
+        &LayerReader::is_dialect_key);
   }
 
  private:
@@ -60,16 +61,18 @@ class LayerReader {
     return false;
   }
 
-  // Visits each key of a mapping; unknown keys and duplicates are errors.
+  // Visits each key of a mapping; unknown keys and duplicates are errors. also: keys accepted
+  // without being listed as known (Python Tactus's keys tactus ignores).
   template <class F>
   bool each(const YAML::Node& map, const std::string& prefix, std::vector<std::string> known,
-            F&& visit) {
+            F&& visit, bool (*also)(const std::string&) = nullptr) {
     if (!map.IsMap()) return fail(map, prefix, "expected a mapping (key: value pairs)");
     std::set<std::string> seen;
     for (auto it = map.begin(); it != map.end(); ++it) {
       const std::string k = it->first.Scalar();
       const std::string key = prefix.empty() ? k : prefix + "." + k;
-      if (!known.empty() && std::find(known.begin(), known.end(), k) == known.end())
+      if (!known.empty() && std::find(known.begin(), known.end(), k) == known.end() &&
+          !(also && also(k)))
         return fail(it->first, key,
                     "unknown key" + suggestion(k, known) + "; known here: " + join(known));
       if (!seen.insert(k).second) return fail(it->first, key, "duplicate key");
@@ -196,6 +199,11 @@ class LayerReader {
   bool usd(const YAML::Node& n, const std::string& key, double& out);
   bool budget(const YAML::Node& n);
   bool telemetry(const YAML::Node& n);
+  // sidecars/dialect_keys.cpp: the Python Tactus keys
+  static bool is_dialect_key(const std::string& key);
+  bool dialect_key(const std::string& key, const YAML::Node& n);
+  bool toolsets(const YAML::Node& n);
+  void ignore(const YAML::Node& n, const std::string& key, const std::string& why);
 
   std::string file_;
   std::string base_;

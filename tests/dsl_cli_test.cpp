@@ -246,7 +246,7 @@ TEST_CASE("dsl: declaration mistakes name file:line", "[dsl][cli]") {
       {"\nx = Tool { description = 'no function' }\n",
        ":2: Tool needs a function: Tool { ..., function(args) ... end } or handler = fn"},
       {"a = Agent { modle = 'openai/x' }\n", ":1: Agent: unknown field 'modle'"},
-      {"a = Agent { system_prompt = 'hi' }\n", ":1: Agent needs a model"},
+      {"a = Agent { model = 5 }\n", ":1: Agent: model must be a name"},
       {"Procedure { input = { a = 5 }, function() end }\n",
        ":1: Procedure input: 'a' must be a field"},
       {"Procedure { function() end }\n\nProcedure { function() end }\n",

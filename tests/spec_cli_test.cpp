@@ -293,7 +293,7 @@ TEST_CASE("spec: each Then check fails with a message that says why", "[spec][cl
       {"the total iterations should be less than 1",
        "the agents took 1 turns in all, not fewer than 1"},
       {"the nobody agent takes turns", "the nobody agent took no turn"},
-      {"the input n is {broken", "'{broken' is not valid JSON"},
+      {"the input n is {broken", "'{broken' is neither JSON nor a Python literal"},
   };
   std::string gherkin = "Feature: Failing\n";
   for (std::size_t i = 0; i < cases.size(); ++i)

@@ -52,6 +52,7 @@ const luaL_Reg kPrimitives[] = {
     {"trace", trace_event},
     {"traced", traced},
     {"testing", testing_runner},
+    {"load_procedure", load_procedure},
 };
 
 // P.trace(event, op, name, error): an agent turn or a Lua tool call beginning or ending, sent

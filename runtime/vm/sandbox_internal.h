@@ -40,6 +40,7 @@ void push_primitives(lua_State* L);
 int sandbox_require(lua_State* L);
 // P.testing(): the testing runner, loaded when a mode needs it.
 int testing_runner(lua_State* L);
+int load_procedure(lua_State* L);
 // Runs the prelude and keeps the runner it returns (kRunnerKey).
 void run_prelude(lua_State* L);
 

@@ -119,6 +119,27 @@ int sandbox_require(lua_State* L) {
   return 1;
 }
 
+// P.load_procedure(path, env): Procedure.run("helpers/sum.tac") of a sub-procedure file the
+// broker serves from beneath the project (module.load {procedure}); its text is compiled (text
+// only) with env as its globals and returned uncalled. The Lua side runs it nested, in this VM
+// and its limits (lua/tactus/dsl/subprocedure.lua).
+int load_procedure(lua_State* L) {
+  const std::string path = luaL_checkstring(L, 1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  if (!context_of(L).channel) return luaL_error(L, "Procedure.run: no broker to load from");
+  Json r = broker_request(L, protocol::method::module_load, Json{{"procedure", path}});
+  if (!r.is_object() || !r.value("source", Json()).is_string() ||
+      !r.value("path", Json()).is_string())
+    raise_coded(L, "failed", "module.load: malformed answer");
+  const auto& source = r["source"].get_ref<const std::string&>();
+  std::string chunkname = "@";
+  chunkname += r["path"].get_ref<const std::string&>();
+  if (luaL_loadbufferx(L, source.data(), source.size(), chunkname.c_str(), "t") != 0) lua_error(L);
+  lua_pushvalue(L, 2);
+  lua_setfenv(L, -2);
+  return 1;
+}
+
 // P.testing(): the testing runner (lua/tactus/testing/runner.lua), loaded through require when
 // a mode needs it (validate's scenario list, tactus test, run --mock). The language's modules
 // never require the testing modules, and a plain run never loads them.

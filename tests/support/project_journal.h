@@ -61,7 +61,10 @@ inline std::string scheme1_config_hash(const std::string& dir, const std::string
                                       "audit.max_line:",
                                       "audit.max_bytes:",
                                       "budget.",
-                                      "telemetry."};
+                                      "telemetry.",
+                                      "default_model:",
+                                      "default_provider:",
+                                      "default_toolsets:"};
   if (!with_disk_workspace) {
     dropped.push_back("sandbox.limits.disk:");
     dropped.push_back("sandbox.workspace:");

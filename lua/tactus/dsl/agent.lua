@@ -6,6 +6,7 @@ local schema = require("tactus.dsl.schema")
 local tools = require("tactus.dsl.tools")
 local naming = require("tactus.dsl.naming")
 local host = require("tactus.host")
+local dialect = require("tactus.dsl.dialect")
 
 local agent = {}
 local all = {} -- every agent declared, in order
@@ -13,6 +14,10 @@ local all = {} -- every agent declared, in order
 local known = {
   "name", "model", "provider", "system_prompt", "initial_message", "tools", "temperature",
   "max_tokens", "tool_choice", "model_type", "output_type", "toolsets",
+  -- Python Tactus's fields (docs/language.md, "Coming from Python Tactus"): model_settings
+  -- gives temperature and max_tokens; output is output_type; the rest are recorded.
+  "model_settings", "output", "max_turns", "request_limit", "disable_streaming",
+  "return_prompt", "error_prompt", "status_prompt", "message_history", "session", "description",
 }
 
 -- Fills {input.x} and {state.x} (and {x} for input fields) in a prompt.
@@ -52,17 +57,81 @@ end
 -- Each is offered under a wire name safe for provider APIs (^[A-Za-z0-9_-]{1,64}$); an MCP
 -- tool as SERVER_TOOL. Two different tools whose names come out the same are told apart by
 -- a hash of the full name.
-local function resolve_tools(a)
+-- An inline tool of an agent ({name, description, parameters, handler}): a Lua tool called
+-- AGENT_NAME, as Python Tactus names it. Made once per agent and tool.
+local function inline_tool(a, item, i)
+  a.inline = a.inline or {}
+  if a.inline[i] then
+    return a.inline[i]
+  end
+  if type(item.name) ~= "string" or type(item.handler or item[1]) ~= "function" then
+    error("agent '" .. a.name .. "': inline tool " .. i .. " needs a name and a handler function", 0)
+  end
+  local h = tools.Tool({
+    name = a.name .. "_" .. item.name,
+    description = item.description,
+    input = item.parameters or item.input,
+    handler = item.handler or item[1],
+  })
+  local t = tools.of(h)
+  t.short = item.name
+  a.inline[i] = t
+  return t
+end
+
+-- One entry of a toolsets list: "name", or {name =, include =, exclude =, prefix =, rename =}.
+-- Returns {tool, wire} pairs.
+local function toolset_expression(a, expr, i, check)
+  local name = type(expr) == "table" and expr.name or expr
+  if type(name) ~= "string" then
+    error("agent '" .. a.name .. "': toolsets entry " .. i .. " is neither a name nor {name = ...}", 0)
+  end
+  local list = tools.resolve_toolset(name, check)
+  if not list then
+    error("agent '" .. a.name .. "': no toolset named '" .. name .. "' (toolsets here: " .. table.concat(tools.toolset_names(), ", ") .. ")", 0)
+  end
+  local out = {}
+  local function set_of(v)
+    local r = {}
+    for _, n in ipairs(type(v) == "table" and v or {}) do
+      r[n] = true
+    end
+    return r
+  end
+  local include = type(expr) == "table" and expr.include and set_of(expr.include)
+  local exclude = type(expr) == "table" and set_of(expr.exclude) or {}
+  local rename = type(expr) == "table" and type(expr.rename) == "table" and expr.rename or {}
+  local prefix = type(expr) == "table" and expr.prefix or ""
+  for _, t in ipairs(list) do
+    local shown = tools.display_name(t)
+    if (not include or include[shown]) and not exclude[shown] then
+      local wire = rename[shown] or shown
+      out[#out + 1] = { tool = t, wire = prefix ~= "" and (prefix .. wire) or nil }
+      if rename[shown] and prefix == "" then
+        out[#out].wire = wire
+      end
+    end
+  end
+  return out
+end
+
+-- The tools an agent offers, resolved when first used (declarations may come in any order):
+-- its tools list, then its toolsets (the configuration's default_toolsets when it has no
+-- toolsets key); a turn's toolsets replace both. Each is offered under a wire name safe for
+-- provider APIs (^[A-Za-z0-9_-]{1,64}$); an MCP tool as SERVER_TOOL. Two different tools whose
+-- names come out the same are told apart by a hash of the full name. check (validate): names
+-- are resolved, no MCP server is asked.
+local function resolve_tools(a, turn_sets, check)
   local list, by_wire, seen = {}, {}, {}
-  local function add(t)
+  local function add(t, wire)
     if seen[t] then
       return
     end
     seen[t] = true
-    if tools.mcp_parts(t.host) then
+    if tools.mcp_parts(t.host) and not check then
       tools.describe_mcp(t, "agent '" .. a.name .. "'")
     end
-    local wire = (t.wire or (t.name or ""):gsub("[^%w_%-]", "_")):sub(1, 64)
+    wire = (wire or t.wire or (t.name or ""):gsub("[^%w_%-]", "_")):sub(1, 64)
     if wire == "" then
       wire = "tool"
     end
@@ -77,28 +146,47 @@ local function resolve_tools(a)
     by_wire[wire] = t
     list[#list + 1] = { wire = wire, tool = t }
   end
-  for i, item in ipairs(a.spec_tools) do
-    local t = tools.of(item)
-    if t then
-      if not t.name then
-        error("agent '" .. a.name .. "': tool " .. i .. " has no name (assign it to a global or give name = ...)", 0)
-      end
-      add(t)
-    elseif type(item) == "string" then
-      local set = tools.toolset(item)
-      if set then
-        for _, member in ipairs(set.use and tools.mcp_members(set) or set.members) do
+  if turn_sets == nil then
+    for i, item in ipairs(a.spec_tools) do
+      local t = tools.of(item)
+      if t then
+        if not t.name then
+          error("agent '" .. a.name .. "': tool " .. i .. " has no name (assign it to a global or give name = ...)", 0)
+        end
+        add(t)
+      elseif type(item) == "string" then
+        local set = tools.resolve_toolset(item, check)
+        if set then
+          for _, member in ipairs(set) do
+            add(member)
+          end
+        else
+          add(tools.host(item))
+        end
+      elseif type(item) == "table" and item.members then
+        for _, member in ipairs(item.use and (check and {} or tools.mcp_members(item)) or item.members) do
           add(member)
         end
+      elseif type(item) == "table" and (item.handler or type(item[1]) == "function") then
+        add(inline_tool(a, item, i))
       else
-        add(tools.host(item))
+        error("agent '" .. a.name .. "': tool " .. i .. " is neither a tool, a toolset nor a host tool name", 0)
       end
-    elseif type(item) == "table" and item.members then
-      for _, member in ipairs(item.use and tools.mcp_members(item) or item.members) do
-        add(member)
-      end
-    else
-      error("agent '" .. a.name .. "': tool " .. i .. " is neither a tool, a toolset nor a host tool name", 0)
+    end
+  end
+  local sets = turn_sets
+  if sets == nil then
+    sets = a.spec.toolsets
+    if sets == nil then
+      sets = dialect.settings.default_toolsets
+    end
+  end
+  if sets ~= nil and type(sets) ~= "table" then
+    error("agent '" .. a.name .. "': toolsets must be a list", 0)
+  end
+  for i, expr in ipairs(sets or {}) do
+    for _, entry in ipairs(toolset_expression(a, expr, i, check)) do
+      add(entry.tool, entry.wire)
     end
   end
   return list, by_wire
@@ -181,7 +269,58 @@ local function run_tool_calls(a, reply, by_wire, list)
   return made
 end
 
-local function chat(a, by_wire, list, env)
+-- The agent's provider and model: its own, else the dialect's defaults (default_provider and
+-- default_model from the configuration or the procedure), else Python Tactus's ("gpt-4o").
+-- "provider/model" and Python's "provider:model" name both when no provider is set.
+local function model_of(a)
+  local spec = a.spec
+  local model = spec.model
+  if type(model) == "table" then
+    model = model.name
+  end
+  local provider = spec.provider or dialect.settings.default_provider
+  local defaulted = false
+  if model == nil then
+    model = dialect.settings.default_model
+    if model == nil then
+      model, defaulted = "gpt-4o", true
+    end
+  end
+  if type(model) ~= "string" or model == "" then
+    error("agent '" .. a.name .. "': model must be a name: model = \"openai/gpt-4o-mini\" (or provider = ..., model = ...)", 0)
+  end
+  if not provider then
+    local p, m = model:match("^([%w_%-]+)/(.+)$")
+    if not p then
+      p, m = model:match("^([%w_%-]+):(.+)$")
+    end
+    if p then
+      provider, model = p, m
+    else
+      provider = "openai"
+    end
+  end
+  return provider, model, defaulted
+end
+
+-- A setting of the turn, else the agent's, else its model_settings' (Python Tactus's form).
+local function setting(a, opts, k)
+  if opts[k] ~= nil then
+    return opts[k]
+  end
+  if a.spec[k] ~= nil then
+    return a.spec[k]
+  end
+  local ms = a.spec.model_settings
+  if type(ms) == "table" and ms[k] ~= nil then
+    return ms[k]
+  end
+  if type(a.spec.model) == "table" then
+    return a.spec.model[k]
+  end
+end
+
+local function chat(a, by_wire, list, env, opts)
   local messages = {}
   local system = render(a.spec.system_prompt, env)
   if a.output_fields then
@@ -195,16 +334,22 @@ local function chat(a, by_wire, list, env)
   for _, m in ipairs(a.history) do
     messages[#messages + 1] = m
   end
+  local provider, model = model_of(a)
   local request = {
     agent = a.name,
-    provider = a.provider,
-    model = a.model,
+    provider = provider,
+    model = model,
     model_type = a.spec.model_type,
     messages = messages,
     tool_choice = a.spec.tool_choice,
-    temperature = a.spec.temperature,
-    max_tokens = a.spec.max_tokens,
+    temperature = setting(a, opts, "temperature"),
+    max_tokens = setting(a, opts, "max_tokens"),
   }
+  for _, k in ipairs({ "temperature", "max_tokens" }) do
+    if request[k] ~= nil and type(request[k]) ~= "number" then
+      error("agent '" .. a.name .. "': " .. k .. " must be a number", 0)
+    end
+  end
   if #list > 0 then
     request.tools = tool_schemas(list)
   end
@@ -269,22 +414,51 @@ local function parse_structured(text)
   return value
 end
 
-local function turn(a, message, env)
-  if message ~= nil then
-    if type(message) == "table" then
-      message = message.message
+-- A turn's argument: nil, a message, or {message =, inject =, toolsets =, temperature =,
+-- max_tokens =} (Python Tactus's form; inject is a message added for this turn).
+local turn_keys = { message = true, inject = true, toolsets = true, temperature = true, max_tokens = true, model_settings = true }
+
+local function turn_options(a, message)
+  if type(message) ~= "table" then
+    return message ~= nil and tostring(message) or nil, {}
+  end
+  for k in pairs(message) do
+    if not turn_keys[k] then
+      error("agent '" .. a.name .. "': turn: unknown option '" .. tostring(k) .. "' (known: message, inject, toolsets, temperature, max_tokens)", 0)
     end
-    a.history[#a.history + 1] = { role = "user", content = tostring(message) }
+  end
+  local text = message.message or message.inject
+  if message.toolsets ~= nil and type(message.toolsets) ~= "table" then
+    error("agent '" .. a.name .. "': turn: toolsets must be a list", 0)
+  end
+  return text ~= nil and tostring(text) or nil, message
+end
+
+local function turn(a, message, env)
+  local text, opts = turn_options(a, message)
+  local first = #a.history + 1
+  for _, m in ipairs(dialect.take_pending()) do -- MessageHistory.append/inject_system
+    a.history[#a.history + 1] = m
+  end
+  dialect.set_last_history(function()
+    return a.history
+  end)
+  if text ~= nil then
+    if not a.started and a.spec.initial_message and not host.first_message() and type(message) == "table" and message.inject then
+      -- Python Tactus: an inject before the first turn follows the initial message.
+      a.history[#a.history + 1] = { role = "user", content = render(a.spec.initial_message, env) }
+    end
+    a.history[#a.history + 1] = { role = "user", content = text }
   elseif not a.started and (host.first_message() or a.spec.initial_message) then
     -- A scenario's "Given the message is ..." replaces the first user message.
-    local first = host.first_message() or render(a.spec.initial_message, env)
-    a.history[#a.history + 1] = { role = "user", content = first }
+    local m = host.first_message() or render(a.spec.initial_message, env)
+    a.history[#a.history + 1] = { role = "user", content = m }
   end
   a.started = true
-  local list, by_wire = resolve_tools(a)
+  local list, by_wire = resolve_tools(a, opts.toolsets)
   local spend = new_spend()
   host.note_turn(a.name)
-  local reply = chat(a, by_wire, list, env)
+  local reply = chat(a, by_wire, list, env, opts)
   add_spend(spend, reply)
   local assistant = { role = "assistant", content = reply.content }
   if type(reply.tool_calls) == "table" and #reply.tool_calls > 0 then
@@ -314,13 +488,35 @@ local function turn(a, message, env)
         role = "user",
         content = "Your reply was not valid: " .. err .. ". Reply again with only the JSON object.",
       }
-      reply = chat(a, by_wire, list, env)
+      reply = chat(a, by_wire, list, env, opts)
       add_spend(spend, reply)
       a.history[#a.history + 1] = { role = "assistant", content = reply.content }
       output = reply.content
     end
+  elseif a.output_fields and type(output) == "string" then
+    output = parse_structured(output) or output
   end
-  return { output = output, tool_calls = calls, usage = spend.usage, cost = spend.cost }
+  local last = #a.history
+  -- Python Tactus's result: .text, .data (the structured value, else the text), .usage,
+  -- .new_messages(); ours: .output, .tool_calls, .cost.
+  local result = {
+    output = output,
+    text = type(reply.content) == "string" and reply.content or "",
+    data = output,
+    tool_calls = calls,
+    usage = spend.usage,
+    cost = spend.cost,
+    new_messages = function()
+      local out = {}
+      for i = first, last do
+        out[#out + 1] = schema.copy(a.history[i])
+      end
+      return out
+    end,
+  }
+  a.last = result
+  dialect.count_turn()
+  return result
 end
 
 -- A turn is a span of the run's trace (telemetry), ended with its error if it raised. Only a
@@ -352,15 +548,11 @@ function agent.new(spec, env, level, name)
       error("Agent: unknown field '" .. tostring(k) .. "' (known: " .. table.concat(known, ", ") .. ")", level + 1)
     end
   end
-  local provider, model = spec.provider, spec.model
-  if type(model) == "string" and not provider then
-    provider, model = model:match("^([^/]+)/(.+)$")
-    if not provider then
-      provider, model = "openai", spec.model
-    end
+  if spec.model ~= nil and type(spec.model) ~= "string" and type(spec.model) ~= "table" then
+    error('Agent: model must be a name: model = "openai/gpt-4o-mini"', level + 1)
   end
-  if type(model) ~= "string" or model == "" then
-    error('Agent needs a model: model = "openai/gpt-4o-mini" (or provider = ..., model = ...)', level + 1)
+  if spec.model_settings ~= nil and type(spec.model_settings) ~= "table" then
+    error("Agent: model_settings must be a table", level + 1)
   end
   for _, k in ipairs({ "temperature", "max_tokens" }) do
     if spec[k] ~= nil and type(spec[k]) ~= "number" then
@@ -373,14 +565,13 @@ function agent.new(spec, env, level, name)
   if spec.model_type ~= nil and spec.model_type ~= "chat" and spec.model_type ~= "responses" then
     error("Agent: model_type must be chat or responses", level + 1)
   end
+  local output_type = spec.output_type or spec.output
   local a = {
     spec = spec,
-    provider = provider,
-    model = model,
     name = spec.name or name or "agent",
     history = {},
     spec_tools = spec.tools or {},
-    output_fields = spec.output_type and schema.fields(spec.output_type, "output_type", level + 1),
+    output_fields = output_type and schema.fields(output_type, "output_type", level + 1),
   }
   if type(a.spec_tools) ~= "table" then
     error("Agent: tools must be a list", level + 1)
@@ -397,6 +588,8 @@ function agent.new(spec, env, level, name)
         end
       elseif k == "name" then
         return a.name
+      elseif k == "output" then
+        return a.last and a.last.output
       end
     end,
     __call = function(_, message)
@@ -411,14 +604,38 @@ function agent.new(spec, env, level, name)
   if not spec.name and not name then
     naming.on_assign(object, function(n)
       a.name = n
-      -- Greeter.turn() is an alias of greeter(), as in Tactus.
-      local cap = n:sub(1, 1):upper() .. n:sub(2)
-      if cap ~= n and rawget(_G, cap) == nil then
-        rawset(_G, cap, { turn = object.turn, history = object.history })
-      end
+      agent.alias(n, object)
     end)
   end
   return object
+end
+
+-- Greeter.turn() is an alias of greeter(), as in Tactus; contact_formatter is also
+-- Contact_formatter and ContactFormatter (both forms appear in Python Tactus procedures).
+function agent.alias(n, object)
+  local cap = n:sub(1, 1):upper() .. n:sub(2)
+  local camel = cap:gsub("_(%w)", function(c)
+    return c:upper()
+  end)
+  for _, alias in ipairs({ cap, camel }) do
+    if alias ~= n and rawget(_G, alias) == nil then
+      rawset(_G, alias, object)
+    end
+  end
+end
+
+-- validate: every agent's model and tools resolve (nothing is asked of a provider or MCP
+-- server). Returns notes for what was defaulted; raises the first agent that does not resolve.
+function agent.check_all()
+  local notes = {}
+  for _, a in ipairs(all) do
+    local _, model, defaulted = model_of(a)
+    if defaulted then
+      notes[#notes + 1] = "agent '" .. a.name .. "' names no model: it uses " .. model .. " (Python Tactus's default; set default_model)"
+    end
+    resolve_tools(a, nil, true)
+  end
+  return notes
 end
 
 function agent.names()

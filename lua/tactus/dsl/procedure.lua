@@ -9,6 +9,7 @@ local procedure = {}
 local main -- {input, output, state, fn, legacy}
 local named = {} -- name -> procedure
 local script_output -- output {...} in script mode
+local script_input -- input {...} in script mode (recorded by validate)
 
 local function make(spec, level)
   if type(spec) ~= "table" then
@@ -37,6 +38,12 @@ end
 procedure.Procedure = setmetatable({
   run = function(name, input)
     local p = named[name]
+    if not p and name == "main" and main then
+      p = main
+    end
+    if not p and type(name) == "string" and name:match("%.tac$") then
+      return require("tactus.dsl.subprocedure").run(name, input, 2)
+    end
     if not p then
       error("no procedure named '" .. tostring(name) .. "'", 2)
     end
@@ -77,23 +84,80 @@ procedure.Procedure = setmetatable({
   __metatable = false,
 })
 
--- procedure({params = {...}, outputs = {...}}, function() ... end): the global params.
-function procedure.legacy(opts, fn)
-  if type(opts) == "function" then
-    opts, fn = {}, opts
+-- The options procedure() accepts: ours, and Python Tactus's (recorded where this runtime has
+-- no such concept: message_history, dependencies, the prompts).
+local legacy_options = {
+  params = true, input = true, outputs = true, output = true, state = true, description = true,
+  message_history = true, session = true, dependencies = true, return_prompt = true,
+  error_prompt = true, status_prompt = true, max_turns = true, stages = true,
+}
+
+-- procedure("name", {input =, output =, state =}, function(input) ... end), procedure("name",
+-- fn), procedure({params =, outputs =}, fn) or procedure(fn): Python Tactus's forms and ours.
+-- Returns name (nil for an unnamed one) and the procedure record.
+function procedure.parse_legacy(a, b, c, level)
+  local name, opts, fn
+  if type(a) == "string" then
+    name = a
+    if type(b) == "function" then
+      opts, fn = {}, b
+    else
+      opts, fn = b, c
+    end
+  elseif type(a) == "function" then
+    opts, fn = {}, a
+  else
+    opts, fn = a, b
+  end
+  local what = name and ('procedure("' .. name .. '", ...)') or "procedure(...)"
+  if type(opts) ~= "table" then
+    error(what .. ': the options must be a table: procedure("main", { input = {...}, output = {...} }, function(input) ... end)', level + 1)
   end
   if type(fn) ~= "function" then
-    error("procedure(options, function() ... end) needs a function", 2)
+    error(what .. ': needs a function: procedure("main", { ... }, function(input) ... end)', level + 1)
   end
-  local p = {
-    input = schema.fields(opts.params or opts.input, "procedure params", 2) or {},
-    output = schema.fields(opts.outputs or opts.output, "procedure outputs", 2),
+  for k in pairs(opts) do
+    if not legacy_options[k] then
+      local known = {}
+      for n in pairs(legacy_options) do
+        known[#known + 1] = n
+      end
+      table.sort(known)
+      error(what .. ": unknown option '" .. tostring(k) .. "' (known: " .. table.concat(known, ", ") .. ")", level + 1)
+    end
+  end
+  return name, {
+    name = name,
+    input = schema.fields(opts.params or opts.input, "procedure input", level + 1) or {},
+    output = schema.fields(opts.outputs or opts.output, "procedure output", level + 1),
     state = opts.state,
     fn = fn,
     legacy = true,
   }
-  set_main(p, 2)
-  return p
+end
+
+-- What procedure(...) returns: calling it runs the procedure (Python Tactus's named
+-- procedures are callable by their global name).
+local function callable(name, run)
+  return setmetatable({ name = name }, {
+    __call = function(_, input)
+      return run(name, input)
+    end,
+    __metatable = false,
+  })
+end
+
+function procedure.legacy(a, b, c)
+  local name, p = procedure.parse_legacy(a, b, c, 2)
+  if name == nil or name == "main" then
+    set_main(p, 2)
+  else
+    if named[name] then
+      error("a procedure named '" .. name .. "' is already declared", 2)
+    end
+    named[name] = p
+  end
+  return callable(name or "main", procedure.Procedure.run)
 end
 
 -- Script mode: output { field = ... } declares the result's schema.
@@ -120,6 +184,25 @@ function procedure.make_input(values)
   })
 end
 
+-- validate: the input a script sees. input {...} declares its fields (checked, not
+-- validated: there are no values); reading a field stops the script there (its body does not
+-- run during validation).
+function procedure.validate_input_proxy()
+  return setmetatable({}, {
+    __call = function(self, fields)
+      script_input = schema.fields(fields, "input", 2)
+      return self
+    end,
+    __index = function(_, k)
+      error("validate: stopped at input." .. tostring(k), 0)
+    end,
+    __newindex = function()
+      error("validate: stopped at input", 0)
+    end,
+    __metatable = false,
+  })
+end
+
 function procedure.main_name()
   return main and (main.legacy and "procedure" or "Procedure") or nil
 end
@@ -141,7 +224,7 @@ function procedure.summary()
   end
   return {
     main = main ~= nil,
-    input = main and fields(main.input) or {},
+    input = main and fields(main.input) or fields(script_input),
     output = main and fields(main.output) or {},
     procedures = #names > 0 and names or nil,
   }
@@ -156,6 +239,26 @@ function procedure.run_main(input, global_main, init_state)
   if not p then
     return false
   end
+  -- A key the procedure does not declare is a mistake (a typo'd --param), named with the
+  -- declared ones; a procedure that declares no input takes any.
+  if next(p.input) ~= nil then
+    local unknown = {}
+    for k in pairs(input) do
+      if p.input[k] == nil then
+        unknown[#unknown + 1] = tostring(k)
+      end
+    end
+    if #unknown > 0 then
+      table.sort(unknown)
+      local declared = {}
+      for k in pairs(p.input) do
+        declared[#declared + 1] = k
+      end
+      table.sort(declared)
+      error("invalid input: unknown field" .. (#unknown > 1 and "s " or " ") .. "'" .. table.concat(unknown, "', '")
+        .. "' (declared: " .. table.concat(declared, ", ") .. ")", 0)
+    end
+  end
   local checked, err = schema.validate_input(p.input, input)
   if not checked then
     error(err, 0)
@@ -163,8 +266,16 @@ function procedure.run_main(input, global_main, init_state)
   init_state(p.state)
   local result
   if p.legacy then
-    rawset(_G, "params", checked)
-    result = p.fn(checked)
+    -- The body sees its validated input as the global input too (Python Tactus's form), the
+    -- same table as its argument; params is our older name for it.
+    for k in pairs(input) do
+      input[k] = nil
+    end
+    for k, v in pairs(checked) do
+      input[k] = v
+    end
+    rawset(_G, "params", input)
+    result = p.fn(input)
   else
     result = p.fn(checked)
   end

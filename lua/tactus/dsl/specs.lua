@@ -55,6 +55,37 @@ function specs.evaluation(t, level)
   evaluation = { runs = t.runs, threshold = t.threshold }
 end
 
+-- evaluations({dataset, dataset_file, evaluators, thresholds, runs, parallel}): Python
+-- Tactus's evaluation set, checked here and run by `tactus eval`.
+local eval_set
+function specs.evaluations(t, level)
+  if type(t) ~= "table" then
+    error("evaluations({...}) needs a table", level + 1)
+  end
+  for _, k in ipairs({ "dataset", "evaluators", "thresholds" }) do
+    if t[k] ~= nil and type(t[k]) ~= "table" then
+      error("evaluations: " .. k .. " must be a table", level + 1)
+    end
+  end
+  for i, e in ipairs(t.evaluators or {}) do
+    if type(e) ~= "table" or type(e.type) ~= "string" then
+      error("evaluations: evaluator " .. i .. " needs a type", level + 1)
+    end
+  end
+  for i, c in ipairs(t.dataset or {}) do
+    if type(c) ~= "table" or (c.inputs ~= nil and type(c.inputs) ~= "table") then
+      error("evaluations: dataset case " .. i .. " must be a table with inputs = {...}", level + 1)
+    end
+  end
+  if t.runs ~= nil and (type(t.runs) ~= "number" or t.runs < 1 or t.runs % 1 ~= 0) then
+    error("evaluations: runs must be a whole number of at least 1", level + 1)
+  end
+  eval_set = t
+end
+function specs.evaluation_set()
+  return eval_set
+end
+
 -- What was declared: the Specification texts, the Step definitions, the Mocks tables and the
 -- Evaluation, as recorded (the lists are the recorder's own: read them, do not change them).
 function specs.texts()

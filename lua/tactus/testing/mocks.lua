@@ -19,11 +19,18 @@ local decisions_used, texts_used = 0, 0
 local turns = {} -- agent name -> turns taken
 local total_turns = 0
 local first_message
+local config = {} -- --mock-config FILE: tool name -> result; "Human.approve" ... -> answer
 
 -- test: scenario mocks apply; mock: file-level mocks and defaults answer the rest.
 function mocks.activate(test, mock)
   active = test or mock
   file_mocks = mock
+end
+
+-- --mock-config FILE (a JSON object, trusted: the command line's): each tool's mocked result
+-- by name, and "Human.KIND" answers (approve, input, select, review).
+function mocks.set_config(c)
+  config = type(c) == "table" and c or {}
 end
 
 -- Human.* are answered here (tactus test, run --mock), not by a person.
@@ -182,6 +189,9 @@ function mocks.tool_result(name)
     tool_used[name] = n
     return true, schema.copy(nth(list, n).value)
   end
+  if config[name] ~= nil then
+    return true, schema.copy(config[name])
+  end
   if not file_mocks then
     return false
   end
@@ -261,6 +271,9 @@ function mocks.human(kind, args)
     end
     return v
   end
+  if config["Human." .. kind] ~= nil then
+    return schema.copy(config["Human." .. kind])
+  end
   if args.default ~= nil then
     return args.default
   end
@@ -277,6 +290,21 @@ end
 function mocks.note_turn(name)
   turns[name] = (turns[name] or 0) + 1
   total_turns = total_turns + 1
+end
+
+-- The turns of the agent called name, or of one whose name differs only in case and
+-- underscores (Python Tactus procedures call test_agent Test_agent or TestAgent).
+function mocks.turns_like(name)
+  local function key(n)
+    return (tostring(n):lower():gsub("_", ""))
+  end
+  local n = 0
+  for agent, count in pairs(turns) do
+    if agent == name or key(agent) == key(name) then
+      n = n + count
+    end
+  end
+  return n
 end
 
 function mocks.turns(name)

@@ -12,7 +12,8 @@ local runner = {}
 -- The file's declarations, recorded by the language (lua/tactus/dsl/specs.lua).
 local specs, custom = declared.texts(), declared.steps()
 -- tactus run --mock: Mocks {...} and default replies answer the agents.
-function runner.mock_run()
+function runner.mock_run(config)
+  mocks.set_config(config)
   mocks.activate(false, true)
   host.install_mocks(mocks)
 end
@@ -88,6 +89,7 @@ function runner.run_scenario(chunk, raw_input, options, env)
   if type(sc) ~= "table" or type(sc.steps) ~= "table" then
     error("test: no scenario given", 0)
   end
+  mocks.set_config(options.mock_config)
   mocks.activate(true, options.mock == true)
   host.install_mocks(mocks)
   local world = { input = {}, ran = false }

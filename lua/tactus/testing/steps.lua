@@ -6,6 +6,7 @@ local _, P = ...
 local mocks = require("tactus.testing.mocks")
 local regex = require("tactus.testing.regex")
 local tools = require("tactus.dsl.tools")
+local dialect = require("tactus.dsl.dialect")
 
 local steps = {}
 
@@ -30,7 +31,11 @@ function steps.value(text)
   if q == "{" or q == "[" then
     local ok, v = pcall(P.json_decode, s)
     if not ok then
-      error("'" .. s .. "' is not valid JSON", 0)
+      -- A Python literal, as Python Tactus's steps write them: {'message': 'x', 'ok': True}.
+      ok, v = pcall(P.json_decode, steps.python_literal(s))
+    end
+    if not ok then
+      error("'" .. s .. "' is neither JSON nor a Python literal", 0)
     end
     return v
   end
@@ -44,6 +49,40 @@ function steps.value(text)
     return n
   end
   return s
+end
+
+-- A Python dict or list literal as JSON: 'single-quoted' strings become "double-quoted",
+-- True/False/None become true/false/null (outside strings); the rest is left to the JSON parser.
+function steps.python_literal(s)
+  local out, i, n = {}, 1, #s
+  local words = { True = "true", False = "false", None = "null" }
+  while i <= n do
+    local c = s:sub(i, i)
+    if c == "'" or c == '"' then
+      local j, buf = i + 1, {}
+      while j <= n and s:sub(j, j) ~= c do
+        local d = s:sub(j, j)
+        if d == "\\" and j < n then
+          local e = s:sub(j + 1, j + 1)
+          buf[#buf + 1] = (e == "'" and "'") or ("\\" .. e)
+          j = j + 2
+        else
+          buf[#buf + 1] = d == '"' and '\\"' or d
+          j = j + 1
+        end
+      end
+      out[#out + 1] = '"' .. table.concat(buf) .. '"'
+      i = j + 1
+    elseif c:match("[%a_]") then
+      local w = s:match("^[%w_]+", i)
+      out[#out + 1] = words[w] or w
+      i = i + #w
+    else
+      out[#out + 1] = c
+      i = i + 1
+    end
+  end
+  return table.concat(out)
 end
 
 local function is_array(t)
@@ -245,6 +284,21 @@ local function check(what, name, v, predicate)
     if not regex.search(tostring(pattern), tostring(v)) then
       error(l .. " is " .. steps.show(v) .. ", which does not match /" .. tostring(pattern) .. "/", 0)
     end
+  elseif p:match("^be similar to ") then
+    -- Python Tactus's step: the whole texts' indel similarity (rapidfuzz's ratio), in percent,
+    -- at least 80 unless "with N% similarity" says otherwise.
+    local rest = p:sub(15)
+    local body, pct = rest:match('^(.-)%s+with%s+(%d+)%% similarity$')
+    local threshold = 80
+    if body then
+      rest, threshold = body, tonumber(pct)
+    end
+    local want = tostring(steps.value(rest))
+    local got = v == nil and "" or (type(v) == "table" and P.json_encode(v) or tostring(v))
+    local similarity = ratio(got, want) * 100
+    if similarity < threshold then
+      error(string.format("%s is %s: %.0f%% similar to %s, less than %d%%", l, steps.show(v), similarity, steps.show(want), threshold), 0)
+    end
   elseif p:match("^fuzzy match ") then
     local rest = p:sub(13)
     local threshold = 0.8
@@ -280,7 +334,7 @@ local function check(what, name, v, predicate)
       error(string.format("%s is %s: similarity %.2f to %s is below the threshold %.2f", l, steps.show(v), best, steps.show(best_of), threshold), 0)
     end
   else
-    error("'should " .. p .. "' is not a check: use be, not be, exist, not exist, contain, match pattern, fuzzy match", 0)
+    error("'should " .. p .. "' is not a check: use be, not be, exist, not exist, contain, match pattern, be similar to, fuzzy match", 0)
   end
 end
 
@@ -293,10 +347,38 @@ local function times(n)
   return n == 1 and "1 time" or (n .. " times")
 end
 
+-- "once", "twice", "thrice" as counts (Python Tactus's steps use them).
+local count_words = { once = "1 time", twice = "2 times", thrice = "3 times" }
+
 local function check_tool(name, predicate)
   local calls = calls_of(name)
   local n = #calls
-  local p = trim(predicate)
+  local p = trim(predicate):gsub("(%a+)$", function(w)
+    return count_words[w] or w
+  end)
+  -- Python Tactus's "called with P=V" and "called with P matching pattern "R"".
+  local param, pvalue = p:match("^be called with ([%w_]+)=(.+)$")
+  local pparam, ppattern = p:match('^be called with ([%w_]+) matching pattern "(.+)"$')
+  if param or pparam then
+    for _, c in ipairs(calls) do
+      local got = type(c.args) == "table" and c.args[param or pparam]
+      if got ~= nil then
+        if param and (equal(got, steps.value(pvalue)) or tostring(got) == tostring(steps.value(pvalue))) then
+          return
+        elseif pparam and regex.search(ppattern, tostring(got)) then
+          return
+        end
+      end
+    end
+    if n == 0 then
+      error("the " .. name .. " tool was not called", 0)
+    end
+    local seen = {}
+    for i, c in ipairs(calls) do
+      seen[i] = steps.show(c.args)
+    end
+    error("no call of the " .. name .. " tool had " .. (param and (param .. "=" .. pvalue) or (pparam .. " matching /" .. ppattern .. "/")) .. "; its calls had " .. table.concat(seen, ", "), 0)
+  end
   local exact = p:match("^be called exactly (%d+) times?$")
   local least = p:match("^be called at least (%d+) times?$")
   local most = p:match("^be called at most (%d+) times?$")
@@ -416,7 +498,7 @@ steps.list = {
     patterns = { "^the ([%w_]+) agent takes turns?$", '^the agent "([^"]+)" takes turns?$' },
     fn = function(world, agent)
       world.run()
-      if mocks.turns(agent) == 0 then
+      if mocks.turns_like(agent) == 0 then
         error("the " .. agent .. " agent took no turn", 0)
       end
     end,
@@ -460,6 +542,14 @@ steps.list = {
       if not world.ok then
         error("the procedure failed, so it has no output: " .. tostring(world.error), 0)
       end
+      -- Python Tactus: "the output should contain KEY" asks for a key.
+      local key = name == nil and predicate:match("^contain ([%a_][%w_]*)$")
+      if key and type(world.output) == "table" then
+        if world.output[key] == nil then
+          error("the output has no key " .. key .. ": " .. steps.show(world.output), 0)
+        end
+        return
+      end
       check("the output", name, at_path(world.output, name), predicate)
     end,
   },
@@ -488,13 +578,77 @@ steps.list = {
   },
   {
     phrase = "the total iterations should be less than N",
-    patterns = { "^the total iterations should be less than (%d+)$" },
+    more = { "the total iterations should be greater than N", "the total iterations should be between A and B" },
+    patterns = {
+      "^the total iterations should be (less) than (%d+)$",
+      "^the total iterations should be (greater) than (%d+)$",
+      "^the total iterations should be (between) (%d+) and (%d+)$",
+    },
+    fn = function(world, how, a, b)
+      world.run()
+      local total, lo, hi = mocks.turns(), tonumber(a), tonumber(b)
+      if how == "less" and total >= lo then
+        error("the agents took " .. total .. " turns in all, not fewer than " .. a, 0)
+      elseif how == "greater" and total <= lo then
+        error("the agents took " .. total .. " turns in all, not more than " .. a, 0)
+      elseif how == "between" and (total < lo or total > hi) then
+        error("the agents took " .. total .. " turns in all, not between " .. a .. " and " .. b, 0)
+      end
+    end,
+  },
+  {
+    phrase = "the agent should take at least N turns",
+    patterns = { "^the agent should take at least (%d+) turns?$" },
     fn = function(world, n)
       world.run()
-      local total = mocks.turns()
-      if total >= tonumber(n) then
-        error("the agents took " .. total .. " turns in all, not fewer than " .. n, 0)
+      if mocks.turns() < tonumber(n) then
+        error("the agents took " .. mocks.turns() .. " turns in all, fewer than " .. n, 0)
       end
+    end,
+  },
+  -- Stages (stages {...} and Stage.set): the stage a run ended in and the moves it made.
+  {
+    phrase = "the stage should be NAME",
+    more = { "the stage should transition from A to B" },
+    patterns = { "^the stage should be ([%w_%-]+)$", "^the stage is ([%w_%-]+)$", "^we are in stage ([%w_%-]+)$" },
+    fn = function(world, name)
+      world.run()
+      local current = dialect.current_stage()
+      if current ~= name then
+        error("the stage is " .. steps.show(current) .. ", not " .. name, 0)
+      end
+    end,
+  },
+  {
+    phrase = "the stage should transition from A to B",
+    patterns = { "^the stage should transition from ([%w_%-]+) to ([%w_%-]+)$" },
+    fn = function(world, from, to)
+      world.run()
+      local h = dialect.stage_history()
+      for i = 1, #h - 1 do
+        if h[i] == from and h[i + 1] == to then
+          return
+        end
+      end
+      error("the stage never moved from " .. from .. " to " .. to .. " (stages: " .. (#h > 0 and table.concat(h, " -> ") or "none") .. ")", 0)
+    end,
+  },
+  {
+    phrase = "the state should contain KEY",
+    patterns = { "^the state should contain ([%a_][%w_]*)$" },
+    fn = function(world, key)
+      world.run()
+      if (world.state() or {})[key] == nil then
+        error("the state has no key " .. key, 0)
+      end
+    end,
+  },
+  {
+    phrase = "the NAME parameter is VALUE",
+    patterns = { "^the ([%w_]+) parameter is (.+)$" },
+    setup = true,
+    fn = function(world, name, value)
+      world.input[name] = steps.value(value)
     end,
   },
 }

@@ -1,0 +1,100 @@
+-- Procedure.run("helpers/sum.tac", input): a sub-procedure from another file, as Python Tactus
+-- runs one. The broker serves the file from beneath the project (never above it, never
+-- .tactus/); it runs nested in this VM, under this run's limits, with globals of its own
+-- (procedure, main, input, state, output) over the run's, its input and output validated
+-- against its own declarations, at most max_depth deep.
+local _, P = ...
+local schema = require("tactus.dsl.schema")
+local procs = require("tactus.dsl.procedure")
+local dialect = require("tactus.dsl.dialect")
+
+local sub = {}
+local depth = 0
+
+local function run_in(path, input, level)
+  local main, named, script_output = nil, {}, nil
+  local state = {}
+  local env = {}
+  env.procedure = function(a, b, c)
+    local name, p = procs.parse_legacy(a, b, c, 2)
+    if name == nil or name == "main" then
+      if main then
+        error("a main procedure is already declared in " .. path, 2)
+      end
+      main = p
+    else
+      named[name] = p
+    end
+    return p
+  end
+  env.state = state
+  env.input = procs.make_input(schema.copy(input))
+  env.output = function(fields)
+    script_output = schema.fields(fields, "output", 2)
+  end
+  env.main = nil
+  setmetatable(env, { __index = _G })
+  local chunk = P.load_procedure(path, env)
+  local result = chunk(env.input)
+  if not main and type(rawget(env, "main")) == "function" then
+    main = { input = {}, fn = rawget(env, "main") }
+  end
+  local function fail(err)
+    error("Procedure.run('" .. path .. "'): " .. tostring(err), level + 1)
+  end
+  if main then
+    local checked, err = schema.validate_input(main.input, env.input)
+    if not checked then
+      fail(err)
+    end
+    for k, v in pairs(main.state or {}) do
+      local f = schema.normalize(v)
+      if f and f.default ~= nil and state[k] == nil then
+        state[k] = schema.copy(f.default)
+      end
+    end
+    for k in pairs(env.input) do
+      env.input[k] = nil
+    end
+    for k, v in pairs(checked) do
+      env.input[k] = v
+    end
+    result = main.fn(env.input)
+    if main.output then
+      local out, oerr = schema.validate_output(main.output, result)
+      if not out then
+        fail(oerr)
+      end
+      result = out
+    end
+  elseif script_output then
+    local out, oerr = schema.validate_output(script_output, result)
+    if not out then
+      fail(oerr)
+    end
+    result = out
+  end
+  return result
+end
+
+function sub.run(path, input, level)
+  if input ~= nil and type(input) ~= "table" then
+    error("Procedure.run('" .. path .. "', input): the input must be a table", level + 1)
+  end
+  if P.mode() == "validate" then
+    error("validate: Procedure.run is not run during validation", 0)
+  end
+  local max = dialect.settings.max_depth
+  if depth >= max then
+    error("Procedure.run('" .. path .. "'): sub-procedures nest deeper than max_depth (" .. max .. ")", level + 1)
+  end
+  depth = depth + 1
+  local ok, result = pcall(run_in, path, input or {}, level + 2)
+  depth = depth - 1
+  if not ok then
+    error(result, 0)
+  end
+  return result
+end
+
+return sub
