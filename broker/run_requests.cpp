@@ -190,7 +190,11 @@ void Session::on_host_call(const Message& m) {
     r.message = "Host.call needs a tool name";
   } else if (name = p["name"].get<std::string>(); !tool_allowed(req_.policy, name)) {
     r.code = tools::ToolError::denied;
-    r.message = "host tool '" + name + "' is not allowed (the sidecar's tools.allow decides)";
+    // The line to add is named (deny by default is the rule; saying how to allow is the help).
+    const std::string shown = name.size() > 200 ? name.substr(0, 200) + "..." : name;
+    r.message = "host tool '" + shown +
+                "' is not allowed (the sidecar's tools.allow decides: add tools: {allow: [\"" +
+                shown + "\"]} to the procedure's .tac.yml)";
   } else {
     r = tools_.call(name, args, call_context(name));
   }

@@ -271,8 +271,11 @@ void print_validation(const CliOptions& o, const broker::RunResult& r) {
   if (!s.value("agents", Json::array()).empty()) line += "; agents: " + joined(s["agents"]);
   if (!s.value("tools", Json::array()).empty()) line += "; tools: " + joined(s["tools"]);
   const Json spec = s.value("specification", Json());
-  if (spec.is_object() && spec.value("scenarios", Json()).is_array())
+  if (spec.is_object() && spec.value("scenarios", Json()).is_array() && !spec["scenarios"].empty())
     line += "; scenarios: " + std::to_string(spec["scenarios"].size());
+  if (spec.is_object() && spec.value("evaluations", Json()).is_object() &&
+      spec["evaluations"].value("cases", Json()).is_array())
+    line += "; evaluation cases: " + std::to_string(spec["evaluations"]["cases"].size());
   write_all(1, line + "\n");
   // What validate defaulted or could not honour (an agent with no model, Python plugin tools).
   const Json notes = s.value("notes", Json::array());

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "broker/random_hex.h"
+#include "cli/evaluations.h"
 #include "cli/parallel_scenarios.h"
 #include "cli/run_command.h"
 
@@ -67,6 +68,10 @@ bool list_scenarios(PreparedRun& p, const CliOptions& o, spawner::SpawnerClient&
     return false;
   }
   spec = r.result.value("specification", Json());
+  // tactus eval of a file with evaluations({...}) needs no scenario.
+  if (o.command == Command::eval && o.scenario.empty() && spec.is_object() &&
+      spec.value("evaluations", Json()).is_object())
+    return true;
   if (!spec.is_object() || !spec.value("scenarios", Json()).is_array() ||
       spec["scenarios"].empty()) {
     message = o.file + ": no scenarios: the file declares no Specification([[ Feature: ... ]])";
@@ -320,6 +325,9 @@ int start(const CliOptions& o, spawner::SpawnerClient& spawner, PreparedRun& p,
   p.req.ask_human = nullptr;
   int code = 0;
   if (!list_scenarios(p, o, spawner, spec, error, code)) return failure(o, code, error);
+  if (o.command == Command::eval && o.scenario.empty() &&
+      spec.value("evaluations", Json()).is_object())
+    return -1;  // the evaluations run instead of scenarios (cli/evaluations.cpp)
   if (!select_scenarios(o, spec, selected, error))
     return failure(o, kExitUsage, "tactus: " + error);
   return -1;
@@ -378,6 +386,8 @@ int eval_command(const CliOptions& o, spawner::SpawnerClient& spawner) {
   std::vector<Json> selected;
   Json spec;
   if (const int rc = start(o, spawner, p, selected, spec); rc >= 0) return rc;
+  if (o.scenario.empty() && spec.value("evaluations", Json()).is_object())
+    return run_evaluations(o, p, spawner, spec["evaluations"]);
   const Json evaluation = spec.value("evaluation", Json::object());
   int runs = o.runs;
   if (runs == 0 && evaluation.is_object() && evaluation.value("runs", Json()).is_number())

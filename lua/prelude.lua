@@ -132,6 +132,9 @@ end
 for k, v in pairs(dialect.globals()) do
   rawset(_G, k, v)
 end
+for k, v in pairs(require("tactus.dsl.stdlib").globals()) do
+  rawset(_G, k, v)
+end
 
 local current_input = {}
 local function prompt_env()
@@ -272,6 +275,20 @@ return function(chunk, raw_input, options)
     dialect.configure(options.dialect)
     tools.configure(options.dialect)
   end
+  if mode() == "test" and options.case then
+    return testing().run_case(chunk, raw_input, options, {
+      make_input = function(values)
+        current_input = procs.make_input(values)
+        return current_input
+      end,
+      run_main = procs.run_main,
+      init_state = init_state,
+      has_main = function()
+        return procs.main_name() ~= nil or type(rawget(_G, "main")) == "function"
+      end,
+      check_script_output = procs.check_script_output,
+    })
+  end
   if mode() == "test" then
     return testing().run_scenario(chunk, raw_input, options, {
       make_input = function(values)
@@ -324,7 +341,7 @@ return function(chunk, raw_input, options)
     end
     summary.script_stopped_at_host_call = stopped_at ~= nil or nil
     summary.script_stopped_at = stopped_at
-    summary.specification = #specs.texts() > 0 and testing().list() or nil
+    summary.specification = (#specs.texts() > 0 or specs.evaluation_set()) and testing().list() or nil
     return summary
   end
   local result = chunk(current_input)

@@ -67,9 +67,9 @@ constexpr const char* kReadonlyLibraries[] = {"string", "math", "coroutine", "bi
 constexpr const char* kRemovedFromString[] = {"dump"};
 
 // The tables the prelude defines as globals that the procedure must not change.
-constexpr const char* kFrozenPreludeGlobals[] = {"Host",           "field", "Log",   "State",
-                                                 "Human",          "Step",  "Stage", "Iterations",
-                                                 "MessageHistory", "python"};
+constexpr const char* kFrozenPreludeGlobals[] = {
+    "Host",           "field",   "Log",    "State", "Human", "Step",  "Stage", "Iterations",
+    "MessageHistory", "Session", "python", "Stop",  "Json",  "Retry", "File"};
 
 // ---- read-only tables --------------------------------------------------------------------
 

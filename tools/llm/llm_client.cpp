@@ -207,6 +207,31 @@ std::unique_ptr<Dialect> dialect_for(const LlmProvider& p, const ChatRequest& r,
   return nullptr;
 }
 
+// Providers Python Tactus serves and tactus does not (yet): the route a user has, said in the
+// refusal's one line.
+struct VendorRoute {
+  const char* provider;
+  const char* route;
+};
+constexpr VendorRoute kVendorRoutes[] = {
+    {"bedrock",
+     "tactus does not serve AWS Bedrock; use provider anthropic with the model's Anthropic name, "
+     "or declare a Bedrock OpenAI-compatible gateway under providers: with api: openai"},
+    {"google-gla",
+     "Gemini has an OpenAI-compatible API: providers: {google-gla: {api: openai, base_url: "
+     "https://generativelanguage.googleapis.com/v1beta/openai/, api_key: GEMINI_KEY}} with "
+     "secrets: {GEMINI_KEY: {env: GEMINI_API_KEY}}"},
+    {"google-vertex",
+     "tactus does not serve Vertex AI; Gemini's OpenAI-compatible API can be declared under "
+     "providers: with api: openai"},
+    {"gemini",
+     "Gemini has an OpenAI-compatible API: declare it under providers: with api: openai and "
+     "base_url: https://generativelanguage.googleapis.com/v1beta/openai/"},
+    {"google",
+     "Gemini has an OpenAI-compatible API: declare it under providers: with api: openai and "
+     "base_url: https://generativelanguage.googleapis.com/v1beta/openai/"},
+};
+
 }  // namespace
 
 ToolOutcome chat(const LlmConfig& cfg, const Json& params) {
@@ -217,10 +242,13 @@ ToolOutcome chat(const LlmConfig& cfg, const Json& params) {
   if (found == cfg.providers.end()) {
     std::string known;
     for (const auto& [name, p] : cfg.providers) known += (known.empty() ? "" : ", ") + name;
+    std::string route;
+    for (const auto& v : kVendorRoutes)
+      if (req.provider == v.provider) route = std::string("; ") + v.route;
     return tool_failure(ToolError::denied,
                         "llm: unknown provider '" + req.provider +
                             "': declare it under providers: in the configuration (known: " +
-                            (known.empty() ? "none" : known) + ")");
+                            (known.empty() ? "none" : known) + ")" + route);
   }
   const LlmProvider& provider = found->second;
   const std::string prefix = "llm: " + provider.name + ": ";

@@ -102,6 +102,13 @@ local Iterations = {
     end
     return turns >= n
   end,
+  increment = function()
+    turns = turns + 1
+    return turns
+  end,
+  reset = function()
+    turns = 0
+  end,
 }
 
 -- MessageHistory: messages the procedure adds (append, inject_system) join the conversation of
@@ -187,6 +194,8 @@ function dialect.globals()
     Stage = Stage,
     Iterations = Iterations,
     MessageHistory = MessageHistory,
+    -- Session: Python Tactus's older name for it (history() is get()).
+    Session = setmetatable({ history = MessageHistory.get }, { __index = MessageHistory }),
     python = python,
     default_model = text_setting("default_model", "default_model"),
     default_provider = text_setting("default_provider", "default_provider"),

@@ -22,7 +22,8 @@ end
 -- a Gherkin error. Returns {scenarios = {...}, evaluation = {...}} or nil with no Specification.
 function runner.list()
   if #specs == 0 then
-    return nil
+    local ev = runner.evaluations()
+    return ev and { scenarios = {}, evaluations = ev } or nil
   end
   local gherkin = require("tactus.testing.gherkin")
   local out = {}
@@ -45,7 +46,7 @@ function runner.list()
       out[#out + 1] = { feature = feature.name, name = sc.name, outline = sc.outline, line = sc.line, steps = steps }
     end
   end
-  return { scenarios = out, evaluation = declared.evaluation_settings() }
+  return { scenarios = out, evaluation = declared.evaluation_settings(), evaluations = runner.evaluations() }
 end
 
 -- A custom step for text: def, captures. Exact text first, then the text as a Lua pattern
@@ -216,6 +217,76 @@ function runner.run_scenario(chunk, raw_input, options, env)
   report.status = failed and "failed" or "passed"
   if failed then
     report.failed_step = failed
+  end
+  return report
+end
+
+-- evaluations({...}) as declared, for the listing: the dataset's cases (name, inputs,
+-- expected_output), the evaluators, thresholds and runs. Plain data: `tactus eval` runs each
+-- case with its inputs as the run's input (run_case).
+function runner.evaluations()
+  local set = declared.evaluation_set()
+  if not set then
+    return nil
+  end
+  local cases = {}
+  for i, c in ipairs(set.dataset or {}) do
+    cases[i] = { name = type(c.name) == "string" and c.name or ("case " .. i), inputs = c.inputs or {}, expected_output = c.expected_output }
+  end
+  local evs = require("tactus.testing.evaluators")
+  for i, e in ipairs(set.evaluators or {}) do
+    if not evs.known(e.type) then
+      error("evaluations: evaluator " .. i .. " has an unknown type '" .. tostring(e.type) .. "'", 0)
+    end
+  end
+  return {
+    cases = cases,
+    evaluators = #(set.evaluators or {}),
+    runs = set.runs,
+    thresholds = type(set.thresholds) == "table" and set.thresholds or nil,
+    dataset_file = set.dataset_file,
+  }
+end
+
+-- One run of case options.case (1-based) of the evaluations: the procedure runs on the input
+-- the CLI gives (the case's inputs), mocked under --mock, then every evaluator judges it.
+-- Returns {case, ok, error, results = {{type, field, passed, reason}}}.
+function runner.run_case(chunk, raw_input, options, env)
+  mocks.set_config(options.mock_config)
+  mocks.activate(options.mock == true, options.mock == true)
+  host.install_mocks(mocks)
+  local input = env.make_input(raw_input or {})
+  rawset(_G, "input", input)
+  local ok, result = pcall(chunk, input)
+  pass_limits(ok, result)
+  local output, err = nil, nil
+  if ok and env.has_main() then
+    local found
+    ok, found, output = pcall(env.run_main, input, rawget(_G, "main"), env.init_state)
+    pass_limits(ok, found)
+    if not ok then
+      err = found
+    end
+  elseif ok then
+    ok, output = pcall(env.check_script_output, result)
+    pass_limits(ok, output)
+    if not ok then
+      err, output = output, nil
+    end
+  else
+    err = result
+  end
+  local set = declared.evaluation_set() or {}
+  local case = (set.dataset or {})[options.case] or {}
+  local report = { case = options.case, ok = ok, error = err ~= nil and tostring(err) or nil }
+  if ok then
+    report.results = require("tactus.testing.evaluators").run(set.evaluators, {
+      output = output,
+      expected = case.expected_output,
+      input = input,
+      state = rawget(_G, "state"),
+      mock = options.mock == true,
+    })
   end
   return report
 end

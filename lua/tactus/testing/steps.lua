@@ -634,6 +634,19 @@ steps.list = {
     end,
   },
   {
+    phrase = "the stop reason should be TEXT",
+    more = { "the stop reason should contain TEXT", 'the stop reason should match pattern "REGEX"' },
+    patterns = { "^the stop reason should (.+)$" },
+    fn = function(world, predicate)
+      world.run()
+      local stop = require("tactus.dsl.stdlib").stop_state()
+      if not stop.requested then
+        error("no stop was requested (Stop.request or the done tool)", 0)
+      end
+      check("the stop reason", nil, stop.reason, predicate)
+    end,
+  },
+  {
     phrase = "the state should contain KEY",
     patterns = { "^the state should contain ([%a_][%w_]*)$" },
     fn = function(world, key)

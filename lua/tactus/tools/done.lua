@@ -8,6 +8,8 @@ return tools.Tool({
   description = "Call this when the task is complete, with the reason.",
   input = { reason = field.string({ description = "why the task is complete" }) },
   function(args)
+    -- As in Python Tactus, done asks the procedure to stop (Stop.requested()); it stops nothing.
+    require("tactus.dsl.stdlib").stop_request(args.reason)
     return { status = "completed", reason = args.reason, tool = "done" }
   end,
 })
