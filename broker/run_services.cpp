@@ -122,10 +122,11 @@ tools::ToolOutcome load_procedure(const ProcedureRoots& roots, const Json& param
     r.result = Json{{"source", r.result["content"]}, {"path", path}};
     return r;
   }
+  // The project's host path is not named: the answer goes into the jail.
   return tools::tool_failure(tools::ToolError::not_found,
-                             "Procedure.run: no '" + path + "' beneath the project (" +
-                                 project.string() +
-                                 "), beside the procedure or from where tactus was started");
+                             "Procedure.run: no '" + path +
+                                 "' beneath the project, beside the procedure or from where "
+                                 "tactus was started");
 }
 
 std::string log_line(const Json& params, const std::string& run_id, bool as_json,

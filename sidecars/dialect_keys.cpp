@@ -48,13 +48,14 @@ bool LayerReader::is_dialect_key(const std::string& key) {
          key == "toolsets" || key == "tool_paths";
 }
 
-void LayerReader::ignore(const YAML::Node& n, const std::string& key, const std::string& why) {
-  cfg_.ignored_keys.push_back("warning: " + origin(n).text() + ": " + key + ": ignored: " + why);
+// at: where the ignored key stands (the line a reader looks for).
+void LayerReader::ignore(const Origin& at, const std::string& key, const std::string& why) {
+  cfg_.ignored_keys.push_back("warning: " + at.text() + ": " + key + ": ignored: " + why);
 }
 
 bool LayerReader::dialect_key(const std::string& key, const YAML::Node& n) {
   for (const auto& k : kIgnoredKeys)
-    if (key == k.key) return ignore(n, key, k.why), true;
+    if (key == k.key) return ignore(key_at_, key, k.why), true;
   if (key == "default_model" || key == "default_provider") {
     std::string v;
     if (!text(n, key, v)) return false;
@@ -76,7 +77,7 @@ bool LayerReader::dialect_key(const std::string& key, const YAML::Node& n) {
     if (!n.IsNull() && !strings(n, key, paths)) return false;
     cfg_.tool_paths = {paths, origin(n)};
     if (!paths.empty())
-      ignore(n, key,
+      ignore(key_at_, key,
              "Python plugin tools are not run by tactus (no Python in the broker); the "
              "\"plugin\" toolset is empty. Write them as Lua Tool {...} or a tools.commands "
              "entry");
@@ -94,6 +95,7 @@ bool LayerReader::toolsets(const YAML::Node& n) {
     if (name == "done") return fail(t, key, "'done' is the built-in toolset");
     ToolsetDecl d;
     d.origin = origin(t);
+    const Origin name_at = key_at_;
     const bool ok =
         each(t, key, {"type", "server", "source", "pattern", "sources", "paths"},
              [&](const std::string& f, const YAML::Node& x) {
@@ -127,7 +129,7 @@ bool LayerReader::toolsets(const YAML::Node& n) {
     if (d.type == "combined" && !needs(!d.sources.empty(), "sources: (a list of toolsets)"))
       return false;
     if (d.type == "plugin")
-      ignore(t, key,
+      ignore(name_at, key,
              "a plugin toolset loads Python files, which tactus does not run; it offers no "
              "tools. Write them as Lua Tool {...} or a tools.commands entry");
     cfg_.toolsets[name] = d;

@@ -76,6 +76,7 @@ class LayerReader {
         return fail(it->first, key,
                     "unknown key" + suggestion(k, known) + "; known here: " + join(known));
       if (!seen.insert(k).second) return fail(it->first, key, "duplicate key");
+      key_at_ = origin(it->first);  // where a warning about this key points
       if (!visit(k, it->second)) return false;
     }
     return true;
@@ -203,8 +204,9 @@ class LayerReader {
   static bool is_dialect_key(const std::string& key);
   bool dialect_key(const std::string& key, const YAML::Node& n);
   bool toolsets(const YAML::Node& n);
-  void ignore(const YAML::Node& n, const std::string& key, const std::string& why);
+  void ignore(const Origin& at, const std::string& key, const std::string& why);
 
+  Origin key_at_;  // where the key each() is visiting stands
   std::string file_;
   std::string base_;
   Config& cfg_;

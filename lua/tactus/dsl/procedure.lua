@@ -51,7 +51,21 @@ procedure.Procedure = setmetatable({
     if not checked then
       error("procedure '" .. name .. "': " .. err, 2)
     end
-    local result = p.fn(checked)
+    local result
+    if p.legacy then
+      -- Python Tactus's procedures read their input from the global input: it is this call's
+      -- while the call runs.
+      local outer = rawget(_G, "input")
+      rawset(_G, "input", checked)
+      local ok, r = pcall(p.fn, checked)
+      rawset(_G, "input", outer)
+      if not ok then
+        error(r, 0)
+      end
+      result = r
+    else
+      result = p.fn(checked)
+    end
     if p.output then
       local out, oerr = schema.validate_output(p.output, result)
       if not out then

@@ -255,6 +255,21 @@ local function check(what, name, v, predicate)
     if equal(v, want) then
       error(l .. " is " .. steps.show(v) .. ", and it should not be", 0)
     end
+  elseif p:match("^be similar to ") then
+    -- Python Tactus's step: the whole texts' indel similarity (rapidfuzz's ratio), in percent,
+    -- at least 80 unless "with N% similarity" says otherwise.
+    local rest = p:sub(15)
+    local body, pct = rest:match('^(.-)%s+with%s+(%d+)%% similarity$')
+    local threshold = 80
+    if body then
+      rest, threshold = body, tonumber(pct)
+    end
+    local want = tostring(steps.value(rest))
+    local got = v == nil and "" or (type(v) == "table" and P.json_encode(v) or tostring(v))
+    local similarity = ratio(got, want) * 100
+    if similarity < threshold then
+      error(string.format("%s is %s: %.0f%% similar to %s, less than %d%%", l, steps.show(v), similarity, steps.show(want), threshold), 0)
+    end
   elseif p:match("^be ") then
     local want = steps.value(p:sub(4))
     if not equal(v, want) then
@@ -283,21 +298,6 @@ local function check(what, name, v, predicate)
     end
     if not regex.search(tostring(pattern), tostring(v)) then
       error(l .. " is " .. steps.show(v) .. ", which does not match /" .. tostring(pattern) .. "/", 0)
-    end
-  elseif p:match("^be similar to ") then
-    -- Python Tactus's step: the whole texts' indel similarity (rapidfuzz's ratio), in percent,
-    -- at least 80 unless "with N% similarity" says otherwise.
-    local rest = p:sub(15)
-    local body, pct = rest:match('^(.-)%s+with%s+(%d+)%% similarity$')
-    local threshold = 80
-    if body then
-      rest, threshold = body, tonumber(pct)
-    end
-    local want = tostring(steps.value(rest))
-    local got = v == nil and "" or (type(v) == "table" and P.json_encode(v) or tostring(v))
-    local similarity = ratio(got, want) * 100
-    if similarity < threshold then
-      error(string.format("%s is %s: %.0f%% similar to %s, less than %d%%", l, steps.show(v), similarity, steps.show(want), threshold), 0)
     end
   elseif p:match("^fuzzy match ") then
     local rest = p:sub(13)
