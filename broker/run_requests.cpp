@@ -90,6 +90,21 @@ bool Session::admit(const Message& m, const protocol::MethodSpec& spec) {
   return ok;
 }
 
+// tactus validate asks no model, host tool or person, and a mocked run (--mock) no model,
+// whatever the VM asks: the language refuses these itself, and the broker holds the line for
+// code that finds another way to ask (true: m was answered with the refusal).
+bool Session::refused_by_mode(const Message& m) {
+  const bool model = m.method == method::llm_chat;
+  const char* why = nullptr;
+  if (req_.mode == "validate")
+    why = "validate: no model, host tool or person is asked during validation";
+  else if (model && req_.options.is_object() && req_.options.value("mock", false) == true)
+    why = "--mock: no model is asked in a mocked run (Mocks {...} and default replies answer)";
+  if (!why) return false;
+  respond(m, protocol::make_error(m.id, tools::to_string(tools::ToolError::denied), why));
+  return true;
+}
+
 // Whether a model or host tool call may go ahead under the run's budget (false: the run is
 // stopped). The hot path (no budget) pays one branch.
 bool Session::within_budget(const Message& m) {
@@ -179,6 +194,7 @@ void Session::on_done(const Message& m) {
 }
 
 void Session::on_host_call(const Message& m) {
+  if (refused_by_mode(m)) return;
   const auto t0 = Clock::now();
   const Json& p = m.params;
   const Json args = p.contains("args") ? p["args"] : Json();
@@ -191,10 +207,16 @@ void Session::on_host_call(const Message& m) {
   } else if (name = p["name"].get<std::string>(); !tool_allowed(req_.policy, name)) {
     r.code = tools::ToolError::denied;
     // The line to add is named (deny by default is the rule; saying how to allow is the help).
+    // A plain tool name gets the line to add; any other text chosen by the procedure ("*",
+    // a pattern) is not turned into a suggestion.
+    const bool plain =
+        name.size() <= 200 && name.find_first_not_of(
+                                  "abcdefghijklmnopqrstuvwxyz"
+                                  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == std::string::npos;
     const std::string shown = name.size() > 200 ? name.substr(0, 200) + "..." : name;
-    r.message = "host tool '" + shown +
-                "' is not allowed (the sidecar's tools.allow decides: add tools: {allow: [\"" +
-                shown + "\"]} to the procedure's .tac.yml)";
+    r.message =
+        "host tool '" + shown + "' is not allowed (the sidecar's tools.allow decides" +
+        (plain ? ": add tools: {allow: [\"" + name + "\"]} to the procedure's .tac.yml)" : ")");
   } else {
     r = tools_.call(name, args, call_context(name));
   }
@@ -223,6 +245,7 @@ tools::CallContext Session::call_context(const std::string& tool) {
 // the trusted configuration decide which (an unknown one is denied). Blocks this thread like
 // a host tool, at most until the run's deadline (ToolRegistry::llm_chat).
 void Session::on_llm_chat(const Message& m) {
+  if (refused_by_mode(m)) return;
   const auto t0 = Clock::now();
   // Under a tokens or usd budget the request asks for no more output than remains of it, and
   // one that asked for no limit gets tools::kDefaultOutputTokens at most: a model's own maximum is

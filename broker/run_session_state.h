@@ -54,7 +54,9 @@ class Session {
   void on_random_seed(const Message& m);
   void on_checkpoint(const Message& m);
   void on_checkpoint_result(const Message& m);
-  void on_human_request(const Message& m) { on_human(m, false); }
+  void on_human_request(const Message& m) {
+    if (!refused_by_mode(m)) on_human(m, false);
+  }
   void on_trace(const Message& m);
 
  private:
@@ -80,6 +82,7 @@ class Session {
   // What answering takes (run_requests.cpp).
   void send_run();
   bool admit(const Message& m, const protocol::MethodSpec& spec);
+  bool refused_by_mode(const Message& m);
   bool within_budget(const Message& m);
   void respond(const Message& m, const std::string& payload);
   std::string answer(std::int64_t id, const std::string& what, tools::ToolOutcome& r);

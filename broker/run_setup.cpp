@@ -158,7 +158,9 @@ bool compose_run(const std::string& procedure, const RunFlags& flags, RunSetup& 
   req.chunkname = "@" + procedure;
   std::error_code ec;
   req.procedure_dir = fs::absolute(procedure, ec).parent_path().lexically_normal().string();
-  const std::string project_layer = sidecars::find_layers(procedure, "").project;
+  // The user's own ~/.tactus/config.yml is a layer, not a project: $HOME is no project root.
+  const char* home = std::getenv("HOME");
+  const std::string project_layer = sidecars::find_layers(procedure, home ? home : "").project;
   req.project_dir = project_layer.empty()
                         ? req.procedure_dir
                         : fs::path(project_layer).parent_path().parent_path().string();

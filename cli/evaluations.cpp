@@ -4,11 +4,13 @@
 // thresholds (docs/testing.md, "Evaluations"). What the VM reports is untrusted: read typed.
 #include "cli/evaluations.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
 #include "broker/random_hex.h"
 #include "cli/run_command.h"
+#include "tools/terminal_text.h"
 
 namespace tactus::cli {
 namespace {
@@ -52,7 +54,7 @@ struct Thresholds {
 
 Thresholds thresholds_of(const Json& t) {
   Thresholds out;
-  out.min_success_rate = number_or(t, "min_success_rate", 1.0);
+  out.min_success_rate = std::clamp(number_or(t, "min_success_rate", 1.0), 0.0, 1.0);
   out.max_cost = number_or(t, "max_cost_per_run", -1);
   out.max_duration = number_or(t, "max_duration", -1);
   out.max_tokens = number_or(t, "max_tokens_per_run", -1);
@@ -128,12 +130,16 @@ int run_evaluations(const CliOptions& o, PreparedRun& p, spawner::SpawnerClient&
                     const Json& ev) {
   const Json cases = ev.value("cases", Json::array());
   int runs = o.runs;
-  if (runs == 0) runs = static_cast<int>(number_or(ev, "runs", 1));
-  if (runs < 1 || runs > 10000) runs = 1;
+  if (runs == 0) {
+    const double asked = number_or(ev, "runs", 1);  // the VM's: checked before it is cast
+    runs = asked >= 1 && asked <= 10000 ? static_cast<int>(asked) : 1;
+  }
   const Thresholds th = thresholds_of(ev.value("thresholds", Json()));
   if (ev.value("dataset_file", Json()).is_string())
-    write_all(2, "tactus: note: dataset_file '" + text_or(ev, "dataset_file", "") +
-                     "' is not read: tactus takes the cases from dataset = {...} in the file\n");
+    write_all(2,
+              tools::inert_text("tactus: note: dataset_file '" + text_or(ev, "dataset_file", "") +
+                                "' is not read: tactus takes the cases from dataset = {...} "
+                                "in the file\n"));
   Json results = Json::array();
   int total = 0, passed_total = 0, unjudged = 0;
   for (std::size_t i = 0; i < cases.size() && i < kMaxCases; ++i) {
@@ -157,7 +163,9 @@ int run_evaluations(const CliOptions& o, PreparedRun& p, spawner::SpawnerClient&
     std::string line = std::string(passed == runs ? "PASS  " : "FAIL  ") + name + ": " +
                        std::to_string(passed) + "/" + std::to_string(runs) + " runs passed";
     if (!last.empty()) line += "; last failure: " + last;
-    write_all(1, line + "\n");
+    line += "\n";
+    // Case names and reasons come from the procedure: inert on a terminal.
+    write_all(1, tools::shows_inert(1, o.raw_output) ? tools::inert_text(line) : line);
   }
   const double rate = total > 0 ? static_cast<double>(passed_total) / total : 0;
   const bool ok = total > 0 && rate + 1e-9 >= th.min_success_rate;

@@ -1,5 +1,7 @@
 // tactus: runs Lua agent procedures (.tac) in a restricted VM inside a child process that
 // reaches the host only through the broker's socket.
+#include <sys/prctl.h>
+
 #include <csignal>
 #include <cstdio>
 
@@ -48,6 +50,8 @@ int main(int argc, char** argv) {
     case cli::Command::eval:
       break;
   }
+  // A --parallel worker (tactus test --scenario-index) ends with the tactus that started it.
+  if (o.scenario_index >= 0) ::prctl(PR_SET_PDEATHSIG, SIGTERM);
   // First real step: fork the spawner, before any thread exists and before any configuration
   // (and so any secret) is read. Everything a jail is forked from stays free of secrets.
   spawner::SpawnerClient spawner = spawner::SpawnerClient::fork_spawner(cli::requested_backend(o));

@@ -5,6 +5,7 @@
 #include "cli/parallel_scenarios.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -129,6 +130,16 @@ bool run_parallel(const std::vector<std::string>& argv, int count, int workers,
   std::map<pid_t, Worker> running;
   int next = 0;
   while (next < count || !running.empty()) {
+    if (tools::interrupted()) {  // SIGINT/SIGTERM: the workers end too, jails and all
+      for (const auto& [pid, w] : running) ::kill(pid, SIGTERM);
+      for (const auto& [pid, w] : running) {
+        int status = 0;
+        while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+      }
+      error = "interrupted before every scenario ran";
+      return false;
+    }
     while (next < count && static_cast<int>(running.size()) < workers && !tools::interrupted()) {
       Worker w;
       if (!start_worker(argv, next, w, error)) break;

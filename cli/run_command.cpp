@@ -254,6 +254,10 @@ void print_validation(const CliOptions& o, const broker::RunResult& r) {
     write_all(1, o.file + ": valid: it compiles (--quick: no declaration was run)\n");
     return;
   }
+  // Names and notes come from the procedure: inert on a terminal, like its printed lines.
+  const auto shown = [&o](int fd, const std::string& text) {
+    return tools::shows_inert(fd, o.raw_output) ? tools::inert_text(text) : text;
+  };
   std::string line = o.file + ": valid: ";
   if (s.value("main", false)) {
     line += "Procedure (input: " + joined(s.value("input", Json::array())) +
@@ -276,13 +280,14 @@ void print_validation(const CliOptions& o, const broker::RunResult& r) {
   if (spec.is_object() && spec.value("evaluations", Json()).is_object() &&
       spec["evaluations"].value("cases", Json()).is_array())
     line += "; evaluation cases: " + std::to_string(spec["evaluations"]["cases"].size());
-  write_all(1, line + "\n");
+  write_all(1, shown(1, line + "\n"));
   // What validate defaulted or could not honour (an agent with no model, Python plugin tools).
   const Json notes = s.value("notes", Json::array());
   if (notes.is_array())
     for (std::size_t i = 0; i < notes.size() && i < 64; ++i)
       if (notes[i].is_string())
-        write_all(2, "tactus: note: " + notes[i].get<std::string>().substr(0, 500) + "\n");
+        write_all(2,
+                  shown(2, "tactus: note: " + notes[i].get<std::string>().substr(0, 500) + "\n"));
 }
 
 // -v/--verbose: which configuration layers the run read and where its time went, on stderr.

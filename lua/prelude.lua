@@ -3,6 +3,7 @@
 -- procedure sees. Tables listed in sandbox_env.cpp (kFrozenPreludeGlobals) are made read-only.
 -- It returns the runner that Vm::run calls with the procedure's chunk and input.
 local _, P = ...
+local require = P.require -- the whole of tactus.*; procedures get the public part
 
 local host = require("tactus.host")
 

@@ -17,18 +17,15 @@ struct IgnoredKey {
 };
 constexpr IgnoredKey kIgnoredKeys[] = {
     {"aws",
-     "AWS credentials for Bedrock, which tactus does not serve; nothing reads them (secrets: "
-     "and providers: hold what tactus uses)"},
-    {"openai_api_key",
-     "tactus reads no key from configuration text: declare it under secrets: (env or file) "
-     "and name it in providers.openai.api_key"},
-    {"anthropic_api_key",
-     "tactus reads no key from configuration text: declare it under secrets: (env or file) "
-     "and name it in providers.anthropic.api_key"},
-    {"google_api_key",
-     "tactus reads no key from configuration text: declare it under secrets: (env or file) "
-     "and name it in a providers entry"},
+     "AWS settings for Bedrock, which tactus does not serve; nothing reads them (secrets: and "
+     "providers: hold what tactus uses)"},
 };
+
+// Keys that put a credential in configuration text: refused, not ignored. The file would hold
+// a secret in clear where a procedure allowed file.read could read it; tactus reads secrets
+// only from the environment or a file named under secrets:.
+constexpr const char* kKeyInText[] = {"openai_api_key", "anthropic_api_key", "google_api_key"};
+constexpr const char* kAwsCredentials[] = {"access_key_id", "secret_access_key", "session_token"};
 
 // A toolset's or model's name: what an agent's toolsets list refers to.
 bool plain_name(const std::string& s) {
@@ -44,6 +41,8 @@ bool plain_name(const std::string& s) {
 bool LayerReader::is_dialect_key(const std::string& key) {
   for (const auto& k : kIgnoredKeys)
     if (key == k.key) return true;
+  for (const char* k : kKeyInText)
+    if (key == k) return true;
   return key == "default_model" || key == "default_provider" || key == "default_toolsets" ||
          key == "toolsets" || key == "tool_paths";
 }
@@ -54,6 +53,18 @@ void LayerReader::ignore(const Origin& at, const std::string& key, const std::st
 }
 
 bool LayerReader::dialect_key(const std::string& key, const YAML::Node& n) {
+  for (const char* k : kKeyInText)
+    if (key == k)
+      return fail(n, key,
+                  "a key written in configuration text is refused: declare it under secrets: "
+                  "(env: VARIABLE or file: PATH) and name it in providers.NAME.api_key");
+  if (key == "aws" && n.IsMap())
+    for (auto it = n.begin(); it != n.end(); ++it)
+      for (const char* c : kAwsCredentials)
+        if (it->first.Scalar() == c)
+          return fail(it->first, "aws." + it->first.Scalar(),
+                      "credentials written in configuration text are refused (tactus does not "
+                      "serve Bedrock; keep them in the environment)");
   for (const auto& k : kIgnoredKeys)
     if (key == k.key) return ignore(key_at_, key, k.why), true;
   if (key == "default_model" || key == "default_provider") {
@@ -116,6 +127,14 @@ bool LayerReader::toolsets(const YAML::Node& n) {
                } catch (const std::regex_error&) {
                  return fail(x, fk, "'" + out + "' is not a valid regular expression");
                }
+               // Matched in the VM by tactus's own engine (lua/tactus/testing/regex.lua):
+               // no lookaround, no back-reference.
+               for (const char* no : {"(?=", "(?!", "(?<", "\\1", "\\2", "\\3"})
+                 if (out.find(no) != std::string::npos)
+                   return fail(x, fk,
+                               "'" + out +
+                                   "': lookarounds and back-references are not supported here "
+                                   "((?:...) and (?i) are)");
                return true;
              });
     if (!ok) return false;

@@ -69,22 +69,35 @@ main = procedure("main", { output = { reason = { type = "string", required = tru
                    "default; set default_model)") != std::string::npos);
 }
 
-TEST_CASE("compat: Python-only keys warn once each without their value; ours stay strict",
-          "[compat][cli]") {
+TEST_CASE(
+    "compat: Python-only keys warn once each without their value; keys in text are "
+    "refused; ours stay strict",
+    "[compat][cli]") {
   TempTac tac("return 1\n");
   write_file(tac.dir() + "/.tactus/config.yml",
-             "aws:\n  access_key_id: AKIAEXAMPLESECRET\nopenai_api_key: sk-python-style-secret\n"
-             "tool_paths: [./tools]\n");
+             "aws:\n  default_region: eu-west-1\ntool_paths: [./tools]\n");
   const auto r = run_tactus_in(tac.dir(), {"run", tac.path()});
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
-  CHECK(r.err.find("config.yml:1:1: aws: ignored: AWS credentials for Bedrock") !=
+  CHECK(r.err.find("config.yml:1:1: aws: ignored: AWS settings for Bedrock") != std::string::npos);
+  CHECK(r.err.find("config.yml:3:1: tool_paths: ignored: Python plugin tools are not run") !=
         std::string::npos);
-  CHECK(r.err.find("openai_api_key: ignored: tactus reads no key from configuration text") !=
-        std::string::npos);
-  CHECK(r.err.find("tool_paths: ignored: Python plugin tools are not run") != std::string::npos);
-  CHECK(r.err.find("AKIAEXAMPLESECRET") == std::string::npos);
-  CHECK(r.err.find("sk-python-style-secret") == std::string::npos);
+  CHECK(r.err.find("eu-west-1") == std::string::npos);
+  // A credential written in configuration text is refused, its value never echoed.
+  write_file(tac.dir() + "/.tactus/config.yml", "openai_api_key: sk-python-style-secret\n");
+  const auto key = run_tactus_in(tac.dir(), {"run", tac.path()});
+  CHECK(key.exit_code == 2);
+  CHECK(key.err.find("config.yml:1:17: openai_api_key: a key written in configuration text is "
+                     "refused: declare it under secrets:") != std::string::npos);
+  CHECK(key.err.find("sk-python-style-secret") == std::string::npos);
+  write_file(tac.path() + ".yml", "aws:\n  secret_access_key: AKIAEXAMPLESECRET\n");
+  write_file(tac.dir() + "/.tactus/config.yml", "");
+  const auto aws = run_tactus_in(tac.dir(), {"run", tac.path()});
+  CHECK(aws.exit_code == 2);
+  CHECK(aws.err.find("aws.secret_access_key: credentials written in configuration text are "
+                     "refused") != std::string::npos);
+  CHECK(aws.err.find("AKIAEXAMPLESECRET") == std::string::npos);
+  write_file(tac.path() + ".yml", "");
   // A truly unknown key is an error naming the file and line, with a suggestion.
   write_file(tac.dir() + "/.tactus/config.yml", "defualt_model: x\n");
   const auto bad = run_tactus_in(tac.dir(), {"run", tac.path()});
@@ -96,6 +109,12 @@ TEST_CASE("compat: Python-only keys warn once each without their value; ours sta
   CHECK(badtype.exit_code == 2);
   CHECK(badtype.err.find("toolsets.x.type: 'python' is not one of: mcp, filtered, combined, "
                          "plugin") != std::string::npos);
+  write_file(tac.dir() + "/.tactus/config.yml",
+             "toolsets:\n  x: {type: filtered, source: y, pattern: '(?!secret)\\w+'}\n");
+  const auto look = run_tactus_in(tac.dir(), {"run", tac.path()});
+  CHECK(look.exit_code == 2);
+  CHECK(look.err.find("lookarounds and back-references are not supported here") !=
+        std::string::npos);
 }
 
 TEST_CASE(

@@ -71,6 +71,51 @@ main = procedure("main", { input = { numbers = { type = "array", required = true
   CHECK(boom.err.find(tac.dir() + "/proj/helpers") == std::string::npos);
 }
 
+TEST_CASE("compat: a sub-procedure's declarations are its own", "[compat][cli]") {
+  TempTac tac(R"(
+Procedure {
+  function()
+    local r = Procedure.run("helpers/modern.tac", { n = 2 })
+    return { r = r.n, agent_leaked = rawget(_G, "helper_agent") ~= nil }
+  end
+}
+)");
+  write_file(tac.dir() + "/helpers/modern.tac", R"(
+agent("helper_agent", { provider = "openai", model = "gpt-4o" })
+Specification([[
+Feature: not the caller's
+  Scenario: x
+    Then the output n should be 99
+]])
+Procedure { input = { n = field.number{ required = true } }, function(input) return { n = input.n * 3 } end }
+)");
+  const auto r = run_tactus({"run", tac.path()});
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(Json::parse(r.out) == Json{{"r", 6}, {"agent_leaked", false}});
+  // The caller's scenarios are its own: the sub's Specification is not listed.
+  const auto v = run_tactus({"validate", tac.path()});
+  CHECK(v.out.find("scenarios") == std::string::npos);
+}
+
+TEST_CASE("compat: ~/.tactus is a layer, not a project: $HOME is no root for sub-procedures",
+          "[compat][cli]") {
+  TempTac home("unused");
+  write_file(home.dir() + "/.tactus/config.yml", "");
+  write_file(home.dir() + "/other/secret.tac", "return { stolen = true }\n");
+  write_file(home.dir() + "/proj/a.tac",
+             "local ok, err = pcall(Procedure.run, 'other/secret.tac', {})\n"
+             "return { ok = ok, err = tostring(err) }\n");
+  const auto r =
+      run_tactus_in(home.dir(), {"run", home.dir() + "/proj/a.tac"}, {"HOME=" + home.dir()});
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  const Json j = Json::parse(r.out);
+  CHECK(j["ok"] == false);
+  CHECK(j["err"].get<std::string>().find("no 'other/secret.tac' beneath the project") !=
+        std::string::npos);
+}
+
 TEST_CASE("compat: sub-procedures recurse up to max_depth", "[compat][cli]") {
   TempTac tac(R"(
 main = procedure("main", { input = { n = { type = "number", required = true } } }, function()

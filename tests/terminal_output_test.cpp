@@ -120,3 +120,18 @@ TEST_CASE("terminal: a Human.approve question shows no secret", "[terminal][cli]
   CHECK(asked.find(secret) == std::string::npos);
   CHECK(asked.find("true") != std::string::npos);
 }
+
+TEST_CASE("terminal: validate's names and notes and eval's case names are inert",
+          "[terminal][cli][compat]") {
+  TempTac tac(
+      "agent('a\\27[2Jx', { provider = 'openai', initial_message = 'hi' })\n"
+      "main = procedure('main', function() return {} end)\n"
+      "evaluations({ dataset = { { name = 'c\\27]52;c;SGk=\\7x', inputs = {} } }, "
+      "evaluators = {} })\n");
+  const std::string v = run_on_pty({"validate", tac.path()});
+  CHECK(v.find("\x1b[2J") == std::string::npos);
+  CHECK(v.find("a\\x1b[2Jx") != std::string::npos);  // shown escaped, in the line and the note
+  const std::string e = run_on_pty({"eval", tac.path(), "--mock"});
+  CHECK(e.find("\x1b]52") == std::string::npos);
+  CHECK(e.find("c\\x1b]52;c;SGk=\\x07x") != std::string::npos);
+}

@@ -53,6 +53,7 @@ const luaL_Reg kPrimitives[] = {
     {"traced", traced},
     {"testing", testing_runner},
     {"load_procedure", load_procedure},
+    {"require", sandbox_require},  // lua/ modules' require: every embedded module
 };
 
 // P.trace(event, op, name, error): an agent turn or a Lua tool call beginning or ending, sent

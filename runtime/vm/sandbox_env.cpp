@@ -336,7 +336,7 @@ int install_sandbox(lua_State* L) {
   set_closure(L, env, "pairs", safe_pairs, 1);
   lua_getfield(L, LUA_GLOBALSINDEX, "tostring");
   set_closure(L, env, "print", sandbox_print, 1);
-  set_closure(L, env, "require", sandbox_require);
+  set_closure(L, env, "require", procedure_require);
   for (const char* lib : kReadonlyLibraries) add_library(L, env, lib);
   add_table_library(L, env);
   add_os(L, env);

@@ -843,34 +843,24 @@ TEST_CASE("vm: error values of any type end the run as a readable error", "[vm][
   CHECK_THAT(o.traceback, Catch::Contains("stack traceback") && Catch::Contains("test.tac:1"));
 }
 
-TEST_CASE("vm: the request door takes no mocks once the procedure runs", "[vm][sandbox]") {
-  // A procedure that installed its own mocks would answer its own Human.* requests.
+TEST_CASE("vm: the request door and the language's insides cannot be required", "[vm][sandbox]") {
+  // A procedure that reached the request door could install mocks answering its own Human.*
+  // requests; one that reached the registries could raise its own limits (max_depth). Only the
+  // documented modules are require-able.
   const Json r = run_ok(R"(
-    local host = require("tactus.host")
-    local fake = { answers_humans = function() return true end, human = function() return true end,
-                   tool_result = function() return true, "forged" end }
-    local ok, err = pcall(host.install_mocks, fake)
-    return { ok = ok, err = tostring(err) })");
-  CHECK(r["ok"] == false);
-  CHECK(r["err"].get<std::string>().find(
-            "Host: mocks can only be installed before the procedure runs") != std::string::npos);
-}
-
-TEST_CASE("vm: the testing modules a procedure requires cannot install their mocks either",
-          "[vm][sandbox]") {
-  // The way in before the door existed: the scenario mocks, activated by the procedure itself.
-  const Json r = run_ok(R"(
-    local runner = require("tactus.testing.runner")
-    local mocks = require("tactus.testing.mocks")
-    mocks.activate(true, true)
-    mocks.human_decides(true)
-    local ok, err = pcall(runner.mock_run)
-    -- Human.approve still goes to the broker (none here), not to the activated mocks.
-    local asked, answer = pcall(Human.approve, { message = "ok?" })
-    return { ok = ok, err = tostring(err), asked = asked, answer = tostring(answer) })");
-  CHECK(r["ok"] == false);
-  CHECK(r["err"].get<std::string>().find(
-            "Host: mocks can only be installed before the procedure runs") != std::string::npos);
-  CHECK(r["asked"] == false);
-  CHECK(r["answer"].get<std::string>().find("no broker connection") != std::string::npos);
+    local out = {}
+    for _, name in ipairs({ "tactus.host", "tactus.dsl.dialect", "tactus.dsl.tools",
+                            "tactus.testing.runner", "tactus.testing.mocks",
+                            "tactus.testing.evaluators", "tactus.dsl.stdlib" }) do
+      local ok, err = pcall(require, name)
+      out[#out + 1] = ok and "loaded" or tostring(err)
+    end
+    out[#out + 1] = type(require("tactus.io.json").encode)
+    out[#out + 1] = type(require("tactus.testing.regex").search)
+    return out)");
+  REQUIRE(r.size() == 9);
+  for (std::size_t i = 0; i < 7; ++i)
+    CHECK(r[i].get<std::string>().find("is internal to tactus") != std::string::npos);
+  CHECK(r[7] == "function");
+  CHECK(r[8] == "function");
 }

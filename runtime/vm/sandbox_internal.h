@@ -38,6 +38,7 @@ void push_primitives(lua_State* L);
 
 // require (sandbox_require.cpp).
 int sandbox_require(lua_State* L);
+int procedure_require(lua_State* L);
 // P.testing(): the testing runner, loaded when a mode needs it.
 int testing_runner(lua_State* L);
 int load_procedure(lua_State* L);

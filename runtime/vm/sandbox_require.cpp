@@ -124,7 +124,12 @@ int sandbox_require(lua_State* L) {
 // only) with env as its globals and returned uncalled. The Lua side runs it nested, in this VM
 // and its limits (lua/tactus/dsl/subprocedure.lua).
 int load_procedure(lua_State* L) {
-  const std::string path = luaL_checkstring(L, 1);
+  std::size_t len = 0;
+  const char* s = luaL_checklstring(L, 1, &len);
+  const std::string path(s, len);
+  // Refused, not cut: "x.tac\0junk" would otherwise load x.tac.
+  if (path.find('\0') != std::string::npos)
+    return luaL_error(L, "Procedure.run: the path contains a NUL byte");
   luaL_checktype(L, 2, LUA_TTABLE);
   if (!context_of(L).channel) return luaL_error(L, "Procedure.run: no broker to load from");
   Json r = broker_request(L, protocol::method::module_load, Json{{"procedure", path}});
@@ -138,6 +143,37 @@ int load_procedure(lua_State* L) {
   lua_pushvalue(L, 2);
   lua_setfenv(L, -2);
   return 1;
+}
+
+namespace {
+
+// The tactus.* modules a procedure may require itself: the documented ones. The rest are the
+// language's insides (its registries, settings and the request door), reached by lua/ modules
+// through P.require only: a procedure that could require them could change its own limits.
+constexpr std::string_view kPublicModules[] = {"tactus.io.json",    "tactus.io.csv",
+                                               "tactus.io.tsv",     "tactus.io.file",
+                                               "tactus.tools.done", "tactus.testing.regex"};
+
+}  // namespace
+
+// The global require: the public tactus.* modules and the procedure's own modules.
+int procedure_require(lua_State* L) {
+  std::size_t len = 0;
+  const char* s = luaL_checklstring(L, 1, &len);
+  const std::string_view name(s, len);
+  // An embedded module that is not public is refused by name; any other is looked up (and a
+  // tactus.* name that is no module is "not found", as before).
+  if (find_module(name) != nullptr) {
+    bool public_module = false;
+    for (const auto m : kPublicModules) public_module = public_module || m == name;
+    if (!public_module)
+      return luaL_error(L,
+                        "module '%s' is internal to tactus (a procedure may require "
+                        "tactus.io.json, tactus.io.csv, tactus.io.tsv, tactus.io.file, "
+                        "tactus.tools.done, tactus.testing.regex)",
+                        std::string(name.substr(0, 200)).c_str());
+  }
+  return sandbox_require(L);
 }
 
 // P.testing(): the testing runner (lua/tactus/testing/runner.lua), loaded through require when

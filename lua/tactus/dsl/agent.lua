@@ -2,6 +2,7 @@
 -- with the agent's conversation and its tools' schemas, then every tool call in the reply runs
 -- (Lua tools here, host tools through the broker) and its result joins the conversation.
 local _, P = ...
+local require = P.require -- the whole of tactus.*; procedures get the public part
 local schema = require("tactus.dsl.schema")
 local tools = require("tactus.dsl.tools")
 local naming = require("tactus.dsl.naming")

@@ -4,6 +4,7 @@
 -- Stage, Iterations, MessageHistory, python.iter, and the declarations recorded for where this
 -- runtime has the concept (prompts, return/error/status prompts, max_turns, max_depth).
 local _, P = ...
+local require = P.require -- the whole of tactus.*; procedures get the public part
 local schema = require("tactus.dsl.schema")
 
 local dialect = {}

@@ -2,6 +2,7 @@
 -- with input {...} / output {...}; and the runner: declarations, then the main procedure with
 -- its input validated before and its output after.
 local _, P = ...
+local require = P.require -- the whole of tactus.*; procedures get the public part
 local schema = require("tactus.dsl.schema")
 
 local procedure = {}
@@ -26,6 +27,8 @@ local function make(spec, level)
     fn = fn,
   }
 end
+
+procedure.make = make
 
 local function set_main(p, level)
   if main then

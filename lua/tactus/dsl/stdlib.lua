@@ -4,6 +4,7 @@
 -- an http Model over http.request (the broker's HTTP policy decides), Classify's llm method
 -- over llm.chat. Nothing here reaches the host another way.
 local _, P = ...
+local require = P.require -- the whole of tactus.*; procedures get the public part
 local schema = require("tactus.dsl.schema")
 local host = require("tactus.host")
 local dialect = require("tactus.dsl.dialect")

@@ -4,9 +4,12 @@
 -- (procedure, main, input, state, output) over the run's, its input and output validated
 -- against its own declarations, at most max_depth deep.
 local _, P = ...
+local require = P.require -- the whole of tactus.*; procedures get the public part
 local schema = require("tactus.dsl.schema")
 local procs = require("tactus.dsl.procedure")
 local dialect = require("tactus.dsl.dialect")
+local agents = require("tactus.dsl.agent")
+local naming = require("tactus.dsl.naming")
 
 local sub = {}
 local depth = 0
@@ -32,8 +35,55 @@ local function run_in(path, input, level)
   env.output = function(fields)
     script_output = schema.fields(fields, "output", 2)
   end
-  env.main = nil
-  setmetatable(env, { __index = _G })
+  -- Procedure {...} and Procedure "name" {...} declare the sub's own; Procedure.run is the run's.
+  env.Procedure = setmetatable({ run = procs.Procedure.run }, {
+    __call = function(_, arg)
+      if type(arg) == "string" then
+        return function(spec)
+          local p = procs.make(spec, 2)
+          named[arg] = p
+          return p
+        end
+      end
+      if main then
+        error("a main procedure is already declared in " .. path, 2)
+      end
+      main = procs.make(arg, 2)
+      return main
+    end,
+    __metatable = false,
+  })
+  -- Its agents are its own globals; its tests are its own file's, not the caller's.
+  local function prompt_env()
+    return { input = env.input, state = state }
+  end
+  env.agent = function(name, spec)
+    if type(name) ~= "string" then
+      error('agent("name", {...}) needs a name', 2)
+    end
+    local a = agents.new(spec, prompt_env, 2, name)
+    rawset(env, name, a)
+    local cap = name:sub(1, 1):upper() .. name:sub(2)
+    rawset(env, cap, a)
+    return a
+  end
+  env.Agent = function(spec)
+    return agents.new(spec, prompt_env, 2)
+  end
+  local ignored = function() end
+  for _, k in ipairs({ "Specification", "specifications", "Mocks", "Evaluation", "evaluation", "evaluations", "step" }) do
+    env[k] = ignored
+  end
+  env.Step = setmetatable({ checkpoint = Step.checkpoint }, { __call = ignored })
+  setmetatable(env, {
+    __index = _G,
+    __newindex = function(t, k, v)
+      if type(k) == "string" then
+        naming.assigned(k, v) -- greeter = Agent {...} names the agent, as at the top level
+      end
+      rawset(t, k, v)
+    end,
+  })
   local chunk = P.load_procedure(path, env)
   local result = chunk(env.input)
   if not main and type(rawget(env, "main")) == "function" then
@@ -59,7 +109,7 @@ local function run_in(path, input, level)
     for k, v in pairs(checked) do
       env.input[k] = v
     end
-    result = main.fn(env.input)
+    result = main.fn(main.legacy and env.input or checked)
     if main.output then
       local out, oerr = schema.validate_output(main.output, result)
       if not out then

@@ -1,6 +1,7 @@
 -- Tools: Lua tools (Tool {...}), host tools offered to a model, Toolsets, and the handles that
 -- record each call (t.called(), t.last_call(), ...). One registry per run, by name.
 local _, P = ...
+local require = P.require -- the whole of tactus.*; procedures get the public part
 local schema = require("tactus.dsl.schema")
 local naming = require("tactus.dsl.naming")
 local host = require("tactus.host")
@@ -326,7 +327,7 @@ function tools.display_name(t)
 end
 
 local resolve
-local function members_of(set, check, seen)
+local function members_of(set, check, seen, memo)
   if set.kind == "plugin" then
     note(set.note or ("toolset '" .. tostring(set.name) .. "' loads Python plugin files, which tactus does not run: it offers no tools"))
     return {}
@@ -337,7 +338,7 @@ local function members_of(set, check, seen)
     local use = set.use or ("mcp." .. tostring(set.server))
     return tools.mcp_members({ name = set.name, use = use, include = set.include or {}, exclude = set.exclude or {} })
   elseif set.kind == "filtered" then
-    local source = resolve(set.source, check, seen)
+    local source = resolve(set.source, check, seen, memo)
     if not source then
       note("toolset '" .. set.name .. "': its source '" .. tostring(set.source) .. "' is no toolset or MCP server: it offers no tools")
       return {}
@@ -350,14 +351,17 @@ local function members_of(set, check, seen)
     end
     return out
   elseif set.kind == "combined" then
-    local out = {}
+    local out, have = {}, {}
     for _, src in ipairs(set.sources or {}) do
-      local list = resolve(src, check, seen)
+      local list = resolve(src, check, seen, memo)
       if not list then
         note("toolset '" .. set.name .. "': its source '" .. tostring(src) .. "' is no toolset: skipped")
       end
       for _, t in ipairs(list or {}) do
-        out[#out + 1] = t
+        if not have[t] then -- each tool once: a diamond of toolsets does not multiply them
+          have[t] = true
+          out[#out + 1] = t
+        end
       end
     end
     return out
@@ -366,11 +370,15 @@ local function members_of(set, check, seen)
 end
 
 -- The tools of the toolset called name, or nil when there is none. check (validate): nothing is
--- asked of an MCP server, whose tools then count as none.
-resolve = function(name, check, seen)
-  seen = seen or {}
+-- asked of an MCP server, whose tools then count as none. seen: the names being resolved (a
+-- cycle resolves to nothing); memo: the names resolved, each once per resolution.
+resolve = function(name, check, seen, memo)
+  seen, memo = seen or {}, memo or {}
   if type(name) ~= "string" or seen[name] then
     return nil
+  end
+  if memo[name] ~= nil then
+    return memo[name] or nil
   end
   seen[name] = true
   local list
@@ -379,14 +387,14 @@ resolve = function(name, check, seen)
     if config_sets[name] == set and not set.name then
       set.name, set.kind = name, set.type
     end
-    list = members_of(set, check, seen)
+    list = members_of(set, check, seen, memo)
   elseif name == "done" then
     list = { done_tool() }
   elseif name == "plugin" and plugin_set then
     note("toolset 'plugin' (tool_paths) is Python plugin tools, which tactus does not run: it offers no tools")
     list = {}
   elseif mcp_servers[name] then
-    list = members_of({ name = name, kind = "mcp", server = name }, check, seen)
+    list = members_of({ name = name, kind = "mcp", server = name }, check, seen, memo)
   else
     for server in pairs(mcp_servers) do
       if name:sub(1, #server + 1) == server .. "_" and #name > #server + 1 then
@@ -395,6 +403,7 @@ resolve = function(name, check, seen)
     end
   end
   seen[name] = nil
+  memo[name] = list or false
   return list
 end
 tools.resolve_toolset = resolve

@@ -26,6 +26,8 @@
 -- as an empty field; a table or function value is an error. A field is quoted when it holds the
 -- separator, a quote, CR or LF, or starts or ends with a space; a record of a single empty field
 -- is written as "". Records end with CRLF.
+local _, P = ...
+local require = P.require -- the whole of tactus.*; procedures get the public part
 local module_name, P = ...
 local host = require("tactus.host")
 

@@ -2,6 +2,7 @@
 -- file.exists, file.list), inside the run's mounts. The broker decides where a path may go; its
 -- errors propagate unchanged ("denied: ...", "not_found: ...", "invalid_args: ...").
 local name, P = ...
+local require = P.require -- the whole of tactus.*; procedures get the public part
 local host = require("tactus.host")
 
 local file = {}

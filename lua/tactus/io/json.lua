@@ -1,5 +1,6 @@
 -- tactus.io.json: JSON text <-> Lua values, and JSON files through the broker's file tools.
 local _, P = ...
+local require = P.require -- the whole of tactus.*; procedures get the public part
 local host = require("tactus.host")
 
 local json = {}

@@ -2,6 +2,7 @@
 -- each is a function of (evaluator, case context) returning passed, reason; or nil, reason
 -- when it cannot judge here (llm_judge under --mock). One named table, dispatched by type.
 local _, P = ...
+local require = P.require -- the whole of tactus.*; procedures get the public part
 local regex = require("tactus.testing.regex")
 local tools = require("tactus.dsl.tools")
 local mocks = require("tactus.testing.mocks")
@@ -181,7 +182,7 @@ local kinds = {
   end,
   max_length = function(e, ctx)
     local n = length_of(value_of(e, ctx))
-    return n <= (e.value or 0), "length " .. n .. " is more than " .. tostring(e.value)
+    return n <= (e.value or 0), "length " .. n .. " is more than " .. tostring(e.value or 0)
   end,
   regex = function(e, ctx)
     local pattern = tostring(e.value or "")

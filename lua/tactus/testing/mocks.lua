@@ -3,6 +3,7 @@
 -- read. The testing runner installs them in the request door (lua/tactus/host.lua).
 -- One VM runs one scenario, so this module's state is the scenario's.
 local _, P = ...
+local require = P.require -- the whole of tactus.*; procedures get the public part
 local schema = require("tactus.dsl.schema")
 local specs = require("tactus.dsl.specs")
 

@@ -3,6 +3,7 @@
 -- (a Gherkin error fails it with its file:line), and `tactus test` runs one scenario per VM:
 -- setup steps first, then the file, then each step in order. The report is the run's result.
 local _, P = ...
+local require = P.require -- the whole of tactus.*; procedures get the public part
 local declared = require("tactus.dsl.specs")
 local host = require("tactus.host")
 local mocks = require("tactus.testing.mocks")

@@ -3,6 +3,7 @@
 -- keyword), and a function of the scenario's world and the captures. Setup steps (input, mocks,
 -- human answers) are applied before the procedure's file runs, wherever they stand.
 local _, P = ...
+local require = P.require -- the whole of tactus.*; procedures get the public part
 local mocks = require("tactus.testing.mocks")
 local regex = require("tactus.testing.regex")
 local tools = require("tactus.dsl.tools")

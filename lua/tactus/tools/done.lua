@@ -1,5 +1,7 @@
 -- The done tool: the model calls it to say the task is complete. It does not stop the
 -- procedure; the procedure checks done.called().
+local _, P = ...
+local require = P.require -- the whole of tactus.*; procedures get the public part
 local tools = require("tactus.dsl.tools")
 local field = require("tactus.dsl.schema").field
 
