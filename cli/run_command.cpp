@@ -292,11 +292,7 @@ void print_validation(const CliOptions& o, const broker::RunResult& r) {
 
 // -v/--verbose: which configuration layers the run read and where its time went, on stderr.
 void print_verbose(const CliOptions& o, const broker::RunResult& r) {
-  const char* home = std::getenv("HOME");
-  const sidecars::LayerPaths l = sidecars::find_layers(o.file, home ? home : "");
-  const auto shown = [](const std::string& path) { return path.empty() ? "(none)" : path; };
-  write_all(2, "tactus: layers: user " + shown(l.user) + ", project " + shown(l.project) +
-                   ", procedure " + shown(l.procedure) + "\n");
+  print_layers(o);
   char buf[160];
   std::snprintf(buf, sizeof buf, "spawn %.2f ms, ready %.2f ms, run %.2f ms, total %.2f ms",
                 r.timings.spawn_ms, r.timings.ready_ms, r.timings.run_ms, r.timings.total_ms);
@@ -354,6 +350,14 @@ int config_show_command(const CliOptions& o) {
   write_all(1, sidecars::show_config(config));
   for (const auto& w : sidecars::config_warnings(config)) write_all(2, "tactus: " + w + "\n");
   return 0;
+}
+
+void print_layers(const CliOptions& o) {
+  const char* home = std::getenv("HOME");
+  const sidecars::LayerPaths l = sidecars::find_layers(o.file, home ? home : "");
+  const auto shown = [](const std::string& path) { return path.empty() ? "(none)" : path; };
+  write_all(2, "tactus: layers: user " + shown(l.user) + ", project " + shown(l.project) +
+                   ", procedure " + shown(l.procedure) + "\n");
 }
 
 Json runner_options(const CliOptions& o, const PreparedRun& p, Json options) {

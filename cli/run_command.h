@@ -44,6 +44,9 @@ using PreparedRun = broker::RunSetup;
 // of a run without the sandbox.
 bool prepare_run(const CliOptions& options, PreparedRun& run, std::string& error);
 
+// -v/--verbose: the configuration layers options.file reads, one line on stderr.
+void print_layers(const CliOptions& options);
+
 // The runner's options for a run of p: options plus {mock, mock_config} when --mock is given.
 protocol::Json runner_options(const CliOptions& options, const PreparedRun& run,
                               protocol::Json extra);

@@ -320,6 +320,7 @@ int start(const CliOptions& o, spawner::SpawnerClient& spawner, PreparedRun& p,
           std::vector<Json>& selected, Json& spec) {
   std::string error;
   if (!prepare_run(o, p, error)) return failure(o, kExitUsage, "tactus: " + error);
+  if (o.verbose && o.scenario_index < 0) print_layers(o);
   // Scenarios answer Human.* themselves and are never journaled or resumed.
   p.req.exchanges = nullptr;
   p.req.ask_human = nullptr;

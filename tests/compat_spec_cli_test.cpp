@@ -382,3 +382,43 @@ TEST_CASE("compat: tactus version, -v and a typo'd command", "[compat][cli]") {
   CHECK(typo.err ==
         "tactus: unknown command 'tset' (did you mean 'test'?) (see 'tactus --help')\n");
 }
+
+TEST_CASE("compat: step(), evaluation(), Tool.reset, agent aliases and the parameter step",
+          "[compat][cli]") {
+  TempTac tac(R"(
+agent("contact_formatter", { provider = "openai", model = "gpt-4o", initial_message = "x",
+  toolsets = { "done" } })
+main = procedure("main", { input = { who = { type = "string", default = "nobody" } } },
+  function()
+    ContactFormatter.turn()
+    local before = Tool.called("done")
+    Tool.reset()
+    Contact_formatter.turn()
+    contact_formatter.turn()
+    return { before = before, after = Tool.called("done"), who = input.who,
+             output = ContactFormatter.output }
+  end)
+step("the formatter was thorough", function(ctx)
+  assert(ctx.output.before == true, "done was called before the reset")
+end)
+evaluation({ runs = 2, parallel = true })
+specifications([[
+Feature: f
+  Scenario: s
+    Given the who parameter is "Ann"
+    When the contact_formatter agent takes turns
+    Then the formatter was thorough
+    And the output who should be "Ann"
+    And the output after should be true
+    And the done tool should be called exactly 3 times
+    And the agent should take at least 3 turns
+]])
+)");
+  const auto r = run_tactus({"test", tac.path(), "--mock"});
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 0);
+  const auto e = run_tactus({"eval", tac.path(), "--mock"});
+  INFO(e.out << e.err);
+  CHECK(e.exit_code == 0);
+  CHECK(e.out.find("2/2 passed") != std::string::npos);
+}
