@@ -401,3 +401,31 @@ TEST_CASE("compat: File goes through the file tools, and a denial names the side
   REQUIRE(ok.exit_code == 0);
   CHECK(Json::parse(ok.out) == Json{{"text", "hello"}, {"exists", true}, {"size", 5}});
 }
+
+TEST_CASE("compat: procedure(\"name\", ...) checks its output as Python Tactus does",
+          "[compat][cli]") {
+  // Required fields present; types unchecked and undeclared fields kept (Python procedures
+  // return a sub-procedure's result table where a number is declared).
+  TempTac tac(R"(
+main = procedure("main", { output = { sum = { type = "number", required = true } } },
+  function() return { sum = { result = 9 }, extra = true } end)
+)");
+  const auto r = run_tactus({"run", tac.path()});
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(Json::parse(r.out) == Json{{"sum", {{"result", 9}}}, {"extra", true}});
+  TempTac missing(R"(
+main = procedure("main", { output = { sum = { type = "number", required = true } } },
+  function() return { other = 1 } end)
+)");
+  const auto m = run_tactus({"run", missing.path()});
+  CHECK(m.exit_code == 1);
+  CHECK(m.err.find("invalid output: field 'sum' is required") != std::string::npos);
+  // Ours keeps its typed check.
+  TempTac ours(
+      "Procedure { output = { sum = field.number{ required = true } }, "
+      "function() return { sum = 'x' } end }\n");
+  const auto o = run_tactus({"run", ours.path()});
+  CHECK(o.exit_code == 1);
+  CHECK(o.err.find("invalid output: field 'sum' must be a number") != std::string::npos);
+}

@@ -30,6 +30,15 @@ end
 
 procedure.make = make
 
+-- A procedure's output checked by its form's rule: ours (types, declared fields kept), or
+-- Python Tactus's for procedure("name", {...}, fn) (required fields present).
+function procedure.check_output(p, result)
+  if p.python then
+    return schema.validate_python_output(p.output, result)
+  end
+  return schema.validate_output(p.output, result)
+end
+
 local function set_main(p, level)
   if main then
     error("a main procedure is already declared (one unnamed Procedure per file)", level + 1)
@@ -70,7 +79,7 @@ procedure.Procedure = setmetatable({
       result = p.fn(checked)
     end
     if p.output then
-      local out, oerr = schema.validate_output(p.output, result)
+      local out, oerr = procedure.check_output(p, result)
       if not out then
         error("procedure '" .. name .. "': " .. oerr, 2)
       end
@@ -145,6 +154,7 @@ function procedure.parse_legacy(a, b, c, level)
   end
   return name, {
     name = name,
+    python = name ~= nil, -- Python Tactus's form: its output rule (schema.validate_python_output)
     input = schema.fields(opts.params or opts.input, "procedure input", level + 1) or {},
     output = schema.fields(opts.outputs or opts.output, "procedure output", level + 1),
     state = opts.state,
@@ -297,7 +307,7 @@ function procedure.run_main(input, global_main, init_state)
     result = p.fn(checked)
   end
   if p.output then
-    local out, oerr = schema.validate_output(p.output, result)
+    local out, oerr = procedure.check_output(p, result)
     if not out then
       error(oerr, 0)
     end

@@ -259,6 +259,26 @@ function schema.validate_output(fields, value)
   return out
 end
 
+-- Python Tactus's check of a procedure("name", {...}, fn)'s output: a table with every
+-- required field present; types are not checked and undeclared fields are kept (its
+-- procedures return sub-procedure results, tables, where a number is declared).
+function schema.validate_python_output(fields, value)
+  if type(value) ~= "table" then
+    return nil, "invalid output: the procedure must return a table, got " .. type(value)
+  end
+  local names = {}
+  for name, f in pairs(fields) do
+    if f.required and value[name] == nil then
+      names[#names + 1] = name
+    end
+  end
+  if #names > 0 then
+    table.sort(names)
+    return nil, "invalid output: field '" .. names[1] .. "' is required"
+  end
+  return value
+end
+
 -- A structured model reply (output_type): like output, with the prefix the model is shown.
 function schema.validate_value(fields, value)
   return check_fields(fields, value, "", false, true)

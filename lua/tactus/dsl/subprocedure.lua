@@ -111,7 +111,7 @@ local function run_in(path, input, level)
     end
     result = main.fn(main.legacy and env.input or checked)
     if main.output then
-      local out, oerr = schema.validate_output(main.output, result)
+      local out, oerr = procs.check_output(main, result)
       if not out then
         fail(oerr)
       end
