@@ -35,6 +35,7 @@ end
 local schema = require("tactus.dsl.schema")
 local naming = require("tactus.dsl.naming")
 local tools = require("tactus.dsl.tools")
+local toolsets = require("tactus.dsl.toolsets")
 local agents = require("tactus.dsl.agent")
 local procs = require("tactus.dsl.procedure")
 local specs = require("tactus.dsl.specs")
@@ -103,7 +104,7 @@ Tool = tools.Tool
 -- Toolset "name" {...}, and Toolset.get(name): the tools of a named toolset, as a list.
 Toolset = setmetatable({
   get = function(name)
-    local list = tools.resolve_toolset(name, P.mode() == "validate")
+    local list = toolsets.resolve(name, P.mode() == "validate")
     if not list then
       return nil
     end
@@ -128,7 +129,7 @@ tool = function(name, spec, fn)
   return tools.declare_tool(name, spec, fn, 2)
 end
 toolset = function(name, spec)
-  return tools.declare_toolset(name, spec, 2)
+  return toolsets.declare(name, spec, 2)
 end
 for k, v in pairs(dialect.globals()) do
   rawset(_G, k, v)
@@ -274,7 +275,7 @@ return function(chunk, raw_input, options)
   -- The configuration's agent defaults and toolsets (trusted: the broker sends them).
   if type(options.dialect) == "table" then
     dialect.configure(options.dialect)
-    tools.configure(options.dialect)
+    toolsets.configure(options.dialect)
   end
   if mode() == "test" and options.case then
     return testing().run_case(chunk, raw_input, options, {
@@ -334,7 +335,7 @@ return function(chunk, raw_input, options)
     summary.agents = agents.names()
     summary.tools = tools.names()
     summary.notes = agents.check_all() -- raises for an agent whose model or tools do not resolve
-    for _, n in ipairs(tools.notes()) do
+    for _, n in ipairs(toolsets.notes()) do
       summary.notes[#summary.notes + 1] = n
     end
     if #summary.notes == 0 then

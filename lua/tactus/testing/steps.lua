@@ -7,7 +7,6 @@ local require = P.require -- the whole of tactus.*; procedures get the public pa
 local mocks = require("tactus.testing.mocks")
 local regex = require("tactus.testing.regex")
 local tools = require("tactus.dsl.tools")
-local dialect = require("tactus.dsl.dialect")
 
 local steps = {}
 
@@ -500,6 +499,9 @@ steps.list = {
     fn = function(world, agent)
       world.run()
       if mocks.turns_like(agent) == 0 then
+        if world.ok == false then
+          error("the procedure failed before the " .. agent .. " agent took a turn: " .. tostring(world.error), 0)
+        end
         error("the " .. agent .. " agent took no turn", 0)
       end
     end,
@@ -597,74 +599,6 @@ steps.list = {
       end
     end,
   },
-  {
-    phrase = "the agent should take at least N turns",
-    patterns = { "^the agent should take at least (%d+) turns?$" },
-    fn = function(world, n)
-      world.run()
-      if mocks.turns() < tonumber(n) then
-        error("the agents took " .. mocks.turns() .. " turns in all, fewer than " .. n, 0)
-      end
-    end,
-  },
-  -- Stages (stages {...} and Stage.set): the stage a run ended in and the moves it made.
-  {
-    phrase = "the stage should be NAME",
-    more = { "the stage should transition from A to B" },
-    patterns = { "^the stage should be ([%w_%-]+)$", "^the stage is ([%w_%-]+)$", "^we are in stage ([%w_%-]+)$" },
-    fn = function(world, name)
-      world.run()
-      local current = dialect.current_stage()
-      if current ~= name then
-        error("the stage is " .. steps.show(current) .. ", not " .. name, 0)
-      end
-    end,
-  },
-  {
-    phrase = "the stage should transition from A to B",
-    patterns = { "^the stage should transition from ([%w_%-]+) to ([%w_%-]+)$" },
-    fn = function(world, from, to)
-      world.run()
-      local h = dialect.stage_history()
-      for i = 1, #h - 1 do
-        if h[i] == from and h[i + 1] == to then
-          return
-        end
-      end
-      error("the stage never moved from " .. from .. " to " .. to .. " (stages: " .. (#h > 0 and table.concat(h, " -> ") or "none") .. ")", 0)
-    end,
-  },
-  {
-    phrase = "the stop reason should be TEXT",
-    more = { "the stop reason should contain TEXT", 'the stop reason should match pattern "REGEX"' },
-    patterns = { "^the stop reason should (.+)$" },
-    fn = function(world, predicate)
-      world.run()
-      local stop = require("tactus.dsl.stdlib").stop_state()
-      if not stop.requested then
-        error("no stop was requested (Stop.request or the done tool)", 0)
-      end
-      check("the stop reason", nil, stop.reason, predicate)
-    end,
-  },
-  {
-    phrase = "the state should contain KEY",
-    patterns = { "^the state should contain ([%a_][%w_]*)$" },
-    fn = function(world, key)
-      world.run()
-      if (world.state() or {})[key] == nil then
-        error("the state has no key " .. key, 0)
-      end
-    end,
-  },
-  {
-    phrase = "the NAME parameter is VALUE",
-    patterns = { "^the ([%w_]+) parameter is (.+)$" },
-    setup = true,
-    fn = function(world, name, value)
-      world.input[name] = steps.value(value)
-    end,
-  },
 }
 
 -- The step for text: def, captures... (nil when no built-in step matches).
@@ -681,6 +615,11 @@ end
 
 -- Edit distance over words, for "did you mean": a placeholder of the phrasing (NAME, "A",
 -- {JSON}) matches any word, and a misspelt word (most letters shared) costs half.
+-- Python Tactus's own steps (stages, stop reason, ...): lua/tactus/testing/python_steps.lua.
+for _, def in ipairs(require("tactus.testing.python_steps")(steps, check)) do
+  steps.list[#steps.list + 1] = def
+end
+
 local function word_cost(w, p)
   if w == p or p:match("^[\"{%[]?%u+[\"}%]]?$") then
     return 0
