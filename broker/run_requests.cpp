@@ -282,13 +282,16 @@ void Session::on_llm_chat(const Message& m) {
 }
 
 void Session::on_module_load(const Message& m) {
+  // Read as the file tools read: no trusted file (a secret file, a sidecar, the journal), nor
+  // a link to one, is served as a module; and what is served is masked like any answer.
+  const tools::TrustedFiles trusted =
+      req_.collect_trusted ? req_.collect_trusted() : tools::TrustedFiles{};
   const bool sub = m.params.is_object() && m.params.contains("procedure");
   tools::ToolOutcome r =
       sub ? services::load_procedure({req_.procedure_dir, req_.project_dir, req_.invocation_dir},
-                                     m.params, req_.limits.message / 2)
-          : services::load_module(req_.procedure_dir, m.params, req_.limits.message / 2);
-  respond(m, r.ok ? protocol::make_result(m.id, r.result)
-                  : protocol::make_error(m.id, tools::to_string(r.code), r.message));
+                                     m.params, req_.limits.message / 2, trusted)
+          : services::load_module(req_.procedure_dir, m.params, req_.limits.message / 2, trusted);
+  respond(m, answer(m.id, "module.load", r));
 }
 
 void Session::on_time_now(const Message& m) {

@@ -57,7 +57,7 @@ Json checkpoint_result_ack() {
 }
 
 tools::ToolOutcome load_module(const std::string& procedure_dir, const Json& params,
-                               std::size_t max_read) {
+                               std::size_t max_read, const tools::TrustedFiles& trusted) {
   const Json name = params.is_object() ? params.value("name", Json()) : Json();
   if (!name.is_string() || name.get_ref<const std::string&>().empty() ||
       name.get_ref<const std::string&>().find_first_not_of(kModuleNameChars) != std::string::npos)
@@ -75,8 +75,7 @@ tools::ToolOutcome load_module(const std::string& procedure_dir, const Json& par
     path = rel + ext;
     // Modules are the procedure's own code beside it: no .tactus name can be formed from a
     // dotted module name, and only .lua and .tac files are read.
-    r = tools::file_read(mounts, limits, tools::TrustedFiles{},
-                         Json{{"path", "/procedure/" + path}});
+    r = tools::file_read(mounts, limits, trusted, Json{{"path", "/procedure/" + path}});
     if (r.ok || r.code != tools::ToolError::not_found) break;
   }
   if (!r.ok && r.code == tools::ToolError::not_found)
@@ -89,7 +88,7 @@ tools::ToolOutcome load_module(const std::string& procedure_dir, const Json& par
 }
 
 tools::ToolOutcome load_procedure(const ProcedureRoots& roots, const Json& params,
-                                  std::size_t max_read) {
+                                  std::size_t max_read, const tools::TrustedFiles& trusted) {
   namespace fs = std::filesystem;
   const Json given = params.is_object() ? params.value("procedure", Json()) : Json();
   const auto refuse = [](const std::string& why) {
@@ -114,8 +113,8 @@ tools::ToolOutcome load_procedure(const ProcedureRoots& roots, const Json& param
     const fs::path full = (fs::path(base) / rel).lexically_normal();
     const fs::path inside = full.lexically_relative(project);
     if (inside.empty() || *inside.begin() == "..") continue;  // not beneath the project
-    tools::ToolOutcome r = tools::file_read(mounts, limits, tools::TrustedFiles{},
-                                            Json{{"path", "/project/" + inside.string()}});
+    tools::ToolOutcome r =
+        tools::file_read(mounts, limits, trusted, Json{{"path", "/project/" + inside.string()}});
     if (!r.ok && r.code == tools::ToolError::not_found) continue;
     if (!r.ok) return r;
     // The chunk is named by the path as given: the jail learns no host directory.

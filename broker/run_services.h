@@ -25,7 +25,7 @@ protocol::Json checkpoint_result_ack();
 // read with the file tools' resolution below procedure_dir (no escape by .. or symlinks), at
 // most max_read bytes. Its result is {source, path}.
 tools::ToolOutcome load_module(const std::string& procedure_dir, const protocol::Json& params,
-                               std::size_t max_read);
+                               std::size_t max_read, const tools::TrustedFiles& trusted);
 
 // module.load {procedure}: Procedure.run("helpers/sum.tac") of a sub-procedure file. The path
 // (relative, ending .tac, no .. and no .tactus part) is taken beside the procedure
@@ -36,7 +36,7 @@ struct ProcedureRoots {
   std::string procedure_dir, project_dir, invocation_dir;
 };
 tools::ToolOutcome load_procedure(const ProcedureRoots& roots, const protocol::Json& params,
-                                  std::size_t max_read);
+                                  std::size_t max_read, const tools::TrustedFiles& trusted);
 
 // Log.debug/info/warn/error as one line: "[info] message key=value ..." or, as_json, one JSON
 // object {time, run_id, level, message, fields}. "" with error for a malformed event.

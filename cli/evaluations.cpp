@@ -19,6 +19,7 @@ using protocol::Json;
 
 constexpr int kExitFailed = 1;
 constexpr std::size_t kMaxCases = 10000;
+constexpr int kMaxRuns = 10000;  // cases x runs, per tactus eval
 
 class DropSink : public broker::OutputSink {
  public:
@@ -135,6 +136,13 @@ int run_evaluations(const CliOptions& o, PreparedRun& p, spawner::SpawnerClient&
     runs = asked >= 1 && asked <= 10000 ? static_cast<int>(asked) : 1;
   }
   const Thresholds th = thresholds_of(ev.value("thresholds", Json()));
+  // The file decides how many runs: bounded, so a dataset cannot order 10^8 of them.
+  if (static_cast<double>(cases.size()) * runs > kMaxRuns) {
+    write_all(2, "tactus: " + std::to_string(cases.size()) + " cases x " + std::to_string(runs) +
+                     " runs is more than " + std::to_string(kMaxRuns) +
+                     " runs: lower runs (--runs) or split the dataset\n");
+    return 2;
+  }
   if (ev.value("dataset_file", Json()).is_string())
     write_all(2,
               tools::inert_text("tactus: note: dataset_file '" + text_or(ev, "dataset_file", "") +

@@ -1,9 +1,12 @@
 // tactus: runs Lua agent procedures (.tac) in a restricted VM inside a child process that
 // reaches the host only through the broker's socket.
 #include <sys/prctl.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <string>
 
 #include "cli/args.h"
 #include "cli/durable_commands.h"
@@ -51,7 +54,12 @@ int main(int argc, char** argv) {
       break;
   }
   // A --parallel worker (tactus test --scenario-index) ends with the tactus that started it.
-  if (o.scenario_index >= 0) ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (o.scenario_index >= 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    // The parent may have died before the signal was set: then it is not our parent any more.
+    const char* parent = std::getenv("TACTUS_PARALLEL_PARENT");
+    if (parent && std::to_string(::getppid()) != parent) return 1;
+  }
   // First real step: fork the spawner, before any thread exists and before any configuration
   // (and so any secret) is read. Everything a jail is forked from stays free of secrets.
   spawner::SpawnerClient spawner = spawner::SpawnerClient::fork_spawner(cli::requested_backend(o));

@@ -92,7 +92,15 @@ bool start_worker(const std::vector<std::string>& argv, int index, Worker& w, st
   posix_spawn_file_actions_adddup2(&fa, w.out.get(), 1);
   posix_spawn_file_actions_adddup2(&fa, w.err.get(), 2);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  const int rc = ::posix_spawn(&w.pid, "/proc/self/exe", &fa, nullptr, cargs.data(), environ);
+  // The worker learns its parent's pid (TACTUS_PARALLEL_PARENT): after setting its
+  // parent-death signal it checks that parent is still the one (cli/main.cpp).
+  std::vector<std::string> env_text = {"TACTUS_PARALLEL_PARENT=" + std::to_string(::getpid())};
+  for (char** e = environ; *e; ++e)
+    if (std::string_view(*e).rfind("TACTUS_PARALLEL_PARENT=", 0) != 0) env_text.emplace_back(*e);
+  std::vector<char*> cenv;
+  for (auto& e : env_text) cenv.push_back(e.data());
+  cenv.push_back(nullptr);
+  const int rc = ::posix_spawn(&w.pid, "/proc/self/exe", &fa, nullptr, cargs.data(), cenv.data());
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0) {
     error = std::string("cannot start a worker: ") + std::strerror(rc);

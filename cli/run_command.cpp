@@ -279,6 +279,16 @@ bool prepare_run(const CliOptions& o, PreparedRun& p, std::string& error) {
   if (!o.mock_config.empty() &&
       !read_json_file(o.mock_config, "--mock-config", req.limits.message / 2, p.mock_config, error))
     return false;
+  // The run message carries all three: together they must fit it, with room for the envelope.
+  const std::uint64_t together =
+      req.source.size() + protocol::dump_json(req.input).size() +
+      (p.mock_config.is_null() ? 0 : protocol::dump_json(p.mock_config).size());
+  if (together > max_source) {
+    error = "the source, the input and --mock-config together (" + sidecars::format_size(together) +
+            ") pass the message limit of " + sidecars::format_size(req.limits.message) +
+            " (--message-limit)";
+    return false;
+  }
   if (req.backend == spawner::Backend::danger_none)
     write_all(2, "tactus: warning: running without the sandbox (" + p.unsandboxed_because +
                      "): no namespaces and no seccomp; only the child process and the "

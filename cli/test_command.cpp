@@ -10,6 +10,7 @@
 #include "cli/evaluations.h"
 #include "cli/parallel_scenarios.h"
 #include "cli/run_command.h"
+#include "tools/interrupt.h"
 
 namespace tactus::cli {
 namespace {
@@ -350,7 +351,8 @@ int test_command(const CliOptions& o, spawner::SpawnerClient& spawner) {
   if (o.parallel) {
     std::string error;
     if (!run_parallel(o.argv, static_cast<int>(selected.size()), o.workers, parallel, error))
-      return failure(o, kExitFailed, "tactus: " + error);
+      return failure(o, tools::interrupted() ? 128 + tools::interrupted() : kExitFailed,
+                     "tactus: " + error);
   }
   for (std::size_t i = 0; i < selected.size(); ++i) {
     const Json& sc = selected[i];
@@ -384,6 +386,7 @@ int test_command(const CliOptions& o, spawner::SpawnerClient& spawner) {
                      std::to_string(reps.size() - failed) + " passed, " + std::to_string(failed) +
                      " failed (" + ms_text(total_ms) + ")\n");
   }
+  if (tools::interrupted()) return 128 + tools::interrupted();  // as `tactus run` ends
   return failed == 0 ? 0 : kExitFailed;
 }
 

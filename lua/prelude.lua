@@ -126,10 +126,12 @@ Toolset = setmetatable({
 -- Python Tactus's declarations: tool("name", {...}, fn), toolset("name", {...}), stages,
 -- Stage, Iterations, MessageHistory, python.iter, default_model() ... (lua/tactus/dsl/dialect.lua).
 tool = function(name, spec, fn)
-  return tools.declare_tool(name, spec, fn, 2)
+  local h = tools.declare_tool(name, spec, fn, 2)
+  return h -- not a tail call: error levels count this frame
 end
 toolset = function(name, spec)
-  return toolsets.declare(name, spec, 2)
+  local set = toolsets.declare(name, spec, 2)
+  return set
 end
 for k, v in pairs(dialect.globals()) do
   rawset(_G, k, v)

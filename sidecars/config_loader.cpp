@@ -352,7 +352,11 @@ LayerPaths find_layers(const std::string& procedure_path, const std::string& hom
   fs::path dir = fs::absolute(procedure_path, ec).parent_path();
   for (fs::path d = dir;; d = d.parent_path()) {
     const fs::path candidate = d / ".tactus/config.yml";
-    if (candidate.string() != l.user && fs::is_regular_file(candidate, ec)) {
+    // The user's own file is no project layer, however its path is spelled ($HOME a link,
+    // /home a link, a "./" in it): the same file is the same device and inode.
+    const bool is_user =
+        !l.user.empty() && (candidate.string() == l.user || fs::equivalent(candidate, l.user, ec));
+    if (!is_user && fs::is_regular_file(candidate, ec)) {
       l.project = candidate.string();
       break;
     }

@@ -58,13 +58,19 @@ bool LayerReader::dialect_key(const std::string& key, const YAML::Node& n) {
       return fail(n, key,
                   "a key written in configuration text is refused: declare it under secrets: "
                   "(env: VARIABLE or file: PATH) and name it in providers.NAME.api_key");
-  if (key == "aws" && n.IsMap())
-    for (auto it = n.begin(); it != n.end(); ++it)
+  if (key == "aws") {
+    // Settings only (region, profile): a mapping of plain values with no credential among them.
+    if (!n.IsMap()) return fail(n, key, "expected a mapping of settings (default_region: ...)");
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      const std::string k = "aws." + it->first.Scalar();
       for (const char* c : kAwsCredentials)
         if (it->first.Scalar() == c)
-          return fail(it->first, "aws." + it->first.Scalar(),
+          return fail(it->first, k,
                       "credentials written in configuration text are refused (tactus does not "
                       "serve Bedrock; keep them in the environment)");
+      if (!it->second.IsScalar()) return fail(it->second, k, "expected a plain value");
+    }
+  }
   for (const auto& k : kIgnoredKeys)
     if (key == k.key) return ignore(key_at_, key, k.why), true;
   if (key == "default_model" || key == "default_provider") {
@@ -107,36 +113,37 @@ bool LayerReader::toolsets(const YAML::Node& n) {
     ToolsetDecl d;
     d.origin = origin(t);
     const Origin name_at = key_at_;
-    const bool ok =
-        each(t, key, {"type", "server", "source", "pattern", "sources", "paths"},
-             [&](const std::string& f, const YAML::Node& x) {
-               const std::string fk = key + "." + f;
-               if (f == "type") {
-                 Setting<std::string> w;
-                 if (!word(x, fk, {"mcp", "filtered", "combined", "plugin"}, w)) return false;
-                 d.type = w.value;
-                 return true;
-               }
-               if (f == "sources") return strings(x, fk, d.sources);
-               if (f == "paths") return strings(x, fk, d.paths);
-               std::string& out = f == "server" ? d.server : f == "source" ? d.source : d.pattern;
-               if (!text(x, fk, out)) return false;
-               if (f != "pattern") return true;
-               try {
-                 std::regex re(out, std::regex::ECMAScript);
-               } catch (const std::regex_error&) {
-                 return fail(x, fk, "'" + out + "' is not a valid regular expression");
-               }
-               // Matched in the VM by tactus's own engine (lua/tactus/testing/regex.lua):
-               // no lookaround, no back-reference.
-               for (const char* no : {"(?=", "(?!", "(?<", "\\1", "\\2", "\\3"})
-                 if (out.find(no) != std::string::npos)
-                   return fail(x, fk,
-                               "'" + out +
-                                   "': lookarounds and back-references are not supported here "
-                                   "((?:...) and (?i) are)");
-               return true;
-             });
+    const bool ok = each(
+        t, key, {"type", "server", "source", "pattern", "sources", "paths"},
+        [&](const std::string& f, const YAML::Node& x) {
+          const std::string fk = key + "." + f;
+          if (f == "type") {
+            Setting<std::string> w;
+            if (!word(x, fk, {"mcp", "filtered", "combined", "plugin"}, w)) return false;
+            d.type = w.value;
+            return true;
+          }
+          if (f == "sources") return strings(x, fk, d.sources);
+          if (f == "paths") return strings(x, fk, d.paths);
+          std::string& out = f == "server" ? d.server : f == "source" ? d.source : d.pattern;
+          if (!text(x, fk, out)) return false;
+          if (f != "pattern") return true;
+          try {
+            // A leading (?i) is the VM engine's; std::regex checks the rest.
+            std::regex re(out.rfind("(?i)", 0) == 0 ? out.substr(4) : out, std::regex::ECMAScript);
+          } catch (const std::regex_error&) {
+            return fail(x, fk, "'" + out + "' is not a valid regular expression");
+          }
+          // Matched in the VM by tactus's own engine (lua/tactus/testing/regex.lua):
+          // no lookaround, no back-reference.
+          for (const char* no : {"(?=", "(?!", "(?<", "\\1", "\\2", "\\3"})
+            if (out.find(no) != std::string::npos)
+              return fail(x, fk,
+                          "'" + out +
+                              "': lookarounds and back-references are not supported here "
+                              "((?:...) and (?i) are)");
+          return true;
+        });
     if (!ok) return false;
     if (d.type.empty()) return fail(t, key, "needs a type: mcp, filtered, combined or plugin");
     const auto needs = [&](bool has, const char* what) {

@@ -19,6 +19,7 @@ namespace sandbox {
 char kReadonlyKey;
 char kPrimitivesKey;
 char kLoadedKey;
+char kModuleEnvKey;
 char kRunnerKey;
 
 namespace {
@@ -48,6 +49,16 @@ constexpr const char* kBaseGlobals[] = {
     "assert",   "error", "ipairs", "pcall",    "xpcall",       "select",       "tonumber",
     "tostring", "type",  "unpack", "rawequal", "setmetatable", "getmetatable", "_VERSION",
 };
+
+// What the lua/ modules read from their own globals, as built here, whatever the procedure
+// later assigns to its own: a procedure that replaces error, pcall or type cannot turn the
+// language's checks off (max_depth, validate's stops). xpcall is not among them: the prelude
+// replaces it for the procedure.
+constexpr const char* kModuleGlobals[] = {
+    "assert",    "error",  "ipairs",   "pcall",        "select",       "tonumber",      "tostring",
+    "type",      "unpack", "rawequal", "rawget",       "rawset",       "rawlen",        "next",
+    "pairs",     "print",  "require",  "string",       "table",        "math",          "bit",
+    "coroutine", "os",     "_G",       "setmetatable", "getmetatable", "collectgarbage"};
 
 // Base functions replaced by ones that see through read-only proxies, or offer less
 // (collectgarbage: "count" only). pairs, print and require are closures, set beside them.
@@ -343,6 +354,24 @@ int install_sandbox(lua_State* L) {
   protect_string_metatable(L, env);
   lua_pushvalue(L, env);
   lua_setfield(L, env, "_G");
+
+  // The lua/ modules' globals: kModuleGlobals as they are now, over env (every other read, and
+  // every assignment, goes to env). run_embedded gives each embedded chunk this table.
+  lua_pushlightuserdata(L, &kModuleEnvKey);
+  lua_newtable(L);
+  for (const char* name : kModuleGlobals) {
+    lua_getfield(L, env, name);
+    lua_setfield(L, -2, name);
+  }
+  lua_createtable(L, 0, 3);
+  lua_pushvalue(L, env);
+  lua_setfield(L, -2, "__index");
+  lua_pushvalue(L, env);
+  lua_setfield(L, -2, "__newindex");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
+  lua_setmetatable(L, -2);
+  lua_rawset(L, LUA_REGISTRYINDEX);
 
   // Primitives for lua/ modules; the procedure never gets this table from a global.
   lua_pushlightuserdata(L, &kPrimitivesKey);

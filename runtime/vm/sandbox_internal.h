@@ -15,6 +15,7 @@ namespace tactus::vm::sandbox {
 extern char kReadonlyKey;    // weak-keyed table: proxy -> backing table
 extern char kPrimitivesKey;  // the read-only primitives table handed to lua/ modules
 extern char kLoadedKey;      // require's cache
+extern char kModuleEnvKey;   // the lua/ modules' globals (install_sandbox)
 extern char kRunnerKey;      // the prelude's runner (chunk, input) -> result
 
 // The walls (sandbox_env.cpp).

@@ -29,6 +29,13 @@ void run_embedded(lua_State* L, const EmbeddedModule& m) {
   if (luaL_loadbufferx(L, m.source.data(), m.source.size(), std::string(m.chunkname).c_str(),
                        "b") != 0)
     lua_error(L);
+  // The modules' own globals (install_sandbox): what the procedure assigns cannot reach them.
+  lua_pushlightuserdata(L, &kModuleEnvKey);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  if (lua_istable(L, -1))
+    lua_setfenv(L, -2);
+  else
+    lua_pop(L, 1);
   lua_pushlstring(L, m.name.data(), m.name.size());
   lua_pushlightuserdata(L, &kPrimitivesKey);
   lua_rawget(L, LUA_REGISTRYINDEX);

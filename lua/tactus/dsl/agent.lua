@@ -390,7 +390,9 @@ local function traced_turn(a, message, env)
 end
 
 -- Agent {...}; env gives the prompts their input and state.
-function agent.new(spec, env, level, name)
+-- into: the globals its aliases go to when it is named by assignment (a sub-procedure
+-- file's own; the run's by default).
+function agent.new(spec, env, level, name, into)
   if type(spec) ~= "table" then
     error('Agent expects a table: greeter = Agent { model = "openai/gpt-4o-mini", ... }', level + 1)
   end
@@ -459,7 +461,7 @@ function agent.new(spec, env, level, name)
   if not spec.name and not name then
     naming.on_assign(object, function(n)
       a.name = n
-      agent.alias(n, object)
+      agent.alias(n, object, into)
     end)
   end
   return object
@@ -467,14 +469,15 @@ end
 
 -- Greeter.turn() is an alias of greeter(), as in Tactus; contact_formatter is also
 -- Contact_formatter and ContactFormatter (both forms appear in Python Tactus procedures).
-function agent.alias(n, object)
+function agent.alias(n, object, into)
+  into = into or _G
   local cap = n:sub(1, 1):upper() .. n:sub(2)
   local camel = cap:gsub("_(%w)", function(c)
     return c:upper()
   end)
   for _, alias in ipairs({ cap, camel }) do
-    if alias ~= n and rawget(_G, alias) == nil then
-      rawset(_G, alias, object)
+    if alias ~= n and rawget(into, alias) == nil then
+      rawset(into, alias, object)
     end
   end
 end

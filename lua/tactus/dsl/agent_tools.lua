@@ -99,7 +99,8 @@ function agent_tools.resolve(a, turn_sets, check)
     if tools.mcp_parts(t.host) and not check then
       tools.describe_mcp(t, "agent '" .. a.name .. "'")
     end
-    wire = (wire or t.wire or (t.name or ""):gsub("[^%w_%-]", "_")):sub(1, 64)
+    -- A renamed or prefixed name is made safe too: providers take ^[A-Za-z0-9_-]{1,64}$.
+    wire = ((wire or t.wire or t.name or ""):gsub("[^%w_%-]", "_")):sub(1, 64)
     if wire == "" then
       wire = "tool"
     end

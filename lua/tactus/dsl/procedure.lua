@@ -46,6 +46,38 @@ local function set_main(p, level)
   main = p
 end
 
+-- Runs procedure p (declared as name) on input: the input validated, the output checked by its
+-- form's rule. A Python Tactus procedure reads its input from the global input of globals (the
+-- run's, or a sub-procedure file's own): it is this call's while the call runs.
+function procedure.run_record(p, name, input, level, globals)
+  globals = globals or _G
+  local checked, err = schema.validate_input(p.input, input or {})
+  if not checked then
+    error("procedure '" .. name .. "': " .. err, level + 1)
+  end
+  local result
+  if p.legacy then
+    local outer = rawget(globals, "input")
+    rawset(globals, "input", checked)
+    local ok, r = pcall(p.fn, checked)
+    rawset(globals, "input", outer)
+    if not ok then
+      error(r, 0)
+    end
+    result = r
+  else
+    result = p.fn(checked)
+  end
+  if p.output then
+    local out, oerr = procedure.check_output(p, result)
+    if not out then
+      error("procedure '" .. name .. "': " .. oerr, level + 1)
+    end
+    result = out
+  end
+  return result
+end
+
 -- The global Procedure: Procedure {...} (main), Procedure "name" {...}, Procedure.run(name, input).
 procedure.Procedure = setmetatable({
   run = function(name, input)
@@ -54,37 +86,13 @@ procedure.Procedure = setmetatable({
       p = main
     end
     if not p and type(name) == "string" and name:match("%.tac$") then
-      return require("tactus.dsl.subprocedure").run(name, input, 2)
+      local result = require("tactus.dsl.subprocedure").run(name, input, 2)
+      return result -- not a tail call: error levels count this frame
     end
     if not p then
       error("no procedure named '" .. tostring(name) .. "'", 2)
     end
-    local checked, err = schema.validate_input(p.input, input or {})
-    if not checked then
-      error("procedure '" .. name .. "': " .. err, 2)
-    end
-    local result
-    if p.legacy then
-      -- Python Tactus's procedures read their input from the global input: it is this call's
-      -- while the call runs.
-      local outer = rawget(_G, "input")
-      rawset(_G, "input", checked)
-      local ok, r = pcall(p.fn, checked)
-      rawset(_G, "input", outer)
-      if not ok then
-        error(r, 0)
-      end
-      result = r
-    else
-      result = p.fn(checked)
-    end
-    if p.output then
-      local out, oerr = procedure.check_output(p, result)
-      if not out then
-        error("procedure '" .. name .. "': " .. oerr, 2)
-      end
-      result = out
-    end
+    local result = procedure.run_record(p, name, input, 2)
     return result
   end,
 }, {

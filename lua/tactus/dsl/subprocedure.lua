@@ -10,14 +10,28 @@ local procs = require("tactus.dsl.procedure")
 local dialect = require("tactus.dsl.dialect")
 local agents = require("tactus.dsl.agent")
 local naming = require("tactus.dsl.naming")
+local tools = require("tactus.dsl.tools")
 
 local sub = {}
 local depth = 0
+local declared_tools = {} -- "path\0name" -> the tool a sub-procedure file declared
 
 local function run_in(path, input, level)
   local main, named, script_output = nil, {}, nil
   local state = {}
   local env = {}
+  -- A named procedure of the file, run in the file's own globals.
+  local function run_named(name, arg)
+    local result
+    if named[name] then
+      result = procs.run_record(named[name], name, arg, 2, env)
+    elseif type(name) == "string" and name:match("%.tac$") then
+      result = sub.run(name, arg, 2)
+    else
+      result = procs.Procedure.run(name, arg)
+    end
+    return result -- not a tail call: error levels count this frame
+  end
   env.procedure = function(a, b, c)
     local name, p = procs.parse_legacy(a, b, c, 2)
     if name == nil or name == "main" then
@@ -28,7 +42,20 @@ local function run_in(path, input, level)
     else
       named[name] = p
     end
-    return p
+    return setmetatable({ name = name or "main" }, {
+      __call = function(_, arg)
+        return run_named(name or "main", arg)
+      end,
+      __metatable = false,
+    })
+  end
+  -- A file run again (a loop, a recursion) declares its tools again: the same ones.
+  env.tool = function(name, spec, fn)
+    local key = path .. "\0" .. tostring(name)
+    if not declared_tools[key] then
+      declared_tools[key] = tools.declare_tool(name, spec, fn, 2)
+    end
+    return declared_tools[key]
   end
   env.state = state
   env.input = procs.make_input(schema.copy(input))
@@ -36,7 +63,7 @@ local function run_in(path, input, level)
     script_output = schema.fields(fields, "output", 2)
   end
   -- Procedure {...} and Procedure "name" {...} declare the sub's own; Procedure.run is the run's.
-  env.Procedure = setmetatable({ run = procs.Procedure.run }, {
+  env.Procedure = setmetatable({ run = run_named }, {
     __call = function(_, arg)
       if type(arg) == "string" then
         return function(spec)
@@ -61,14 +88,14 @@ local function run_in(path, input, level)
     if type(name) ~= "string" then
       error('agent("name", {...}) needs a name', 2)
     end
-    local a = agents.new(spec, prompt_env, 2, name)
+    local a = agents.new(spec, prompt_env, 2, name, env)
     rawset(env, name, a)
-    local cap = name:sub(1, 1):upper() .. name:sub(2)
-    rawset(env, cap, a)
+    agents.alias(name, a, env)
     return a
   end
   env.Agent = function(spec)
-    return agents.new(spec, prompt_env, 2)
+    local a = agents.new(spec, prompt_env, 2, nil, env)
+    return a
   end
   local ignored = function() end
   for _, k in ipairs({ "Specification", "specifications", "Mocks", "Evaluation", "evaluation", "evaluations", "step" }) do

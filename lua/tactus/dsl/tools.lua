@@ -77,9 +77,10 @@ local function new_handle(t)
   return h
 end
 
-local function register(t, name)
+-- level: where the declaration is, as error() counts from register's caller.
+local function register(t, name, level)
   if by_name[name] and by_name[name] ~= t then
-    error("a tool named '" .. name .. "' is already declared", 3)
+    error("a tool named '" .. name .. "' is already declared", (level or 2) + 1)
   end
   t.name = name
   by_name[name] = t
@@ -136,7 +137,7 @@ local function make_tool(spec, level)
   end
   local h = new_handle(t)
   if spec.name then
-    register(t, spec.name)
+    register(t, spec.name, level + 1)
   else
     naming.on_assign(h, function(name)
       if not t.name then
