@@ -230,7 +230,7 @@ agent("extract", { provider = "fake", model = "m",
 main = procedure("main", function()
   local t = Talker.turn({ inject = "more please" })
   MessageHistory.append({ role = "user", content = "city?" })
-  local e = Extract.turn()
+  local e = Extract.turn({ model_settings = { temperature = 0.5 } })
   return { text = t.text, msgs = #t.new_messages(), first_role = t.new_messages()[1].role,
            usage = t.usage.total_tokens, city = e.data.city, history = #MessageHistory.get(),
            output = Talker.output }
@@ -253,6 +253,7 @@ end)
   CHECK(reqs[0].body["temperature"] == 0.3);
   CHECK(reqs[0].body["messages"][1]["content"] == "more please");
   CHECK(reqs[1].body["messages"].back()["content"] == "city?");
+  CHECK(reqs[1].body["temperature"] == 0.5);
 }
 
 TEST_CASE("compat: a provider tactus does not serve validates, mocks, and names its route live",

@@ -163,6 +163,9 @@ local function setting(a, opts, k)
   if opts[k] ~= nil then
     return opts[k]
   end
+  if type(opts.model_settings) == "table" and opts.model_settings[k] ~= nil then
+    return opts.model_settings[k]
+  end
   if a.spec[k] ~= nil then
     return a.spec[k]
   end
@@ -279,7 +282,7 @@ local function turn_options(a, message)
   end
   for k in pairs(message) do
     if not turn_keys[k] then
-      error("agent '" .. a.name .. "': turn: unknown option '" .. tostring(k) .. "' (known: message, inject, toolsets, temperature, max_tokens)", 0)
+      error("agent '" .. a.name .. "': turn: unknown option '" .. tostring(k) .. "' (known: message, inject, toolsets, temperature, max_tokens, model_settings)", 0)
     end
   end
   local text = message.message or message.inject
