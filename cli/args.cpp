@@ -501,6 +501,12 @@ options:
   --scenario NAME     run only the scenarios called NAME (an outline's name runs all its rows)
   --json              print one JSON report on stdout
   --junit FILE        also write a JUnit XML report to FILE
+  --mock-config FILE  with --mock: a JSON object of mocked tool results by tool name and
+                      Human.* answers ("Human.approve": false, "Human.input": "...")
+  --runs N            run each scenario N times; it passes when every run does
+  --parallel          run the scenarios in worker processes at once (one per core)
+  --workers N         as --parallel, N at once
+  -v, --verbose       name the configuration layers read
   --param, --input, --timeout, --memory, --cpu, --output-limit, --instructions,
   --message-limit, --backend, --no-sandbox  as for 'tactus run' (per scenario)
 
@@ -513,7 +519,10 @@ Specification is malformed (file:line), 2 usage or configuration error.
 
 Runs every scenario of FILE's Specification N times (--runs, else Evaluation({runs = N}), else
 1) and prints each scenario's pass rate against the threshold (Evaluation({threshold = T}),
-default 1.0: every run must pass). Options as for 'tactus test'. See docs/testing.md.
+default 1.0: every run must pass). A file that declares evaluations({dataset, evaluators,
+thresholds}) has each case run instead, its evaluators judging each run, and the share of
+passing runs compared with min_success_rate (at most 10,000 runs). Options as for 'tactus
+test' (--mock-config too; not --parallel). See docs/testing.md.
 
 exit codes: 0 every scenario at or above the threshold, 1 one below it or a malformed
 Specification, 2 usage or configuration error.
@@ -536,11 +545,14 @@ cgroups) and which backend 'tactus run' would use. Exits 0 when the jail is avai
 when a jailed run would fail closed.
 )";
   if (topic == "validate")
-    return R"(usage: tactus validate FILE.tac [--json]
+    return R"(usage: tactus validate FILE.tac [--quick] [--json] [-v]
 
 Checks FILE.tac without running it: the source parses, its top level runs in the jail with
-every brokered call (Host.call, agents' model calls) switched off, and its declarations
-(Procedure, field, Agent, Tool, Toolset) are well formed. Prints what was declared. Errors name
+every brokered call (Host.call, model calls, Human.*) refused, and its declarations
+(Procedure, field, Agent, Tool, Toolset, and Python Tactus's procedure, agent, tool, toolset)
+are well formed; every agent's model and toolsets resolve. A script stops at its first effect
+or input read, and nothing it prints is shown. Prints what was declared, and notes (an agent
+without a model takes gpt-4o) on stderr. --quick only compiles the file. Errors name
 file:line. Exits 0 when valid, 1 when not, 2 on a usage or configuration error.
 )";
   if (topic == "run")
@@ -577,6 +589,9 @@ options:
   --no-sandbox          the same as --backend none; prints a warning on every run
   --mock                agents answer from the file's Mocks {...} or with a plain reply
                         (docs/testing.md); no model is called and the run is not journaled
+  --mock-config FILE    with --mock: mocked tool results and Human.* answers (a JSON
+                        object by name; see 'tactus test --help')
+  -v, --verbose         name the configuration layers read and where the time went
   --no-input            a Human.* request suspends the run even on a terminal
   --raw-output          print the procedure's control characters as they are (on a terminal
                         they are shown escaped, \x1b; Human.* prompts are escaped always)
@@ -599,7 +614,8 @@ commands:
   runs                runs known to the project's journal (see 'tactus runs --help')
   sandbox status      what this kernel allows, which backend would run
   config show FILE    the merged configuration of a run, with each value's origin
-  --help, --version
+  version             the version (also --version)
+  --help
 
 Documentation: docs/ in the source tree (cli.md, language.md, testing.md, durability.md).
 )";
