@@ -282,10 +282,10 @@ void Session::on_llm_chat(const Message& m) {
 }
 
 void Session::on_module_load(const Message& m) {
-  // Read as the file tools read: no trusted file (a secret file, a sidecar, the journal), nor
-  // a link to one, is served as a module; and what is served is masked like any answer.
-  const tools::TrustedFiles trusted =
-      req_.collect_trusted ? req_.collect_trusted() : tools::TrustedFiles{};
+  // Read as the file tools read, with their trusted set: no trusted file (a secret file, a
+  // sidecar, the journal), nor a link to one, is served as a module; and what is served is
+  // masked like any answer.
+  const tools::TrustedFiles& trusted = tools_.trusted();
   const bool sub = m.params.is_object() && m.params.contains("procedure");
   tools::ToolOutcome r =
       sub ? services::load_procedure({req_.procedure_dir, req_.project_dir, req_.invocation_dir},

@@ -68,10 +68,6 @@ struct RunRequest {
   // procedure's directory, then to invocation_dir (the directory tactus was started in).
   std::string project_dir;
   std::string invocation_dir;
-  // The trusted files (sidecars, secret files, .tactus, the journal) as the file tools see
-  // them: module.load reads no module or sub-procedure that is one, or a link to one. Null:
-  // none are known (tests of the session alone).
-  std::function<tools::TrustedFiles()> collect_trusted;
 };
 
 // Where the procedure's printed lines go. serve_child masks every secret value in what it

@@ -165,7 +165,6 @@ bool compose_run(const std::string& procedure, const RunFlags& flags, RunSetup& 
                         ? req.procedure_dir
                         : fs::path(project_layer).parent_path().parent_path().string();
   req.invocation_dir = fs::current_path(ec).string();
-  req.collect_trusted = [&cfg = s.config, file = procedure] { return trusted_files(cfg, file); };
   req.dialect = dialect_of(config);
 
   // The backend: --no-sandbox, else --backend, else sandbox.enabled: false, else

@@ -271,6 +271,20 @@ setmetatable(_G, {
 
 local mode = P.mode
 
+-- What the testing runner needs of the language to run a scenario or an evaluation case.
+local runner_env = {
+  make_input = function(values)
+    current_input = procs.make_input(values)
+    return current_input
+  end,
+  run_main = procs.run_main,
+  init_state = init_state,
+  has_main = function()
+    return procs.main_name() ~= nil or type(rawget(_G, "main")) == "function"
+  end,
+  check_script_output = procs.check_script_output,
+}
+
 return function(chunk, raw_input, options)
   raw_input = type(raw_input) == "table" and raw_input or {}
   options = type(options) == "table" and options or {}
@@ -279,33 +293,9 @@ return function(chunk, raw_input, options)
     dialect.configure(options.dialect)
     toolsets.configure(options.dialect)
   end
-  if mode() == "test" and options.case then
-    return testing().run_case(chunk, raw_input, options, {
-      make_input = function(values)
-        current_input = procs.make_input(values)
-        return current_input
-      end,
-      run_main = procs.run_main,
-      init_state = init_state,
-      has_main = function()
-        return procs.main_name() ~= nil or type(rawget(_G, "main")) == "function"
-      end,
-      check_script_output = procs.check_script_output,
-    })
-  end
-  if mode() == "test" then
-    return testing().run_scenario(chunk, raw_input, options, {
-      make_input = function(values)
-        current_input = procs.make_input(values)
-        return current_input
-      end,
-      run_main = procs.run_main,
-      init_state = init_state,
-      has_main = function()
-        return procs.main_name() ~= nil or type(rawget(_G, "main")) == "function"
-      end,
-      check_script_output = procs.check_script_output,
-    })
+  if mode() == "test" then -- an evaluation case (options.case) or a scenario
+    local run = options.case and testing().run_case or testing().run_scenario
+    return run(chunk, raw_input, options, runner_env)
   end
   if options.mock then
     testing().mock_run(options.mock_config) -- tactus run --mock: Mocks {...}, --mock-config, defaults

@@ -103,11 +103,11 @@ class ToolRegistry {
 
   const ToolContext& context() const { return ctx_; }
 
- private:
   // The trusted set, collected on first use (ToolContext::collect_trusted). One run's tools
-  // are called on one thread, one call at a time.
+  // are called on one thread, one call at a time. The broker's module.load reads with it too.
   const TrustedFiles& trusted() const;
 
+ private:
   ToolContext ctx_;
   mutable std::optional<TrustedFiles> trusted_;
   mutable std::unique_ptr<McpServers> mcp_;  // started on the first mcp.* call

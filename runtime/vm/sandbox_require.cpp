@@ -64,8 +64,10 @@ bool is_procedure_module_name(const std::string& name) {
 
 // A text module beside the procedure, served by the broker (module.load), run like the
 // procedure itself: text only, in this VM's environment. Leaves its result on the stack.
-void load_procedure_module(lua_State* L, const std::string& name) {
-  Json r = broker_request(L, protocol::method::module_load, Json{{"name", name}});
+// Asks the broker for a text chunk (module.load with params) and leaves it compiled, uncalled,
+// named by the path the broker gives. Text only: the procedure's code is never bytecode.
+void push_served_chunk(lua_State* L, Json params) {
+  Json r = broker_request(L, protocol::method::module_load, std::move(params));
   if (!r.is_object() || !r.value("source", Json()).is_string() ||
       !r.value("path", Json()).is_string())
     raise_coded(L, "failed", "module.load: malformed answer");
@@ -74,6 +76,10 @@ void load_procedure_module(lua_State* L, const std::string& name) {
   std::string chunkname = "@";
   chunkname += r["path"].get_ref<const std::string&>();
   if (luaL_loadbufferx(L, source.data(), source.size(), chunkname.c_str(), "t") != 0) lua_error(L);
+}
+
+void load_procedure_module(lua_State* L, const std::string& name) {
+  push_served_chunk(L, Json{{"name", name}});
   lua_pushlstring(L, name.data(), name.size());
   lua_call(L, 1, 1);
 }
@@ -139,14 +145,7 @@ int load_procedure(lua_State* L) {
     return luaL_error(L, "Procedure.run: the path contains a NUL byte");
   luaL_checktype(L, 2, LUA_TTABLE);
   if (!context_of(L).channel) return luaL_error(L, "Procedure.run: no broker to load from");
-  Json r = broker_request(L, protocol::method::module_load, Json{{"procedure", path}});
-  if (!r.is_object() || !r.value("source", Json()).is_string() ||
-      !r.value("path", Json()).is_string())
-    raise_coded(L, "failed", "module.load: malformed answer");
-  const auto& source = r["source"].get_ref<const std::string&>();
-  std::string chunkname = "@";
-  chunkname += r["path"].get_ref<const std::string&>();
-  if (luaL_loadbufferx(L, source.data(), source.size(), chunkname.c_str(), "t") != 0) lua_error(L);
+  push_served_chunk(L, Json{{"procedure", path}});
   lua_pushvalue(L, 2);
   lua_setfenv(L, -2);
   return 1;

@@ -30,6 +30,17 @@ end
 
 procedure.make = make
 
+-- Makes t hold exactly values (the input table keeps its identity: the global input and the
+-- function's argument stay the same table).
+function procedure.refill(t, values)
+  for k in pairs(t) do
+    t[k] = nil
+  end
+  for k, v in pairs(values) do
+    t[k] = v
+  end
+end
+
 -- A procedure's output checked by its form's rule: ours (types, declared fields kept), or
 -- Python Tactus's for procedure("name", {...}, fn) (required fields present).
 function procedure.check_output(p, result)
@@ -303,12 +314,7 @@ function procedure.run_main(input, global_main, init_state)
   if p.legacy then
     -- The body sees its validated input as the global input too (Python Tactus's form), the
     -- same table as its argument; params is our older name for it.
-    for k in pairs(input) do
-      input[k] = nil
-    end
-    for k, v in pairs(checked) do
-      input[k] = v
-    end
+    procedure.refill(input, checked)
     rawset(_G, "params", input)
     result = p.fn(input)
   else

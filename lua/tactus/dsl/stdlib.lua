@@ -187,8 +187,9 @@ end
 -- max_retries, threshold}: a classifier; classifier(text) -> {label, confidence, retries}.
 -- llm asks the model for one of the classes and asks again, showing its mistake, when the
 -- reply is not one (up to max_retries); fuzzy takes the class most similar to the text.
-local function similarity(a, b)
-  a, b = a:lower(), b:lower()
+-- 2 * LCS / (len a + len b): the indel similarity of two texts, byte by byte (also the Then
+-- steps' "similar to" and fuzzy match, lua/tactus/testing/steps.lua).
+function stdlib.ratio(a, b)
   local la, lb = #a, #b
   if la + lb == 0 then
     return 1
@@ -199,12 +200,21 @@ local function similarity(a, b)
   end
   for i = 1, la do
     cur[0] = 0
+    local ca = a:byte(i)
     for j = 1, lb do
-      cur[j] = a:byte(i) == b:byte(j) and prev[j - 1] + 1 or math.max(prev[j], cur[j - 1])
+      if ca == b:byte(j) then
+        cur[j] = prev[j - 1] + 1
+      else
+        cur[j] = math.max(prev[j], cur[j - 1])
+      end
     end
     prev, cur = cur, prev
   end
   return 2 * prev[lb] / (la + lb)
+end
+
+local function similarity(a, b)
+  return stdlib.ratio(a:lower(), b:lower())
 end
 
 local function label_in(reply, classes)

@@ -130,12 +130,7 @@ local function run_in(path, input, level)
         state[k] = schema.copy(f.default)
       end
     end
-    for k in pairs(env.input) do
-      env.input[k] = nil
-    end
-    for k, v in pairs(checked) do
-      env.input[k] = v
-    end
+    procs.refill(env.input, checked)
     result = main.fn(main.legacy and env.input or checked)
     if main.output then
       local out, oerr = procs.check_output(main, result)

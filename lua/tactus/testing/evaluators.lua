@@ -45,25 +45,8 @@ local function length_of(v)
   return #(v == nil and "" or tostring(v))
 end
 
-local function equal(a, b)
-  if type(a) ~= type(b) then
-    return false
-  end
-  if type(a) ~= "table" then
-    return a == b
-  end
-  for k, v in pairs(a) do
-    if not equal(v, b[k]) then
-      return false
-    end
-  end
-  for k in pairs(b) do
-    if a[k] == nil then
-      return false
-    end
-  end
-  return true
-end
+-- Deep, typed equality: the Then steps' own (tactus.testing.steps).
+local equal = require("tactus.testing.steps").equal
 
 local function between(n, lo, hi)
   return (lo == nil or n >= lo) and (hi == nil or n <= hi)

@@ -162,30 +162,8 @@ local function words(s)
   return set, list
 end
 
--- 2 * LCS / (len a + len b): the indel similarity.
-local function ratio(a, b)
-  local la, lb = #a, #b
-  if la + lb == 0 then
-    return 1
-  end
-  local prev, cur = {}, {}
-  for j = 0, lb do
-    prev[j] = 0
-  end
-  for i = 1, la do
-    cur[0] = 0
-    local ca = a:byte(i)
-    for j = 1, lb do
-      if ca == b:byte(j) then
-        cur[j] = prev[j - 1] + 1
-      else
-        cur[j] = math.max(prev[j], cur[j - 1])
-      end
-    end
-    prev, cur = cur, prev
-  end
-  return 2 * prev[lb] / (la + lb)
-end
+-- 2 * LCS / (len a + len b): the indel similarity (tactus.dsl.stdlib's, Classify's too).
+local ratio = require("tactus.dsl.stdlib").ratio
 
 function steps.similarity(a, b)
   local sa, la = words(a)
@@ -347,6 +325,18 @@ local function times(n)
   return n == 1 and "1 time" or (n .. " times")
 end
 
+-- Fails a "called with" check: the tool was not called, or none of its calls had what.
+local function no_call_had(name, calls, what)
+  if #calls == 0 then
+    error("the " .. name .. " tool was not called", 0)
+  end
+  local seen = {}
+  for i, c in ipairs(calls) do
+    seen[i] = steps.show(c.args)
+  end
+  error("no call of the " .. name .. " tool had " .. what .. "; its calls had " .. table.concat(seen, ", "), 0)
+end
+
 -- "once", "twice", "thrice" as counts (Python Tactus's steps use them).
 local count_words = { once = "1 time", twice = "2 times", thrice = "3 times" }
 
@@ -370,14 +360,7 @@ local function check_tool(name, predicate)
         end
       end
     end
-    if n == 0 then
-      error("the " .. name .. " tool was not called", 0)
-    end
-    local seen = {}
-    for i, c in ipairs(calls) do
-      seen[i] = steps.show(c.args)
-    end
-    error("no call of the " .. name .. " tool had " .. (param and (param .. "=" .. pvalue) or (pparam .. " matching /" .. ppattern .. "/")) .. "; its calls had " .. table.concat(seen, ", "), 0)
+    no_call_had(name, calls, param and (param .. "=" .. pvalue) or (pparam .. " matching /" .. ppattern .. "/"))
   end
   local exact = p:match("^be called exactly (%d+) times?$")
   local least = p:match("^be called at least (%d+) times?$")
@@ -410,14 +393,7 @@ local function check_tool(name, predicate)
         return
       end
     end
-    if n == 0 then
-      error("the " .. name .. " tool was not called", 0)
-    end
-    local seen = {}
-    for i, c in ipairs(calls) do
-      seen[i] = steps.show(c.args)
-    end
-    error("no call of the " .. name .. " tool had args " .. steps.show(want) .. "; its calls had " .. table.concat(seen, ", "), 0)
+    no_call_had(name, calls, "args " .. steps.show(want))
   else
     error("'should " .. p .. "' is not a tool check: use be called, not be called, be called exactly/at least/at most N times, be called with args {...}", 0)
   end
