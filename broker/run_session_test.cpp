@@ -411,3 +411,45 @@ TEST_CASE(
         "proc.tac.yml:2:15); the next would be the 2nd");
   CHECK(usage.tool_calls() == 1);
 }
+
+TEST_CASE(
+    "broker: validate asks no model, host tool or person, and --mock no model, whatever the "
+    "child sends",
+    "[broker][compat]") {
+  // The child sends the request raw (the language's own stops bypassed) and reports whether
+  // the broker's answer was the refusal.
+  const auto ask = [](const std::string& request) {
+    return [request](int fd) {
+      write_all(fd, kReady);
+      read_some(fd);
+      write_all(fd, frame(request));
+      const std::string answer = read_some(fd);
+      const bool refused =
+          answer.find("denied") != std::string::npos &&
+          (answer.find("validate: no model, host tool or person") != std::string::npos ||
+           answer.find("--mock: no model is asked") != std::string::npos);
+      write_all(fd, frame(std::string(R"({"method":"done","params":{"status":"ok","result":")") +
+                          (refused ? "refused" : "answered") + "\"}}"));
+    };
+  };
+  const auto validate = [](broker::RunRequest& req) { req.mode = "validate"; };
+  const auto mock = [](broker::RunRequest& req) { req.options = protocol::Json{{"mock", true}}; };
+  const std::string host = R"({"id":1,"method":"host.call","params":{"name":"host.ping"}})";
+  const std::string llm =
+      R"({"id":1,"method":"llm.chat","params":{"provider":"openai","model":"m","messages":[]}})";
+  const std::string human = R"({"id":1,"method":"human.approve","params":{"message":"go?"}})";
+  for (const auto& request : {host, llm, human}) {
+    INFO(request);
+    const auto r = serve_fake_child(ask(request), 5, validate);
+    INFO(r.message);
+    REQUIRE(r.status == RunStatus::ok);
+    CHECK(r.result == "refused");
+  }
+  const auto m = serve_fake_child(ask(llm), 5, mock);
+  REQUIRE(m.status == RunStatus::ok);
+  CHECK(m.result == "refused");
+  // Under --mock a host tool is still answered (mocks answer it in the VM, or the tool runs).
+  const auto h = serve_fake_child(ask(host), 5, mock);
+  REQUIRE(h.status == RunStatus::ok);
+  CHECK(h.result == "answered");
+}
