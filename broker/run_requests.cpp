@@ -225,6 +225,11 @@ void Session::on_host_call(const Message& m) {
   const auto t1 = Clock::now();
   audit(name, args, r, ms_between(t0, t1));
   if (req_.trace) req_.trace->tool_call(name, args, r, t0, t1);
+  if (req_.on_event)
+    emit({{"type", "tool_call"},
+          {"tool", name.size() > 200 ? name.substr(0, 200) + "..." : name},
+          {"outcome", r.ok ? std::string("ok") : std::string(tools::to_string(r.code))},
+          {"ms", ms_between(t0, t1)}});
   // A tool that crossed a wall (an MCP server that wrote trusted files) ends the run: what it
   // made was removed, but the procedure that asked for it does not go on.
   if (r.code == tools::ToolError::breach) return violate("mcp: " + r.message);
@@ -278,6 +283,15 @@ void Session::on_llm_chat(const Message& m) {
                     {"cost", r.result.value("cost", Json())}}
              : Json());
   if (req_.trace) req_.trace->model_call(sent, r, t0, t1);
+  if (req_.on_event) {
+    std::string model = services::model_name(m.params);
+    if (model.size() > 200) model = model.substr(0, 200) + "...";
+    emit({{"type", "model_call"},
+          {"model", std::move(model)},
+          {"outcome", r.ok ? std::string("ok") : std::string(tools::to_string(r.code))},
+          {"usage", r.ok ? r.result.value("usage", Json()) : Json()},
+          {"ms", ms_between(t0, t1)}});
+  }
   respond(m, payload);
 }
 
@@ -435,10 +449,17 @@ void Session::on_human(const Message& m, bool already_journaled) {
   std::string error;
   if (!already_journaled && !req_.exchanges->record_pending(m, error))
     return stop_with_error("journal: " + error);
+  if (req_.on_event) emit({{"type", "human_request"}, {"kind", kind}, {"request", p}});
   o_.suspended = true;
   o_.pending = m.method;
   close_channel();
   kill_child();
+}
+
+// Masked like every other output: nothing a secret could hide in reaches a watcher.
+void Session::emit(Json event) {
+  if (req_.redactor) req_.redactor->redact_in_place(event);
+  req_.on_event(event);
 }
 
 void Session::on_seccomp_report(const Json& p) {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <asio/buffer.hpp>
+#include <asio/post.hpp>
 #include <cerrno>
 #include <cstring>
 
@@ -58,8 +59,44 @@ Session::Session(asio::io_context& io, UniqueFd channel, UniqueFd pidfd, const R
           ::fcntl(channel_.native_handle(), F_GETFL) | O_NONBLOCK);
 }
 
+// kill_ is called under the lock: disarm waits for it, so once the session disarmed, nothing
+// is posted to its loop any more (kill_ only posts, it never calls back in here).
+void RunStop::stop() {
+  const std::lock_guard<std::mutex> lock(m_);
+  stopped_ = true;
+  if (kill_) kill_();
+}
+
+bool RunStop::stopped() const {
+  const std::lock_guard<std::mutex> lock(m_);
+  return stopped_;
+}
+
+void RunStop::arm(std::function<void()> kill) {
+  const std::lock_guard<std::mutex> lock(m_);
+  kill_ = std::move(kill);
+  if (stopped_) kill_();
+}
+
+void RunStop::disarm() {
+  const std::lock_guard<std::mutex> lock(m_);
+  kill_ = nullptr;
+}
+
+Session::~Session() {
+  if (req_.stop) req_.stop->disarm();
+}
+
 void Session::start(const ReadyChild* ready) {
   started_ = Clock::now();
+  // A stop from another thread is posted onto this session's loop: the session's state is
+  // touched by its own thread only. Disarmed before the loop and the session go.
+  if (req_.stop)
+    req_.stop->arm([this, ex = timer_.get_executor()] {
+      asio::post(ex, [this] {
+        if (!exited_ || channel_open_) stop_with_error("run cancelled");
+      });
+    });
   timer_.expires_after(std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double>(req_.limits.timeout_seconds)));
   timer_.async_wait([this](const std::error_code& ec) {
@@ -337,6 +374,7 @@ void Session::close_channel() {
 void Session::maybe_stop() {
   if (!exited_ || channel_open_) return;
   std::error_code ignored;
+  if (req_.stop) req_.stop->disarm();
   timer_.cancel();
   kill_on_interrupt_.release();
   pidfd_.close(ignored);

@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 
 #include "broker/audit_log.h"
@@ -22,6 +23,29 @@
 namespace tactus::broker {
 
 class RunTrace;
+
+// Stops one run from another thread (tactus serve's cancel): the session ends it as an error,
+// "run cancelled", its jail killed, its end journaled like any failure. A host tool or model
+// call in progress ends first (within its deadline); no later request is answered.
+class RunStop {
+ public:
+  void stop();  // any thread, any time (before the run starts too)
+  bool stopped() const;
+  // The session's half: how to stop it while it is served; cleared when it ends.
+  void arm(std::function<void()> kill);
+  void disarm();
+
+ private:
+  mutable std::mutex m_;
+  std::function<void()> kill_;
+  bool stopped_ = false;
+};
+
+// What a run did, as it did it, for a watcher (tactus serve's event stream and metrics):
+// {"type": "tool_call", "tool", "outcome", "ms"}, {"type": "model_call", "model", "outcome",
+// "usage"}, {"type": "human_request", "kind", "request"}, {"type": "agent_chunk", "text"}.
+// Masked like all output. Called on the run's thread.
+using RunEventHook = std::function<void(const protocol::Json& event)>;
 
 struct RunRequest {
   std::string run_id;
@@ -68,6 +92,8 @@ struct RunRequest {
   // procedure's directory, then to invocation_dir (the directory tactus was started in).
   std::string project_dir;
   std::string invocation_dir;
+  std::shared_ptr<RunStop> stop;  // may be null
+  RunEventHook on_event;          // may be empty
 };
 
 // Where the procedure's printed lines go. serve_child masks every secret value in what it

@@ -32,6 +32,9 @@ class Session {
 
   Session(asio::io_context& io, UniqueFd channel, UniqueFd pidfd, const RunRequest& req,
           const tools::ToolRegistry& tools, OutputSink& out);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
   void start(const ReadyChild* ready);
   RunResult finish(RunResult r);
 
@@ -95,6 +98,7 @@ class Session {
   void on_human(const Message& m, bool already_journaled);
   void on_seccomp_report(const protocol::Json& p);
   bool journals_state() const { return req_.exchanges && req_.exchanges->journals_state(); }
+  void emit(protocol::Json event);
 
   const RunRequest& req_;
   const tools::ToolRegistry& tools_;

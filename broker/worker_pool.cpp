@@ -86,6 +86,30 @@ WorkerPool::~WorkerPool() {
   for (auto& w : idle_) retire(w);
 }
 
+std::size_t WorkerPool::idle() const {
+  const std::lock_guard<std::mutex> lock(m_);
+  return idle_.size();
+}
+
+std::size_t WorkerPool::retired_stale() const {
+  const std::lock_guard<std::mutex> lock(m_);
+  return retired_stale_;
+}
+
+bool WorkerPool::wait_for_room(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(m_);
+  room_.wait_for(lock, timeout, [this] { return stopped_ || idle_.size() < size_; });
+  return !stopped_;
+}
+
+void WorkerPool::stop() {
+  {
+    const std::lock_guard<std::mutex> lock(m_);
+    stopped_ = true;
+  }
+  room_.notify_all();
+}
+
 void WorkerPool::retire(Worker& w) {
   if (!w.pidfd) return;
   ::syscall(SYS_pidfd_send_signal, w.pidfd.get(), SIGKILL, nullptr, 0);
@@ -118,30 +142,45 @@ bool WorkerPool::spawn_worker(std::string& error) {
     retire(w);
     return false;
   }
+  const std::lock_guard<std::mutex> lock(m_);
   idle_.push_back(std::move(w));
   return true;
 }
 
 bool WorkerPool::fill(std::string& error) {
-  while (idle_.size() < size_)
+  for (;;) {
+    {
+      const std::lock_guard<std::mutex> lock(m_);
+      if (idle_.size() >= size_ || stopped_) return true;
+    }
     if (!spawn_worker(error)) return false;
-  return true;
+  }
 }
 
 RunResult WorkerPool::run(const RunRequest& request, const tools::ToolRegistry& tools,
                           OutputSink& out) {
   const auto t0 = Clock::now();
-  // Idle too long: replaced rather than trusted with a job (design: idle workers have a
-  // maximum age).
-  while (!idle_.empty() && t0 - idle_.front().born > max_idle_) {
-    retire(idle_.front());
-    idle_.pop_front();
-    ++retired_stale_;
-  }
-  if (idle_.empty() || !same_profile(make_spawn_request(request), profile_))
+  if (!same_profile(make_spawn_request(request), profile_))
     return run_procedure(spawner_, request, tools, out);
-  Worker w = std::move(idle_.front());
-  idle_.pop_front();
+  Worker w;
+  std::deque<Worker> stale;
+  {
+    const std::lock_guard<std::mutex> lock(m_);
+    // Idle too long: replaced rather than trusted with a job (design: idle workers have a
+    // maximum age). Retired outside the lock.
+    while (!idle_.empty() && t0 - idle_.front().born > max_idle_) {
+      stale.push_back(std::move(idle_.front()));
+      idle_.pop_front();
+      ++retired_stale_;
+    }
+    if (!idle_.empty()) {
+      w = std::move(idle_.front());
+      idle_.pop_front();
+    }
+  }
+  room_.notify_all();
+  for (auto& s : stale) retire(s);
+  if (!w.pidfd) return run_procedure(spawner_, request, tools, out);
   const double take_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   RunResult r =
       serve_child(std::move(w.channel), std::move(w.pidfd), request, tools, out, &w.ready);

@@ -361,6 +361,39 @@ ParseResult parse_cli(int argc, const char* const* argv) {
     if (o.run_id.empty()) r.error = "usage: tactus runs fail RUN_ID [--reason TEXT]";
     return r;
   }
+  if (cmd == "serve") {
+    o.command = Command::serve;
+    for (int i = 2; i < argc; ++i) {
+      const std::string_view a = argv[i];
+      if (a == "--help" || a == "-h") {
+        o.command = Command::help;
+        o.help_topic = "serve";
+        return r;
+      }
+      std::string* target = a == "--listen" || a.rfind("--listen=", 0) == 0     ? &o.listen
+                            : a == "--project" || a.rfind("--project=", 0) == 0 ? &o.project
+                                                                                : nullptr;
+      if (!target) {
+        r.error = "unexpected argument '" + std::string(a) +
+                  "' (usage: tactus serve [--listen HOST:PORT] [--project DIR])";
+        return r;
+      }
+      const auto eq = a.find('=');
+      if (eq != std::string_view::npos) {
+        *target = std::string(a.substr(eq + 1));
+      } else if (i + 1 < argc) {
+        *target = argv[++i];
+      } else {
+        r.error = "option '" + std::string(a) + "' needs a value";
+        return r;
+      }
+      if (target->empty()) {
+        r.error = "option '" + std::string(a.substr(0, eq)) + "' needs a value";
+        return r;
+      }
+    }
+    return r;
+  }
   if (cmd == "runs") {
     o.command = Command::runs;
     for (int i = 2; i < argc; ++i) {
@@ -382,10 +415,11 @@ ParseResult parse_cli(int argc, const char* const* argv) {
       }
     }
     const std::string& st = o.status_filter;
-    if (!st.empty() && st != "running" && st != "suspended" && st != "interrupted" &&
-        st != "budget" && st != "completed" && st != "failed")
-      r.error = "option '--status': '" + st +
-                "' is not one of running, suspended, interrupted, budget, completed, failed";
+    if (!st.empty() && st != "queued" && st != "running" && st != "suspended" &&
+        st != "interrupted" && st != "budget" && st != "completed" && st != "failed")
+      r.error =
+          "option '--status': '" + st +
+          "' is not one of queued, running, suspended, interrupted, budget, completed, failed";
     return r;
   }
   if (cmd == "sandbox") {
@@ -442,15 +476,36 @@ ParseResult parse_cli(int argc, const char* const* argv) {
     return r;
   }
   // A typo'd command is named with the nearest one (tactus rn -> run).
-  const std::vector<std::string> commands = {"run",    "validate", "test", "eval",
-                                             "resume", "answer",   "runs", "sandbox",
-                                             "config", "version",  "help"};
+  const std::vector<std::string> commands = {"run",     "validate", "test",    "eval",
+                                             "resume",  "answer",   "runs",    "serve",
+                                             "sandbox", "config",   "version", "help"};
   r.error = "unknown command '" + std::string(cmd) + "'" +
             sidecars::suggestion(std::string(cmd), commands) + " (see 'tactus --help')";
   return r;
 }
 
 std::string help_text(const std::string& topic) {
+  if (topic == "serve")
+    return R"(usage: tactus serve [--listen HOST:PORT] [--project DIR]
+
+Serves runs over HTTP from one long-lived process: a warm pool of jails, many runs at once,
+each recorded in the project's journal before it is acknowledged. Procedures are the project's
+.tac files; their sidecars and .tactus/config.yml decide as for 'tactus run'. A client sends
+input, never code or configuration.
+
+options:
+  --listen HOST:PORT  where to listen (default 127.0.0.1:8750; port 0: any free port). An
+                      address other than loopback needs serve.tokens
+  --project DIR       the project (default: the current directory)
+
+routes: GET /health, GET /metrics, POST /v1/runs, GET /v1/runs, GET /v1/runs/ID[?wait=S],
+GET /v1/runs/ID/events (server-sent events), POST /v1/runs/ID/answers, POST /v1/runs/ID/cancel.
+Settings (serve: in .tactus/config.yml): pool (4), max_concurrent (2 x cores), queue (256),
+tokens (names of declared secrets), drain_timeout (30s), max_body (1m).
+SIGTERM or SIGINT drains: no new run; running runs get drain_timeout, then are interrupted
+(resumable); queued and suspended runs wait for the next start. Exit 0 after a drain, 2 on a
+configuration or listen error. See docs/server.md.
+)";
   if (topic == "resume")
     return R"(usage: tactus resume RUN_ID [--json] [--no-input] [limit flags]
 
@@ -612,6 +667,7 @@ commands:
   resume RUN_ID       replay a run from the journal and go on (see 'tactus resume --help')
   answer RUN_ID       answer a suspended run's Human.* request (see 'tactus answer --help')
   runs                runs known to the project's journal (see 'tactus runs --help')
+  serve               serve runs over HTTP from a warm pool (see 'tactus serve --help')
   sandbox status      what this kernel allows, which backend would run
   config show FILE    the merged configuration of a run, with each value's origin
   version             the version (also --version)

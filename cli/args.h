@@ -23,7 +23,8 @@ enum class Command {
   sandbox_status,
   config_show,
   test,
-  eval
+  eval,
+  serve  // tactus serve [--listen HOST:PORT] [--project DIR]
 };
 
 // Limits given on the command line (the top config layer); unset ones fall through.
@@ -56,6 +57,8 @@ struct CliOptions {
   int workers = 0;             // tactus test --workers N (implies --parallel; 0: the cores)
   std::string mock_config;     // --mock-config FILE: mocked tool results and human answers (JSON)
   int scenario_index = -1;     // internal: the --parallel worker's one scenario, by its index
+  std::string listen;          // tactus serve --listen HOST:PORT ("": 127.0.0.1:8750)
+  std::string project;         // tactus serve --project DIR ("": the current directory)
   std::vector<std::string> argv;  // as given (a --parallel test starts workers with them)
   LimitFlags limits;
 };

@@ -89,42 +89,59 @@ std::unique_ptr<broker::Journal> journal_with_run(const CliOptions& o,
 
 }  // namespace
 
-int answer_command(const CliOptions& o) {
-  std::optional<broker::RunRecord> run;
-  const auto journal = journal_with_run(o, run);
-  if (!journal) return kExitUsage;
-  std::string error;
-  const auto entries = journal->entries(o.run_id, error);
-  if (!entries.empty() && !entries.back().response_json.empty() && run->status == "suspended" &&
-      entries.back().method.rfind("human.", 0) == 0)
-    return usage("run " + o.run_id + " has its answer already; continue it with 'tactus resume " +
-                 o.run_id + "'");
+bool answer_pending(broker::Journal& journal, const broker::RunRecord& run, const std::string& text,
+                    std::int64_t seq, std::string& error, std::string* method) {
+  const std::string& id = run.run_id;
+  const auto entries = journal.entries(id, error);
+  if (!error.empty()) return false;
+  if (!entries.empty() && !entries.back().response_json.empty() && run.status == "suspended" &&
+      entries.back().method.rfind("human.", 0) == 0) {
+    error = "run " + id + " has its answer already; continue it with 'tactus resume " + id + "'";
+    return false;
+  }
   // An unanswered entry that is not human.* is a request that was in flight when its host
   // died: resuming sends it again; it takes no answer from here.
   if (entries.empty() || !entries.back().response_json.empty() ||
-      entries.back().method.rfind("human.", 0) != 0)
-    return usage("run " + o.run_id + " is not waiting for an answer (status " + run->status + ")");
+      entries.back().method.rfind("human.", 0) != 0) {
+    error = "run " + id + " is not waiting for an answer (status " + run.status + ")";
+    return false;
+  }
   const auto& pending = entries.back();
-  const std::string kind = pending.method.rfind("human.", 0) == 0 ? pending.method.substr(6) : "";
+  if (seq != 0 && seq != pending.seq) {
+    error = "run " + id + " is waiting for request " + std::to_string(pending.seq) + ", not " +
+            std::to_string(seq);
+    return false;
+  }
+  const std::string kind = pending.method.substr(6);
   const Json params = Json::parse(pending.request_json, nullptr, false);
-  auto value = tools::parse_answer(kind, params.is_object() ? params : Json::object(),
-                                   o.answer_value, error);
-  if (!value) return usage(error);
+  auto value = tools::parse_answer(kind, params.is_object() ? params : Json::object(), text, error);
+  if (!value) return false;
   // Journaled like every answer: a secret's value sealed, its other forms masked
   // (broker/journal/journal_secrets.h). The secrets are the run's, resolved here as the run will.
   Json answer{{"result", {{"value", *value}}}};
   broker::SecretSeal seal;
   broker::Redactor redactor;
-  if (!broker::procedure_secrets(run->procedure, seal, redactor, error))
-    return usage("run " + o.run_id + ": " + error +
-                 " (the answer is journaled with the run's "
-                 "secrets masked, so they must resolve here too)");
-  if (run->sealed) seal.seal(answer);  // a run begun before schema 3 gives nothing back
+  if (!broker::procedure_secrets(run.procedure, seal, redactor, error)) {
+    error = "run " + id + ": " + error +
+            " (the answer is journaled with the run's secrets masked, so they must resolve here "
+            "too)";
+    return false;
+  }
+  if (run.sealed) seal.seal(answer);  // a run begun before schema 3 gives nothing back
   redactor.redact_in_place(answer);
-  const std::string response = protocol::dump_json(answer);
-  if (!journal->answer(o.run_id, pending.seq, response, error)) return usage(error);
+  if (!journal.answer(id, pending.seq, protocol::dump_json(answer), error)) return false;
+  if (method) *method = pending.method;
+  return true;
+}
+
+int answer_command(const CliOptions& o) {
+  std::optional<broker::RunRecord> run;
+  const auto journal = journal_with_run(o, run);
+  if (!journal) return kExitUsage;
+  std::string error, method;
+  if (!answer_pending(*journal, *run, o.answer_value, 0, error, &method)) return usage(error);
   if (!o.answer_resume)
-    write_err("tactus: answered " + pending.method + " of run " + o.run_id +
+    write_err("tactus: answered " + method + " of run " + o.run_id +
               "; continue it with 'tactus resume " + o.run_id + "'\n");
   return 0;
 }

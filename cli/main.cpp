@@ -12,6 +12,7 @@
 #include "cli/durable_commands.h"
 #include "cli/run_command.h"
 #include "cli/sandbox_status.h"
+#include "cli/serve/serve_command.h"
 #include "cli/test_command.h"
 #include "runtime/spawner/spawner.h"
 #include "tools/interrupt.h"
@@ -51,6 +52,7 @@ int main(int argc, char** argv) {
     case cli::Command::sandbox_status:
     case cli::Command::test:
     case cli::Command::eval:
+    case cli::Command::serve:
       break;
   }
   // A --parallel worker (tactus test --scenario-index) ends with the tactus that started it.
@@ -63,6 +65,8 @@ int main(int argc, char** argv) {
   // First real step: fork the spawner, before any thread exists and before any configuration
   // (and so any secret) is read. Everything a jail is forked from stays free of secrets.
   spawner::SpawnerClient spawner = spawner::SpawnerClient::fork_spawner(cli::requested_backend(o));
+  // tactus serve takes SIGTERM and SIGINT on its loop, as a drain (cli/serve/serve_command.h).
+  if (o.command == cli::Command::serve) return cli::serve_command(o, spawner);
   // After the fork: the spawner (and the jails it forks) keep the default dispositions. From
   // here SIGINT, SIGTERM and SIGHUP end the run as interrupted, its jails killed and reaped.
   tools::install_interrupt_handlers();

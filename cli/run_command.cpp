@@ -30,6 +30,7 @@
 #include "broker/sha256.h"
 #include "broker/worker_pool.h"
 #include "cli/durable_commands.h"
+#include "cli/durable_run.h"
 #include "cli/run_inputs.h"
 #include "cli/token_printer.h"
 #include "runtime/jail/kernel_probes.h"
@@ -297,7 +298,8 @@ bool prepare_run(const CliOptions& o, PreparedRun& p, std::string& error) {
 }
 
 broker::RunResult execute_run(PreparedRun& p, const CliOptions& o, spawner::SpawnerClient& spawner,
-                              broker::OutputSink& out, bool show_tokens) {
+                              broker::OutputSink& out, bool show_tokens,
+                              broker::WorkerPool* shared_pool) {
   const broker::RunRequest& req = p.req;
   broker::SpawnerCommandLauncher launcher(spawner);
   tools::ToolContext tool_ctx = broker::tool_context(p, launcher);
@@ -310,6 +312,15 @@ broker::RunResult execute_run(PreparedRun& p, const CliOptions& o, spawner::Spaw
     auto printer = std::make_shared<cli::TokenPrinter>(2, p.redactor);
     tool_ctx.llm.on_token = [printer](std::string_view text) { printer->token(text); };
     tool_ctx.llm.on_reply_end = [printer] { printer->end(); };
+  } else if (req.on_event && !cli::multiline_secret(p.secrets)) {
+    // A watcher (tactus serve's event stream) gets the reply line by line, masked the same way.
+    auto lines = std::make_shared<cli::TokenPrinter>(
+        [hook = req.on_event](std::string text) {
+          hook(Json{{"type", "agent_chunk"}, {"text", std::move(text)}});
+        },
+        p.redactor);
+    tool_ctx.llm.on_token = [lines](std::string_view text) { lines->token(text); };
+    tool_ctx.llm.on_reply_end = [lines] { lines->end(); };
   }
   tool_ctx.deadline = std::chrono::steady_clock::now() +
                       std::chrono::duration_cast<std::chrono::steady_clock::duration>(
@@ -318,7 +329,9 @@ broker::RunResult execute_run(PreparedRun& p, const CliOptions& o, spawner::Spaw
   p.trace = broker::make_trace(p);
   p.req.trace = p.trace.get();
   broker::RunResult r;
-  if (p.backend == "pool") {
+  if (shared_pool && p.backend != "none") {
+    r = shared_pool->run(req, tools, out);  // a fresh jail when its profile differs
+  } else if (p.backend == "pool") {
     broker::WorkerPool pool(spawner, req, 1, std::chrono::seconds(60));
     std::string pool_error;
     if (!pool.fill(pool_error)) {
@@ -339,228 +352,24 @@ broker::RunResult execute_run(PreparedRun& p, const CliOptions& o, spawner::Spaw
   return r;
 }
 
-namespace {
-
-// The bytes file.write wrote in the journaled entries of a run: each answered write's "bytes".
-std::uint64_t written_by_file_tools(const std::vector<broker::JournalEntry>& entries) {
-  std::uint64_t sum = 0;
-  for (const auto& e : entries) {
-    if (e.method != "host.call" || e.response_json.empty()) continue;
-    const Json q = Json::parse(e.request_json, nullptr, false);
-    if (!q.is_object() || q.value("name", Json()) != "file.write") continue;
-    const Json a = Json::parse(e.response_json, nullptr, false);
-    if (!a.is_object() || !a.contains("result") || !a["result"].is_object()) continue;
-    const Json bytes = a["result"].value("bytes", Json());
-    if (bytes.is_number_unsigned()) sum += bytes.get<std::uint64_t>();
-  }
-  return sum;
-}
-
-}  // namespace
-
-int run_command(const CliOptions& options, spawner::SpawnerClient& spawner) {
-  CliOptions o = options;
-  PreparedRun p;
-  broker::RunRequest& req = p.req;
-  req.run_id = o.run_id.empty() ? broker::random_hex(8) : o.run_id;
-  const bool resuming = o.command == Command::resume;
-  // A mocked run answers its agents itself: there is nothing worth journaling or resuming.
-  bool durable = o.command != Command::validate && !o.mock;
-
-  std::string error;
-  // A resume finds its run in the project's journal: the procedure and input come from there.
-  std::unique_ptr<broker::Journal> journal;
-  std::optional<broker::RunRecord> record;
-  if (resuming) {
-    std::string path;
-    journal = existing_project_journal(path, error);
-    if (!journal)
-      return usage_failure(o, req.run_id,
-                           error.empty() ? no_journal_message(req.run_id, path) : error);
-    record = journal->find_run(req.run_id, error);
-    if (!record)
-      return usage_failure(
-          o, req.run_id,
-          error.empty() ? "no run '" + req.run_id + "' in " + journal->path() : error);
-    if (record->status == "completed" || record->status == "failed")
-      return usage_failure(
-          o, req.run_id,
-          "run " + req.run_id + " has " + record->status + "; there is nothing to resume");
-    o.file = record->procedure;
-  }
-
-  if (!prepare_run(o, p, error)) return usage_failure(o, req.run_id, error);
-  const sidecars::Config& config = p.config;
-  if (!config.journal_enabled.value) {
-    if (resuming)
-      return usage_failure(o, req.run_id,
-                           "journal.enabled is false (" + config.journal_enabled.origin.text() +
-                               "): this run cannot be resumed");
-    durable = false;
-  }
-  if (o.command == Command::validate) req.mode = "validate";
-  if (o.mock) req.options = runner_options(o, p, Json::object());
-  if (o.quick) req.options = Json{{"quick", true}};
-  if (resuming) {
-    req.input = Json::parse(record->input_json, nullptr, false);
-    if (req.input.is_discarded()) req.input = Json::object();
-    if (record->sealed) p.seal.unseal(req.input);  // the input as the first run had it
-  }
-
-  // Durable: the run is journaled (docs/durability.md). A new run is recorded; a resumed one
-  // must find its source and configuration unchanged.
-  // A new run's journal, opened (and the run recorded and claimed) when the run first needs it.
-  std::unique_ptr<broker::Journal> lazy_journal;
-  std::string lazy_error;
-  std::optional<broker::ExchangeJournal> exchanges;
-  if (durable) {
-    std::vector<broker::JournalEntry> replay;
-    if (resuming) {
-      if (record->source_hash != broker::sha256_hex(req.source))
-        return usage_failure(o, req.run_id,
-                             "run " + req.run_id + ": " + o.file +
-                                 " changed since the run started; a resume must replay the same "
-                                 "source (start a new run instead)");
-      const broker::ConfigIdentity identity = broker::config_identity(config, p.redactor.get());
-      const bool same = record->config_scheme >= broker::kConfigScheme
-                            ? record->config_hash == identity.hash
-                            : broker::matches_scheme1(config, record->config_hash);
-      if (!same) {
-        const std::string what = broker::describe_config_change(record->config_text, identity.text);
-        return usage_failure(
-            o, req.run_id,
-            "run " + req.run_id +
-                ": its configuration (sidecar or config layers) changed since the run started" +
-                (record->config_scheme >= broker::kConfigScheme && !what.empty() ? ": " + what
-                                                                                 : "") +
-                "; restore it, or start a new run");
-      }
-      if (!journal->claim(req.run_id, error)) return usage_failure(o, req.run_id, error);
-      // A run begun under scheme 1 is moved to this one, once, now that it matched.
-      if (record->config_scheme < broker::kConfigScheme &&
-          !journal->set_config_hash(req.run_id, identity.hash, broker::kConfigScheme, identity.text,
-                                    error))
-        return usage_failure(o, req.run_id, error);
-      replay = journal->entries(req.run_id, error);
-      if (!error.empty()) return usage_failure(o, req.run_id, error);
-      p.disk_used = written_by_file_tools(replay);
-      p.usage->add_entries(replay);  // the budget counts what the run used before
-      // A resume that keeps killing its host at one point (a crash the replay reproduces)
-      // would trap the run: the third attempt there fails it, with the reason.
-      int deaths = 0;
-      // The status as the claim found it: a run that just ended is not a death.
-      const auto claimed = journal->find_run(req.run_id, error);
-      if (!claimed) return usage_failure(o, req.run_id, error);
-      if (claimed->status == "completed" || claimed->status == "failed")
-        return usage_failure(
-            o, req.run_id,
-            "run " + req.run_id + " has " + claimed->status + "; there is nothing to resume");
-      if (!journal->note_resume(req.run_id, static_cast<std::int64_t>(replay.size()),
-                                claimed->status == "running", deaths, error))
-        return usage_failure(o, req.run_id, error);
-      if (deaths >= 2) {
-        // The entry they died at: the one in flight, or the first one not journaled.
-        const bool in_flight = !replay.empty() && replay.back().response_json.empty();
-        const std::string reason =
-            "its last " + std::to_string(deaths) + " resumes died at entry " +
-            std::to_string(replay.size() + (in_flight ? 0 : 1)) +
-            " without journaling it (the host process was killed or crashed there); marked "
-            "failed (start a new run)";
-        std::string ignored;
-        journal->finish_run(req.run_id, "failed", "", reason, ignored);
-        journal->release(req.run_id);
-        return usage_failure(o, req.run_id, "run " + req.run_id + ": " + reason);
-      }
-      if (!journal->set_status(req.run_id, "running", error))
-        return usage_failure(o, req.run_id, error);
-      exchanges.emplace(journal.get(), req.run_id, std::move(replay), p.redactor.get(),
-                        record->state_journaled);
-    } else {
-      // The record (hashes and input included) is made only when a journal is needed: most
-      // runs without an outside effect never pay for it.
-      exchanges.emplace(
-          [&lazy_journal, &lazy_error, &req, &config, &o, &p](std::string& e) -> broker::Journal* {
-            broker::RunRecord r;
-            std::error_code ec;
-            r.run_id = req.run_id;
-            r.procedure = std::filesystem::absolute(o.file, ec).lexically_normal().string();
-            r.source_hash = broker::sha256_hex(req.source);
-            const broker::ConfigIdentity identity =
-                broker::config_identity(config, p.redactor.get());
-            r.config_hash = identity.hash;
-            r.config_text = identity.text;
-            // Sealed and masked like every entry: no secret in clear on disk.
-            Json input = req.input;
-            p.seal.seal(input);
-            p.redactor->redact_in_place(input);
-            r.input_json = protocol::dump_json(input);
-            r.status = "running";
-            lazy_journal = broker::Journal::open(broker::journal_path(config), e);
-            if (lazy_journal &&
-                (!lazy_journal->create_run(r, e) || !lazy_journal->claim(r.run_id, e)))
-              lazy_journal.reset();
-            if (!lazy_journal) lazy_error = e;
-            return lazy_journal.get();
-          },
-          req.run_id, p.redactor.get());
-    }
-    exchanges->limit_bytes(config.journal_max_bytes.value,
-                           "journal.max_bytes (" +
-                               sidecars::format_size(config.journal_max_bytes.value) + ", " +
-                               config.journal_max_bytes.origin.text() + ")");
-    // A run begun before schema 3 journaled no placeholders: none of its text is unsealed.
-    if (!resuming || record->sealed) exchanges->seal_secrets(&p.seal);
-    req.exchanges = &*exchanges;
-    if (!o.no_input) req.ask_human = tools::ask_at_terminal;
-    if (!o.json && ::isatty(2))
-      write_all(2, "tactus: run " + req.run_id + (resuming ? " (resumed)" : "") + "\n");
-  } else if (o.command != Command::validate && !o.no_input) {
-    req.ask_human =
-        tools::ask_at_terminal;  // a run without a journal can still ask at the terminal
-  }
-
+int run_command(const CliOptions& o, spawner::SpawnerClient& spawner) {
   FdSink fd_sink(o.json ? 2 : 1, o.raw_output);
-  broker::RunResult r = execute_run(p, o, spawner, fd_sink, true);
-  // A signal while the jail was being set up (the spawn cut short): interrupted, not failed.
-  if (tools::interrupted() && r.status == broker::RunStatus::setup)
-    broker::mark_interrupted(r, tools::interrupted());
-  // A journal that could not be had refuses the run: the outside effect that needed it did not
-  // run (docs/durability.md).
-  if (!lazy_error.empty()) return usage_failure(o, req.run_id, lazy_error);
-  broker::Journal* jl = journal ? journal.get() : lazy_journal.get();
-  if (jl && durable) {
-    // The answers still deferred (docs/durability.md) are committed before the run's end is.
-    std::string ferror;
-    if (exchanges && !exchanges->flush_if_open(ferror))
-      write_all(2, "tactus: warning: " + ferror + "\n");
-    // Suspended: resumable later. Any other end is final; a host that dies before this line
-    // leaves the run "running" with a stale lease, and `tactus resume` picks it up.
-    std::string jerror;
-    bool ok = true;
-    if (r.status == broker::RunStatus::suspended)
-      ok = jl->set_status(req.run_id, "suspended", jerror);
-    else if (r.status == broker::RunStatus::interrupted)  // resumable: not a death, not an end
-      ok = jl->set_status(req.run_id, "interrupted", jerror);
-    else if (r.status == broker::RunStatus::budget)  // resumable under a raised budget
-      ok = jl->set_status(req.run_id, "budget", jerror);
-    else if (r.status == broker::RunStatus::ok)
-      ok = jl->finish_run(req.run_id, "completed", protocol::dump_json(r.result), "", jerror);
-    else
-      ok = jl->finish_run(req.run_id, "failed", "", r.message, jerror);
-    jl->release(req.run_id);
-    if (!ok) write_all(2, "tactus: warning: " + jerror + "\n");
-  }
-  if (r.status == broker::RunStatus::interrupted && jl && durable)
-    r.message += "; resume it with 'tactus resume " + req.run_id + "'";
-  if (r.status == broker::RunStatus::budget && jl && durable)
-    r.message += "; raise the budget and resume it with 'tactus resume " + req.run_id + "'";
+  DurableRun d = run_durable(o, spawner, fd_sink, RunHooks{});
+  broker::RunResult& r = d.result;
+  if (!d.usage_error.empty()) return usage_failure(o, r.run_id, d.usage_error);
+  const bool durable = d.journaled;
+  const std::string& run_id = r.run_id;
+  if (r.status == broker::RunStatus::interrupted && durable)
+    r.message += "; resume it with 'tactus resume " + run_id + "'";
+  if (r.status == broker::RunStatus::budget && durable)
+    r.message += "; raise the budget and resume it with 'tactus resume " + run_id + "'";
   const bool printed = print_outcome(o, r);
   if (o.verbose) print_verbose(o, r);
   // The trace is sent last, after the run's end is journaled and shown: a collector that is
   // slow holds nothing up but this process's exit, and one that fails is the operator's
   // concern, never the run's failure.
-  if (p.trace)
-    if (const std::string warning = p.trace->finish(broker::to_string(r.status)); !warning.empty())
+  if (d.trace)
+    if (const std::string warning = d.trace->finish(broker::to_string(r.status)); !warning.empty())
       write_all(2, "tactus: warning: " + warning + "\n");
   if (!printed && r.status == broker::RunStatus::ok) return 1;
   if (r.status == broker::RunStatus::interrupted) return 128 + r.signal;

@@ -11,6 +11,7 @@
 #include "broker/run_session.h"
 #include "broker/run_setup.h"
 #include "broker/secrets.h"
+#include "broker/worker_pool.h"
 #include "cli/args.h"
 #include "runtime/spawner/spawner.h"
 #include "sidecars/config.h"
@@ -52,9 +53,11 @@ protocol::Json runner_options(const CliOptions& options, const PreparedRun& run,
                               protocol::Json extra);
 
 // Serves a prepared run with the tools its configuration allows; printed lines reach out
-// masked, and the result is masked. show_tokens: stream a model's reply on a terminal.
+// masked, and the result is masked. show_tokens: stream a model's reply on a terminal. pool:
+// warm jails to take one from (tactus serve); null: a jail of its own (backend pool: a pool of
+// one).
 broker::RunResult execute_run(PreparedRun& run, const CliOptions& options,
                               spawner::SpawnerClient& spawner, broker::OutputSink& out,
-                              bool show_tokens);
+                              bool show_tokens, broker::WorkerPool* pool = nullptr);
 
 }  // namespace tactus::cli

@@ -24,6 +24,7 @@ void TokenPrinter::end() {
 }
 
 void TokenPrinter::write_masked(std::string_view text) {
+  if (sink_) return sink_(redactor_ ? redactor_->redact(text) : std::string(text));
   // Shown on a terminal only (cli/run_command.cpp): a model's text is made inert there too.
   const std::string out =
       tools::inert_text(redactor_ ? redactor_->redact(text) : std::string(text));

@@ -8,6 +8,7 @@
 // also bounds what is held back: a reply appears line by line rather than token by token.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -21,6 +22,10 @@ class TokenPrinter {
  public:
   TokenPrinter(int fd, std::shared_ptr<const broker::Redactor> redactor)
       : fd_(fd), redactor_(std::move(redactor)) {}
+  // Hands each masked piece to sink instead of writing it (tactus serve's agent_chunk events).
+  TokenPrinter(std::function<void(std::string)> sink,
+               std::shared_ptr<const broker::Redactor> redactor)
+      : sink_(std::move(sink)), redactor_(std::move(redactor)) {}
   // Writes every line text completes, masked; keeps the rest.
   void token(std::string_view text);
   // The reply is over: writes what is held back, masked, and ends the line.
@@ -29,7 +34,8 @@ class TokenPrinter {
  private:
   void write_masked(std::string_view text);
 
-  int fd_;
+  int fd_ = -1;
+  std::function<void(std::string)> sink_;
   std::shared_ptr<const broker::Redactor> redactor_;
   std::string pending_;
 };

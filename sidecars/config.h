@@ -57,6 +57,18 @@ struct PriceDecl {
   Origin origin;
 };
 
+// serve: {pool, max_concurrent, queue, tokens, drain_timeout, max_body}.
+struct ServeSettings {
+  Setting<std::uint64_t> pool{4};            // warm jails kept ready
+  Setting<std::uint64_t> max_concurrent{0};  // runs served at once; 0: twice the cores
+  Setting<std::uint64_t> queue{256};         // accepted runs waiting; beyond it, 429
+  // Bearer tokens by the names of declared secrets (secrets:); none: no token is asked for,
+  // and the server binds loopback only.
+  Setting<std::vector<std::string>> tokens;
+  Setting<double> drain_timeout{30};            // SIGTERM: how long running runs may finish
+  Setting<std::uint64_t> max_body{1ull << 20};  // the largest request body
+};
+
 struct Provider {
   std::string api_key;   // a secret's name
   std::string base_url;  // empty: the provider's own
@@ -160,6 +172,10 @@ struct Config {
   // What one run may put in the journal (params, state and answers, summed): untrusted code
   // cannot fill the host's disk through it.
   Setting<std::uint64_t> journal_max_bytes{256ull << 20};
+  // serve: tactus serve's own settings (docs/server.md), read from ~/.tactus/config.yml and the
+  // project's .tactus/config.yml. Not part of a run's identity (config_identity): a server
+  // retuned between a run and its resume does not change what the run is.
+  ServeSettings serve;
 };
 
 // Where the layers are looked for. home empty: no user layer.

@@ -405,6 +405,8 @@ bool check_config(const Config& c, std::string& error) {
   for (const auto& [name, m] : c.mcp_servers)
     for (const auto& s : m.secrets)
       if (!c.secrets.count(s)) return undeclared(s, m.origin, "mcp_servers." + name + ".secrets");
+  for (const auto& s : c.serve.tokens.value)
+    if (!c.secrets.count(s)) return undeclared(s, c.serve.tokens.origin, "serve.tokens");
   if (c.audit_max_line.value > c.audit_max_bytes.value) {
     error = c.audit_max_line.origin.text() +
             ": audit.max_line: " + format_size(c.audit_max_line.value) +

@@ -138,7 +138,8 @@ TEST_CASE("config: errors name file:line:column and the key", "[config]") {
        "network_filter"},
       {"sandbx: {}\n",
        "/p/proc.tac.yml:1:1: sandbx: unknown key (did you mean 'sandbox'?); known here: sandbox, "
-       "tools, secrets, providers, mcp_servers, audit, journal, budget, telemetry, default_model, "
+       "tools, secrets, providers, mcp_servers, audit, journal, budget, telemetry, serve, "
+       "default_model, "
        "default_provider, default_toolsets, toolsets"},
       {"mcp_servers:\n  fs: {command: [npx, -y, \"@modelcontextprotocol/server-filesystem\"]}\n",
        "/p/proc.tac.yml:2:17: mcp_servers.fs.command: 'npx' would download and run packages at "

@@ -34,7 +34,7 @@ class LayerReader {
     return each(
         root, "",
         {"sandbox", "tools", "secrets", "providers", "mcp_servers", "audit", "journal", "budget",
-         "telemetry", "default_model", "default_provider", "default_toolsets", "toolsets"},
+         "telemetry", "serve", "default_model", "default_provider", "default_toolsets", "toolsets"},
         [&](const std::string& k, const YAML::Node& v) {
           if (is_dialect_key(k)) return dialect_key(k, v);
           if (k == "sandbox") return sandbox(v);
@@ -45,6 +45,7 @@ class LayerReader {
           if (k == "providers") return providers(v);
           if (k == "mcp_servers") return mcp_servers(v);
           if (k == "audit") return audit(v);
+          if (k == "serve") return serve(v);
           return journal(v);
         },
         &LayerReader::is_dialect_key);
@@ -194,6 +195,8 @@ class LayerReader {
   bool mcp_command(const YAML::Node& x, const std::string& key, McpServer& server, bool& has);
   bool journal(const YAML::Node& n);
   bool audit(const YAML::Node& n);
+  // sidecars/serve_keys.cpp
+  bool serve(const YAML::Node& n);
   // sidecars/usage_keys.cpp
   bool providers(const YAML::Node& n);
   bool prices(const YAML::Node& n, const std::string& key, Provider& provider);

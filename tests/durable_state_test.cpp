@@ -228,6 +228,6 @@ return { answer = state.answer, c = c, inside = state.inside }
   REQUIRE(r.exit_code == 0);
   CHECK(Json::parse(r.out)["result"] == Json{{"answer", true}, {"c", 5}, {"inside", 1}});
   for (const auto& e : project_journal_entries(tac.dir(), "old1")) CHECK(e.method != "state");
-  CHECK(sql(db, "PRAGMA user_version") == "5");
+  CHECK(sql(db, "PRAGMA user_version") == "6");
   CHECK(sql(db, "SELECT config_scheme FROM runs") == "2");  // moved to scheme 2 by its resume
 }

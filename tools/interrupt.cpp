@@ -11,9 +11,10 @@
 namespace tactus::tools {
 namespace {
 
-// One slot per live child; a run has its jail and at most one command jail at a time, so a
-// few slots suffice. Lock-free so that the handler may read them.
-constexpr int kSlots = 64;
+// One slot per live child; a run has its jail and at most one command jail at a time, and
+// tactus serve has at most serve.max_concurrent (at most 256) runs at once. Lock-free so that the
+// handler may read them.
+constexpr int kSlots = 1024;
 // Each holds a pidfd + 1, so that the zero every static starts with means free (no
 // initialiser that another file's static could run before).
 std::atomic<int> g_children[kSlots];
@@ -68,6 +69,12 @@ void install_interrupt_handlers() {
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
 }
 
+void interrupt_now(int sig) {
+  int expected = 0;
+  if (g_signal.compare_exchange_strong(expected, sig)) g_first_ms.store(now_ms());
+  kill_children();
+}
+
 int interrupted() {
   return g_signal.load(std::memory_order_relaxed);
 }
@@ -79,7 +86,6 @@ KillOnInterrupt::KillOnInterrupt(int pidfd) {
     if (g_children[i].compare_exchange_strong(empty, pidfd + 1)) slot_ = i;
   }
   // After the signal nothing new is let run: an interrupted process ends what it started.
-  // (64 slots: a run holds its jail and one command's jail at a time.)
   if (interrupted()) kill_pidfd(pidfd);
 }
 

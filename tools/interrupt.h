@@ -15,6 +15,10 @@ namespace tactus::tools {
 // signal, its children killed first; one sooner (Ctrl-C twice) lets the cleanup finish.
 void install_interrupt_handlers();
 
+// What the handler does for sig, done from a thread (tactus serve, at the end of its drain):
+// every registered child is killed and interrupted() says sig from now on.
+void interrupt_now(int sig);
+
 // The first signal that interrupted this process, or 0.
 int interrupted();
 

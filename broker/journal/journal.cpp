@@ -22,11 +22,11 @@ namespace {
 
 constexpr const char* kRunColumns =
     "run_id, procedure, source_hash, config_hash, input_json, status, started_at, updated_at, "
-    "result_json, error, state_journaled, sealed, config_scheme, repeated, config_text";
+    "result_json, error, state_journaled, sealed, config_scheme, repeated, config_text, origin";
 
 bool known_status(const std::string& s) {
-  return s == "running" || s == "suspended" || s == "interrupted" || s == "budget" ||
-         s == "completed" || s == "failed";
+  return s == "queued" || s == "running" || s == "suspended" || s == "interrupted" ||
+         s == "budget" || s == "completed" || s == "failed";
 }
 
 RunRecord read_run(const Query& q) {
@@ -46,6 +46,7 @@ RunRecord read_run(const Query& q) {
   r.config_scheme = static_cast<int>(q.int64(12));
   r.repeated = q.int64(13);
   r.config_text = q.text(14);
+  r.origin = q.text(15);
   return r;
 }
 
@@ -158,7 +159,7 @@ std::unique_ptr<Journal> Journal::open(const std::string& path, std::string& err
       "SELECT " + cols + " FROM runs WHERE status = ?1 ORDER BY started_at DESC, rowid DESC";
   const std::string insert_run =
       "INSERT INTO runs (" + cols +
-      ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0, ?14)";
+      ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0, ?14, ?15)";
   struct Prepared {
     journal_sql::Stmt& stmt;
     const char* sql;
@@ -228,7 +229,7 @@ bool Journal::create_run(const RunRecord& run, std::string& error) {
   }
   if (!known_status(status)) {
     error = "run '" + run.run_id + "': unknown status '" + status +
-            "' (running, suspended, interrupted, completed or failed)";
+            "' (queued, running, suspended, interrupted, budget, completed or failed)";
     return false;
   }
   const double started = run.started_at != 0 ? run.started_at : unix_now();
@@ -247,7 +248,8 @@ bool Journal::create_run(const RunRecord& run, std::string& error) {
       .bind(static_cast<std::int64_t>(run.state_journaled ? 1 : 0))
       .bind(static_cast<std::int64_t>(run.sealed ? 1 : 0))
       .bind(static_cast<std::int64_t>(run.config_scheme))
-      .bind(run.config_text);
+      .bind(run.config_text)
+      .bind(run.origin);
   const int rc = q.step();
   if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
     error = "run '" + run.run_id + "' already exists";

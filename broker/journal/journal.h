@@ -24,11 +24,13 @@ namespace tactus::broker {
 
 struct RunRecord {
   std::string run_id;
-  std::string procedure;        // absolute path of the .tac file
-  std::string source_hash;      // sha256_hex of the source (broker/sha256.h), by the caller
-  std::string config_hash;      // sha256_hex of the merged configuration, by the caller
-  std::string input_json;       // the run's input
-  std::string status;           // running | suspended | interrupted | completed | failed
+  std::string procedure;    // absolute path of the .tac file
+  std::string source_hash;  // sha256_hex of the source (broker/sha256.h), by the caller
+  std::string config_hash;  // sha256_hex of the merged configuration, by the caller
+  std::string input_json;   // the run's input
+  // queued (accepted by tactus serve, not started) | running | suspended | interrupted | budget
+  // | completed | failed
+  std::string status;
   double started_at = 0;        // unix seconds; create_run fills 0 with now
   double updated_at = 0;        // unix seconds; changed by create_run, set_status, finish_run
   std::string result_json;      // when completed
@@ -43,6 +45,9 @@ struct RunRecord {
   std::int64_t repeated = 0;
   // The settings config_hash covers, "key: value" lines, masked (scheme 2; "" before).
   std::string config_text;
+  // Who accepted it: "" (the command line) or "serve" (tactus serve, which resumes its own
+  // queued, running and interrupted runs when it starts).
+  std::string origin;
 };
 
 struct JournalEntry {

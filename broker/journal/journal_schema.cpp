@@ -138,6 +138,43 @@ ALTER TABLE runs_v5 RENAME TO runs;
 CREATE INDEX runs_by_start ON runs (started_at);
 CREATE INDEX runs_by_status ON runs (status, started_at);
 )sql",
+    // 6: the status "queued" (a run tactus serve accepted and recorded before answering, not
+    // started yet) and who accepted a run (origin: "" the command line, "serve" tactus serve).
+    // The table is rebuilt again, as for 4.
+    R"sql(
+CREATE TABLE runs_v6 (
+  run_id          TEXT NOT NULL PRIMARY KEY,
+  procedure       TEXT NOT NULL,
+  source_hash     TEXT NOT NULL,
+  config_hash     TEXT NOT NULL,
+  input_json      TEXT NOT NULL,
+  status          TEXT NOT NULL CHECK (status IN ('queued', 'running', 'suspended', 'interrupted',
+                                                  'budget', 'completed', 'failed')),
+  started_at      REAL NOT NULL,
+  updated_at      REAL NOT NULL,
+  result_json     TEXT NOT NULL DEFAULT '',
+  error           TEXT NOT NULL DEFAULT '',
+  state_journaled INTEGER NOT NULL DEFAULT 0,
+  resume_seq      INTEGER NOT NULL DEFAULT -1,
+  resume_deaths   INTEGER NOT NULL DEFAULT 0,
+  sealed          INTEGER NOT NULL DEFAULT 0,
+  config_scheme   INTEGER NOT NULL DEFAULT 1,
+  repeated        INTEGER NOT NULL DEFAULT 0,
+  config_text     TEXT NOT NULL DEFAULT '',
+  origin          TEXT NOT NULL DEFAULT ''
+);
+INSERT INTO runs_v6 (rowid, run_id, procedure, source_hash, config_hash, input_json, status,
+                     started_at, updated_at, result_json, error, state_journaled, resume_seq,
+                     resume_deaths, sealed, config_scheme, repeated, config_text)
+  SELECT rowid, run_id, procedure, source_hash, config_hash, input_json, status, started_at,
+         updated_at, result_json, error, state_journaled, resume_seq, resume_deaths, sealed,
+         config_scheme, repeated, config_text
+  FROM runs;
+DROP TABLE runs;
+ALTER TABLE runs_v6 RENAME TO runs;
+CREATE INDEX runs_by_start ON runs (started_at);
+CREATE INDEX runs_by_status ON runs (status, started_at);
+)sql",
 };
 
 bool read_version(sqlite3* db, const std::string& path, int& version, std::string& error) {

@@ -9,7 +9,7 @@ struct sqlite3;
 
 namespace tactus::broker {
 
-inline constexpr int kJournalSchemaVersion = 5;
+inline constexpr int kJournalSchemaVersion = 6;
 
 // Reads the schema version, refusing a journal written by a newer tactus (whose tables this one
 // would misread) without writing anything to it.

@@ -103,7 +103,7 @@ TEST_CASE("journal: a journal from a newer tactus is refused and left alone", "[
   CHECK(Journal::open(path, error) == nullptr);
   CHECK(error == "journal '" + path +
                      "': written by a newer tactus (schema version 99, this tactus knows up to "
-                     "5); upgrade tactus to use it");
+                     "6); upgrade tactus to use it");
   CHECK(read_bytes(path) == before);
 }
 

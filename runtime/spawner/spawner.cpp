@@ -357,6 +357,7 @@ SpawnedChild SpawnerClient::spawn_command(UniqueFd channel, UniqueFd in, UniqueF
 SpawnedChild SpawnerClient::request_child(const SpawnRequest& request, const int* fds, int nfds,
                                           const std::function<void()>& drop_fds) {
   SpawnedChild out;
+  const std::lock_guard<std::mutex> one_at_a_time(*lock_);
   if (!send_with_fds(control_.get(), &request, sizeof(request), fds, nfds)) {
     out.error = std::string("spawner request: ") + std::strerror(errno);
     return out;

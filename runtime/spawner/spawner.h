@@ -7,6 +7,8 @@
 #include <sys/types.h>
 
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
 
 #include "runtime/jail/child_setup.h"
@@ -33,7 +35,8 @@ class SpawnerClient {
                                     jail::ChildMain main = nullptr);
 
   // Asks for a child whose fd 3 is channel (the child end of the run's socketpair; the caller
-  // keeps the other end). Blocks for the fork only.
+  // keeps the other end). Blocks for the fork only. Thread-safe: requests are taken one at a
+  // time.
   SpawnedChild spawn(UniqueFd channel, const SpawnRequest& request);
 
   // A command tool's jail (request.job == Job::command): channel is fd 3 as above; in, out and
@@ -47,7 +50,7 @@ class SpawnerClient {
   // are the broker's children, reaped by the sessions that ran them).
   ~SpawnerClient();
   SpawnerClient(SpawnerClient&& other) noexcept
-      : pid_(other.pid_), control_(std::move(other.control_)) {
+      : pid_(other.pid_), control_(std::move(other.control_)), lock_(std::move(other.lock_)) {
     other.pid_ = -1;
   }
   SpawnerClient& operator=(SpawnerClient&&) = delete;
@@ -59,6 +62,8 @@ class SpawnerClient {
                              const std::function<void()>& drop_fds);
   pid_t pid_;
   UniqueFd control_;
+  // One request and its reply at a time on control_: tactus serve spawns from many threads.
+  std::unique_ptr<std::mutex> lock_ = std::make_unique<std::mutex>();
 };
 
 // The most fds one control message carries.

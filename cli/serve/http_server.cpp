@@ -1,0 +1,522 @@
+#include "cli/serve/http_server.h"
+
+#include <http_parser.h>
+
+#include <array>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+#include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/write.hpp>
+#include <cctype>
+#include <climits>
+#include <deque>
+#include <set>
+
+namespace tactus::cli::serve {
+
+using asio::ip::tcp;
+
+const char* reason_phrase(int status) {
+  switch (status) {
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 413:
+      return "Content Too Large";
+    case 415:
+      return "Unsupported Media Type";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Status";
+  }
+}
+
+std::string HttpRequest::header(const std::string& lower_name) const {
+  const auto it = headers.find(lower_name);
+  return it == headers.end() ? std::string() : it->second;
+}
+
+namespace {
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// application/x-www-form-urlencoded decoding of one query key or value; false on a bad escape.
+bool decode_component(std::string_view in, std::string& out) {
+  out.clear();
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '+') {
+      out.push_back(' ');
+    } else if (in[i] == '%') {
+      if (i + 2 >= in.size()) return false;  // two hex digits must follow
+      const int hi = hex_digit(in[i + 1]), lo = hex_digit(in[i + 2]);
+      if (hi < 0 || lo < 0) return false;
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else {
+      out.push_back(in[i]);
+    }
+  }
+  return true;
+}
+
+bool parse_query(std::string_view q, std::map<std::string, std::string>& out) {
+  while (!q.empty()) {
+    const auto amp = q.find('&');
+    const std::string_view pair = q.substr(0, amp);
+    q = amp == std::string_view::npos ? std::string_view() : q.substr(amp + 1);
+    if (pair.empty()) continue;
+    const auto eq = pair.find('=');
+    std::string k, v;
+    if (!decode_component(pair.substr(0, eq), k)) return false;
+    if (eq != std::string_view::npos && !decode_component(pair.substr(eq + 1), v)) return false;
+    out[k] = v;
+  }
+  return true;
+}
+
+}  // namespace
+
+struct HttpServer::Impl {
+  asio::io_context io{1};
+  tcp::acceptor acceptor{io};
+  Handler handler;
+  HttpLimits limits;
+  bool accepting = true;
+  std::set<std::shared_ptr<struct Connection>> live;
+  std::deque<std::unique_ptr<asio::signal_set>> signals;
+
+  void accept();
+};
+
+// One client connection: parses requests one at a time (a pipelined next request waits in the
+// buffer, the parser paused), answers each, keeps the connection for the next.
+struct Connection : std::enable_shared_from_this<Connection>, Responder {
+  Connection(HttpServer::Impl& server, tcp::socket socket)
+      : server_(server), socket_(std::move(socket)), timer_(server.io) {
+    http_parser_init(&parser_, HTTP_REQUEST);
+    parser_.data = this;
+    std::error_code ec;
+    const auto ep = socket_.remote_endpoint(ec);
+    if (!ec) peer_ = ep.address().to_string() + ":" + std::to_string(ep.port());
+  }
+
+  void start() {
+    arm_idle();
+    read();
+  }
+
+  // --- Responder ---
+  void send(int status, const std::string& body, const std::string& content_type,
+            const std::map<std::string, std::string>& headers) override {
+    if (responded_ || closed_) return;
+    responded_ = true;
+    std::string out = "HTTP/1.1 " + std::to_string(status) + " " + reason_phrase(status) + "\r\n";
+    out += "Content-Type: " + content_type + "\r\n";
+    out += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+    for (const auto& [k, v] : headers) out += k + ": " + v + "\r\n";
+    if (!keep_alive_) out += "Connection: close\r\n";
+    out += "\r\n";
+    out += body;
+    write(std::move(out));
+    after_response();
+  }
+
+  void start_events() override {
+    if (responded_ || closed_) return;
+    responded_ = streaming_ = true;
+    keep_alive_ = false;  // the stream ends with the connection
+    timer_.cancel();      // a stream may be quiet for as long as its run is
+    write(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+        "Connection: close\r\n\r\n");
+  }
+
+  void event(const std::string& text) override {
+    if (streaming_ && !closed_) write(text);
+  }
+
+  void close() override {
+    if (streaming_) closing_after_write_ = true;
+    if (streaming_ && writing_) return;
+    shutdown();
+  }
+
+  bool open() const override { return !closed_; }
+
+  void on_close(std::function<void()> callback) override { on_close_ = std::move(callback); }
+
+  // --- reading and parsing ---
+  void read() {
+    if (closed_ || waiting_) return;
+    socket_.async_read_some(asio::buffer(buf_),
+                            [self = shared_from_this()](const std::error_code& ec, std::size_t n) {
+                              if (ec || n == 0) return self->shutdown();
+                              self->pending_.append(self->buf_.data(), n);
+                              self->parse();
+                            });
+  }
+
+  void parse() {
+    while (!closed_ && !waiting_ && !pending_.empty()) {
+      const std::size_t used =
+          http_parser_execute(&parser_, &kSettings, pending_.data(), pending_.size());
+      const auto err = HTTP_PARSER_ERRNO(&parser_);
+      if (err == HPE_PAUSED) {
+        pending_.erase(0, used);
+        http_parser_pause(&parser_, 0);
+        dispatch();
+        return;
+      }
+      if (err != HPE_OK || parser_.upgrade) return fail(error_status_ ? error_status_ : 400);
+      pending_.erase(0, used);
+    }
+    if (!waiting_) read();
+  }
+
+  void fail(int status) {
+    keep_alive_ = false;
+    responded_ = false;
+    linger_ = true;  // the client may still be sending: read it away before closing
+    const std::string body = std::string("{\"error\":{\"message\":\"") +
+                             (status == 413   ? "the request body is larger than serve.max_body"
+                              : status == 431 ? "the request line and headers are too large"
+                                              : "malformed HTTP request") +
+                             "\"}}";
+    send(status, body, "application/json", {});
+  }
+
+  void dispatch() {
+    waiting_ = true;
+    timer_.cancel();
+    req_.peer = peer_;
+    keep_alive_ = http_should_keep_alive(&parser_) != 0 && server_.accepting;
+    req_.method = http_method_str(static_cast<http_method>(parser_.method));
+    http_parser_url u;
+    http_parser_url_init(&u);
+    if (http_parser_parse_url(url_.data(), url_.size(), 0, &u) != 0 ||
+        !(u.field_set & (1 << UF_PATH)))
+      return fail(400);
+    req_.path = url_.substr(u.field_data[UF_PATH].off, u.field_data[UF_PATH].len);
+    if (u.field_set & (1 << UF_QUERY) &&
+        !parse_query(
+            std::string_view(url_).substr(u.field_data[UF_QUERY].off, u.field_data[UF_QUERY].len),
+            req_.query))
+      return fail(400);
+    responded_ = false;
+    HttpRequest request = std::move(req_);
+    reset_request();
+    server_.handler(request, shared_from_this());
+  }
+
+  void after_response() {
+    if (streaming_) return;
+    if (!keep_alive_) {
+      closing_after_write_ = true;
+      if (!writing_) shutdown();
+      return;
+    }
+    waiting_ = false;
+    arm_idle();
+    // The next pipelined request, if any, on the loop's next turn (not inside the handler).
+    asio::post(server_.io, [self = shared_from_this()] { self->parse(); });
+  }
+
+  void reset_request() {
+    req_ = HttpRequest();
+    url_.clear();
+    field_.clear();
+    header_bytes_ = 0;
+    in_value_ = false;
+    error_status_ = 0;
+  }
+
+  // --- writing ---
+  void write(std::string data) {
+    out_.push_back(std::move(data));
+    if (!writing_) write_next();
+  }
+
+  void write_next() {
+    if (out_.empty() || closed_) {
+      writing_ = false;
+      if (closing_after_write_ && linger_) return drain_then_close();
+      if (closing_after_write_) shutdown();
+      return;
+    }
+    writing_ = true;
+    asio::async_write(socket_, asio::buffer(out_.front()),
+                      [self = shared_from_this()](const std::error_code& ec, std::size_t) {
+                        if (ec) return self->shutdown();
+                        self->out_.pop_front();
+                        self->write_next();
+                      });
+  }
+
+  // After an error answered while the client still sends (a body too large): our side of the
+  // connection is shut, and what arrives is read and dropped for up to 2 s, so that closing
+  // with unread data does not reset the connection before the client has read the answer.
+  void drain_then_close() {
+    std::error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+    timer_.expires_after(std::chrono::seconds(2));
+    timer_.async_wait([self = shared_from_this()](const std::error_code& ec) {
+      if (!ec) self->shutdown();
+    });
+    discard();
+  }
+
+  void discard() {
+    socket_.async_read_some(asio::buffer(buf_),
+                            [self = shared_from_this()](const std::error_code& ec, std::size_t n) {
+                              if (ec || n == 0) return self->shutdown();
+                              self->discard();
+                            });
+  }
+
+  void arm_idle() {
+    timer_.expires_after(server_.limits.idle);
+    timer_.async_wait([self = shared_from_this()](const std::error_code& ec) {
+      if (!ec && !self->waiting_) self->shutdown();
+    });
+  }
+
+  void shutdown() {
+    if (closed_) return;
+    closed_ = true;
+    std::error_code ignored;
+    timer_.cancel();
+    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+    if (auto cb = std::move(on_close_)) cb();
+    server_.live.erase(shared_from_this());
+  }
+
+  // Closes a connection that waits for its next request (SIGTERM: no new work is taken).
+  void close_if_idle() {
+    if (!waiting_ && !writing_) shutdown();
+  }
+
+  // --- http-parser's callbacks ---
+  static Connection& self(http_parser* p) { return *static_cast<Connection*>(p->data); }
+  bool count_header(std::size_t n) {
+    header_bytes_ += n;
+    if (header_bytes_ <= server_.limits.max_header_bytes) return true;
+    error_status_ = 431;
+    return false;
+  }
+  static int on_url(http_parser* p, const char* at, std::size_t n) {
+    auto& c = self(p);
+    if (!c.count_header(n)) return 1;
+    c.url_.append(at, n);
+    return 0;
+  }
+  static int on_field(http_parser* p, const char* at, std::size_t n) {
+    auto& c = self(p);
+    if (!c.count_header(n) || c.req_.headers.size() > 100) return c.error_status_ = 431, 1;
+    if (c.in_value_) c.field_.clear();
+    c.in_value_ = false;
+    for (std::size_t i = 0; i < n; ++i)
+      c.field_.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(at[i]))));
+    return 0;
+  }
+  static int on_value(http_parser* p, const char* at, std::size_t n) {
+    auto& c = self(p);
+    if (!c.count_header(n)) return 1;
+    std::string& v = c.req_.headers[c.field_];
+    if (!c.in_value_ && !v.empty()) v += ", ";  // a repeated header
+    c.in_value_ = true;
+    v.append(at, n);
+    return 0;
+  }
+  static int on_headers_complete(http_parser* p) {
+    auto& c = self(p);
+    if (p->content_length != ULLONG_MAX && p->content_length > c.server_.limits.max_body) {
+      c.error_status_ = 413;
+      return 3;  // an error: the body is not read
+    }
+    return 0;
+  }
+  static int on_body(http_parser* p, const char* at, std::size_t n) {
+    auto& c = self(p);
+    if (c.req_.body.size() + n > c.server_.limits.max_body) {
+      c.error_status_ = 413;
+      return 1;
+    }
+    c.req_.body.append(at, n);
+    return 0;
+  }
+  static int on_message_complete(http_parser* p) {
+    http_parser_pause(p, 1);  // answered before the next request is parsed
+    return 0;
+  }
+  static constexpr http_parser_settings kSettings = {nullptr,   &on_url,
+                                                     nullptr,   &on_field,
+                                                     &on_value, &on_headers_complete,
+                                                     &on_body,  &on_message_complete,
+                                                     nullptr,   nullptr};
+
+  HttpServer::Impl& server_;
+  tcp::socket socket_;
+  asio::steady_timer timer_;
+  http_parser parser_{};
+  std::array<char, 16 * 1024> buf_{};
+  std::string pending_, url_, field_, peer_;
+  HttpRequest req_;
+  std::size_t header_bytes_ = 0;
+  bool in_value_ = false;
+  int error_status_ = 0;
+  bool waiting_ = false;  // a request is being answered
+  bool responded_ = false, streaming_ = false, keep_alive_ = true;
+  bool writing_ = false, closing_after_write_ = false, closed_ = false, linger_ = false;
+  std::deque<std::string> out_;
+  std::function<void()> on_close_;
+};
+
+void HttpServer::Impl::accept() {
+  acceptor.async_accept([this](const std::error_code& ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+    if (!ec && accepting) {
+      std::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
+      if (live.size() >= limits.max_connections) {
+        // Over the limit: told so, and closed, rather than left waiting unread.
+        static const std::string kBusy =
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+            "Content-Length: 52\r\nConnection: close\r\n\r\n"
+            "{\"error\":{\"message\":\"too many open connections\"}}\n";
+        asio::write(socket, asio::buffer(kBusy), ignored);
+        socket.close(ignored);
+      } else {
+        auto c = std::make_shared<Connection>(*this, std::move(socket));
+        live.insert(c);
+        c->start();
+      }
+    }
+    accept();
+  });
+}
+
+HttpServer::HttpServer(Handler handler, HttpLimits limits) : impl_(std::make_unique<Impl>()) {
+  impl_->handler = std::move(handler);
+  impl_->limits = limits;
+}
+
+HttpServer::~HttpServer() {
+  // Connections hold the loop's objects: they go before it does.
+  for (auto c : std::set<std::shared_ptr<Connection>>(impl_->live)) c->shutdown();
+}
+
+bool HttpServer::listen(const std::string& host, int port, std::string& error) {
+  std::error_code ec;
+  const auto address = asio::ip::make_address(host, ec);
+  if (ec) {
+    error = "'" + host + "' is not an IP address";
+    return false;
+  }
+  const tcp::endpoint ep(address, static_cast<unsigned short>(port));
+  impl_->acceptor.open(ep.protocol(), ec);
+  if (!ec) impl_->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) impl_->acceptor.bind(ep, ec);
+  if (!ec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    error = "cannot listen on " + host + ":" + std::to_string(port) + ": " + ec.message();
+    return false;
+  }
+  impl_->accept();
+  return true;
+}
+
+int HttpServer::port() const {
+  std::error_code ec;
+  return impl_->acceptor.local_endpoint(ec).port();
+}
+
+void HttpServer::run() {
+  impl_->io.run();
+}
+
+void HttpServer::stop() {
+  impl_->io.stop();
+}
+
+void HttpServer::stop_accepting() {
+  post([this] {
+    impl_->accepting = false;
+    std::error_code ignored;
+    impl_->acceptor.close(ignored);
+    for (auto c : std::set<std::shared_ptr<Connection>>(impl_->live)) c->close_if_idle();
+  });
+}
+
+void HttpServer::post(std::function<void()> f) {
+  asio::post(impl_->io, std::move(f));
+}
+
+namespace {
+struct LoopTimer : HttpServer::Timer {
+  explicit LoopTimer(asio::io_context& io) : timer(io) {}
+  void cancel() override { timer.cancel(); }
+  asio::steady_timer timer;
+};
+}  // namespace
+
+std::shared_ptr<HttpServer::Timer> HttpServer::after(double seconds, std::function<void()> f) {
+  auto t = std::make_shared<LoopTimer>(impl_->io);
+  t->timer.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(seconds)));
+  t->timer.async_wait([t, f = std::move(f)](const std::error_code& ec) {
+    if (!ec) f();
+  });
+  return t;
+}
+
+void HttpServer::on_signal(int signal, std::function<void(int)> f) {
+  auto set = std::make_unique<asio::signal_set>(impl_->io, signal);
+  auto* raw = set.get();
+  struct Rearm {
+    asio::signal_set* set;
+    std::function<void(int)> f;
+    void operator()(const std::error_code& ec, int sig) {
+      if (ec) return;
+      f(sig);
+      set->async_wait(Rearm{set, f});
+    }
+  };
+  raw->async_wait(Rearm{raw, std::move(f)});
+  impl_->signals.push_back(std::move(set));
+}
+
+std::size_t HttpServer::connections() const {
+  return impl_->live.size();
+}
+
+}  // namespace tactus::cli::serve

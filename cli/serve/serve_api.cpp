@@ -1,0 +1,471 @@
+// tactus serve's routes (docs/server.md): one table, each route its method, path pattern and
+// whether it needs a token. Every body is JSON; every error is {"error": {"message"}} with the
+// status that says what kind of error it is.
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <string_view>
+
+#include "broker/random_hex.h"
+#include "broker/sha256.h"
+#include "cli/durable_commands.h"
+#include "cli/serve/serve_state.h"
+
+namespace tactus::cli::serve {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+void fail(Responder& out, int status, const std::string& message,
+          const std::map<std::string, std::string>& headers = {}) {
+  out.send(status, protocol::dump_json(Json{{"error", {{"message", message}}}}), "application/json",
+           headers);
+}
+
+// A run id a client may choose: what a file name and a URL path take as they are.
+bool valid_run_id(const std::string& id) {
+  if (id.empty() || id.size() > 64 || !std::isalnum(static_cast<unsigned char>(id[0])))
+    return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+  });
+}
+
+// The procedure a POST names: a .tac file beneath the project, relative, with no "..", not in
+// a .tactus directory, and (links resolved) still beneath it. "" with why otherwise.
+std::string procedure_beneath(const std::string& project, const Json& given, std::string& why) {
+  if (!given.is_string()) return why = "procedure: expected a string (a .tac path)", "";
+  const std::string& p = given.get_ref<const std::string&>();
+  if (p.empty() || p.size() > 4096 || p.find('\0') != std::string::npos)
+    return why = "procedure: expected a path of 1 to 4096 bytes", "";
+  const fs::path path(p);
+  if (path.is_absolute())
+    return why = "procedure: must be relative to the project, not absolute", "";
+  for (const auto& part : path) {
+    if (part == "..") return why = "procedure: must not contain '..'", "";
+    if (part == ".tactus") return why = "procedure: must not be in a .tactus directory", "";
+  }
+  if (path.extension() != ".tac") return why = "procedure: must name a .tac file", "";
+  std::error_code ec;
+  const fs::path real = fs::canonical(fs::path(project) / path, ec);
+  if (ec) return why = "procedure: no file '" + p + "' in the project", "";
+  const std::string root = project + "/";
+  if (real.string().rfind(root, 0) != 0)
+    return why = "procedure: '" + p + "' leads outside the project", "";
+  if (!fs::is_regular_file(real, ec)) return why = "procedure: '" + p + "' is not a file", "";
+  return path.lexically_normal().string();
+}
+
+// A JSON answer value as tactus answer --value takes it.
+bool answer_text(const Json& v, std::string& text) {
+  if (v.is_boolean()) return text = v.get<bool>() ? "yes" : "no", true;
+  if (v.is_string()) return text = v.get<std::string>(), true;
+  if (v.is_number()) return text = protocol::dump_json(v), true;
+  return false;
+}
+
+// Both sides hashed first: the comparison takes the same time whatever the token's length or
+// how much of it matches.
+bool same_secret(const std::string& a, const std::string& b) {
+  const std::string x = broker::sha256_hex(a), y = broker::sha256_hex(b);
+  unsigned char diff = 0;
+  for (std::size_t i = 0; i < x.size() && i < y.size(); ++i)
+    diff |= static_cast<unsigned char>(x[i] ^ y[i]);
+  return diff == 0 && x.size() == y.size();
+}
+
+using Handle = void (Server::*)(const HttpRequest&, std::shared_ptr<Responder>,
+                                const std::string& id);
+
+struct Route {
+  std::string_view method;
+  std::string_view pattern;  // "{id}" matches one path segment
+  bool needs_token;
+};
+
+// The routes, in docs/server.md's order.
+constexpr Route kRoutes[] = {
+    {"GET", "/health", false},
+    {"GET", "/metrics", true},
+    {"POST", "/v1/runs", true},
+    {"GET", "/v1/runs", true},
+    {"GET", "/v1/runs/{id}", true},
+    {"GET", "/v1/runs/{id}/events", true},
+    {"POST", "/v1/runs/{id}/answers", true},
+    {"POST", "/v1/runs/{id}/cancel", true},
+};
+
+// Whether path fits pattern; id gets the {id} segment.
+bool matches(std::string_view pattern, std::string_view path, std::string& id) {
+  while (!pattern.empty() || !path.empty()) {
+    if (pattern.empty() || path.empty() || pattern[0] != '/' || path[0] != '/') return false;
+    pattern.remove_prefix(1);
+    path.remove_prefix(1);
+    const auto pe = pattern.find('/'), qe = path.find('/');
+    const std::string_view ps = pattern.substr(0, pe), qs = path.substr(0, qe);
+    if (ps == "{id}") {
+      if (qs.empty()) return false;
+      id = std::string(qs);
+    } else if (ps != qs) {
+      return false;
+    }
+    pattern = pe == std::string_view::npos ? std::string_view() : pattern.substr(pe);
+    path = qe == std::string_view::npos ? std::string_view() : path.substr(qe);
+  }
+  return true;
+}
+
+}  // namespace
+
+void Server::handle(const HttpRequest& req, std::shared_ptr<Responder> out) {
+  std::string id;
+  const Route* route = nullptr;
+  bool path_known = false;
+  for (const Route& r : kRoutes) {
+    std::string captured;
+    if (!matches(r.pattern, req.path, captured)) continue;
+    path_known = true;
+    if (r.method == req.method) {
+      route = &r;
+      id = captured;
+      break;
+    }
+  }
+  if (!route)
+    return fail(*out, path_known ? 405 : 404,
+                path_known ? req.method + " is not served at " + req.path
+                           : "no route " + req.path.substr(0, 200));
+  std::string token_name;
+  if (route->needs_token && !authorized(req, *out, token_name)) return;
+  if (!id.empty() && !valid_run_id(id)) return fail(*out, 404, "no run '" + id.substr(0, 64) + "'");
+  const std::string_view p = route->pattern;
+  if (p == "/health") return get_health(req, out);
+  if (p == "/metrics") return get_metrics(req, out);
+  if (p == "/v1/runs")
+    return req.method == "POST" ? post_run(req, out, token_name) : list_runs(req, out);
+  if (p == "/v1/runs/{id}") return get_run(req, out, id);
+  if (p == "/v1/runs/{id}/events") return get_events(req, out, id);
+  if (p == "/v1/runs/{id}/answers") return post_answer(req, out, id);
+  return post_cancel(req, out, id);
+}
+
+bool Server::authorized(const HttpRequest& req, Responder& out, std::string& token_name) {
+  if (o_.tokens.empty()) return true;
+  const std::string h = req.header("authorization");
+  if (h.size() < 7 || strncasecmp(h.c_str(), "bearer ", 7) != 0) {
+    fail(out, 401, "this server needs Authorization: Bearer TOKEN",
+         {{"WWW-Authenticate", "Bearer realm=\"tactus\""}});
+    return false;
+  }
+  const std::string given = h.substr(7);
+  bool ok = false;
+  for (const auto& [name, value] : o_.tokens)  // every token compared: no early exit
+    if (same_secret(given, value) && !ok) {
+      ok = true;
+      token_name = name;
+    }
+  if (!ok) fail(out, 403, "the bearer token is not one of serve.tokens");
+  return ok;
+}
+
+void Server::get_health(const HttpRequest&, std::shared_ptr<Responder> out) {
+  out->send(200, protocol::dump_json(
+                     Json{{"status", draining_ ? "draining" : "ok"}, {"version", TACTUS_VERSION}}));
+}
+
+void Server::get_metrics(const HttpRequest&, std::shared_ptr<Responder> out) {
+  out->send(200, metrics_.text(active_, queue_.size(), pool_ ? pool_->idle() : 0),
+            "text/plain; version=0.0.4");
+}
+
+void Server::post_run(const HttpRequest& req, std::shared_ptr<Responder> out,
+                      const std::string& token_name) {
+  if (draining_) return fail(*out, 503, "the server is shutting down");
+  if (req.header("content-type").find("application/json") == std::string::npos)
+    return fail(*out, 415, "the body must be JSON (Content-Type: application/json)");
+  const Json body = Json::parse(req.body, nullptr, false);
+  if (!body.is_object()) return fail(*out, 400, "the body must be a JSON object");
+  for (auto it = body.begin(); it != body.end(); ++it)
+    if (it.key() != "procedure" && it.key() != "input" && it.key() != "run_id")
+      return fail(
+          *out, 400,
+          "unknown field '" + it.key().substr(0, 100) + "' (known: procedure, input, run_id)");
+  Admission a;
+  std::string why;
+  a.procedure = procedure_beneath(o_.project, body.value("procedure", Json()), why);
+  if (a.procedure.empty()) return fail(*out, 400, why);
+  a.input = body.value("input", Json::object());
+  if (!a.input.is_object()) return fail(*out, 400, "input: expected a JSON object");
+  if (body.contains("run_id")) {
+    const Json& id = body["run_id"];
+    if (!id.is_string() || !valid_run_id(id.get<std::string>()))
+      return fail(*out, 400, "run_id: expected 1 to 64 letters, digits, '-', '_' or '.'");
+    a.run_id = id.get<std::string>();
+  }
+  const std::string key = req.header("idempotency-key");
+  if (!key.empty()) {
+    if (key.size() > 255) return fail(*out, 400, "Idempotency-Key: at most 255 characters");
+    // The same key from the same client names the same run, in this server or the next.
+    if (a.run_id.empty())
+      a.run_id = "idem-" + broker::sha256_hex(token_name + "\n" + key).substr(0, 24);
+    a.idempotency_run = a.run_id;
+  }
+  if (a.run_id.empty()) a.run_id = broker::random_hex(8);
+  if (queue_.size() + admitting_ >= o_.queue)
+    return fail(*out, 429,
+                "the queue is full (" + std::to_string(queue_.size() + admitting_) + " of " +
+                    std::to_string(o_.queue) + " waiting; " + std::to_string(active_) + " of " +
+                    std::to_string(o_.max_concurrent) + " running); retry later",
+                {{"Retry-After", "1"}});
+  ++admitting_;
+  admission_->post([this, a, out]() mutable {
+    int status = 0;
+    std::string error, existing;
+    const bool ok = admit(a, status, error, existing);
+    http_->post([this, a, out, ok, status, error, existing] {
+      --admitting_;
+      if (!ok) return fail(*out, status, error);
+      if (a.replay) {
+        const LiveRun* run = find(a.run_id);
+        return out->send(200,
+                         protocol::dump_json(
+                             Json{{"run_id", a.run_id}, {"status", run ? run->status : existing}}),
+                         "application/json", {{"Idempotent-Replayed", "true"}});
+      }
+      auto run = std::make_unique<LiveRun>();
+      run->run_id = a.run_id;
+      run->procedure = a.procedure;
+      run->accepted_at =
+          std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+              .count();
+      LiveRun& ref = *run;
+      runs_[a.run_id] = std::move(run);
+      add_event(ref, "status", Json{{"status", "queued"}});
+      enqueue(a.run_id);
+      out->send(201, protocol::dump_json(Json{{"run_id", a.run_id}, {"status", ref.status}}),
+                "application/json", {{"Location", "/v1/runs/" + a.run_id}});
+    });
+  });
+}
+
+Json Server::view(const LiveRun& run) const {
+  Json v{{"run_id", run.run_id},
+         {"procedure", run.procedure},
+         {"status", run.status},
+         {"accepted_at", run.accepted_at}};
+  if (run.started_at > 0) v["started_at"] = run.started_at;
+  if (run.ended_at > 0) v["ended_at"] = run.ended_at;
+  if (run.status == "completed") v["result"] = run.result;
+  if (!run.error.is_null() && run.status != "completed" && run.status != "queued" &&
+      run.status != "running")
+    v["error"] = run.error;
+  if (run.status == "suspended") v["pending"] = run.pending;
+  if (!run.usage.is_null()) v["usage"] = run.usage;
+  if (!run.cost.is_null()) v["cost"] = run.cost;
+  if (!run.timings.is_null()) v["timings"] = run.timings;
+  return v;
+}
+
+void Server::list_runs(const HttpRequest& req, std::shared_ptr<Responder> out) {
+  const auto s = req.query.find("status");
+  const std::string status = s == req.query.end() ? "" : s->second;
+  static const char* kStatuses[] = {"queued", "running",   "suspended", "interrupted",
+                                    "budget", "completed", "failed"};
+  if (!status.empty() &&
+      std::find_if(std::begin(kStatuses), std::end(kStatuses),
+                   [&](const char* k) { return status == k; }) == std::end(kStatuses))
+    return fail(*out, 400,
+                "status: '" + status.substr(0, 40) +
+                    "' is not one of queued, running, suspended, interrupted, budget, "
+                    "completed, failed");
+  long limit = 50;
+  if (const auto l = req.query.find("limit"); l != req.query.end()) {
+    char* end = nullptr;
+    limit = std::strtol(l->second.c_str(), &end, 10);
+    if (l->second.empty() || *end || limit < 1 || limit > 1000)
+      return fail(*out, 400, "limit: expected a whole number from 1 to 1000");
+  }
+  admission_->post([this, status, limit, out] {
+    std::string error;
+    auto records = journal_->list_runs(status, error);
+    Json list = Json::array();
+    for (const auto& r : records) {
+      if (static_cast<long>(list.size()) >= limit) break;
+      list.push_back(
+          {{"run_id", r.run_id},
+           {"procedure", fs::path(r.procedure).lexically_relative(o_.project).string()},
+           {"status", r.status == "failed" && r.error == kCancelled ? "cancelled" : r.status},
+           {"accepted_at", r.started_at},
+           {"updated_at", r.updated_at}});
+    }
+    http_->post([out, list = std::move(list), error] {
+      if (!error.empty()) return fail(*out, 503, error);
+      out->send(200, protocol::dump_json(Json{{"runs", list}}));
+    });
+  });
+}
+
+void Server::get_run(const HttpRequest& req, std::shared_ptr<Responder> out,
+                     const std::string& id) {
+  double wait = 0;
+  if (const auto w = req.query.find("wait"); w != req.query.end()) {
+    char* end = nullptr;
+    wait = std::strtod(w->second.c_str(), &end);
+    if (w->second.empty() || *end || !(wait >= 0 && wait <= 300))
+      return fail(*out, 400, "wait: expected seconds from 0 to 300");
+  }
+  if (LiveRun* run = find(id)) {
+    if (wait <= 0 || settled(run->status)) return out->send(200, protocol::dump_json(view(*run)));
+    // Long poll: answered when the run settles (settle) or when the wait is over.
+    auto timer = http_->after(wait, [this, id, out] {
+      LiveRun* r = find(id);
+      if (!r) return;
+      auto& ws = r->waiters;
+      ws.erase(std::remove_if(ws.begin(), ws.end(), [&](auto& w) { return w.out == out; }),
+               ws.end());
+      if (out->open()) out->send(200, protocol::dump_json(view(*r)));
+    });
+    run->waiters.push_back({out, timer});
+    return;
+  }
+  admission_->post([this, id, out] {
+    std::string error;
+    auto v = journal_view(id, error);
+    http_->post([out, v, error, id] {
+      if (!error.empty()) return fail(*out, 503, error);
+      if (!v) return fail(*out, 404, "no run '" + id + "'");
+      out->send(200, protocol::dump_json(*v));
+    });
+  });
+}
+
+void Server::get_events(const HttpRequest& req, std::shared_ptr<Responder> out,
+                        const std::string& id) {
+  LiveRun* run = find(id);
+  if (!run)
+    return fail(*out, 404,
+                "no events for run '" + id +
+                    "': a run's events are kept by the server that ran it, while it remembers "
+                    "the run (GET /v1/runs/" +
+                    id + " has its outcome)");
+  std::string last = req.header("last-event-id");
+  if (last.empty())
+    if (const auto q = req.query.find("last_event_id"); q != req.query.end()) last = q->second;
+  long long after = 0;
+  if (!last.empty()) {
+    char* end = nullptr;
+    after = std::strtoll(last.c_str(), &end, 10);
+    if (*end || after < 0) return fail(*out, 400, "Last-Event-ID: expected an event id");
+  }
+  out->start_events();
+  for (const auto& e : run->events)
+    if (e.seq > after)
+      out->event("id: " + std::to_string(e.seq) + "\nevent: " + e.type + "\ndata: " + e.data +
+                 "\n\n");
+  if (terminal(run->status)) return out->close();
+  run->streams.push_back(out);
+  Responder* raw = out.get();
+  out->on_close([this, id, raw] {
+    if (LiveRun* r = find(id))
+      r->streams.erase(std::remove_if(r->streams.begin(), r->streams.end(),
+                                      [raw](const auto& s) { return s.get() == raw; }),
+                       r->streams.end());
+  });
+}
+
+void Server::post_answer(const HttpRequest& req, std::shared_ptr<Responder> out,
+                         const std::string& id) {
+  if (draining_) return fail(*out, 503, "the server is shutting down");
+  const Json body = Json::parse(req.body, nullptr, false);
+  if (!body.is_object() || !body.contains("value"))
+    return fail(*out, 400, "the body must be a JSON object with request_id and value");
+  std::string text;
+  if (!answer_text(body["value"], text))
+    return fail(*out, 400, "value: expected true/false, a string or a number");
+  std::int64_t seq = 0;
+  const Json rid = body.value("request_id", Json());
+  if (rid.is_number_integer()) {
+    seq = rid.get<std::int64_t>();
+  } else if (rid.is_string() && !rid.get<std::string>().empty() &&
+             rid.get<std::string>().size() < 19 &&
+             rid.get<std::string>().find_first_not_of("0123456789") == std::string::npos) {
+    seq = std::stoll(rid.get<std::string>());
+  } else {
+    return fail(*out, 400, "request_id: expected the pending request's request_id");
+  }
+  if (seq <= 0) return fail(*out, 400, "request_id: expected the pending request's request_id");
+  if (LiveRun* run = find(id); run && run->status != "suspended")
+    return fail(*out, 409,
+                "run " + id + " is not waiting for an answer (status " + run->status + ")");
+  admission_->post([this, id, text, seq, out] {
+    std::string error, method;
+    auto record = journal_->find_run(id, error);
+    const bool ok = record && answer_pending(*journal_, *record, text, seq, error, &method);
+    const int status = !record && error.empty() ? 404 : 409;
+    if (!record && error.empty()) error = "no run '" + id + "'";
+    http_->post([this, id, out, ok, status, error, record] {
+      if (!ok) return fail(*out, status, error);
+      LiveRun* run = find(id);
+      if (!run) {  // a run this server did not hold (accepted by an earlier one, or the CLI)
+        auto made = std::make_unique<LiveRun>();
+        made->run_id = id;
+        made->procedure = fs::path(record->procedure).lexically_relative(o_.project).string();
+        made->accepted_at = record->started_at;
+        made->status = "suspended";
+        run = made.get();
+        runs_[id] = std::move(made);
+      }
+      run->pending = Json();
+      set_status(*run, "queued");
+      enqueue(id);
+      out->send(200, protocol::dump_json(Json{{"run_id", id}, {"status", run->status}}));
+    });
+  });
+}
+
+void Server::post_cancel(const HttpRequest&, std::shared_ptr<Responder> out,
+                         const std::string& id) {
+  LiveRun* run = find(id);
+  if (run && terminal(run->status))
+    return fail(*out, 409, "run " + id + " has " + run->status + " already");
+  if (run && run->status == "running") {
+    run->cancel_asked = true;
+    run->stop->stop();  // the run ends as cancelled (execute)
+    return out->send(202, protocol::dump_json(Json{
+                              {"run_id", id}, {"status", "running"}, {"cancel", "requested"}}));
+  }
+  // Queued, suspended, interrupted, or only in the journal: failed there, as cancelled. A
+  // queued run leaves the queue now, so that it does not start meanwhile.
+  const bool was_queued = run && run->status == "queued";
+  if (was_queued) queue_.erase(std::remove(queue_.begin(), queue_.end(), id), queue_.end());
+  if (run) run->stop->stop();
+  admission_->post([this, id, out, was_queued] {
+    std::string error;
+    auto record = journal_->find_run(id, error);
+    bool ok = record && record->status != "completed" && record->status != "failed" &&
+              journal_->claim(id, error);
+    if (ok) {
+      ok = journal_->finish_run(id, "failed", "", kCancelled, error);
+      journal_->release(id);
+    }
+    const int status = !record ? 404 : 409;
+    if (!record && error.empty()) error = "no run '" + id + "'";
+    if (record && error.empty() && !ok) error = "run " + id + " has " + record->status + " already";
+    http_->post([this, id, out, ok, status, error, was_queued] {
+      if (!ok && was_queued) queue_.push_front(id);  // it was not cancelled: it runs after all
+      if (!ok) return fail(*out, status, error);
+      if (LiveRun* r = find(id)) {
+        r->error = Json{{"kind", "cancelled"}, {"message", kCancelled}};
+        r->ended_at =
+            std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+                .count();
+        set_status(*r, "cancelled");
+        metrics_.run_ended("cancelled", -1);
+      }
+      out->send(200, protocol::dump_json(Json{{"run_id", id}, {"status", "cancelled"}}));
+    });
+  });
+}
+
+}  // namespace tactus::cli::serve
