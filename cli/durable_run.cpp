@@ -79,11 +79,25 @@ DurableRun run_durable(const CliOptions& options, spawner::SpawnerClient& spawne
 
   std::string error;
   // A resume finds its run in the project's journal: the procedure and input come from there.
-  std::unique_ptr<broker::Journal> journal;
+  // The caller's (tactus serve keeps one per runner thread), or opened here.
+  std::unique_ptr<broker::Journal> owned;
+  broker::Journal* journal = hooks.journal;
   std::optional<broker::RunRecord> record;
+  // A claimed run's lease is dropped however this returns (release does nothing when the lease
+  // is not held): a journal the caller keeps outlives the run.
+  struct ReleaseOnExit {
+    broker::Journal*& journal;
+    const std::string& run_id;
+    ~ReleaseOnExit() {
+      if (journal) journal->release(run_id);
+    }
+  } release_on_exit{journal, req.run_id};
   if (resuming) {
     std::string path;
-    journal = existing_project_journal(path, error);
+    if (!journal) {
+      owned = existing_project_journal(path, error);
+      journal = owned.get();
+    }
     if (!journal) return refuse(error.empty() ? no_journal_message(req.run_id, path) : error);
     record = journal->find_run(req.run_id, error);
     if (!record)
@@ -172,7 +186,7 @@ DurableRun run_durable(const CliOptions& options, spawner::SpawnerClient& spawne
         return refuse("run " + req.run_id + ": " + reason);
       }
       if (!journal->set_status(req.run_id, "running", error)) return refuse(error);
-      exchanges.emplace(journal.get(), req.run_id, std::move(replay), p.redactor.get(),
+      exchanges.emplace(journal, req.run_id, std::move(replay), p.redactor.get(),
                         record->state_journaled);
     } else {
       // The record (hashes and input included) is made only when a journal is needed: most
@@ -214,7 +228,7 @@ DurableRun run_durable(const CliOptions& options, spawner::SpawnerClient& spawne
   // A journal that could not be had refuses the run: the outside effect that needed it did not
   // run (docs/durability.md).
   if (!lazy_error.empty()) return refuse(lazy_error);
-  broker::Journal* jl = journal ? journal.get() : lazy_journal.get();
+  broker::Journal* jl = journal ? journal : lazy_journal.get();
   if (jl && durable) {
     // The answers still deferred (docs/durability.md) are committed before the run's end is.
     std::string ferror;

@@ -25,6 +25,9 @@ struct RunHooks {
   std::shared_ptr<broker::RunStop> stop;  // stops the run from another thread; may be null
   broker::RunEventHook on_event;          // tool calls, human requests, model reply text
   std::function<void()> started;          // called once the run is claimed, before it is served
+  // The project's journal for a resume, kept open by the caller (one per thread: a Journal is
+  // not thread-safe); null: opened for the run.
+  broker::Journal* journal = nullptr;
   // No person at a terminal: nothing is asked or said there; a Human.* request suspends.
   bool quiet = false;
 };

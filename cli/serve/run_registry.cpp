@@ -83,7 +83,9 @@ LiveRun* Server::find(const std::string& run_id) {
 // --- admission (the admission thread) -------------------------------------------------------
 
 bool Server::admit(Admission& a, int& status, std::string& error, std::string& existing) {
-  std::optional<broker::RunRecord> found = journal_->find_run(a.run_id, error);
+  // A random id is new (create_run refuses one that is not); a chosen one is looked up.
+  std::optional<broker::RunRecord> found;
+  if (a.chosen) found = journal_->find_run(a.run_id, error);
   if (!error.empty()) return status = 503, false;
   if (found) {
     // The same Idempotency-Key again: the run it made, if it is the same procedure.
@@ -233,18 +235,21 @@ void Server::execute(const std::string& run_id, std::shared_ptr<broker::RunStop>
     data.erase("type");
     post_event(e.value("type", std::string("event")), std::move(data));
   };
+  // Each runner thread keeps the project's journal open (a Journal is one thread's), rather
+  // than opening it, and preparing its statements, once per run.
+  thread_local std::unique_ptr<broker::Journal> journal;
+  std::string ignored;
+  if (!journal) journal = broker::Journal::open(o_.journal_path, ignored);
+  hooks.journal = journal.get();
   CliOptions o;
   o.command = Command::resume;
   o.run_id = run_id;
   o.no_input = true;
   DurableRun d = run_durable(o, spawner_, sink, hooks);
-  std::string journal_error;
   if (!d.usage_error.empty()) {
     // Refused before it ran (its procedure or configuration changed since it was accepted, its
     // file went): it fails, if no other process holds it.
-    std::string ignored;
-    if (auto journal = broker::Journal::open(o_.journal_path, ignored);
-        journal && journal->claim(run_id, ignored)) {
+    if (journal && journal->claim(run_id, ignored)) {
       journal->finish_run(run_id, "failed", "", d.usage_error, ignored);
       journal->release(run_id);
     }

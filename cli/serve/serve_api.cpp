@@ -211,6 +211,7 @@ void Server::post_run(const HttpRequest& req, std::shared_ptr<Responder> out,
       a.run_id = "idem-" + broker::sha256_hex(token_name + "\n" + key).substr(0, 24);
     a.idempotency_run = a.run_id;
   }
+  a.chosen = !a.run_id.empty();
   if (a.run_id.empty()) a.run_id = broker::random_hex(8);
   if (queue_.size() + admitting_ >= o_.queue)
     return fail(*out, 429,

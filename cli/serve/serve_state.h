@@ -106,6 +106,7 @@ class Server {
   struct Admission {
     std::string run_id, procedure, idempotency_run;  // idempotency_run: set when replayed
     Json input;
+    bool chosen = false;  // the client chose the id (run_id, or its Idempotency-Key)
     bool replay = false;
   };
   // On the admission thread: records the run as queued (or finds the one its Idempotency-Key
