@@ -93,6 +93,10 @@ TEST_CASE("serve: hello through the API returns its result; health, tokens, bad 
   fs::create_directories(p.dir() + "/.tactus/inner");
   write_file(p.dir() + "/.tactus/inner/x.tac", kHello);
   fs::create_symlink("/etc", p.dir() + "/out");
+  // Links that stay inside but lead where a name could not: into .tactus, to a file not .tac.
+  write_file(p.dir() + "/creds.txt", "not a procedure\n");
+  fs::create_symlink(p.dir() + "/.tactus/inner/x.tac", p.dir() + "/in.tac");
+  fs::create_symlink(p.dir() + "/creds.txt", p.dir() + "/creds.tac");
   ServeProcess serve(p.dir(), {kTokenEnv});
   const int port = serve.port();
 
@@ -113,9 +117,10 @@ TEST_CASE("serve: hello through the API returns its result; health, tokens, bad 
   CHECK(http_request(port, "GET", "/v1/runs").status == 401);
 
   // A path outside the project, absolute, with .., in .tactus, through a link, or missing: 400.
-  for (const std::string& bad : std::vector<std::string>{
-           "../hello.tac", "/etc/passwd", "/tmp/x.tac", "a/../../hello.tac", ".tactus/inner/x.tac",
-           "out/passwd.tac", "missing.tac", "hello", std::string(5000, 'a') + ".tac"}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"../hello.tac", "/etc/passwd", "/tmp/x.tac", "a/../../hello.tac",
+                                ".tactus/inner/x.tac", "out/passwd.tac", "missing.tac", "hello",
+                                "in.tac", "creds.tac", std::string(5000, 'a') + ".tac"}) {
     const HttpReply r = http_post(port, "/v1/runs", json{{"procedure", bad}}.dump(), auth());
     INFO(bad.substr(0, 80) << ": " << r.body);
     CHECK(r.status == 400);
@@ -131,6 +136,29 @@ TEST_CASE("serve: hello through the API returns its result; health, tokens, bad 
   CHECK(http_request(port, "POST", "/v1/runs", hello,
                      {{"Authorization", "Bearer " + kToken}, {"Content-Type", "text/plain"}})
             .status == 415);
+  // A type a browser sends across sites without asking first, dressed up: still not JSON.
+  CHECK(http_request(port, "POST", "/v1/runs", hello,
+                     {{"Authorization", "Bearer " + kToken},
+                      {"Content-Type", "text/plain; charset=application/json"}})
+            .status == 415);
+  // 100,000 levels of nesting (it crashed the server when copied): refused, and it lives on.
+  const std::string deep = R"({"procedure": "hello.tac", "input": {"a": )" +
+                           std::string(100000, '[') + std::string(100000, ']') + "}}";
+  CHECK(http_post(port, "/v1/runs", deep, auth()).status == 400);
+  CHECK(http_post(port, "/v1/runs/x/answers",
+                  R"({"value": true, "request_id": )" + std::string(100000, '[') +
+                      std::string(100000, ']') + "}",
+                  auth())
+            .status == 400);
+  CHECK(http_request(port, "GET", "/health").status == 200);
+  // Pipelined requests are answered in order, one after the other; garbage is a 400.
+  const std::string two =
+      raw_exchange(port,
+                   "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                   "GET /nowhere HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  CHECK(two.find("HTTP/1.1 200 OK") < two.find("HTTP/1.1 404 Not Found"));
+  CHECK(two.find("HTTP/1.1 404 Not Found") != std::string::npos);
+  CHECK(raw_exchange(port, "NOT HTTP AT ALL\r\n\r\n").rfind("HTTP/1.1 400", 0) == 0);
   CHECK(http_request(port, "GET", "/nowhere", "", auth()).status == 404);
   CHECK(http_request(port, "DELETE", "/v1/runs", "", auth()).status == 405);
   CHECK(http_request(port, "GET", "/v1/runs/nope", "", auth()).status == 404);
@@ -197,6 +225,16 @@ TEST_CASE(
   REQUIRE(rest.size() == events.size() - 3);
   for (std::size_t i = 0; i < rest.size(); ++i) CHECK(rest[i].id == events[i + 3].id);
   CHECK(read_events(port, "/v1/runs/" + id + "/events", {{"Last-Event-ID", "x"}}).empty());
+
+  // Without tokens only a loopback Host is served: a page whose name was made to resolve to
+  // 127.0.0.1 (DNS rebinding) is refused.
+  CHECK(http_request(port, "GET", "/v1/runs/" + id, "", {{"Host", "evil.example"}}).status == 403);
+  CHECK(http_request(port, "GET", "/v1/runs/" + id, "", {{"Host", "localhost:1234"}}).status ==
+        200);
+  // A second server on the same project is refused: both would take up its runs.
+  const CliRun second = run_tactus_in(p.dir(), {"serve", "--listen", "127.0.0.1:0"});
+  CHECK(second.exit_code == 2);
+  CHECK(second.err.find("another tactus serve serves this project") != std::string::npos);
 }
 
 TEST_CASE("serve: 50 concurrent POSTs of hello all succeed", "[serve][cli]") {
@@ -327,6 +365,15 @@ TEST_CASE("serve: Human.approve suspends a run; POST answers finishes it", "[ser
   bool asked = false;
   for (const auto& e : events) asked = asked || e.event == "human_request";
   CHECK(asked);
+
+  // A run the command line started is its user's: the API neither shows, answers nor cancels it.
+  const CliRun cli =
+      run_tactus_in(p.dir(), {"run", "approve.tac", "--no-input", "--run-id", "cli-1"});
+  REQUIRE(cli.exit_code == 5);
+  CHECK(http_request(port, "GET", "/v1/runs/cli-1").status == 404);
+  CHECK(http_post(port, "/v1/runs/cli-1/answers", json{{"request_id", 1}, {"value", true}}.dump())
+            .status == 404);
+  CHECK(http_post(port, "/v1/runs/cli-1/cancel", "{}").status == 404);
 }
 
 TEST_CASE("serve: cancel ends a queued, a suspended and a running run", "[serve][cli]") {

@@ -2,6 +2,7 @@
 
 #include <http_parser.h>
 
+#include <strings.h>
 #include <array>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
@@ -24,6 +25,8 @@ const char* reason_phrase(int status) {
       return "OK";
     case 201:
       return "Created";
+    case 202:
+      return "Accepted";
     case 400:
       return "Bad Request";
     case 401:
@@ -108,9 +111,11 @@ bool parse_query(std::string_view q, std::map<std::string, std::string>& out) {
 struct HttpServer::Impl {
   asio::io_context io{1};
   tcp::acceptor acceptor{io};
+  asio::steady_timer retry{io};
   Handler handler;
   HttpLimits limits;
   bool accepting = true;
+  std::size_t queued_total = 0;  // bytes waiting to be written, all connections
   std::set<std::shared_ptr<struct Connection>> live;
   std::deque<std::unique_ptr<asio::signal_set>> signals;
 
@@ -154,14 +159,32 @@ struct Connection : std::enable_shared_from_this<Connection>, Responder {
     if (responded_ || closed_) return;
     responded_ = streaming_ = true;
     keep_alive_ = false;  // the stream ends with the connection
-    timer_.cancel();      // a stream may be quiet for as long as its run is
     write(
         "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
         "Connection: close\r\n\r\n");
+    heartbeat();
+    read();  // notices the client going
   }
 
+  // A comment every 15 s on a quiet stream: proxies keep it open, and a peer that is gone
+  // without a word is found by the failed write.
+  void heartbeat() {
+    timer_.expires_after(std::chrono::seconds(15));
+    timer_.async_wait([self = shared_from_this()](const std::error_code& ec) {
+      if (ec || self->closed_) return;
+      self->event(": ping\n\n");
+      self->heartbeat();
+    });
+  }
+
+  // A client that does not read its stream is dropped once kMaxQueued bytes wait for it, or
+  // once all streams together hold kMaxQueuedTotal, rather than holding events for it.
   void event(const std::string& text) override {
-    if (streaming_ && !closed_) write(text);
+    if (!streaming_ || closed_) return;
+    if (queued_bytes_ + text.size() > kMaxQueued ||
+        server_.queued_total + text.size() > kMaxQueuedTotal)
+      return shutdown();
+    write(text);
   }
 
   void close() override {
@@ -175,12 +198,23 @@ struct Connection : std::enable_shared_from_this<Connection>, Responder {
   void on_close(std::function<void()> callback) override { on_close_ = std::move(callback); }
 
   // --- reading and parsing ---
+  // One read is always outstanding, also while a request is answered (a long poll, an event
+  // stream): a client that goes is noticed at once, and what it sends meanwhile waits in
+  // pending_, bounded by one request's size.
   void read() {
-    if (closed_ || waiting_) return;
+    if (closed_ || reading_) return;
+    reading_ = true;
     socket_.async_read_some(asio::buffer(buf_),
                             [self = shared_from_this()](const std::error_code& ec, std::size_t n) {
+                              self->reading_ = false;
                               if (ec || n == 0) return self->shutdown();
+                              if (self->linger_)
+                                return self->read();  // after an error: read away, unparsed
                               self->pending_.append(self->buf_.data(), n);
+                              const auto& l = self->server_.limits;
+                              if (self->pending_.size() > l.max_header_bytes + l.max_body + 4096)
+                                return self->shutdown();
+                              if (self->waiting_ || self->streaming_) return self->read();
                               self->parse();
                             });
   }
@@ -220,6 +254,7 @@ struct Connection : std::enable_shared_from_this<Connection>, Responder {
     req_.peer = peer_;
     keep_alive_ = http_should_keep_alive(&parser_) != 0 && server_.accepting;
     req_.method = http_method_str(static_cast<http_method>(parser_.method));
+    if (req_.method == "HEAD") keep_alive_ = false;  // its answer has a body: none may follow
     http_parser_url u;
     http_parser_url_init(&u);
     if (http_parser_parse_url(url_.data(), url_.size(), 0, &u) != 0 ||
@@ -244,9 +279,19 @@ struct Connection : std::enable_shared_from_this<Connection>, Responder {
       if (!writing_) shutdown();
       return;
     }
+    // The next pipelined request is parsed once this answer is written: a client that sends
+    // requests without reading answers makes the server wait, not buffer.
+    if (writing_) {
+      parse_after_write_ = true;
+      return;
+    }
+    next_request();
+  }
+
+  void next_request() {
     waiting_ = false;
     arm_idle();
-    // The next pipelined request, if any, on the loop's next turn (not inside the handler).
+    // On the loop's next turn, not inside the handler that answered.
     asio::post(server_.io, [self = shared_from_this()] { self->parse(); });
   }
 
@@ -261,6 +306,8 @@ struct Connection : std::enable_shared_from_this<Connection>, Responder {
 
   // --- writing ---
   void write(std::string data) {
+    queued_bytes_ += data.size();
+    server_.queued_total += data.size();
     out_.push_back(std::move(data));
     if (!writing_) write_next();
   }
@@ -268,6 +315,10 @@ struct Connection : std::enable_shared_from_this<Connection>, Responder {
   void write_next() {
     if (out_.empty() || closed_) {
       writing_ = false;
+      if (parse_after_write_ && !closed_) {
+        parse_after_write_ = false;
+        return next_request();
+      }
       if (closing_after_write_ && linger_) return drain_then_close();
       if (closing_after_write_) shutdown();
       return;
@@ -276,6 +327,8 @@ struct Connection : std::enable_shared_from_this<Connection>, Responder {
     asio::async_write(socket_, asio::buffer(out_.front()),
                       [self = shared_from_this()](const std::error_code& ec, std::size_t) {
                         if (ec) return self->shutdown();
+                        self->queued_bytes_ -= self->out_.front().size();
+                        self->server_.queued_total -= self->out_.front().size();
                         self->out_.pop_front();
                         self->write_next();
                       });
@@ -291,15 +344,7 @@ struct Connection : std::enable_shared_from_this<Connection>, Responder {
     timer_.async_wait([self = shared_from_this()](const std::error_code& ec) {
       if (!ec) self->shutdown();
     });
-    discard();
-  }
-
-  void discard() {
-    socket_.async_read_some(asio::buffer(buf_),
-                            [self = shared_from_this()](const std::error_code& ec, std::size_t n) {
-                              if (ec || n == 0) return self->shutdown();
-                              self->discard();
-                            });
+    read();
   }
 
   void arm_idle() {
@@ -312,6 +357,8 @@ struct Connection : std::enable_shared_from_this<Connection>, Responder {
   void shutdown() {
     if (closed_) return;
     closed_ = true;
+    server_.queued_total -= queued_bytes_;
+    queued_bytes_ = 0;
     std::error_code ignored;
     timer_.cancel();
     socket_.shutdown(tcp::socket::shutdown_both, ignored);
@@ -363,6 +410,10 @@ struct Connection : std::enable_shared_from_this<Connection>, Responder {
       c.error_status_ = 413;
       return 3;  // an error: the body is not read
     }
+    // A client that waits to be told to send its body (curl does past 1 KiB) is told at once.
+    const auto e = c.req_.headers.find("expect");
+    if (e != c.req_.headers.end() && strcasecmp(e->second.c_str(), "100-continue") == 0)
+      c.write("HTTP/1.1 100 Continue\r\n\r\n");
     return 0;
   }
   static int on_body(http_parser* p, const char* at, std::size_t n) {
@@ -397,13 +448,26 @@ struct Connection : std::enable_shared_from_this<Connection>, Responder {
   bool waiting_ = false;  // a request is being answered
   bool responded_ = false, streaming_ = false, keep_alive_ = true;
   bool writing_ = false, closing_after_write_ = false, closed_ = false, linger_ = false;
+  bool reading_ = false, parse_after_write_ = false;
+  static constexpr std::size_t kMaxQueued = 2u << 20;
+  static constexpr std::size_t kMaxQueuedTotal = 128u << 20;
   std::deque<std::string> out_;
+  std::size_t queued_bytes_ = 0;
   std::function<void()> on_close_;
 };
 
 void HttpServer::Impl::accept() {
   acceptor.async_accept([this](const std::error_code& ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+    if (ec) {
+      // Out of descriptors (EMFILE) or memory: accepting again at once would spin. A short
+      // pause lets connections close; the backlog holds the waiting clients meanwhile.
+      retry.expires_after(std::chrono::milliseconds(100));
+      retry.async_wait([this](const std::error_code& e) {
+        if (!e) accept();
+      });
+      return;
+    }
     if (!ec && accepting) {
       std::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
@@ -411,7 +475,7 @@ void HttpServer::Impl::accept() {
         // Over the limit: told so, and closed, rather than left waiting unread.
         static const std::string kBusy =
             "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-            "Content-Length: 52\r\nConnection: close\r\n\r\n"
+            "Content-Length: 50\r\nConnection: close\r\n\r\n"
             "{\"error\":{\"message\":\"too many open connections\"}}\n";
         asio::write(socket, asio::buffer(kBusy), ignored);
         socket.close(ignored);

@@ -25,6 +25,10 @@ namespace {
 // What a run's stream keeps in memory; past it the oldest events go (a reconnect then starts
 // at the oldest kept, with a "cut" status event first).
 constexpr std::size_t kMaxEventBytes = 4u << 20;
+// What all runs' events may hold together.
+constexpr std::size_t kMaxAllEventBytes = 256u << 20;
+// An event's cost beside its data (its id, type and the deque's share), for the budgets.
+constexpr std::size_t kEventOverhead = 96;
 // Finished runs remembered in memory (older ones are read from the journal).
 constexpr std::size_t kMaxRemembered = 10000;
 
@@ -51,8 +55,7 @@ std::string api_status(const broker::RunResult& r, bool cancelled) {
 // Printed lines and Log lines, as events of the run's stream (already masked by the session).
 class EventSink : public broker::OutputSink {
  public:
-  EventSink(HttpServer& http, std::function<void(std::string, Json)> add)
-      : http_(http), add_(std::move(add)) {}
+  explicit EventSink(std::function<void(std::string, Json)> add) : add_(std::move(add)) {}
   void print(std::string_view line) override {
     add_("log", Json{{"stream", "print"}, {"text", std::string(line)}});
   }
@@ -61,7 +64,6 @@ class EventSink : public broker::OutputSink {
   }
 
  private:
-  HttpServer& http_;
   std::function<void(std::string, Json)> add_;
 };
 
@@ -152,14 +154,30 @@ void Server::add_event(LiveRun& run, const std::string& type, Json data) {
   RunEvent e{run.next_seq++, type, protocol::dump_json(data)};
   const std::string text =
       "id: " + std::to_string(e.seq) + "\nevent: " + e.type + "\ndata: " + e.data + "\n\n";
-  for (auto& s : run.streams)
+  // A copy: a stream dropped while written to (a client that does not read) leaves the list.
+  for (auto& s : std::vector<std::shared_ptr<Responder>>(run.streams))
     if (s->open()) s->event(text);
-  run.event_bytes += e.data.size();
+  const std::size_t bytes = e.data.size() + kEventOverhead;
+  run.event_bytes += bytes;
+  event_bytes_ += bytes;
   run.events.push_back(std::move(e));
   while (run.event_bytes > kMaxEventBytes && run.events.size() > 1) {
-    run.event_bytes -= run.events.front().data.size();
+    run.event_bytes -= run.events.front().data.size() + kEventOverhead;
+    event_bytes_ -= run.events.front().data.size() + kEventOverhead;
     run.events.pop_front();
     run.events_cut = true;
+  }
+  // All runs' events together: the finished runs' go first, oldest first, down to their last
+  // event ("done").
+  for (std::size_t i = 0; event_bytes_ > kMaxAllEventBytes && i < finished_order_.size(); ++i) {
+    LiveRun* old = find(finished_order_[i]);
+    while (old && old->events.size() > 1) {
+      const std::size_t b = old->events.front().data.size() + kEventOverhead;
+      old->event_bytes -= b;
+      event_bytes_ -= b;
+      old->events.pop_front();
+      old->events_cut = true;
+    }
   }
 }
 
@@ -179,14 +197,16 @@ void Server::set_status(LiveRun& run, const std::string& status) {
 
 void Server::settle(LiveRun& run) {
   const std::string body = protocol::dump_json(view(run));
-  for (auto& w : run.waiters) {
+  const auto waiters = std::move(run.waiters);
+  run.waiters.clear();
+  for (auto& w : waiters) {
     if (w.timer) w.timer->cancel();
     if (w.out->open()) w.out->send(200, body);
   }
-  run.waiters.clear();
   if (!terminal(run.status)) return;
-  for (auto& s : run.streams) s->close();
+  const auto streams = std::move(run.streams);
   run.streams.clear();
+  for (auto& s : streams) s->close();
   finished_order_.push_back(run.run_id);
   forget_old();
 }
@@ -196,7 +216,10 @@ void Server::forget_old() {
     const std::string id = finished_order_.front();
     finished_order_.pop_front();
     const LiveRun* run = find(id);
-    if (run && terminal(run->status) && run->streams.empty()) runs_.erase(id);
+    if (run && terminal(run->status) && run->streams.empty()) {
+      event_bytes_ -= run->event_bytes;
+      runs_.erase(id);
+    }
   }
 }
 
@@ -223,7 +246,7 @@ void Server::execute(const std::string& run_id, std::shared_ptr<broker::RunStop>
       add_event(*run, type, std::move(data));
     });
   };
-  EventSink sink(*http_, post_event);
+  EventSink sink(post_event);
   RunHooks hooks;
   hooks.pool = pool_.get();
   hooks.stop = stop;
@@ -255,7 +278,13 @@ void Server::execute(const std::string& run_id, std::shared_ptr<broker::RunStop>
     }
   }
   const bool cancelled = stop && stop->stopped();
-  http_->post([this, run_id, r = std::move(d.result), usage_error = d.usage_error, cancelled] {
+  // A suspended run's request, as the journal holds it (its id is what an answer names), read
+  // here: the run is suspended with it in one step on the loop.
+  Json pending;
+  if (d.result.status == broker::RunStatus::suspended && journal)
+    pending = pending_request(journal->entries(run_id, ignored));
+  http_->post([this, run_id, r = std::move(d.result), usage_error = d.usage_error, cancelled,
+               pending = std::move(pending)] {
     --active_;
     if (LiveRun* run = find(run_id)) {
       const std::string status = usage_error.empty() ? api_status(r, cancelled) : "failed";
@@ -267,10 +296,10 @@ void Server::execute(const std::string& run_id, std::shared_ptr<broker::RunStop>
       if (status == "completed") {
         run->result = r.result;
       } else if (status == "suspended") {
-        run->pending = Json{{"method", r.pending}};
+        run->pending = pending.is_null() ? Json{{"method", r.pending}} : pending;
       } else {
         run->error = Json{{"kind", usage_error.empty() ? broker::to_string(r.status) : "usage"},
-                          {"message", usage_error.empty() ? r.message : usage_error}};
+                          {"message", shown(usage_error.empty() ? r.message : usage_error)}};
         if (cancelled) run->error["kind"] = "cancelled";
       }
       if (usage_error.empty()) {
@@ -282,21 +311,8 @@ void Server::execute(const std::string& run_id, std::shared_ptr<broker::RunStop>
       } else {
         metrics_.run_ended(status, -1);
       }
-      if (status == "suspended") {
-        // The request waiting, as the journal holds it: its id is what an answer names.
-        admission_->post([this, run_id] {
-          std::string error;
-          auto v = journal_view(run_id, error);
-          http_->post([this, run_id, v] {
-            LiveRun* run = find(run_id);
-            if (run && v && v->contains("pending")) run->pending = (*v)["pending"];
-            if (run) add_event(*run, "human_request", run->pending);
-            if (run) set_status(*run, "suspended");
-          });
-        });
-      } else {
-        set_status(*run, status);
-      }
+      if (status == "suspended") add_event(*run, "human_request", run->pending);
+      set_status(*run, status);
     }
     dispatch();
     if (draining_ && active_ == 0) http_->stop();
@@ -339,9 +355,30 @@ void Server::recover() {
 
 // --- a run the server does not hold (the admission thread) ----------------------------------
 
+Json pending_request(const std::vector<broker::JournalEntry>& entries) {
+  if (entries.empty() || !entries.back().response_json.empty() ||
+      entries.back().method.rfind("human.", 0) != 0)
+    return Json();
+  const auto& e = entries.back();
+  Json request = Json::parse(e.request_json, nullptr, false);
+  if (request.is_discarded()) request = Json::object();
+  return Json{{"request_id", e.seq},
+              {"method", e.method},
+              {"kind", e.method.substr(6)},
+              {"request", request}};
+}
+
+std::string Server::shown(std::string text) const {
+  const std::string root = o_.project + "/";
+  for (auto at = text.find(root); at != std::string::npos; at = text.find(root, at))
+    text.erase(at, root.size());
+  return text;
+}
+
 std::optional<Json> Server::journal_view(const std::string& run_id, std::string& error) {
   auto r = journal_->find_run(run_id, error);
-  if (!r) return std::nullopt;
+  // Only the runs a server accepted are the API's (a run of tactus run is its user's).
+  if (!r || r->origin != "serve") return std::nullopt;
   Json v{{"run_id", r->run_id},
          {"procedure", fs::path(r->procedure).lexically_relative(o_.project).string()},
          {"status", r->status},
@@ -355,23 +392,15 @@ std::optional<Json> Server::journal_view(const std::string& run_id, std::string&
     v["status"] = "cancelled";
     v["error"] = Json{{"kind", "cancelled"}, {"message", r->error}};
   } else if (r->status == "failed") {
-    v["error"] = Json{{"kind", "failed"}, {"message", r->error}};
+    v["error"] = Json{{"kind", "failed"}, {"message", shown(r->error)}};
   }
   const auto entries = journal_->entries(run_id, error);
   broker::RunUsage used;
   used.add_entries(entries);
   v["usage"] = used.usage_json();
   v["cost"] = used.cost_json();
-  if (r->status == "suspended" && !entries.empty() && entries.back().response_json.empty() &&
-      entries.back().method.rfind("human.", 0) == 0) {
-    const auto& e = entries.back();
-    Json request = Json::parse(e.request_json, nullptr, false);
-    if (request.is_discarded()) request = Json::object();
-    v["pending"] = Json{{"request_id", e.seq},
-                        {"method", e.method},
-                        {"kind", e.method.substr(6)},
-                        {"request", request}};
-  }
+  if (r->status == "suspended")
+    if (Json p = pending_request(entries); !p.is_null()) v["pending"] = std::move(p);
   return v;
 }
 

@@ -1,7 +1,9 @@
 // tactus serve's routes (docs/server.md): one table, each route its method, path pattern and
 // whether it needs a token. Every body is JSON; every error is {"error": {"message"}} with the
 // status that says what kind of error it is.
+#include <strings.h>
 #include <algorithm>
+
 #include <cstring>
 #include <filesystem>
 #include <string_view>
@@ -53,8 +55,75 @@ std::string procedure_beneath(const std::string& project, const Json& given, std
   const std::string root = project + "/";
   if (real.string().rfind(root, 0) != 0)
     return why = "procedure: '" + p + "' leads outside the project", "";
+  // What a link leads to is checked as the name was: a .tac file, not in .tactus.
+  const fs::path inside = real.lexically_relative(project);
+  for (const auto& part : inside)
+    if (part == ".tactus") return why = "procedure: '" + p + "' leads into a .tactus directory", "";
+  if (inside.extension() != ".tac")
+    return why = "procedure: '" + p + "' leads to a file that is not .tac", "";
   if (!fs::is_regular_file(real, ec)) return why = "procedure: '" + p + "' is not a file", "";
-  return path.lexically_normal().string();
+  return inside.string();
+}
+
+// Whether a JSON text nests deeper than max (brackets outside strings counted): such a body is
+// refused before it is parsed, since copying, printing and masking a document recurse.
+bool nested_deeper(std::string_view text, int max) {
+  int depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max) return true;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return false;
+}
+
+constexpr int kMaxBodyDepth = 64;
+
+// The body of a POST: a JSON object no deeper than kMaxBodyDepth, sent as application/json
+// (exactly: a page in a browser can send text/plain across sites without asking first, and
+// this server may listen on loopback without a token). Null after answering the error.
+Json json_body(const HttpRequest& req, Responder& out) {
+  std::string type = req.header("content-type");
+  type = type.substr(0, type.find(';'));
+  while (!type.empty() && type.back() == ' ') type.pop_back();
+  if (strcasecmp(type.c_str(), "application/json") != 0) {
+    fail(out, 415, "the body must be JSON (Content-Type: application/json)");
+    return Json();
+  }
+  if (nested_deeper(req.body, kMaxBodyDepth)) {
+    fail(out, 400, "the body nests deeper than " + std::to_string(kMaxBodyDepth) + " levels");
+    return Json();
+  }
+  Json body = req.body.empty() ? Json::object() : Json::parse(req.body, nullptr, false);
+  if (!body.is_object()) {
+    fail(out, 400, "the body must be a JSON object");
+    return Json();
+  }
+  return body;
+}
+
+// Without tokens the server is reached by whatever runs on this machine, browsers included:
+// a request must name a loopback host, so that a page whose name was made to resolve to
+// 127.0.0.1 (DNS rebinding) is refused.
+bool loopback_host(const std::string& host) {
+  std::string h = host;
+  if (!h.empty() && h[0] == '[') {
+    h = h.substr(1, h.find(']') - 1);
+  } else if (const auto colon = h.rfind(':'); colon != std::string::npos) {
+    h = h.substr(0, colon);
+  }
+  return h == "localhost" || h == "::1" || h.rfind("127.", 0) == 0;
 }
 
 // A JSON answer value as tactus answer --value takes it.
@@ -136,6 +205,10 @@ void Server::handle(const HttpRequest& req, std::shared_ptr<Responder> out) {
     return fail(*out, path_known ? 405 : 404,
                 path_known ? req.method + " is not served at " + req.path
                            : "no route " + req.path.substr(0, 200));
+  if (o_.tokens.empty() && !loopback_host(req.header("host")))
+    return fail(*out, 403,
+                "without serve.tokens this server answers only requests to a loopback "
+                "host (Host: 127.0.0.1 or localhost)");
   std::string token_name;
   if (route->needs_token && !authorized(req, *out, token_name)) return;
   if (!id.empty() && !valid_run_id(id)) return fail(*out, 404, "no run '" + id.substr(0, 64) + "'");
@@ -182,10 +255,8 @@ void Server::get_metrics(const HttpRequest&, std::shared_ptr<Responder> out) {
 void Server::post_run(const HttpRequest& req, std::shared_ptr<Responder> out,
                       const std::string& token_name) {
   if (draining_) return fail(*out, 503, "the server is shutting down");
-  if (req.header("content-type").find("application/json") == std::string::npos)
-    return fail(*out, 415, "the body must be JSON (Content-Type: application/json)");
-  const Json body = Json::parse(req.body, nullptr, false);
-  if (!body.is_object()) return fail(*out, 400, "the body must be a JSON object");
+  const Json body = json_body(req, *out);
+  if (body.is_null()) return;
   for (auto it = body.begin(); it != body.end(); ++it)
     if (it.key() != "procedure" && it.key() != "input" && it.key() != "run_id")
       return fail(
@@ -293,6 +364,7 @@ void Server::list_runs(const HttpRequest& req, std::shared_ptr<Responder> out) {
     Json list = Json::array();
     for (const auto& r : records) {
       if (static_cast<long>(list.size()) >= limit) break;
+      if (r.origin != "serve") continue;  // the command line's runs are its user's
       list.push_back(
           {{"run_id", r.run_id},
            {"procedure", fs::path(r.procedure).lexically_relative(o_.project).string()},
@@ -360,6 +432,10 @@ void Server::get_events(const HttpRequest& req, std::shared_ptr<Responder> out,
     if (*end || after < 0) return fail(*out, 400, "Last-Event-ID: expected an event id");
   }
   out->start_events();
+  // Events the server dropped (its memory bounds) are said, not skipped silently.
+  if (run->events_cut && !run->events.empty() && run->events.front().seq > after + 1)
+    out->event("event: cut\ndata: " +
+               protocol::dump_json(Json{{"first_kept", run->events.front().seq}}) + "\n\n");
   for (const auto& e : run->events)
     if (e.seq > after)
       out->event("id: " + std::to_string(e.seq) + "\nevent: " + e.type + "\ndata: " + e.data +
@@ -378,8 +454,9 @@ void Server::get_events(const HttpRequest& req, std::shared_ptr<Responder> out,
 void Server::post_answer(const HttpRequest& req, std::shared_ptr<Responder> out,
                          const std::string& id) {
   if (draining_) return fail(*out, 503, "the server is shutting down");
-  const Json body = Json::parse(req.body, nullptr, false);
-  if (!body.is_object() || !body.contains("value"))
+  const Json body = json_body(req, *out);
+  if (body.is_null()) return;
+  if (!body.contains("value"))
     return fail(*out, 400, "the body must be a JSON object with request_id and value");
   std::string text;
   if (!answer_text(body["value"], text))
@@ -402,6 +479,7 @@ void Server::post_answer(const HttpRequest& req, std::shared_ptr<Responder> out,
   admission_->post([this, id, text, seq, out] {
     std::string error, method;
     auto record = journal_->find_run(id, error);
+    if (record && record->origin != "serve") record.reset();  // not this API's run
     const bool ok = record && answer_pending(*journal_, *record, text, seq, error, &method);
     const int status = !record && error.empty() ? 404 : 409;
     if (!record && error.empty()) error = "no run '" + id + "'";
@@ -425,8 +503,9 @@ void Server::post_answer(const HttpRequest& req, std::shared_ptr<Responder> out,
   });
 }
 
-void Server::post_cancel(const HttpRequest&, std::shared_ptr<Responder> out,
+void Server::post_cancel(const HttpRequest& req, std::shared_ptr<Responder> out,
                          const std::string& id) {
+  if (json_body(req, *out).is_null()) return;
   LiveRun* run = find(id);
   if (run && terminal(run->status))
     return fail(*out, 409, "run " + id + " has " + run->status + " already");
@@ -440,10 +519,10 @@ void Server::post_cancel(const HttpRequest&, std::shared_ptr<Responder> out,
   // queued run leaves the queue now, so that it does not start meanwhile.
   const bool was_queued = run && run->status == "queued";
   if (was_queued) queue_.erase(std::remove(queue_.begin(), queue_.end(), id), queue_.end());
-  if (run) run->stop->stop();
   admission_->post([this, id, out, was_queued] {
     std::string error;
     auto record = journal_->find_run(id, error);
+    if (record && record->origin != "serve") record.reset();  // not this API's run
     bool ok = record && record->status != "completed" && record->status != "failed" &&
               journal_->claim(id, error);
     if (ok) {
@@ -454,7 +533,10 @@ void Server::post_cancel(const HttpRequest&, std::shared_ptr<Responder> out,
     if (!record && error.empty()) error = "no run '" + id + "'";
     if (record && error.empty() && !ok) error = "run " + id + " has " + record->status + " already";
     http_->post([this, id, out, ok, status, error, was_queued] {
-      if (!ok && was_queued) queue_.push_front(id);  // it was not cancelled: it runs after all
+      if (!ok && was_queued) {  // it was not cancelled: it runs after all
+        queue_.push_front(id);
+        dispatch();
+      }
       if (!ok) return fail(*out, status, error);
       if (LiveRun* r = find(id)) {
         r->error = Json{{"kind", "cancelled"}, {"message", kCancelled}};

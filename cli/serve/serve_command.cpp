@@ -4,11 +4,15 @@
 // rest interrupted (resumable by the next server), exit 0 with no process left.
 #include "cli/serve/serve_command.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <thread>
 
@@ -16,6 +20,7 @@
 #include "broker/secrets.h"
 #include "cli/run_command.h"
 #include "cli/serve/serve_state.h"
+#include "runtime/unique_fd.h"
 #include "sidecars/config.h"
 #include "tools/interrupt.h"
 
@@ -78,9 +83,24 @@ Server::~Server() {
   if (refill_.joinable()) refill_.join();
   if (runners_) runners_->join();
   if (admission_) admission_->join();
+  // The connections' close callbacks look runs up: the runs go first (the connections they
+  // hold stay alive in the server until it closes them), then the server and its loop.
+  runs_.clear();
+  http_.reset();
+}
+
+// Each connection is a descriptor: the soft limit (often 1024) is raised to the hard one, so
+// that the connection limit, not EMFILE, is what a crowd of clients meets first.
+void raise_fd_limit() {
+  rlimit r{};
+  if (::getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
+    r.rlim_cur = r.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &r);
+  }
 }
 
 int Server::run() {
+  raise_fd_limit();
   started_at_ =
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   std::string error;
@@ -127,6 +147,12 @@ void Server::drain(int signal) {
   http_->after(o_.drain_timeout, [this, signal] {
     say("drain timeout: interrupting " + std::to_string(active_) + " run(s) (resumable)");
     tools::interrupt_now(signal);
+    // Every wait a run makes ends on the interrupt; one that does not within 10 s is a bug,
+    // and the server still goes (its jails are dead already; the journal is consistent).
+    http_->after(10, [this] {
+      say("runs did not end 10 s after the interrupt: exiting");
+      std::_Exit(1);
+    });
   });
 }
 
@@ -208,6 +234,15 @@ int serve_command(const CliOptions& o, spawner::SpawnerClient& spawner) {
     return 2;
   }
   so.journal_path = broker::journal_path(config);
+  // One server per project: two would both take up the journal's unfinished runs.
+  const std::string lock_path = so.journal_path + ".serve.lock";
+  fs::create_directories(fs::path(lock_path).parent_path(), ec);
+  const UniqueFd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!lock || ::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
+    say(!lock ? "cannot open " + lock_path + ": " + std::strerror(errno)
+              : "another tactus serve serves this project (" + lock_path + " is locked)");
+    return 2;
+  }
   serve::Server server(so, spawner);
   server.start_pool(config);
   return server.run();

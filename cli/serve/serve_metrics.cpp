@@ -12,7 +12,10 @@ std::string label_value(const std::string& v) {
       out += "\\n";
       continue;
     }
-    out += c;
+    // Other control bytes (a carriage return, an escape) and bytes past ASCII, which may not
+    // be UTF-8, become '?': the exposition stays one line per sample, readable everywhere.
+    const auto u = static_cast<unsigned char>(c);
+    out += u < 0x20 || u >= 0x7f ? '?' : c;
   }
   return out;
 }
@@ -59,6 +62,8 @@ void Metrics::jail_started(double seconds) {
 }
 
 void Metrics::tool_call(const std::string& tool, const std::string& outcome) {
+  // A denied name is whatever the procedure wrote: it is not a label.
+  if (outcome == "denied") return void(++tools_[{"(denied)", outcome}]);
   ++tools_[bounded(tools_, std::make_pair(tool, outcome),
                    std::make_pair(std::string("(other)"), outcome))];
 }

@@ -71,6 +71,10 @@ struct LiveRun {
 // The error a cancelled run ends with, in the journal too (status failed there).
 inline constexpr const char* kCancelled = "run cancelled";
 
+// The Human.* request a suspended run waits for (the last entry, unanswered), as the API shows
+// it: {request_id, method, kind, request}; null when there is none.
+Json pending_request(const std::vector<broker::JournalEntry>& entries);
+
 // terminal: no more events come; a waiter is answered, a stream ends.
 bool terminal(const std::string& status);
 // settled: a long poll (?wait=) returns: terminal, or waiting for an answer or a budget.
@@ -122,6 +126,8 @@ class Server {
   // On the admission thread: the journal's view of a run this server does not hold.
   std::optional<Json> journal_view(const std::string& run_id, std::string& error);
   LiveRun* find(const std::string& run_id);
+  // text with the project's root cut from the paths in it (errors name files beneath it).
+  std::string shown(std::string text) const;
   void forget_old();  // keeps at most kMaxRemembered finished runs in memory
   void drain(int signal);
 
@@ -136,6 +142,7 @@ class Server {
   std::map<std::string, std::unique_ptr<LiveRun>> runs_;
   std::deque<std::string> queue_, finished_order_;
   std::size_t active_ = 0, admitting_ = 0;
+  std::size_t event_bytes_ = 0;  // all runs' events
   bool draining_ = false;
   double started_at_ = 0;
   Metrics metrics_;

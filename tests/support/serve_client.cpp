@@ -38,7 +38,8 @@ int connect_loopback(int port) {
 std::string request_text(const std::string& method, const std::string& target,
                          const std::string& body,
                          const std::map<std::string, std::string>& headers) {
-  std::string out = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+  std::string out = method + " " + target + " HTTP/1.1\r\nConnection: close\r\n";
+  if (!headers.count("Host")) out += "Host: 127.0.0.1\r\n";
   for (const auto& [k, v] : headers) out += k + ": " + v + "\r\n";
   if (!body.empty() || method == "POST")
     out += "Content-Length: " + std::to_string(body.size()) + "\r\n";
@@ -145,6 +146,22 @@ HttpReply http_request(int port, const std::string& method, const std::string& t
                        const std::string& body, const std::map<std::string, std::string>& headers,
                        double timeout_s) {
   return exchange(port, request_text(method, target, body, headers), timeout_s);
+}
+
+std::string raw_exchange(int port, const std::string& bytes, double timeout_s) {
+  const int fd = connect_loopback(port);
+  if (fd < 0) return "";
+  std::string got;
+  send_all(fd, bytes);
+  read_until(fd,
+             Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                std::chrono::duration<double>(timeout_s)),
+             [&](const char* data, std::size_t n) {
+               got.append(data, n);
+               return true;
+             });
+  ::close(fd);
+  return got;
 }
 
 HttpReply http_post(int port, const std::string& target, const std::string& json,

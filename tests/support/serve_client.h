@@ -26,6 +26,10 @@ HttpReply http_request(int port, const std::string& method, const std::string& t
 HttpReply http_post(int port, const std::string& target, const std::string& json,
                     std::map<std::string, std::string> headers = {}, double timeout_s = 10);
 
+// Sends bytes as they are on one connection and returns all that comes back until the server
+// closes it (or timeout_s): for pipelining and malformed requests.
+std::string raw_exchange(int port, const std::string& bytes, double timeout_s = 10);
+
 struct SseEvent {
   std::string id, event, data;
 };
