@@ -297,7 +297,7 @@ void Server::post_run(const HttpRequest& req, std::shared_ptr<Responder> out,
     const bool ok = admit(a, status, error, existing);
     http_->post([this, a, out, ok, status, error, existing] {
       --admitting_;
-      if (!ok) return fail(*out, status, error);
+      if (!ok) return fail(*out, status, shown(error));
       if (a.replay) {
         const LiveRun* run = find(a.run_id);
         return out->send(200,
