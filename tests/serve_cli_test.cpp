@@ -180,6 +180,10 @@ TEST_CASE("serve: hello through the API returns its result; health, tokens, bad 
   CHECK(again.status == 200);
   CHECK(again.headers["idempotent-replayed"] == "true");
   CHECK(body_of(again)["run_id"] == body_of(first)["run_id"]);
+  keyed["Content-Type"] = "application/json";
+  CHECK(http_request(port, "POST", "/v1/runs",
+                     json{{"procedure", "hello.tac"}, {"run_id", "both-1"}}.dump(), keyed)
+            .status == 400);
 
   const HttpReply listed =
       http_request(port, "GET", "/v1/runs?status=completed&limit=10", "", auth());
@@ -229,6 +233,9 @@ TEST_CASE(
   // Without tokens only a loopback Host is served: a page whose name was made to resolve to
   // 127.0.0.1 (DNS rebinding) is refused.
   CHECK(http_request(port, "GET", "/v1/runs/" + id, "", {{"Host", "evil.example"}}).status == 403);
+  CHECK(http_request(port, "GET", "/v1/runs/" + id, "", {{"Host", "127.evil.example:80"}}).status ==
+        403);
+  CHECK(http_request(port, "GET", "/v1/runs/" + id, "", {{"Host", "127.0.0.2:80"}}).status == 200);
   CHECK(http_request(port, "GET", "/v1/runs/" + id, "", {{"Host", "localhost:1234"}}).status ==
         200);
   // A second server on the same project is refused: both would take up its runs.
@@ -299,6 +306,15 @@ TEST_CASE("serve: past max_concurrent and the queue a POST gets 429, and no acce
   CHECK(accepted + refused == 8);
   for (const auto& id : ids) CHECK(wait_run(port, id, 30)["status"] == "completed");
   CHECK(llm.request_count() == accepted);
+}
+
+TEST_CASE("serve: queue 0 still takes a run while a runner is free", "[serve][cli]") {
+  Project p("serve:\n  max_concurrent: 1\n  queue: 0\n");
+  ServeProcess serve(p.dir());
+  for (int i = 0; i < 3; ++i) {
+    const std::string id = post_run(serve.port(), "hello.tac");
+    CHECK(wait_run(serve.port(), id)["status"] == "completed");
+  }
 }
 
 TEST_CASE("serve: a 3 s model call in one run does not delay other runs", "[serve][cli]") {
@@ -478,7 +494,7 @@ TEST_CASE(
     CHECK(serve.wait() == 0);
     CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2));
     INFO(serve.err());
-    CHECK(serve.err().find("drain timeout: interrupting 1 run(s)") != std::string::npos);
+    CHECK(serve.err().find("interrupting 1 run(s) (resumable)") != std::string::npos);
   }
   const CliRun listed = run_tactus_in(p.dir(), {"runs", "--json"});
   CHECK(listed.out.find("\"interrupted\"") != std::string::npos);

@@ -171,9 +171,9 @@ struct Connection : std::enable_shared_from_this<Connection>, Responder {
   void heartbeat() {
     timer_.expires_after(std::chrono::seconds(15));
     timer_.async_wait([self = shared_from_this()](const std::error_code& ec) {
-      if (ec || self->closed_) return;
+      if (ec || self->closed_ || self->closing_after_write_) return;
       self->event(": ping\n\n");
-      self->heartbeat();
+      if (!self->closed_) self->heartbeat();
     });
   }
 
@@ -228,6 +228,7 @@ struct Connection : std::enable_shared_from_this<Connection>, Responder {
         pending_.erase(0, used);
         http_parser_pause(&parser_, 0);
         dispatch();
+        read();  // a client that goes while its answer is made is noticed
         return;
       }
       if (err != HPE_OK || parser_.upgrade) return fail(error_status_ ? error_status_ : 400);
@@ -326,6 +327,8 @@ struct Connection : std::enable_shared_from_this<Connection>, Responder {
     writing_ = true;
     asio::async_write(socket_, asio::buffer(out_.front()),
                       [self = shared_from_this()](const std::error_code& ec, std::size_t) {
+                        // Closed meanwhile: shutdown() took the queue off the counts already.
+                        if (self->closed_) return self->out_.clear();
                         if (ec) return self->shutdown();
                         self->queued_bytes_ -= self->out_.front().size();
                         self->server_.queued_total -= self->out_.front().size();
@@ -359,6 +362,7 @@ struct Connection : std::enable_shared_from_this<Connection>, Responder {
     closed_ = true;
     server_.queued_total -= queued_bytes_;
     queued_bytes_ = 0;
+    if (!writing_) out_.clear();  // else the write's handler clears it (it holds the front)
     std::error_code ignored;
     timer_.cancel();
     socket_.shutdown(tcp::socket::shutdown_both, ignored);
@@ -388,7 +392,7 @@ struct Connection : std::enable_shared_from_this<Connection>, Responder {
   }
   static int on_field(http_parser* p, const char* at, std::size_t n) {
     auto& c = self(p);
-    if (!c.count_header(n) || c.req_.headers.size() > 100) return c.error_status_ = 431, 1;
+    if (!c.count_header(n) || c.req_.headers.size() >= 100) return c.error_status_ = 431, 1;
     if (c.in_value_) c.field_.clear();
     c.in_value_ = false;
     for (std::size_t i = 0; i < n; ++i)
@@ -449,7 +453,7 @@ struct Connection : std::enable_shared_from_this<Connection>, Responder {
   bool responded_ = false, streaming_ = false, keep_alive_ = true;
   bool writing_ = false, closing_after_write_ = false, closed_ = false, linger_ = false;
   bool reading_ = false, parse_after_write_ = false;
-  static constexpr std::size_t kMaxQueued = 2u << 20;
+  static constexpr std::size_t kMaxQueued = 6u << 20;  // past a run's 4 MiB of kept events
   static constexpr std::size_t kMaxQueuedTotal = 128u << 20;
   std::deque<std::string> out_;
   std::size_t queued_bytes_ = 0;

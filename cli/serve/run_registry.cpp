@@ -169,8 +169,7 @@ void Server::add_event(LiveRun& run, const std::string& type, Json data) {
   }
   // All runs' events together: the finished runs' go first, oldest first, down to their last
   // event ("done").
-  for (std::size_t i = 0; event_bytes_ > kMaxAllEventBytes && i < finished_order_.size(); ++i) {
-    LiveRun* old = find(finished_order_[i]);
+  const auto trim = [this](LiveRun* old) {
     while (old && old->events.size() > 1) {
       const std::size_t b = old->events.front().data.size() + kEventOverhead;
       old->event_bytes -= b;
@@ -178,7 +177,12 @@ void Server::add_event(LiveRun& run, const std::string& type, Json data) {
       old->events.pop_front();
       old->events_cut = true;
     }
-  }
+  };
+  for (std::size_t i = 0; event_bytes_ > kMaxAllEventBytes && i < finished_order_.size(); ++i)
+    trim(find(finished_order_[i]));
+  // Then the runs that wait (suspended, interrupted, over budget): they may wait for long.
+  for (auto it = runs_.begin(); event_bytes_ > kMaxAllEventBytes && it != runs_.end(); ++it)
+    if (settled(it->second->status) && it->second.get() != &run) trim(it->second.get());
 }
 
 void Server::set_status(LiveRun& run, const std::string& status) {
@@ -272,12 +276,17 @@ void Server::execute(const std::string& run_id, std::shared_ptr<broker::RunStop>
   if (!d.usage_error.empty()) {
     // Refused before it ran (its procedure or configuration changed since it was accepted, its
     // file went): it fails, if no other process holds it.
+    // A run cancelled meanwhile keeps its end ("run cancelled").
     if (journal && journal->claim(run_id, ignored)) {
-      journal->finish_run(run_id, "failed", "", d.usage_error, ignored);
+      const auto now = journal->find_run(run_id, ignored);
+      if (now && now->status != "completed" && now->status != "failed")
+        journal->finish_run(run_id, "failed", "", d.usage_error, ignored);
       journal->release(run_id);
     }
   }
-  const bool cancelled = stop && stop->stopped();
+  // Cancelled: ended by its stop (an error that happened on its own stays that error).
+  const bool cancelled = stop && stop->stopped() && d.result.status == broker::RunStatus::error &&
+                         d.result.message == kCancelled;
   // A suspended run's request, as the journal holds it (its id is what an answer names), read
   // here: the run is suspended with it in one step on the loop.
   Json pending;
@@ -286,7 +295,8 @@ void Server::execute(const std::string& run_id, std::shared_ptr<broker::RunStop>
   http_->post([this, run_id, r = std::move(d.result), usage_error = d.usage_error, cancelled,
                pending = std::move(pending)] {
     --active_;
-    if (LiveRun* run = find(run_id)) {
+    // A run that ended meanwhile (cancelled while its resume was refused) keeps that end.
+    if (LiveRun* run = find(run_id); run && !terminal(run->status)) {
       const std::string status = usage_error.empty() ? api_status(r, cancelled) : "failed";
       Json j = broker::to_json(r);
       run->usage = j.value("usage", Json());
@@ -315,7 +325,7 @@ void Server::execute(const std::string& run_id, std::shared_ptr<broker::RunStop>
       set_status(*run, status);
     }
     dispatch();
-    if (draining_ && active_ == 0) http_->stop();
+    stop_if_drained();
   });
   if (d.trace) d.trace->finish(broker::to_string(d.result.status));
 }

@@ -1,6 +1,7 @@
 // tactus serve's routes (docs/server.md): one table, each route its method, path pattern and
 // whether it needs a token. Every body is JSON; every error is {"error": {"message"}} with the
 // status that says what kind of error it is.
+#include <arpa/inet.h>
 #include <strings.h>
 #include <algorithm>
 
@@ -123,7 +124,10 @@ bool loopback_host(const std::string& host) {
   } else if (const auto colon = h.rfind(':'); colon != std::string::npos) {
     h = h.substr(0, colon);
   }
-  return h == "localhost" || h == "::1" || h.rfind("127.", 0) == 0;
+  in_addr a{};
+  // 127.0.0.0/8 as an address, not a name that begins "127." (127.evil.example).
+  return h == "localhost" || h == "::1" ||
+         (::inet_pton(AF_INET, h.c_str(), &a) == 1 && (ntohl(a.s_addr) >> 24) == 127);
 }
 
 // A JSON answer value as tactus answer --value takes it.
@@ -277,6 +281,8 @@ void Server::post_run(const HttpRequest& req, std::shared_ptr<Responder> out,
   const std::string key = req.header("idempotency-key");
   if (!key.empty()) {
     if (key.size() > 255) return fail(*out, 400, "Idempotency-Key: at most 255 characters");
+    if (!a.run_id.empty())
+      return fail(*out, 400, "give run_id or an Idempotency-Key, not both (a run_id is one)");
     // The same key from the same client names the same run, in this server or the next.
     if (a.run_id.empty())
       a.run_id = "idem-" + broker::sha256_hex(token_name + "\n" + key).substr(0, 24);
@@ -284,7 +290,9 @@ void Server::post_run(const HttpRequest& req, std::shared_ptr<Responder> out,
   }
   a.chosen = !a.run_id.empty();
   if (a.run_id.empty()) a.run_id = broker::random_hex(8);
-  if (queue_.size() + admitting_ >= o_.queue)
+  // Full when every runner is busy and the queue holds serve.queue runs.
+  if (queue_.size() + admitting_ >=
+      o_.queue + (o_.max_concurrent - std::min(active_, o_.max_concurrent)))
     return fail(*out, 429,
                 "the queue is full (" + std::to_string(queue_.size() + admitting_) + " of " +
                     std::to_string(o_.queue) + " waiting; " + std::to_string(active_) + " of " +
@@ -297,6 +305,7 @@ void Server::post_run(const HttpRequest& req, std::shared_ptr<Responder> out,
     const bool ok = admit(a, status, error, existing);
     http_->post([this, a, out, ok, status, error, existing] {
       --admitting_;
+      stop_if_drained();
       if (!ok) return fail(*out, status, shown(error));
       if (a.replay) {
         const LiveRun* run = find(a.run_id);
@@ -400,6 +409,15 @@ void Server::get_run(const HttpRequest& req, std::shared_ptr<Responder> out,
       if (out->open()) out->send(200, protocol::dump_json(view(*r)));
     });
     run->waiters.push_back({out, timer});
+    // A client that goes stops waiting: its timer and its place go with it.
+    Responder* raw = out.get();
+    out->on_close([this, id, raw, timer] {
+      timer->cancel();
+      if (LiveRun* r = find(id))
+        r->waiters.erase(std::remove_if(r->waiters.begin(), r->waiters.end(),
+                                        [raw](const auto& w) { return w.out.get() == raw; }),
+                         r->waiters.end());
+    });
     return;
   }
   admission_->post([this, id, out] {
@@ -440,6 +458,7 @@ void Server::get_events(const HttpRequest& req, std::shared_ptr<Responder> out,
     if (e.seq > after)
       out->event("id: " + std::to_string(e.seq) + "\nevent: " + e.type + "\ndata: " + e.data +
                  "\n\n");
+  if (!out->open()) return;  // dropped while replaying (a client that does not read)
   if (terminal(run->status)) return out->close();
   run->streams.push_back(out);
   Responder* raw = out.get();
@@ -496,6 +515,8 @@ void Server::post_answer(const HttpRequest& req, std::shared_ptr<Responder> out,
         runs_[id] = std::move(made);
       }
       run->pending = Json();
+      // A fresh stop: a cancel asked of an earlier part of the run does not end this one.
+      run->stop = std::make_shared<broker::RunStop>();
       set_status(*run, "queued");
       enqueue(id);
       out->send(200, protocol::dump_json(Json{{"run_id", id}, {"status", run->status}}));

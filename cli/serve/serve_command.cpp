@@ -134,25 +134,41 @@ int Server::run() {
   return 0;
 }
 
+// Stops the loop once draining and nothing is left to answer: no run running, no admission
+// on its way (its client gets its answer), and a moment for the last answers to be written.
+void Server::stop_if_drained() {
+  if (!draining_ || active_ != 0 || admitting_ != 0 || stopping_) return;
+  stopping_ = true;
+  http_->after(0.2, [this] { http_->stop(); });
+}
+
+// Every wait a run makes ends on the interrupt; one that does not within 10 s is a bug, and the
+// server still goes (its jails are dead already; the journal is consistent).
+void Server::interrupt_runs(int signal) {
+  say("interrupting " + std::to_string(active_) + " run(s) (resumable)");
+  tools::interrupt_now(signal);
+  http_->after(10, [this] {
+    say("runs did not end 10 s after the interrupt: exiting");
+    std::_Exit(1);
+  });
+}
+
 void Server::drain(int signal) {
   if (draining_) {  // a second signal: the rest are interrupted now
-    tools::interrupt_now(signal);
+    if (!interrupted_) interrupt_runs(signal);
+    interrupted_ = true;
     return;
   }
   draining_ = true;
   say("draining: " + std::to_string(active_) + " run(s) running, " + std::to_string(queue_.size()) +
       " queued (kept for the next start)");
   http_->stop_accepting();
-  if (active_ == 0) return http_->stop();
+  stop_if_drained();
   http_->after(o_.drain_timeout, [this, signal] {
-    say("drain timeout: interrupting " + std::to_string(active_) + " run(s) (resumable)");
-    tools::interrupt_now(signal);
-    // Every wait a run makes ends on the interrupt; one that does not within 10 s is a bug,
-    // and the server still goes (its jails are dead already; the journal is consistent).
-    http_->after(10, [this] {
-      say("runs did not end 10 s after the interrupt: exiting");
-      std::_Exit(1);
-    });
+    if (interrupted_ || stopping_) return;
+    interrupted_ = true;
+    say("drain timeout");
+    interrupt_runs(signal);
   });
 }
 

@@ -130,6 +130,8 @@ class Server {
   std::string shown(std::string text) const;
   void forget_old();  // keeps at most kMaxRemembered finished runs in memory
   void drain(int signal);
+  void stop_if_drained();
+  void interrupt_runs(int signal);
 
   ServeOptions o_;
   spawner::SpawnerClient& spawner_;
@@ -143,7 +145,7 @@ class Server {
   std::deque<std::string> queue_, finished_order_;
   std::size_t active_ = 0, admitting_ = 0;
   std::size_t event_bytes_ = 0;  // all runs' events
-  bool draining_ = false;
+  bool draining_ = false, interrupted_ = false, stopping_ = false;
   double started_at_ = 0;
   Metrics metrics_;
 };
