@@ -18,13 +18,13 @@ namespace tactus::cli::serve {
 
 namespace fs = std::filesystem;
 
-namespace {
-
 void fail(Responder& out, int status, const std::string& message,
-          const std::map<std::string, std::string>& headers = {}) {
+          const std::map<std::string, std::string>& headers) {
   out.send(status, protocol::dump_json(Json{{"error", {{"message", message}}}}), "application/json",
            headers);
 }
+
+namespace {
 
 // A run id a client may choose: what a file name and a URL path take as they are.
 bool valid_run_id(const std::string& id) {
@@ -91,29 +91,6 @@ bool nested_deeper(std::string_view text, int max) {
 
 constexpr int kMaxBodyDepth = 64;
 
-// The body of a POST: a JSON object no deeper than kMaxBodyDepth, sent as application/json
-// (exactly: a page in a browser can send text/plain across sites without asking first, and
-// this server may listen on loopback without a token). Null after answering the error.
-Json json_body(const HttpRequest& req, Responder& out) {
-  std::string type = req.header("content-type");
-  type = type.substr(0, type.find(';'));
-  while (!type.empty() && type.back() == ' ') type.pop_back();
-  if (strcasecmp(type.c_str(), "application/json") != 0) {
-    fail(out, 415, "the body must be JSON (Content-Type: application/json)");
-    return Json();
-  }
-  if (nested_deeper(req.body, kMaxBodyDepth)) {
-    fail(out, 400, "the body nests deeper than " + std::to_string(kMaxBodyDepth) + " levels");
-    return Json();
-  }
-  Json body = req.body.empty() ? Json::object() : Json::parse(req.body, nullptr, false);
-  if (!body.is_object()) {
-    fail(out, 400, "the body must be a JSON object");
-    return Json();
-  }
-  return body;
-}
-
 // Without tokens the server is reached by whatever runs on this machine, browsers included:
 // a request must name a loopback host, so that a page whose name was made to resolve to
 // 127.0.0.1 (DNS rebinding) is refused.
@@ -130,14 +107,6 @@ bool loopback_host(const std::string& host) {
          (::inet_pton(AF_INET, h.c_str(), &a) == 1 && (ntohl(a.s_addr) >> 24) == 127);
 }
 
-// A JSON answer value as tactus answer --value takes it.
-bool answer_text(const Json& v, std::string& text) {
-  if (v.is_boolean()) return text = v.get<bool>() ? "yes" : "no", true;
-  if (v.is_string()) return text = v.get<std::string>(), true;
-  if (v.is_number()) return text = protocol::dump_json(v), true;
-  return false;
-}
-
 // Both sides hashed first: the comparison takes the same time whatever the token's length or
 // how much of it matches.
 bool same_secret(const std::string& a, const std::string& b) {
@@ -147,9 +116,6 @@ bool same_secret(const std::string& a, const std::string& b) {
     diff |= static_cast<unsigned char>(x[i] ^ y[i]);
   return diff == 0 && x.size() == y.size();
 }
-
-using Handle = void (Server::*)(const HttpRequest&, std::shared_ptr<Responder>,
-                                const std::string& id);
 
 struct Route {
   std::string_view method;
@@ -190,6 +156,29 @@ bool matches(std::string_view pattern, std::string_view path, std::string& id) {
 }
 
 }  // namespace
+
+// The body of a POST: a JSON object no deeper than kMaxBodyDepth, sent as application/json
+// (exactly: a page in a browser can send text/plain across sites without asking first, and
+// this server may listen on loopback without a token). Null after answering the error.
+Json json_body(const HttpRequest& req, Responder& out) {
+  std::string type = req.header("content-type");
+  type = type.substr(0, type.find(';'));
+  while (!type.empty() && type.back() == ' ') type.pop_back();
+  if (strcasecmp(type.c_str(), "application/json") != 0) {
+    fail(out, 415, "the body must be JSON (Content-Type: application/json)");
+    return Json();
+  }
+  if (nested_deeper(req.body, kMaxBodyDepth)) {
+    fail(out, 400, "the body nests deeper than " + std::to_string(kMaxBodyDepth) + " levels");
+    return Json();
+  }
+  Json body = req.body.empty() ? Json::object() : Json::parse(req.body, nullptr, false);
+  if (!body.is_object()) {
+    fail(out, 400, "the body must be a JSON object");
+    return Json();
+  }
+  return body;
+}
 
 void Server::handle(const HttpRequest& req, std::shared_ptr<Responder> out) {
   std::string id;
@@ -326,248 +315,6 @@ void Server::post_run(const HttpRequest& req, std::shared_ptr<Responder> out,
       enqueue(a.run_id);
       out->send(201, protocol::dump_json(Json{{"run_id", a.run_id}, {"status", ref.status}}),
                 "application/json", {{"Location", "/v1/runs/" + a.run_id}});
-    });
-  });
-}
-
-Json Server::view(const LiveRun& run) const {
-  Json v{{"run_id", run.run_id},
-         {"procedure", run.procedure},
-         {"status", run.status},
-         {"accepted_at", run.accepted_at}};
-  if (run.started_at > 0) v["started_at"] = run.started_at;
-  if (run.ended_at > 0) v["ended_at"] = run.ended_at;
-  if (run.status == "completed") v["result"] = run.result;
-  if (!run.error.is_null() && run.status != "completed" && run.status != "queued" &&
-      run.status != "running")
-    v["error"] = run.error;
-  if (run.status == "suspended") v["pending"] = run.pending;
-  if (!run.usage.is_null()) v["usage"] = run.usage;
-  if (!run.cost.is_null()) v["cost"] = run.cost;
-  if (!run.timings.is_null()) v["timings"] = run.timings;
-  return v;
-}
-
-void Server::list_runs(const HttpRequest& req, std::shared_ptr<Responder> out) {
-  const auto s = req.query.find("status");
-  const std::string status = s == req.query.end() ? "" : s->second;
-  static const char* kStatuses[] = {"queued", "running",   "suspended", "interrupted",
-                                    "budget", "completed", "failed"};
-  if (!status.empty() &&
-      std::find_if(std::begin(kStatuses), std::end(kStatuses),
-                   [&](const char* k) { return status == k; }) == std::end(kStatuses))
-    return fail(*out, 400,
-                "status: '" + status.substr(0, 40) +
-                    "' is not one of queued, running, suspended, interrupted, budget, "
-                    "completed, failed");
-  long limit = 50;
-  if (const auto l = req.query.find("limit"); l != req.query.end()) {
-    char* end = nullptr;
-    limit = std::strtol(l->second.c_str(), &end, 10);
-    if (l->second.empty() || *end || limit < 1 || limit > 1000)
-      return fail(*out, 400, "limit: expected a whole number from 1 to 1000");
-  }
-  admission_->post([this, status, limit, out] {
-    std::string error;
-    auto records = journal_->list_runs(status, error);
-    Json list = Json::array();
-    for (const auto& r : records) {
-      if (static_cast<long>(list.size()) >= limit) break;
-      if (r.origin != "serve") continue;  // the command line's runs are its user's
-      list.push_back(
-          {{"run_id", r.run_id},
-           {"procedure", fs::path(r.procedure).lexically_relative(o_.project).string()},
-           {"status", r.status == "failed" && r.error == kCancelled ? "cancelled" : r.status},
-           {"accepted_at", r.started_at},
-           {"updated_at", r.updated_at}});
-    }
-    http_->post([out, list = std::move(list), error] {
-      if (!error.empty()) return fail(*out, 503, error);
-      out->send(200, protocol::dump_json(Json{{"runs", list}}));
-    });
-  });
-}
-
-void Server::get_run(const HttpRequest& req, std::shared_ptr<Responder> out,
-                     const std::string& id) {
-  double wait = 0;
-  if (const auto w = req.query.find("wait"); w != req.query.end()) {
-    char* end = nullptr;
-    wait = std::strtod(w->second.c_str(), &end);
-    if (w->second.empty() || *end || !(wait >= 0 && wait <= 300))
-      return fail(*out, 400, "wait: expected seconds from 0 to 300");
-  }
-  if (LiveRun* run = find(id)) {
-    if (wait <= 0 || settled(run->status)) return out->send(200, protocol::dump_json(view(*run)));
-    // Long poll: answered when the run settles (settle) or when the wait is over.
-    auto timer = http_->after(wait, [this, id, out] {
-      LiveRun* r = find(id);
-      if (!r) return;
-      auto& ws = r->waiters;
-      ws.erase(std::remove_if(ws.begin(), ws.end(), [&](auto& w) { return w.out == out; }),
-               ws.end());
-      if (out->open()) out->send(200, protocol::dump_json(view(*r)));
-    });
-    run->waiters.push_back({out, timer});
-    // A client that goes stops waiting: its timer and its place go with it.
-    Responder* raw = out.get();
-    out->on_close([this, id, raw, timer] {
-      timer->cancel();
-      if (LiveRun* r = find(id))
-        r->waiters.erase(std::remove_if(r->waiters.begin(), r->waiters.end(),
-                                        [raw](const auto& w) { return w.out.get() == raw; }),
-                         r->waiters.end());
-    });
-    return;
-  }
-  admission_->post([this, id, out] {
-    std::string error;
-    auto v = journal_view(id, error);
-    http_->post([out, v, error, id] {
-      if (!error.empty()) return fail(*out, 503, error);
-      if (!v) return fail(*out, 404, "no run '" + id + "'");
-      out->send(200, protocol::dump_json(*v));
-    });
-  });
-}
-
-void Server::get_events(const HttpRequest& req, std::shared_ptr<Responder> out,
-                        const std::string& id) {
-  LiveRun* run = find(id);
-  if (!run)
-    return fail(*out, 404,
-                "no events for run '" + id +
-                    "': a run's events are kept by the server that ran it, while it remembers "
-                    "the run (GET /v1/runs/" +
-                    id + " has its outcome)");
-  std::string last = req.header("last-event-id");
-  if (last.empty())
-    if (const auto q = req.query.find("last_event_id"); q != req.query.end()) last = q->second;
-  long long after = 0;
-  if (!last.empty()) {
-    char* end = nullptr;
-    after = std::strtoll(last.c_str(), &end, 10);
-    if (*end || after < 0) return fail(*out, 400, "Last-Event-ID: expected an event id");
-  }
-  out->start_events();
-  // Events the server dropped (its memory bounds) are said, not skipped silently.
-  if (run->events_cut && !run->events.empty() && run->events.front().seq > after + 1)
-    out->event("event: cut\ndata: " +
-               protocol::dump_json(Json{{"first_kept", run->events.front().seq}}) + "\n\n");
-  for (const auto& e : run->events)
-    if (e.seq > after)
-      out->event("id: " + std::to_string(e.seq) + "\nevent: " + e.type + "\ndata: " + e.data +
-                 "\n\n");
-  if (!out->open()) return;  // dropped while replaying (a client that does not read)
-  if (terminal(run->status)) return out->close();
-  run->streams.push_back(out);
-  Responder* raw = out.get();
-  out->on_close([this, id, raw] {
-    if (LiveRun* r = find(id))
-      r->streams.erase(std::remove_if(r->streams.begin(), r->streams.end(),
-                                      [raw](const auto& s) { return s.get() == raw; }),
-                       r->streams.end());
-  });
-}
-
-void Server::post_answer(const HttpRequest& req, std::shared_ptr<Responder> out,
-                         const std::string& id) {
-  if (draining_) return fail(*out, 503, "the server is shutting down");
-  const Json body = json_body(req, *out);
-  if (body.is_null()) return;
-  if (!body.contains("value"))
-    return fail(*out, 400, "the body must be a JSON object with request_id and value");
-  std::string text;
-  if (!answer_text(body["value"], text))
-    return fail(*out, 400, "value: expected true/false, a string or a number");
-  std::int64_t seq = 0;
-  const Json rid = body.value("request_id", Json());
-  if (rid.is_number_integer()) {
-    seq = rid.get<std::int64_t>();
-  } else if (rid.is_string() && !rid.get<std::string>().empty() &&
-             rid.get<std::string>().size() < 19 &&
-             rid.get<std::string>().find_first_not_of("0123456789") == std::string::npos) {
-    seq = std::stoll(rid.get<std::string>());
-  } else {
-    return fail(*out, 400, "request_id: expected the pending request's request_id");
-  }
-  if (seq <= 0) return fail(*out, 400, "request_id: expected the pending request's request_id");
-  if (LiveRun* run = find(id); run && run->status != "suspended")
-    return fail(*out, 409,
-                "run " + id + " is not waiting for an answer (status " + run->status + ")");
-  admission_->post([this, id, text, seq, out] {
-    std::string error, method;
-    auto record = journal_->find_run(id, error);
-    if (record && record->origin != "serve") record.reset();  // not this API's run
-    const bool ok = record && answer_pending(*journal_, *record, text, seq, error, &method);
-    const int status = !record && error.empty() ? 404 : 409;
-    if (!record && error.empty()) error = "no run '" + id + "'";
-    http_->post([this, id, out, ok, status, error, record] {
-      if (!ok) return fail(*out, status, error);
-      LiveRun* run = find(id);
-      if (!run) {  // a run this server did not hold (accepted by an earlier one, or the CLI)
-        auto made = std::make_unique<LiveRun>();
-        made->run_id = id;
-        made->procedure = fs::path(record->procedure).lexically_relative(o_.project).string();
-        made->accepted_at = record->started_at;
-        made->status = "suspended";
-        run = made.get();
-        runs_[id] = std::move(made);
-      }
-      run->pending = Json();
-      // A fresh stop: a cancel asked of an earlier part of the run does not end this one.
-      run->stop = std::make_shared<broker::RunStop>();
-      set_status(*run, "queued");
-      enqueue(id);
-      out->send(200, protocol::dump_json(Json{{"run_id", id}, {"status", run->status}}));
-    });
-  });
-}
-
-void Server::post_cancel(const HttpRequest& req, std::shared_ptr<Responder> out,
-                         const std::string& id) {
-  if (json_body(req, *out).is_null()) return;
-  LiveRun* run = find(id);
-  if (run && terminal(run->status))
-    return fail(*out, 409, "run " + id + " has " + run->status + " already");
-  if (run && run->status == "running") {
-    run->cancel_asked = true;
-    run->stop->stop();  // the run ends as cancelled (execute)
-    return out->send(202, protocol::dump_json(Json{
-                              {"run_id", id}, {"status", "running"}, {"cancel", "requested"}}));
-  }
-  // Queued, suspended, interrupted, or only in the journal: failed there, as cancelled. A
-  // queued run leaves the queue now, so that it does not start meanwhile.
-  const bool was_queued = run && run->status == "queued";
-  if (was_queued) queue_.erase(std::remove(queue_.begin(), queue_.end(), id), queue_.end());
-  admission_->post([this, id, out, was_queued] {
-    std::string error;
-    auto record = journal_->find_run(id, error);
-    if (record && record->origin != "serve") record.reset();  // not this API's run
-    bool ok = record && record->status != "completed" && record->status != "failed" &&
-              journal_->claim(id, error);
-    if (ok) {
-      ok = journal_->finish_run(id, "failed", "", kCancelled, error);
-      journal_->release(id);
-    }
-    const int status = !record ? 404 : 409;
-    if (!record && error.empty()) error = "no run '" + id + "'";
-    if (record && error.empty() && !ok) error = "run " + id + " has " + record->status + " already";
-    http_->post([this, id, out, ok, status, error, was_queued] {
-      if (!ok && was_queued) {  // it was not cancelled: it runs after all
-        queue_.push_front(id);
-        dispatch();
-      }
-      if (!ok) return fail(*out, status, error);
-      if (LiveRun* r = find(id)) {
-        r->error = Json{{"kind", "cancelled"}, {"message", kCancelled}};
-        r->ended_at =
-            std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-                .count();
-        set_status(*r, "cancelled");
-        metrics_.run_ended("cancelled", -1);
-      }
-      out->send(200, protocol::dump_json(Json{{"run_id", id}, {"status", "cancelled"}}));
     });
   });
 }

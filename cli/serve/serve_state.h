@@ -1,7 +1,8 @@
 // The inside of tactus serve (cli/serve/serve_command.h is its interface): the Server that owns
 // the HTTP loop, the runs it knows, its queue, its runner threads and its metrics. Its parts:
 // run_registry.cpp (a run's life: admitted, queued, run, answered, cancelled, recovered at
-// start), serve_api.cpp (the routes), serve_command.cpp (start, drain, stop). State is touched
+// start), serve_api.cpp (the routing table, tokens, health, metrics, POST /v1/runs),
+// run_routes.cpp (the routes of a run), serve_command.cpp (start, drain, stop). State is touched
 // on the loop's thread only, except where a member says otherwise. Included by those files.
 #pragma once
 
@@ -74,6 +75,12 @@ inline constexpr const char* kCancelled = "run cancelled";
 // The Human.* request a suspended run waits for (the last entry, unanswered), as the API shows
 // it: {request_id, method, kind, request}; null when there is none.
 Json pending_request(const std::vector<broker::JournalEntry>& entries);
+
+// An error answer: {"error": {"message"}} with status (serve_api.cpp).
+void fail(Responder& out, int status, const std::string& message,
+          const std::map<std::string, std::string>& headers = {});
+// The body of a POST as a JSON object, or null after answering why not (serve_api.cpp).
+Json json_body(const HttpRequest& req, Responder& out);
 
 // terminal: no more events come; a waiter is answered, a stream ends.
 bool terminal(const std::string& status);
