@@ -74,6 +74,12 @@ std::string post_run(int port, const std::string& procedure, const json& input =
   return body_of(r).value("run_id", "");
 }
 
+// Waits (at most 2 s) until a run has asked the fake provider: the run is in its model call.
+void await_model_call(const FakeLlmServer& llm) {
+  for (int i = 0; i < 100 && llm.request_count() == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+}
+
 // GET /v1/runs/ID?wait=S: the run once it settles (or after S seconds).
 json wait_run(int port, const std::string& id, double seconds = 20,
               std::map<std::string, std::string> headers = {}) {
@@ -329,8 +335,7 @@ TEST_CASE("serve: a 3 s model call in one run does not delay other runs", "[serv
   ServeProcess serve(p.dir(), {kKeyEnv});
   const int port = serve.port();
   const std::string slow = post_run(port, "slow.tac");
-  for (int i = 0; i < 100 && llm.request_count() == 0; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  await_model_call(llm);
   REQUIRE(llm.request_count() == 1);  // the slow run is in its model call
   for (int i = 0; i < 20; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -407,8 +412,7 @@ TEST_CASE("serve: cancel ends a queued, a suspended and a running run", "[serve]
   REQUIRE(wait_run(port, waiting)["status"] == "suspended");
   const std::string running = post_run(port, "slow.tac");
   const std::string queued = post_run(port, "slow.tac");
-  for (int i = 0; i < 100 && llm.request_count() == 0; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  await_model_call(llm);
   REQUIRE(llm.request_count() == 1);  // the running one is in its model call
   for (const auto& id : {queued, waiting}) {
     const HttpReply r = http_post(port, "/v1/runs/" + id + "/cancel", "{}");
@@ -445,8 +449,7 @@ TEST_CASE(
     REQUIRE(wait_run(port, waiting)["status"] == "suspended");
     running = post_run(port, "slow.tac");
     queued = post_run(port, "hello.tac", {{"name", "later"}});
-    for (int i = 0; i < 100 && llm.request_count() == 0; ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    await_model_call(llm);
     REQUIRE(llm.request_count() == 1);
     CHECK(wait_run(port, queued, 0)["status"] == "queued");
     serve.signal(SIGKILL);
@@ -486,8 +489,7 @@ TEST_CASE(
   {
     ServeProcess serve(p.dir(), {kKeyEnv});
     id = post_run(serve.port(), "slow.tac");
-    for (int i = 0; i < 100 && llm.request_count() == 0; ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    await_model_call(llm);
     REQUIRE(llm.request_count() == 1);
     const auto t0 = std::chrono::steady_clock::now();
     serve.signal(SIGTERM);
