@@ -330,21 +330,34 @@ TEST_CASE("serve: a 3 s model call in one run does not delay other runs", "[serv
     r.delay_seconds = 3;
     return r;
   });
-  Project p("serve:\n  max_concurrent: 4\n", {{"hello.tac", kHello}, {"slow.tac", kSlow}});
+  Project p("serve:\n  max_concurrent: 8\n", {{"hello.tac", kHello}, {"slow.tac", kSlow}});
   write_file(p.dir() + "/slow.tac.yml", slow_sidecar(llm));
   ServeProcess serve(p.dir(), {kKeyEnv});
   const int port = serve.port();
   const std::string slow = post_run(port, "slow.tac");
   await_model_call(llm);
   REQUIRE(llm.request_count() == 1);  // the slow run is in its model call
+  // 20 hellos at once, beside it: each timed from its POST to its completed result.
+  std::vector<double> took(20, -1);
+  std::vector<std::string> status(20);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 20; ++i)
+    clients.emplace_back([&, i] {
+      const auto t0 = std::chrono::steady_clock::now();
+      const HttpReply created =
+          http_post(port, "/v1/runs", json{{"procedure", "hello.tac"}}.dump());
+      if (created.status != 201) return;
+      const HttpReply done = http_request(
+          port, "GET", "/v1/runs/" + body_of(created)["run_id"].get<std::string>() + "?wait=5");
+      took[i] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      status[i] = body_of(done).value("status", "");
+    });
+  for (auto& c : clients) c.join();
   for (int i = 0; i < 20; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    const std::string id = post_run(port, "hello.tac");
-    const json run = wait_run(port, id, 5);
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    INFO("hello " << i << " took " << s << " s");
-    CHECK(run["status"] == "completed");
-    CHECK(s < 0.5);
+    INFO("hello " << i << " took " << took[i] << " s");
+    CHECK(status[i] == "completed");
+    CHECK(took[i] >= 0);
+    CHECK(took[i] < 0.5);
   }
   // The slow run was in its call all along, and ends well.
   CHECK(http_request(port, "GET", "/v1/runs/" + slow).body.find("\"running\"") !=
