@@ -220,7 +220,6 @@ DurableRun run_durable(const CliOptions& options, spawner::SpawnerClient& spawne
 
   req.stop = hooks.stop;
   req.on_event = hooks.on_event;
-  if (hooks.started) hooks.started();
   broker::RunResult r = execute_run(p, o, spawner, out, !hooks.quiet, hooks.pool);
   // A signal while the jail was being set up (the spawn cut short): interrupted, not failed.
   if (tools::interrupted() && r.status == broker::RunStatus::setup)

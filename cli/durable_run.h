@@ -24,7 +24,6 @@ struct RunHooks {
   broker::WorkerPool* pool = nullptr;     // warm jails shared by runs (thread-safe); may be null
   std::shared_ptr<broker::RunStop> stop;  // stops the run from another thread; may be null
   broker::RunEventHook on_event;          // tool calls, human requests, model reply text
-  std::function<void()> started;          // called once the run is claimed, before it is served
   // The project's journal for a resume, kept open by the caller (one per thread: a Journal is
   // not thread-safe); null: opened for the run.
   broker::Journal* journal = nullptr;

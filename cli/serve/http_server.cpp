@@ -218,8 +218,4 @@ void HttpServer::on_signal(int signal, std::function<void(int)> f) {
   impl_->signals.push_back(std::move(set));
 }
 
-std::size_t HttpServer::connections() const {
-  return impl_->live.size();
-}
-
 }  // namespace tactus::cli::serve

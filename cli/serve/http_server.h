@@ -77,7 +77,6 @@ class HttpServer {
   std::shared_ptr<Timer> after(double seconds, std::function<void()> f);
   // signal (SIGTERM, SIGINT) is delivered as a call to f on the loop, not as an interrupt.
   void on_signal(int signal, std::function<void(int)> f);
-  std::size_t connections() const;
 
   struct Impl;  // http_server.cpp's
 

@@ -224,7 +224,6 @@ void Server::post_cancel(const HttpRequest& req, std::shared_ptr<Responder> out,
   if (run && terminal(run->status))
     return fail(*out, 409, "run " + id + " has " + run->status + " already");
   if (run && run->status == "running") {
-    run->cancel_asked = true;
     run->stop->stop();  // the run ends as cancelled (execute)
     return out->send(202, protocol::dump_json(Json{
                               {"run_id", id}, {"status", "running"}, {"cancel", "requested"}}));

@@ -66,7 +66,6 @@ struct LiveRun {
   };
   std::vector<Waiter> waiters;
   std::shared_ptr<broker::RunStop> stop = std::make_shared<broker::RunStop>();
-  bool cancel_asked = false;
 };
 
 // The error a cancelled run ends with, in the journal too (status failed there).
