@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "broker/random_hex.h"
+#include "broker/run_services.h"
 #include "broker/run_usage.h"
 #include "broker/sha256.h"
 #include "cli/durable_commands.h"
@@ -31,10 +32,6 @@ constexpr std::size_t kMaxAllEventBytes = 256u << 20;
 constexpr std::size_t kEventOverhead = 96;
 // Finished runs remembered in memory (older ones are read from the journal).
 constexpr std::size_t kMaxRemembered = 10000;
-
-double unix_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 // The API's status of a run's result.
 std::string api_status(const broker::RunResult& r, bool cancelled) {
@@ -91,14 +88,14 @@ bool Server::admit(Admission& a, int& status, std::string& error, std::string& e
   if (!error.empty()) return status = 503, false;
   if (found) {
     // The same Idempotency-Key again: the run it made, if it is the same procedure.
-    if (!a.idempotency_run.empty() &&
+    if (a.idempotent &&
         found->procedure == (fs::path(o_.project) / a.procedure).lexically_normal().string()) {
       a.replay = true;
       existing = found->status;
       return true;
     }
-    error = !a.idempotency_run.empty() ? "this Idempotency-Key was used for another procedure"
-                                       : "run '" + a.run_id + "' exists already";
+    error = a.idempotent ? "this Idempotency-Key was used for another procedure"
+                         : "run '" + a.run_id + "' exists already";
     return status = 409, false;
   }
   CliOptions o;
@@ -145,7 +142,7 @@ void Server::dispatch() {
     if (!run || run->status != "queued") continue;  // cancelled while it waited
     ++active_;
     set_status(*run, "running");
-    run->started_at = unix_now();
+    run->started_at = broker::services::unix_now();
     runners_->post([this, id, stop = run->stop] { execute(id, stop); });
   }
 }
@@ -302,7 +299,7 @@ void Server::execute(const std::string& run_id, std::shared_ptr<broker::RunStop>
       run->usage = j.value("usage", Json());
       run->cost = j.value("cost", Json());
       run->timings = j.value("timings", Json());
-      run->ended_at = unix_now();
+      run->ended_at = broker::services::unix_now();
       if (status == "completed") {
         run->result = r.result;
       } else if (status == "suspended") {
@@ -355,8 +352,7 @@ void Server::recover() {
     LiveRun& ref = *run;
     runs_[r.run_id] = std::move(run);
     if (ref.status == "suspended") {
-      if (auto v = journal_view(r.run_id, error); v && v->contains("pending"))
-        ref.pending = (*v)["pending"];
+      ref.pending = pending_request(journal_->entries(r.run_id, error));
       continue;
     }
     queue_.push_back(r.run_id);

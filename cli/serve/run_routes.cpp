@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "broker/run_services.h"
 #include "cli/durable_commands.h"
 #include "cli/serve/serve_state.h"
 
@@ -253,9 +254,7 @@ void Server::post_cancel(const HttpRequest& req, std::shared_ptr<Responder> out,
       if (!ok) return fail(*out, status, error);
       if (LiveRun* r = find(id)) {
         r->error = Json{{"kind", "cancelled"}, {"message", kCancelled}};
-        r->ended_at =
-            std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-                .count();
+        r->ended_at = broker::services::unix_now();
         set_status(*r, "cancelled");
         metrics_.run_ended("cancelled", -1);
       }

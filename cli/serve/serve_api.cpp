@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "broker/random_hex.h"
+#include "broker/run_services.h"
 #include "broker/sha256.h"
 #include "cli/durable_commands.h"
 #include "cli/serve/serve_state.h"
@@ -66,29 +67,8 @@ std::string procedure_beneath(const std::string& project, const Json& given, std
   return inside.string();
 }
 
-// Whether a JSON text nests deeper than max (brackets outside strings counted): such a body is
-// refused before it is parsed, since copying, printing and masking a document recurse.
-bool nested_deeper(std::string_view text, int max) {
-  int depth = 0;
-  bool in_string = false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\')
-        ++i;
-      else if (c == '"')
-        in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max) return true;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return false;
-}
-
+// A body is refused past this depth before it is parsed, since copying, printing and masking a
+// document recurse (protocol::json_depth counts brackets outside strings).
 constexpr int kMaxBodyDepth = 64;
 
 // Without tokens the server is reached by whatever runs on this machine, browsers included:
@@ -168,7 +148,7 @@ Json json_body(const HttpRequest& req, Responder& out) {
     fail(out, 415, "the body must be JSON (Content-Type: application/json)");
     return Json();
   }
-  if (nested_deeper(req.body, kMaxBodyDepth)) {
+  if (protocol::json_depth(req.body, kMaxBodyDepth) < 0) {
     fail(out, 400, "the body nests deeper than " + std::to_string(kMaxBodyDepth) + " levels");
     return Json();
   }
@@ -275,7 +255,7 @@ void Server::post_run(const HttpRequest& req, std::shared_ptr<Responder> out,
     // The same key from the same client names the same run, in this server or the next.
     if (a.run_id.empty())
       a.run_id = "idem-" + broker::sha256_hex(token_name + "\n" + key).substr(0, 24);
-    a.idempotency_run = a.run_id;
+    a.idempotent = true;
   }
   a.chosen = !a.run_id.empty();
   if (a.run_id.empty()) a.run_id = broker::random_hex(8);
@@ -306,9 +286,7 @@ void Server::post_run(const HttpRequest& req, std::shared_ptr<Responder> out,
       auto run = std::make_unique<LiveRun>();
       run->run_id = a.run_id;
       run->procedure = a.procedure;
-      run->accepted_at =
-          std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-              .count();
+      run->accepted_at = broker::services::unix_now();
       LiveRun& ref = *run;
       runs_[a.run_id] = std::move(run);
       add_event(ref, "status", Json{{"status", "queued"}});

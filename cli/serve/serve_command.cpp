@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "broker/run_services.h"
 #include "broker/run_setup.h"
 #include "broker/secrets.h"
 #include "cli/run_command.h"
@@ -101,8 +102,7 @@ void raise_fd_limit() {
 
 int Server::run() {
   raise_fd_limit();
-  started_at_ =
-      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  started_at_ = broker::services::unix_now();
   std::string error;
   journal_ = broker::Journal::open(o_.journal_path, error);
   if (!journal_) {

@@ -114,9 +114,10 @@ class Server {
 
   // run_registry.cpp: a run's life
   struct Admission {
-    std::string run_id, procedure, idempotency_run;  // idempotency_run: set when replayed
+    std::string run_id, procedure;
     Json input;
-    bool chosen = false;  // the client chose the id (run_id, or its Idempotency-Key)
+    bool chosen = false;      // the client chose the id (run_id, or its Idempotency-Key)
+    bool idempotent = false;  // by an Idempotency-Key: an existing run is the answer
     bool replay = false;
   };
   // On the admission thread: records the run as queued (or finds the one its Idempotency-Key
