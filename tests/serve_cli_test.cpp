@@ -250,6 +250,32 @@ TEST_CASE(
   CHECK(second.err.find("another tactus serve serves this project") != std::string::npos);
 }
 
+TEST_CASE("serve: a run's kept events are bounded; a reconnect is told what was dropped",
+          "[serve][cli]") {
+  // 5,000 printed lines of 1,000 bytes: past the 4 MiB of events a run keeps.
+  Project p("sandbox:\n  limits:\n    output: 16m\n",
+            {{"chatty.tac",
+              "local line = string.rep('x', 1000)\n"
+              "for i = 1, 5000 do print(line) end\nreturn { printed = 5000 }"}});
+  ServeProcess serve(p.dir());
+  const int port = serve.port();
+  const std::string id = post_run(port, "chatty.tac");
+  REQUIRE(wait_run(port, id)["status"] == "completed");
+  const auto events = read_events(port, "/v1/runs/" + id + "/events", {{"Last-Event-ID", "0"}});
+  REQUIRE(events.size() > 2);
+  CHECK(events.front().event == "cut");
+  const long first_kept = json::parse(events.front().data)["first_kept"].get<long>();
+  CHECK(first_kept > 1);
+  CHECK(events[1].id == std::to_string(first_kept));
+  std::size_t bytes = 0;
+  for (const auto& e : events) bytes += e.data.size();
+  CHECK(bytes <= (4u << 20));
+  CHECK(events.size() < 4500);
+  CHECK(events.back().event == "done");
+  // The run is whole all the same: its result is not an event.
+  CHECK(wait_run(port, id)["result"]["printed"] == 5000);
+}
+
 TEST_CASE("serve: 50 concurrent POSTs of hello all succeed", "[serve][cli]") {
   Project p("");
   ServeProcess serve(p.dir());
