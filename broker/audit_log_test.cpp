@@ -53,7 +53,7 @@ Json call_line(const std::string& arg) {
 
 }  // namespace
 
-TEST_CASE("audit: a line within max_line is kept whole; a longer one has its args cut", "[audit]") {
+TEST_CASE("audit: a line within max_line is kept whole, a longer one has its args cut", "[audit]") {
   const std::string whole = audit_line(call_line("small"), 1024, nullptr);
   CHECK(Json::parse(whole)["args"]["body"] == "small");
 

@@ -72,7 +72,7 @@ TEST_CASE("run usage: hostile counts saturate instead of overflowing", "[usage]"
   CHECK(u.usage_json()["total_tokens"] == std::int64_t{1} << 60);
 }
 
-TEST_CASE("budget: the counts allow exactly N; tokens and usd cap the next call's output",
+TEST_CASE("budget: the counts allow exactly N, tokens and usd cap the next call's output",
           "[usage][budget]") {
   RunUsage u;
   Budget b;

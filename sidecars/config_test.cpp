@@ -240,7 +240,7 @@ TEST_CASE("config: errors name file:line:column and the key", "[config]") {
   CHECK(error_of("# only a comment\n") == "");
 }
 
-TEST_CASE("config: layers merge, later wins; relative paths follow their layer", "[config]") {
+TEST_CASE("config: layers merge, later wins, relative paths follow their layer", "[config]") {
   TempTree t;
   t.write("home/.tactus/config.yml",
           "sandbox: {timeout: 100, limits: {memory: 1g}}\nsecrets: {A: {env: A}}\n");

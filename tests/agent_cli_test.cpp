@@ -211,7 +211,7 @@ return { ok = ok, err = err })");
   CHECK(u.err.find("nowhere") != std::string::npos);
 }
 
-TEST_CASE("agent: each agent keeps its own history; Name.turn() is an alias", "[agent][cli]") {
+TEST_CASE("agent: each agent keeps its own history, Name.turn() is an alias", "[agent][cli]") {
   FakeLlmServer server({FakeReply::say("one"), FakeReply::say("two"), FakeReply::say("three")});
   TempTac tac(R"(writer = Agent { model = "fake/m", system_prompt = "W" }
 critic = Agent { model = "fake/m", system_prompt = "C" }

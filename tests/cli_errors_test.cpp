@@ -24,7 +24,7 @@ TEST_CASE("cli: examples/hello.tac prints, then its result", "[cli]") {
   CHECK(r.err.empty());
 }
 
-TEST_CASE("cli: --json prints one document; printed lines go to stderr", "[cli]") {
+TEST_CASE("cli: --json prints one document, printed lines go to stderr", "[cli]") {
   const auto r = run_tactus({"run", TACTUS_SOURCE_DIR "/examples/hello.tac", "--json", "--param",
                              "name=Ada", "--run-id", "r-1"});
   CHECK(r.exit_code == 0);
@@ -216,7 +216,7 @@ TEST_CASE("cli: --help and --version exit 0", "[cli]") {
   CHECK(v.out.rfind("tactus ", 0) == 0);
 }
 
-TEST_CASE("cli: --input reads a JSON object; a bad one is a usage error naming the file", "[cli]") {
+TEST_CASE("cli: --input reads a JSON object, a bad one is a usage error naming the file", "[cli]") {
   TempTac tac("return input.name .. '/' .. input.extra", "in.tac");
   const std::string good = tac.dir() + "/in.json";
   const std::string bad = tac.dir() + "/bad.json";
@@ -281,7 +281,7 @@ TEST_CASE("cli: --input must be a regular file within the message limit", "[cli]
   CHECK(r.err.find("is larger than the message limit of 64 KiB") != std::string::npos);
 }
 
-TEST_CASE("cli: a closed or full stdout is an error; SIGPIPE does not kill tactus", "[cli]") {
+TEST_CASE("cli: a closed or full stdout is an error, SIGPIPE does not kill tactus", "[cli]") {
   TempTac tac("for i = 1, 100000 do print(i) end\nreturn 1\n");
   // Through a shell: stdout on /dev/full, then closed, then a pipe whose reader leaves.
   const auto sh = [&](const std::string& redirect) {

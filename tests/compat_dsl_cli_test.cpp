@@ -70,8 +70,8 @@ main = procedure("main", { output = { reason = { type = "string", required = tru
 }
 
 TEST_CASE(
-    "compat: Python-only keys warn once each without their value; keys in text are "
-    "refused; ours stay strict",
+    "compat: Python-only keys warn once each without their value, keys in text are "
+    "refused, ours stay strict",
     "[compat][cli]") {
   TempTac tac("return 1\n");
   write_file(tac.dir() + "/.tactus/config.yml",
@@ -320,7 +320,7 @@ end)
   CHECK(f.err.find("attempt to modify read-only table 'Stage'") != std::string::npos);
 }
 
-TEST_CASE("compat: Classify retries an invalid label; fuzzy and contains need no model",
+TEST_CASE("compat: Classify retries an invalid label, fuzzy and contains need no model",
           "[compat][cli]") {
   FakeLlmServer server({FakeReply::say("maybe"), FakeReply::say("Positive.")});
   TempTac tac(R"(
@@ -350,7 +350,7 @@ return { label = r.label, retries = r.retries, fuzzy = fuzzy("shiping").label,
   CHECK(e.err.find("Classify: no valid label after 2 retries") != std::string::npos);
 }
 
-TEST_CASE("compat: Model mock answers in turn; an http model goes through the HTTP policy",
+TEST_CASE("compat: Model mock answers in turn, an http model goes through the HTTP policy",
           "[compat][cli]") {
   HttpTestServer server;
   TempTac tac(

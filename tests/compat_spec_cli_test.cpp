@@ -251,7 +251,7 @@ Feature: Failing
   }
 }
 
-TEST_CASE("compat: --mock-config answers tools and Human.*; Human takes its default",
+TEST_CASE("compat: --mock-config answers tools and Human.*, Human takes its default",
           "[compat][cli]") {
   TempTac tac(R"(
 tool("search", { description = "s", parameters = {} }, function() return "real" end)

@@ -51,7 +51,7 @@ TEST_CASE("config cli: sidecar limits apply, and flags override them", "[config]
   CHECK(flag.exit_code == 0);
 }
 
-TEST_CASE("config cli: tools.allow opens a host tool; without it, denied", "[config][cli]") {
+TEST_CASE("config cli: tools.allow opens a host tool, without it, denied", "[config][cli]") {
   TempTac tac("return Host.call('file.read', {path = 'data.txt'}).content");
   tactus::test::write_file(tac.dir() + "/data.txt", "hello from the workspace");
   const auto denied = run_tactus({"run", tac.path()});
@@ -168,7 +168,7 @@ TEST_CASE("config cli: sandbox.enabled false warns on every run, naming where", 
                     0) == 0);
 }
 
-TEST_CASE("config cli: unanchored network patterns are warned about; 0 s is refused clearly",
+TEST_CASE("config cli: unanchored network patterns are warned about, 0 s is refused clearly",
           "[config][cli]") {
   TempTac tac("return 1\n");
   tactus::test::write_file(tac.path() + ".yml",

@@ -296,7 +296,7 @@ Procedure { input = { name = field.string{required = true} },
   CHECK(run_tactus({"validate"}).exit_code == 2);
 }
 
-TEST_CASE("dsl: math.random is seeded by the broker per run; os.clock is the run's clock",
+TEST_CASE("dsl: math.random is seeded by the broker per run, os.clock is the run's clock",
           "[dsl][cli]") {
   TempTac tac(R"(local a = math.random()
 local c = os.clock()

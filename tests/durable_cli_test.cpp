@@ -246,7 +246,7 @@ TEST_CASE("durable: a diverging replay stops with both requests shown", "[durabl
 
 namespace {}  // namespace
 
-TEST_CASE("durable: the host killed with -9 at many points; resume repeats no model or tool call",
+TEST_CASE("durable: the host killed with -9 at many points, resume repeats no model or tool call",
           "[durable][cli]") {
   const std::string key = "sk-durable-test-key-31337";
   const char* source = R"(
@@ -396,7 +396,7 @@ TEST_CASE("durable: runs, answer and resume outside any project create nothing",
   CHECK_FALSE(fs::exists(empty.dir() + "/.tactus"));
 }
 
-TEST_CASE("durable: a run without an outside effect leaves no journal; one with one does",
+TEST_CASE("durable: a run without an outside effect leaves no journal, one with one does",
           "[durable][cli]") {
   Project p(
       "print(Host.call('host.ping', {x = 1}).x, os.time() > 0, math.random(10) > 0) return 1");
@@ -416,7 +416,7 @@ TEST_CASE("durable: a run without an outside effect leaves no journal; one with 
   CHECK(list[0]["status"] == "completed");
 }
 
-TEST_CASE("durable: tactus runs fail marks a stuck run failed; a finished one is refused",
+TEST_CASE("durable: tactus runs fail marks a stuck run failed, a finished one is refused",
           "[durable][cli]") {
   Project p("local ok = Human.approve({ message = 'go?' })\nreturn ok\n");
   REQUIRE(p.run("stuck").exit_code == 5);

@@ -36,7 +36,7 @@ std::string status_of(const TempTac& tac, const std::string& run_id) {
 }  // namespace
 
 TEST_CASE(
-    "journal limit: a run whose requests pass journal.max_bytes stops; what came before is "
+    "journal limit: a run whose requests pass journal.max_bytes stops, what came before is "
     "kept",
     "[durable][cli][limits]") {
   TempTac tac(R"(
@@ -58,7 +58,7 @@ return "done"
   CHECK(bytes <= (1u << 20));
 }
 
-TEST_CASE("journal limit: an effect's answer counts; its entry stays in flight",
+TEST_CASE("journal limit: an effect's answer counts, its entry stays in flight",
           "[durable][cli][limits]") {
   tactus::test::HttpTestServer server;
   TempTac tac(R"(
@@ -99,7 +99,7 @@ return "done"
 }
 
 TEST_CASE(
-    "journal limit: a resume counts what the journal holds; raising the limit is not a "
+    "journal limit: a resume counts what the journal holds, raising the limit is not a "
     "changed configuration",
     "[durable][cli][limits]") {
   const char* source = R"(

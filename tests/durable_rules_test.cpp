@@ -168,7 +168,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "durable rules: kill -9 at 50 points; each resume repeats exactly the request in "
+    "durable rules: kill -9 at 50 points, each resume repeats exactly the request in "
     "flight, with its Idempotency-Key, and counts it",
     "[durable][cli]") {
   constexpr int kPoints = 50;
@@ -320,7 +320,7 @@ TEST_CASE("durable rules: tactus run returns with nothing left behind", "[durabl
 }
 
 TEST_CASE(
-    "durable rules: a setting at its default does not strand a suspended run; a real "
+    "durable rules: a setting at its default does not strand a suspended run, a real "
     "change refuses it, naming the setting",
     "[durable][cli]") {
   TempTac tac("local ok = Human.approve{ message = 'go?' } return ok");
@@ -352,7 +352,7 @@ TEST_CASE(
 
 TEST_CASE(
     "durable rules: a run suspended under the schema-3 fingerprint is migrated once and "
-    "resumes; changed, it is refused",
+    "resumes, changed, it is refused",
     "[durable][cli]") {
   TempTac tac("local ok = Human.approve{ message = 'go?' } return ok");
   tactus::test::write_file(tac.path() + ".yml", "sandbox:\n  timeout: 99\n");

@@ -42,7 +42,7 @@ tactus::protocol::Message request(std::int64_t id, const std::string& method, Js
 
 }  // namespace
 
-TEST_CASE("durable state: journaled as it changes; a checkpoint's changes come back on resume",
+TEST_CASE("durable state: journaled as it changes, a checkpoint's changes come back on resume",
           "[durable][cli]") {
   TempTac tac(R"(
 state.count = 0

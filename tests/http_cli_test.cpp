@@ -34,7 +34,7 @@ TEST_CASE("http cli: allowed in tools.allow but network none: denied, nothing se
   CHECK(server.requests() == 0);
 }
 
-TEST_CASE("http cli: filtered network reaches an allowed host; deny wins", "[http][cli]") {
+TEST_CASE("http cli: filtered network reaches an allowed host, deny wins", "[http][cli]") {
   HttpTestServer server;
   TempTac tac(fetch_source(server.url("/hello")));
   tactus::test::write_file(

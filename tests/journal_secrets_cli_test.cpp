@@ -34,7 +34,7 @@ std::string journal_bytes(const std::string& dir) {
 
 }  // namespace
 
-TEST_CASE("journal secrets: a secret given by --param is on no journal page; resume is faithful",
+TEST_CASE("journal secrets: a secret given by --param is on no journal page, resume is faithful",
           "[durable][secrets][cli]") {
   TempTac tac(kSource);
   write_file(tac.path() + ".yml", "secrets:\n  TOK: {env: TACTUS_TEST_TOK}\n");

@@ -51,7 +51,7 @@ std::vector<std::string> offered(const Json& body) {
 
 TEST_CASE(
     "mcp agent: the model calls fs_read_text_file, the real server answers, the next "
-    "turn sees it; kill -9 and resume replay it without starting the server",
+    "turn sees it, kill -9 and resume replay it without starting the server",
     "[mcp][agent][durable][cli]") {
   const std::string js = server_js("filesystem");
   const std::string mark = new_mark();

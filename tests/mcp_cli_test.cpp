@@ -51,7 +51,7 @@ Ran run_in(const TempTac& tac, const std::vector<std::string>& env = {},
 }  // namespace
 
 TEST_CASE(
-    "mcp filesystem: a file in the allowed dir comes back as text; /etc/passwd and an "
+    "mcp filesystem: a file in the allowed dir comes back as text, /etc/passwd and an "
     "unknown tool come back as errors",
     "[mcp][cli]") {
   const std::string js = server_js("filesystem");
@@ -118,7 +118,7 @@ return { write = try("mcp.fs.write_file", {path = "/workspace/x", content = "x"}
 }
 
 TEST_CASE(
-    "mcp everything: echo round-trips; get-env shows only PATH, HOME, LANG, the env "
+    "mcp everything: echo round-trips, get-env shows only PATH, HOME, LANG, the env "
     "literals and the declared secret, masked everywhere",
     "[mcp][cli][secrets]") {
   const std::string js = server_js("everything");

@@ -105,7 +105,7 @@ return { names = names, before = before, poked = poked, after = try("mcp.h.fresh
   CHECK(r["after"]["ok"] == true);
 }
 
-TEST_CASE("mcp hostile: memory past mcp_servers.NAME.memory ends the server; under it, not",
+TEST_CASE("mcp hostile: memory past mcp_servers.NAME.memory ends the server, under it, not",
           "[mcp][cli][limits]") {
   const Json small = poke("alloc", "    memory: 128m\n");
   INFO(small.dump());
@@ -125,7 +125,7 @@ TEST_CASE("mcp hostile: a server cannot start more than its process limit", "[mc
 }
 
 TEST_CASE(
-    "mcp: an install dir that holds the workspace is refused; one inside it is not "
+    "mcp: an install dir that holds the workspace is refused, one inside it is not "
     "written by the file tools",
     "[mcp][cli]") {
   TempTac tac(R"lua(

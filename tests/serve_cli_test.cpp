@@ -93,7 +93,7 @@ json wait_run(int port, const std::string& id, double seconds = 20,
 
 }  // namespace
 
-TEST_CASE("serve: hello through the API returns its result; health, tokens, bad requests",
+TEST_CASE("serve: hello through the API returns its result, health, tokens, bad requests",
           "[serve][cli]") {
   Project p("secrets:\n  T: {env: TACTUS_TEST_SERVE_TOKEN}\nserve:\n  tokens: [T]\n");
   fs::create_directories(p.dir() + "/.tactus/inner");
@@ -207,7 +207,7 @@ TEST_CASE("serve: hello through the API returns its result; health, tokens, bad 
 }
 
 TEST_CASE(
-    "serve: a run's event stream carries its printed line and done; Last-Event-ID "
+    "serve: a run's event stream carries its printed line and done, Last-Event-ID "
     "replays only what came after",
     "[serve][cli]") {
   Project p("");
@@ -250,7 +250,7 @@ TEST_CASE(
   CHECK(second.err.find("another tactus serve serves this project") != std::string::npos);
 }
 
-TEST_CASE("serve: a run's kept events are bounded; a reconnect is told what was dropped",
+TEST_CASE("serve: a run's kept events are bounded, a reconnect is told what was dropped",
           "[serve][cli]") {
   // 5,000 printed lines of 1,000 bytes: past the 4 MiB of events a run keeps.
   Project p("sandbox:\n  limits:\n    output: 16m\n",
@@ -391,7 +391,7 @@ TEST_CASE("serve: a 3 s model call in one run does not delay other runs", "[serv
   CHECK(wait_run(port, slow, 20)["status"] == "completed");
 }
 
-TEST_CASE("serve: Human.approve suspends a run; POST answers finishes it", "[serve][cli]") {
+TEST_CASE("serve: Human.approve suspends a run, POST answers finishes it", "[serve][cli]") {
   Project p("", {{"approve.tac", kApprove}});
   ServeProcess serve(p.dir());
   const int port = serve.port();
@@ -512,7 +512,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "serve: SIGTERM drains; a run past drain_timeout is interrupted and resumed by the "
+    "serve: SIGTERM drains, a run past drain_timeout is interrupted and resumed by the "
     "next start",
     "[serve][cli]") {
   FakeLlmServer llm;

@@ -334,7 +334,7 @@ TEST_CASE("spec: an undefined step fails and suggests the closest phrasing", "[s
             "the closest known step is \"the items are sorted\"") != std::string::npos);
 }
 
-TEST_CASE("spec: custom steps see output, state and input; captures; a failed assert fails",
+TEST_CASE("spec: custom steps see output, state and input, captures, a failed assert fails",
           "[spec][cli]") {
   TempTac tac(with_spec(R"(Feature: Custom
   Scenario: custom steps
@@ -422,7 +422,7 @@ Feature: Mocks
   CHECK(Json::parse(run.out)["approved"] == true);
 }
 
-TEST_CASE("spec: without --mock agents call the provider; scenario mocks still answer",
+TEST_CASE("spec: without --mock agents call the provider, scenario mocks still answer",
           "[spec][cli]") {
   FakeLlmServer server({FakeReply::say("From the provider.")});
   TempTac tac(R"(
@@ -452,7 +452,7 @@ Feature: Real
   CHECK(m.out.find("PASS  Real \xe2\x80\xba the scenario answers") != std::string::npos);
 }
 
-TEST_CASE("spec: each scenario runs in a fresh jail; a limit fails only its scenario",
+TEST_CASE("spec: each scenario runs in a fresh jail, a limit fails only its scenario",
           "[spec][cli]") {
   TempTac tac(R"(
 Procedure {

@@ -156,7 +156,7 @@ TEST_CASE("usage: a stream without usage reports unknown, never 0, and so does t
   CHECK(audit_lines(tac, "llm.chat")[1]["usage"] == "unknown");
 }
 
-TEST_CASE("usage: a model without a price costs unknown; the built-in table prices openai's",
+TEST_CASE("usage: a model without a price costs unknown, the built-in table prices openai's",
           "[usage][cli]") {
   FakeLlmServer server({FakeReply::say("one"), FakeReply::say("two")});
   TempTac tac(R"(
@@ -188,7 +188,7 @@ return { a = a.cost, b = b.cost }
   CHECK_FALSE(requests[0].body.contains("max_completion_tokens"));
 }
 
-TEST_CASE("usage: max_tokens_field sends max_completion_tokens; Anthropic keeps max_tokens",
+TEST_CASE("usage: max_tokens_field sends max_completion_tokens, Anthropic keeps max_tokens",
           "[usage][cli]") {
   FakeLlmServer server({FakeReply::say("one")});
   TempTac tac(R"(
@@ -213,7 +213,7 @@ return a("hi").output
 }
 
 TEST_CASE(
-    "budget: two model calls stop the third (status budget, exit 6); a raised budget "
+    "budget: two model calls stop the third (status budget, exit 6), a raised budget "
     "resumes the run without repeating a call",
     "[usage][budget][cli]") {
   FakeLlmServer server(

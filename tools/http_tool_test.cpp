@@ -124,7 +124,7 @@ TEST_CASE("http: a redirect to a denied host is denied", "[http]") {
   CHECK(other.message.find("'example.com'") != std::string::npos);
 }
 
-TEST_CASE("http: redirects are followed; 302 turns POST into GET", "[http]") {
+TEST_CASE("http: redirects are followed, 302 turns POST into GET", "[http]") {
   test::HttpTestServer server;
   const auto out = request(
       host_mode(),

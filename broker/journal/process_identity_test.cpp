@@ -11,7 +11,7 @@ using tactus::broker::current_process_identity;
 using tactus::broker::is_running;
 using tactus::broker::ProcessIdentity;
 
-TEST_CASE("process identity: this process is running; altered copies of it are not", "[journal]") {
+TEST_CASE("process identity: this process is running, altered copies of it are not", "[journal]") {
   const ProcessIdentity me = current_process_identity();
   CHECK(me.pid == ::getpid());
   CHECK(me.start_time > 0);

@@ -17,7 +17,7 @@ std::size_t count(const std::string& text, const std::string& what) {
 
 }  // namespace
 
-TEST_CASE("serve metrics: 600 tool names make 500 series and (other); denied names none",
+TEST_CASE("serve metrics: 600 tool names make 500 series and (other), denied names none",
           "[serve]") {
   Metrics m;
   for (int i = 0; i < 600; ++i) m.tool_call("tool" + std::to_string(i), "ok");

@@ -86,7 +86,7 @@ TEST_CASE("llm: 500 and 503 are retried until the retries run out", "[llm][error
   CHECK(server.request_count() == 4);  // the first attempt and 3 retries
 }
 
-TEST_CASE("llm: a 5xx then success is one retry; retries 0 means one attempt", "[llm][errors]") {
+TEST_CASE("llm: a 5xx then success is one retry, retries 0 means one attempt", "[llm][errors]") {
   FakeLlmServer server({FakeReply::error(502, "bad gateway"), FakeReply::say("ok"),
                         FakeReply::error(503, "overloaded")});
   REQUIRE(tools::llm::chat(test::fake_llm_config(server), test::chat_params()).ok);

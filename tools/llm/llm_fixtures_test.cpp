@@ -155,7 +155,7 @@ TEST_CASE("llm fixtures: a stream without usage reports unknown, never 0", "[llm
   CHECK(tools::llm::call_cost(nullptr, "unknown") == "unknown");
 }
 
-TEST_CASE("llm fixtures: each dialect's request; OpenAI's own API gets max_completion_tokens",
+TEST_CASE("llm fixtures: each dialect's request, OpenAI's own API gets max_completion_tokens",
           "[llm][usage]") {
   auto chat = weather_request("o4-mini");
   chat.max_tokens_field = "max_completion_tokens";
