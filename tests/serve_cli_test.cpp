@@ -165,6 +165,14 @@ TEST_CASE("serve: hello through the API returns its result, health, tokens, bad 
   CHECK(two.find("HTTP/1.1 200 OK") < two.find("HTTP/1.1 404 Not Found"));
   CHECK(two.find("HTTP/1.1 404 Not Found") != std::string::npos);
   CHECK(raw_exchange(port, "NOT HTTP AT ALL\r\n\r\n").rfind("HTTP/1.1 400", 0) == 0);
+  // A request line and headers past 16 KiB, or a 101st header: 431, and the server lives on.
+  CHECK(raw_exchange(port, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " +
+                               std::string(20000, 'a') + "\r\n\r\n")
+            .rfind("HTTP/1.1 431", 0) == 0);
+  std::string many = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  for (int i = 0; i < 101; ++i) many += "X-H" + std::to_string(i) + ": v\r\n";
+  CHECK(raw_exchange(port, many + "\r\n").rfind("HTTP/1.1 431", 0) == 0);
+  CHECK(http_request(port, "GET", "/health").status == 200);
   CHECK(http_request(port, "GET", "/nowhere", "", auth()).status == 404);
   CHECK(http_request(port, "DELETE", "/v1/runs", "", auth()).status == 405);
   CHECK(http_request(port, "GET", "/v1/runs/nope", "", auth()).status == 404);
