@@ -1,12 +1,12 @@
 // tactus_bench_serve: runs of one procedure through tactus serve's API, timed from the POST
-// being sent to the run's result being read (POST /v1/runs, then GET /v1/runs/ID?wait=30 on
-// the same keep-alive connection). Prints one JSON line: runs, seconds, runs per second and the
-// p50/p99 latency in ms.
+// being sent to the run's result being read, on keep-alive connections. Prints one JSON line:
+// runs, seconds, runs per second and the p50/p99 latency in ms.
 //
-//   tactus_bench_serve PORT PROCEDURE RUNS CLIENTS
+//   tactus_bench_serve PORT PROCEDURE RUNS CLIENTS [one|two]
 //
-// CLIENTS connections work at once (1: the latency of one run alone). Exits 1 if a run fails or
-// the server does not answer.
+// one (the default): POST /v1/runs?wait=30, whose answer carries the result. two: POST
+// /v1/runs, then GET /v1/runs/ID?wait=30. CLIENTS connections work at once (1: the latency of
+// one run alone). Exits 1 if a run fails or the server does not answer.
 #include <arpa/inet.h>
 #include <http_parser.h>
 #include <netinet/in.h>
@@ -100,8 +100,9 @@ std::string string_field(const std::string& json, const std::string& key) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 5) {
-    std::fprintf(stderr, "usage: tactus_bench_serve PORT PROCEDURE RUNS CLIENTS\n");
+  const bool two = argc == 6 && std::string(argv[5]) == "two";
+  if ((argc != 5 && argc != 6) || (argc == 6 && !two && std::string(argv[5]) != "one")) {
+    std::fprintf(stderr, "usage: tactus_bench_serve PORT PROCEDURE RUNS CLIENTS [one|two]\n");
     return 2;
   }
   const int port = std::atoi(argv[1]);
@@ -117,14 +118,14 @@ int main(int argc, char** argv) {
       if (!client.ok()) return void(++failed);
       for (int i = next++; i < runs; i = next++) {
         const auto a = Clock::now();
-        const Reply created = client.request("POST", "/v1/runs", post);
+        const Reply created = client.request("POST", two ? "/v1/runs" : "/v1/runs?wait=30", post);
         const std::string id = string_field(created.body, "run_id");
         if (created.status != 201 || id.empty()) {
           std::fprintf(stderr, "POST: %d %s\n", created.status, created.body.c_str());
           return void(++failed);
         }
-        const Reply done = client.request("GET", "/v1/runs/" + id + "?wait=30", "");
-        if (done.status != 200 || string_field(done.body, "status") != "completed") {
+        const Reply done = two ? client.request("GET", "/v1/runs/" + id + "?wait=30", "") : created;
+        if ((two && done.status != 200) || string_field(done.body, "status") != "completed") {
           std::fprintf(stderr, "GET: %d %s\n", done.status, done.body.substr(0, 300).c_str());
           return void(++failed);
         }

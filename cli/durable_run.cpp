@@ -83,15 +83,18 @@ DurableRun run_durable(const CliOptions& options, spawner::SpawnerClient& spawne
   std::unique_ptr<broker::Journal> owned;
   broker::Journal* journal = hooks.journal;
   std::optional<broker::RunRecord> record;
-  // A claimed run's lease is dropped however this returns (release does nothing when the lease
-  // is not held): a journal the caller keeps outlives the run.
+  // The lease this call took is dropped however it returns: a journal the caller keeps outlives
+  // the run. Only this call's: the threads of tactus serve share one Journal, and so its token,
+  // and a release for a claim that failed would drop another thread's lease.
+  bool leased = false;
   struct ReleaseOnExit {
     broker::Journal*& journal;
     const std::string& run_id;
+    const bool& leased;
     ~ReleaseOnExit() {
-      if (journal) journal->release(run_id);
+      if (journal && leased) journal->release(run_id);
     }
-  } release_on_exit{journal, req.run_id};
+  } release_on_exit{journal, req.run_id, leased};
   if (resuming) {
     std::string path;
     if (!journal) {
@@ -150,7 +153,10 @@ DurableRun run_durable(const CliOptions& options, spawner::SpawnerClient& spawne
             (record->config_scheme >= broker::kConfigScheme && !what.empty() ? ": " + what : "") +
             "; restore it, or start a new run");
       }
+      // Claimed in a commit of its own: the entries are then read under the lease, with no
+      // write lock held while they are (a long run's take a while).
       if (!journal->claim(req.run_id, error)) return refuse(error);
+      leased = true;
       // A run begun under scheme 1 is moved to this one, once, now that it matched.
       if (record->config_scheme < broker::kConfigScheme &&
           !journal->set_config_hash(req.run_id, identity.hash, broker::kConfigScheme, identity.text,
@@ -160,6 +166,10 @@ DurableRun run_durable(const CliOptions& options, spawner::SpawnerClient& spawne
       if (!error.empty()) return refuse(error);
       p.disk_used = written_by_file_tools(replay);
       p.usage->add_entries(replay);  // the budget counts what the run used before
+      // The rest of the start is one transaction (the resume's count, the status): one commit
+      // where each would make its own.
+      broker::Journal::Batch start(*journal, error);
+      if (!start.open()) return refuse(error);
       // A resume that keeps killing its host at one point (a crash the replay reproduces)
       // would trap the run: the third attempt there fails it, with the reason.
       int deaths = 0;
@@ -180,12 +190,12 @@ DurableRun run_durable(const CliOptions& options, spawner::SpawnerClient& spawne
             std::to_string(replay.size() + (in_flight ? 0 : 1)) +
             " without journaling it (the host process was killed or crashed there); marked "
             "failed (start a new run)";
-        std::string ignored;
-        journal->finish_run(req.run_id, "failed", "", reason, ignored);
-        journal->release(req.run_id);
+        if (!journal->finish_run(req.run_id, "failed", "", reason, error) || !start.commit(error))
+          return refuse(error);
         return refuse("run " + req.run_id + ": " + reason);
       }
-      if (!journal->set_status(req.run_id, "running", error)) return refuse(error);
+      if (!journal->set_status(req.run_id, "running", error) || !start.commit(error))
+        return refuse(error);
       exchanges.emplace(journal, req.run_id, std::move(replay), p.redactor.get(),
                         record->state_journaled);
     } else {
@@ -229,25 +239,44 @@ DurableRun run_durable(const CliOptions& options, spawner::SpawnerClient& spawne
   if (!lazy_error.empty()) return refuse(lazy_error);
   broker::Journal* jl = journal ? journal : lazy_journal.get();
   if (jl && durable) {
-    // The answers still deferred (docs/durability.md) are committed before the run's end is.
-    std::string ferror;
-    if (exchanges && !exchanges->flush_if_open(ferror))
-      write_all(2, "tactus: warning: " + ferror + "\n");
-    // Suspended: resumable later. Any other end is final; a host that dies before this line
-    // leaves the run "running" with a stale lease, and `tactus resume` picks it up.
+    // The end is one transaction: the answers still deferred (docs/durability.md), the run's
+    // end and the lease's release. Should it not begin (the journal busy past its timeout),
+    // each commits on its own. Should its commit fail, the end and the release are made again
+    // on their own; the deferred answers are lost then, which rule 1 allows (they have no
+    // outside effect, and a resume computes them again).
     std::string jerror;
-    bool ok = true;
-    if (r.status == broker::RunStatus::suspended)
-      ok = jl->set_status(req.run_id, "suspended", jerror);
-    else if (r.status == broker::RunStatus::interrupted)  // resumable: not a death, not an end
-      ok = jl->set_status(req.run_id, "interrupted", jerror);
-    else if (r.status == broker::RunStatus::budget)  // resumable under a raised budget
-      ok = jl->set_status(req.run_id, "budget", jerror);
-    else if (r.status == broker::RunStatus::ok)
-      ok = jl->finish_run(req.run_id, "completed", protocol::dump_json(r.result), "", jerror);
-    else
-      ok = jl->finish_run(req.run_id, "failed", "", r.message, jerror);
-    jl->release(req.run_id);
+    const auto journal_end = [&]() {
+      // Suspended: resumable later. Any other end is final; a host that dies before this line
+      // leaves the run "running" with a stale lease, and `tactus resume` picks it up.
+      bool ok = true;
+      if (r.status == broker::RunStatus::suspended)
+        ok = jl->set_status(req.run_id, "suspended", jerror);
+      else if (r.status == broker::RunStatus::interrupted)  // resumable: not a death, not an end
+        ok = jl->set_status(req.run_id, "interrupted", jerror);
+      else if (r.status == broker::RunStatus::budget)  // resumable under a raised budget
+        ok = jl->set_status(req.run_id, "budget", jerror);
+      else if (r.status == broker::RunStatus::ok)
+        ok = jl->finish_run(req.run_id, "completed", protocol::dump_json(r.result), "", jerror);
+      else
+        ok = jl->finish_run(req.run_id, "failed", "", r.message, jerror);
+      jl->release(req.run_id);
+      return ok;
+    };
+    bool ok = true, batch_failed = false;
+    {
+      broker::Journal::Batch end(*jl, jerror);
+      jerror.clear();
+      std::string ferror;
+      if (exchanges && !exchanges->flush_if_open(ferror))
+        write_all(2, "tactus: warning: " + ferror + "\n");
+      ok = journal_end();
+      if (std::string cerror; end.open() && !end.commit(cerror)) {
+        write_all(2, "tactus: warning: " + cerror + "\n");
+        batch_failed = true;
+      }
+    }  // rolled back here when its commit failed
+    if (batch_failed) ok = journal_end();
+    leased = false;
     if (!ok) write_all(2, "tactus: warning: " + jerror + "\n");
   }
   d.journaled = jl && durable;

@@ -95,6 +95,7 @@ double unix_now() {
 Journal::Journal(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Journal::~Journal() {
+  const auto lock = impl_->lock();
   while (!impl_->held.empty()) {
     const std::string run_id = *impl_->held.begin();  // a copy: release() erases the element
     release(run_id);
@@ -222,6 +223,7 @@ std::unique_ptr<Journal> Journal::open(const std::string& path, std::string& err
 // --- runs ----------------------------------------------------------------------------------
 
 bool Journal::create_run(const RunRecord& run, std::string& error) {
+  const auto lock = impl_->lock();
   const std::string status = run.status.empty() ? "running" : run.status;
   if (run.run_id.empty()) {
     error = "journal '" + impl_->path + "': a run needs a run id";
@@ -263,6 +265,7 @@ bool Journal::create_run(const RunRecord& run, std::string& error) {
 }
 
 std::optional<RunRecord> Journal::find_run(const std::string& run_id, std::string& error) {
+  const auto lock = impl_->lock();
   error.clear();
   Query q(impl_->find_run.get());
   q.bind(run_id);
@@ -273,6 +276,7 @@ std::optional<RunRecord> Journal::find_run(const std::string& run_id, std::strin
 }
 
 std::vector<RunRecord> Journal::list_runs(const std::string& status_filter, std::string& error) {
+  const auto lock = impl_->lock();
   error.clear();
   if (!status_filter.empty() && !known_status(status_filter)) {
     error = "unknown run status '" + status_filter +
@@ -305,6 +309,7 @@ std::string why_unchanged(Journal& j, const std::string& run_id) {
 }  // namespace
 
 bool Journal::set_status(const std::string& run_id, const std::string& status, std::string& error) {
+  const auto lock = impl_->lock();
   if (status != "running" && status != "suspended" && status != "interrupted" &&
       status != "budget") {
     error = "run '" + run_id +
@@ -329,6 +334,7 @@ bool Journal::set_status(const std::string& run_id, const std::string& status, s
 bool Journal::finish_run(const std::string& run_id, const std::string& status,
                          const std::string& result_json, const std::string& error_text,
                          std::string& error) {
+  const auto lock = impl_->lock();
   if (status != "completed" && status != "failed") {
     error = "run '" + run_id + "': finish_run takes completed or failed, not '" + status + "'";
     return false;
@@ -349,6 +355,7 @@ bool Journal::finish_run(const std::string& run_id, const std::string& status,
 
 bool Journal::note_resume(const std::string& run_id, std::int64_t entries, bool after_death,
                           int& deaths, std::string& error) {
+  const auto lock = impl_->lock();
   Query q(impl_->note_resume.get());
   q.bind(run_id).bind(entries).bind(static_cast<std::int64_t>(after_death ? 1 : 0));
   const int rc = q.step();
@@ -382,6 +389,7 @@ bool update_one(sqlite3* db, const std::string& path, journal_sql::Stmt& stmt,
 }  // namespace
 
 bool Journal::note_repeated(const std::string& run_id, std::string& error) {
+  const auto lock = impl_->lock();
   const double now = unix_now();
   return update_one(impl_->db.get(), impl_->path, impl_->note_repeated, run_id, error,
                     [&](Query& q) { q.bind(now); });
@@ -389,6 +397,7 @@ bool Journal::note_repeated(const std::string& run_id, std::string& error) {
 
 bool Journal::set_config_hash(const std::string& run_id, const std::string& hash, int scheme,
                               const std::string& text, std::string& error) {
+  const auto lock = impl_->lock();
   return update_one(
       impl_->db.get(), impl_->path, impl_->set_config_hash, run_id, error,
       [&](Query& q) { q.bind(hash).bind(static_cast<std::int64_t>(scheme)).bind(text); });
@@ -397,6 +406,7 @@ bool Journal::set_config_hash(const std::string& run_id, const std::string& hash
 // --- entries -------------------------------------------------------------------------------
 
 bool Journal::append(const std::string& run_id, const JournalEntry& entry, std::string& error) {
+  const auto lock = impl_->lock();
   if (entry.method.empty()) {
     error = "run '" + run_id + "': entry " + std::to_string(entry.seq) + " has no method";
     return false;
@@ -435,22 +445,20 @@ bool Journal::append(const std::string& run_id, const JournalEntry& entry, std::
 
 bool Journal::append_batch(const std::string& run_id, const std::vector<JournalEntry>& entries,
                            std::string& error) {
+  const auto lock = impl_->lock();
   if (entries.empty()) return true;
   if (entries.size() == 1) return append(run_id, entries.front(), error);
-  sqlite3* db = impl_->db.get();
-  if (!journal_sql::exec(db, "BEGIN IMMEDIATE", impl_->path, error)) return false;
-  for (const auto& e : entries) {
-    if (!append(run_id, e, error)) {
-      std::string ignored;
-      journal_sql::exec(db, "ROLLBACK", impl_->path, ignored);
-      return false;
-    }
-  }
-  return journal_sql::exec(db, "COMMIT", impl_->path, error);
+  // All or none (rolled back when it goes out of scope uncommitted); a savepoint in a Batch.
+  journal_sql::WriteTransaction tx(impl_->db.get(), impl_->path, impl_->in_batch);
+  if (!tx.begin(error)) return false;
+  for (const auto& e : entries)
+    if (!append(run_id, e, error)) return false;
+  return tx.commit(error);
 }
 
 bool Journal::answer(const std::string& run_id, std::int64_t seq, const std::string& response_json,
                      std::string& error) {
+  const auto lock = impl_->lock();
   const std::string what = "run '" + run_id + "': entry " + std::to_string(seq);
   if (response_json.empty()) {
     error = what + ": the answer is empty";
@@ -481,6 +489,7 @@ bool Journal::answer(const std::string& run_id, std::int64_t seq, const std::str
 }
 
 std::vector<JournalEntry> Journal::entries(const std::string& run_id, std::string& error) {
+  const auto lock = impl_->lock();
   error.clear();
   Query q(impl_->entries.get());
   q.bind(run_id);
@@ -502,7 +511,48 @@ std::vector<JournalEntry> Journal::entries(const std::string& run_id, std::strin
   return out;
 }
 
+bool Journal::set_checkpoint_pages(int pages, std::string& error) {
+  const auto lock = impl_->lock();
+  const std::string sql = "PRAGMA wal_autocheckpoint = " + std::to_string(pages);
+  return journal_sql::exec(impl_->db.get(), sql.c_str(), impl_->path, error);
+}
+
+Journal::Batch::Batch(Journal& journal, std::string& error)
+    : journal_(journal), lock_(journal.impl_->mutex) {
+  open_ = journal_sql::exec(journal.impl_->db.get(), "BEGIN IMMEDIATE", journal.impl_->path, error);
+  journal.impl_->in_batch = open_;
+}
+
+Journal::Batch::~Batch() {
+  if (!open_) return;
+  sqlite3_exec(journal_.impl_->db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+  journal_.impl_->in_batch = false;
+}
+
+bool Journal::Batch::commit(std::string& error) {
+  Impl& j = *journal_.impl_;
+  if (!open_) {
+    error = "journal '" + j.path + "': the batch was not begun";
+    return false;
+  }
+  // An error such as a full disk makes SQLite roll the whole transaction back by itself: the
+  // calls before it are gone, and COMMIT would have nothing to commit.
+  if (sqlite3_get_autocommit(j.db.get()) != 0) {
+    error = "journal '" + j.path +
+            "': the batch was rolled back after an error; nothing in it "
+            "was committed";
+    return false;
+  }
+  // A failed commit leaves the transaction open: the destructor rolls it back.
+  if (!journal_sql::exec(j.db.get(), "COMMIT", j.path, error)) return false;
+  open_ = false;
+  j.in_batch = false;
+  lock_.unlock();
+  return true;
+}
+
 bool Journal::checkpoint(std::string& error) {
+  const auto lock = impl_->lock();
   const int rc = sqlite3_wal_checkpoint_v2(impl_->db.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
                                            nullptr, nullptr);
   if (rc != SQLITE_OK) {

@@ -9,13 +9,16 @@
 // loss or kernel crash may lose the last commits, since commits are not fsynced one by one
 // (the WAL is synced at checkpoints); the journal stays consistent either way.
 //
-// Not thread-safe (one thread at a time per Journal) and not fork-safe: a child process opens
-// a Journal of its own and never uses, or destroys, one inherited from its parent.
+// Thread-safe: each call holds the Journal's lock, so the threads of one process (tactus
+// serve's runners and its admission) share one connection, its statements and its page cache.
+// Not fork-safe: a child process opens a Journal of its own and never uses, or destroys, one
+// inherited from its parent.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -125,10 +128,36 @@ class Journal {
 
   // Copies committed entries from the WAL into the database file (PASSIVE: waits for no one),
   // syncing both. SQLite also does this by itself inside whichever commit takes the WAL past
-  // 1000 pages (about 1000 appends), which makes that one append take milliseconds; calling this
-  // at quiet moments (while waiting for a model's reply, at suspend or finish) keeps that work
-  // off the Host.call path. False with error if it could not run.
+  // the checkpoint size (32 pages, or set_checkpoint_pages), which makes that commit pay two
+  // fsyncs. False with error if it could not run.
   bool checkpoint(std::string& error);
+  // The WAL size, in pages, past which a commit checkpoints it. 32 by default: each tactus run
+  // opens the journal anew and reads the WAL back first, so it is kept short. A process that
+  // keeps the journal open (tactus serve) reads nothing back, and with 32 paid a checkpoint's
+  // two fsyncs every few runs; it sets more.
+  bool set_checkpoint_pages(int pages, std::string& error);
+
+  // The calls made while a Batch is open are one transaction: one commit where each would
+  // make its own. commit() ends it; a Batch destroyed uncommitted rolls its calls back (a claim
+  // too). Other connections see none of it before the commit. Not for an entry whose answer
+  // must be durable before it is sent (append commits it): a batch is for bookkeeping around a
+  // run, its start or its end.
+  class Batch {
+   public:
+    // BEGIN IMMEDIATE: takes the write lock now. error is set, and the batch not open, when it
+    // could not.
+    Batch(Journal& journal, std::string& error);
+    ~Batch();
+    Batch(const Batch&) = delete;
+    Batch& operator=(const Batch&) = delete;
+    bool open() const { return open_; }
+    bool commit(std::string& error);
+
+   private:
+    Journal& journal_;
+    std::unique_lock<std::recursive_mutex> lock_;  // the Journal's, held until the batch ends
+    bool open_ = false;
+  };
 
   // --- one live process per run ---
   // Takes the run's lease for this Journal. The holder is recorded as pid, process start time,

@@ -3,6 +3,7 @@
 // journal_sqlite.h.
 #pragma once
 
+#include <mutex>
 #include <set>
 #include <string>
 
@@ -23,6 +24,12 @@ struct Journal::Impl {
   ProcessIdentity self;
   std::string token;           // random, per Journal: which leases are ours
   std::set<std::string> held;  // run ids whose lease we hold, released by ~Journal
+  // Each call holds it (Journal is thread-safe); a Batch holds it from begin to end, so the
+  // calls of other threads wait for the batch rather than join it. Recursive: a Batch's own
+  // calls, and calls that call others, take it again.
+  std::recursive_mutex mutex;
+  bool in_batch = false;  // a Batch is open: a call's own transaction is a savepoint in it
+  std::unique_lock<std::recursive_mutex> lock() { return std::unique_lock(mutex); }
 
   // A failure of SQLite as one line naming the file ("run 'ID' ..." errors are made by hand).
   std::string db_error(int rc) const { return journal_sql::describe(db.get(), rc, path); }

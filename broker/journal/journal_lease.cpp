@@ -9,8 +9,9 @@ namespace tactus::broker {
 using journal_sql::Query;
 
 bool Journal::claim(const std::string& run_id, std::string& error) {
+  const auto lock = impl_->lock();
   Impl& j = *impl_;
-  journal_sql::WriteTransaction tx(j.db.get(), j.path);
+  journal_sql::WriteTransaction tx(j.db.get(), j.path, j.in_batch);
   if (!tx.begin(error)) return false;
   {
     Query q(j.lease_holder.get());
@@ -57,6 +58,7 @@ bool Journal::claim(const std::string& run_id, std::string& error) {
 }
 
 void Journal::release(const std::string& run_id) {
+  const auto lock = impl_->lock();
   Impl& j = *impl_;
   {
     Query q(j.lease_drop.get());

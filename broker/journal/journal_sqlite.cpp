@@ -77,17 +77,23 @@ std::string Query::text(int column) const {
 }
 
 WriteTransaction::~WriteTransaction() {
-  if (open_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  if (!open_) return;
+  if (nested_) {
+    sqlite3_exec(db_, "ROLLBACK TO nested; RELEASE nested", nullptr, nullptr, nullptr);
+    return;
+  }
+  sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
 }
 
 bool WriteTransaction::begin(std::string& error) {
-  if (!exec(db_, "BEGIN IMMEDIATE", path_, error)) return false;
+  if (!exec(db_, nested_ ? "SAVEPOINT nested" : "BEGIN IMMEDIATE", path_, error)) return false;
   open_ = true;
   return true;
 }
 
 bool WriteTransaction::commit(std::string& error) {
-  if (!exec(db_, "COMMIT", path_, error)) return false;  // the destructor rolls back
+  // The destructor rolls back when this fails.
+  if (!exec(db_, nested_ ? "RELEASE nested" : "COMMIT", path_, error)) return false;
   open_ = false;
   return true;
 }

@@ -68,7 +68,11 @@ class Query {
 // back when it goes out of scope uncommitted.
 class WriteTransaction {
  public:
-  WriteTransaction(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  // in_batch: a Journal::Batch is open on db: a savepoint, so this one's failure undoes its own
+  // writes and the batch goes on; its writes commit with the batch. Otherwise BEGIN IMMEDIATE,
+  // which fails loudly should a transaction be open that nobody said was.
+  WriteTransaction(sqlite3* db, std::string path, bool in_batch = false)
+      : db_(db), path_(std::move(path)), nested_(in_batch) {}
   ~WriteTransaction();
   WriteTransaction(const WriteTransaction&) = delete;
   WriteTransaction& operator=(const WriteTransaction&) = delete;
@@ -79,6 +83,7 @@ class WriteTransaction {
  private:
   sqlite3* db_;
   std::string path_;
+  bool nested_;  // a savepoint in the batch's transaction
   bool open_ = false;
 };
 

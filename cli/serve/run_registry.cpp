@@ -196,14 +196,19 @@ void Server::set_status(LiveRun& run, const std::string& status) {
   if (settled(status)) settle(run);
 }
 
-void Server::settle(LiveRun& run) {
+void Server::answer_waiters(LiveRun& run) {
+  if (run.waiters.empty()) return;
   const std::string body = protocol::dump_json(view(run));
   const auto waiters = std::move(run.waiters);
   run.waiters.clear();
   for (auto& w : waiters) {
     if (w.timer) w.timer->cancel();
-    if (w.out->open()) w.out->send(200, body);
+    if (w.out->open()) w.out->send(w.status, body, "application/json", w.headers);
   }
+}
+
+void Server::settle(LiveRun& run) {
+  answer_waiters(run);
   if (!terminal(run.status)) return;
   const auto streams = std::move(run.streams);
   run.streams.clear();
@@ -259,12 +264,11 @@ void Server::execute(const std::string& run_id, std::shared_ptr<broker::RunStop>
     data.erase("type");
     post_event(e.value("type", std::string("event")), std::move(data));
   };
-  // Each runner thread keeps the project's journal open (a Journal is one thread's), rather
-  // than opening it, and preparing its statements, once per run.
-  thread_local std::unique_ptr<broker::Journal> journal;
+  // The server's one journal connection, shared by every thread (a Journal is thread-safe):
+  // one page cache, and no thread waiting on another connection's lock.
+  broker::Journal* journal = journal_.get();
   std::string ignored;
-  if (!journal) journal = broker::Journal::open(o_.journal_path, ignored);
-  hooks.journal = journal.get();
+  hooks.journal = journal;
   CliOptions o;
   o.command = Command::resume;
   o.run_id = run_id;

@@ -82,38 +82,47 @@ void Server::list_runs(const HttpRequest& req, std::shared_ptr<Responder> out) {
   });
 }
 
+bool wait_seconds(const HttpRequest& req, Responder& out, double& wait) {
+  wait = 0;
+  const auto w = req.query.find("wait");
+  if (w == req.query.end()) return true;
+  char* end = nullptr;
+  wait = std::strtod(w->second.c_str(), &end);
+  if (!w->second.empty() && !*end && wait >= 0 && wait <= 300) return true;
+  fail(out, 400, "wait: expected seconds from 0 to 300");
+  return false;
+}
+
+void Server::answer_when_settled(LiveRun& run, std::shared_ptr<Responder> out, double wait,
+                                 int status, std::map<std::string, std::string> headers) {
+  if (wait <= 0 || settled(run.status))
+    return out->send(status, protocol::dump_json(view(run)), "application/json", headers);
+  // Long poll: answered when the run settles (settle) or when the wait is over.
+  const std::string id = run.run_id;
+  auto timer = http_->after(wait, [this, id, out, status, headers] {
+    LiveRun* r = find(id);
+    if (!r) return;
+    auto& ws = r->waiters;
+    ws.erase(std::remove_if(ws.begin(), ws.end(), [&](auto& w) { return w.out == out; }), ws.end());
+    if (out->open()) out->send(status, protocol::dump_json(view(*r)), "application/json", headers);
+  });
+  run.waiters.push_back({out, timer, status, std::move(headers)});
+  // A client that goes stops waiting: its timer and its place go with it.
+  Responder* raw = out.get();
+  out->on_close([this, id, raw, timer] {
+    timer->cancel();
+    if (LiveRun* r = find(id))
+      r->waiters.erase(std::remove_if(r->waiters.begin(), r->waiters.end(),
+                                      [raw](const auto& w) { return w.out.get() == raw; }),
+                       r->waiters.end());
+  });
+}
+
 void Server::get_run(const HttpRequest& req, std::shared_ptr<Responder> out,
                      const std::string& id) {
   double wait = 0;
-  if (const auto w = req.query.find("wait"); w != req.query.end()) {
-    char* end = nullptr;
-    wait = std::strtod(w->second.c_str(), &end);
-    if (w->second.empty() || *end || !(wait >= 0 && wait <= 300))
-      return fail(*out, 400, "wait: expected seconds from 0 to 300");
-  }
-  if (LiveRun* run = find(id)) {
-    if (wait <= 0 || settled(run->status)) return out->send(200, protocol::dump_json(view(*run)));
-    // Long poll: answered when the run settles (settle) or when the wait is over.
-    auto timer = http_->after(wait, [this, id, out] {
-      LiveRun* r = find(id);
-      if (!r) return;
-      auto& ws = r->waiters;
-      ws.erase(std::remove_if(ws.begin(), ws.end(), [&](auto& w) { return w.out == out; }),
-               ws.end());
-      if (out->open()) out->send(200, protocol::dump_json(view(*r)));
-    });
-    run->waiters.push_back({out, timer});
-    // A client that goes stops waiting: its timer and its place go with it.
-    Responder* raw = out.get();
-    out->on_close([this, id, raw, timer] {
-      timer->cancel();
-      if (LiveRun* r = find(id))
-        r->waiters.erase(std::remove_if(r->waiters.begin(), r->waiters.end(),
-                                        [raw](const auto& w) { return w.out.get() == raw; }),
-                         r->waiters.end());
-    });
-    return;
-  }
+  if (!wait_seconds(req, *out, wait)) return;
+  if (LiveRun* run = find(id)) return answer_when_settled(*run, out, wait);
   admission_->post([this, id, out] {
     std::string error;
     auto v = journal_view(id, error);

@@ -228,6 +228,10 @@ void Server::get_metrics(const HttpRequest&, std::shared_ptr<Responder> out) {
 void Server::post_run(const HttpRequest& req, std::shared_ptr<Responder> out,
                       const std::string& token_name) {
   if (draining_) return fail(*out, 503, "the server is shutting down");
+  // ?wait=S: the answer waits (as GET ?wait= does) and carries the run's view, result included,
+  // so a client that wants the result makes one request, not two.
+  double wait = 0;
+  if (!wait_seconds(req, *out, wait)) return;
   const Json body = json_body(req, *out);
   if (body.is_null()) return;
   for (auto it = body.begin(); it != body.end(); ++it)
@@ -268,16 +272,23 @@ void Server::post_run(const HttpRequest& req, std::shared_ptr<Responder> out,
                     std::to_string(o_.max_concurrent) + " running); retry later",
                 {{"Retry-After", "1"}});
   ++admitting_;
-  admission_->post([this, a, out]() mutable {
+  admission_->post([this, a, out, wait]() mutable {
     int status = 0;
     std::string error, existing;
     const bool ok = admit(a, status, error, existing);
-    http_->post([this, a, out, ok, status, error, existing] {
+    http_->post([this, a, out, wait, ok, status, error, existing] {
       --admitting_;
       stop_if_drained();
       if (!ok) return fail(*out, status, shown(error));
+      // Draining, a run does not start here: a POST does not wait for it.
+      const bool waits = wait > 0 && !draining_;
       if (a.replay) {
-        const LiveRun* run = find(a.run_id);
+        LiveRun* run = find(a.run_id);
+        if (run && waits)
+          return answer_when_settled(*run, out, wait, 200, {{"Idempotent-Replayed", "true"}});
+        // Not held here: it ended (unfinished runs are held from the start), and the journal
+        // has its outcome.
+        if (!run && waits) return replay_from_journal(a.run_id, out);
         return out->send(200,
                          protocol::dump_json(
                              Json{{"run_id", a.run_id}, {"status", run ? run->status : existing}}),
@@ -291,8 +302,27 @@ void Server::post_run(const HttpRequest& req, std::shared_ptr<Responder> out,
       runs_[a.run_id] = std::move(run);
       add_event(ref, "status", Json{{"status", "queued"}});
       enqueue(a.run_id);
+      const std::map<std::string, std::string> location{{"Location", "/v1/runs/" + a.run_id}};
+      if (waits) return answer_when_settled(ref, out, wait, 201, location);
       out->send(201, protocol::dump_json(Json{{"run_id", a.run_id}, {"status", ref.status}}),
-                "application/json", {{"Location", "/v1/runs/" + a.run_id}});
+                "application/json", location);
+    });
+  });
+}
+
+void Server::replay_from_journal(const std::string& run_id, std::shared_ptr<Responder> out) {
+  ++admitting_;  // a drain waits for this answer too
+  admission_->post([this, run_id, out] {
+    std::string error;
+    auto v = journal_view(run_id, error);
+    http_->post([this, out, v, error, run_id] {
+      --admitting_;
+      stop_if_drained();
+      if (!v)
+        return fail(*out, error.empty() ? 404 : 503,
+                    error.empty() ? "no run '" + run_id + "'" : error);
+      out->send(200, protocol::dump_json(*v), "application/json",
+                {{"Idempotent-Replayed", "true"}});
     });
   });
 }

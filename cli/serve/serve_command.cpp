@@ -105,7 +105,7 @@ int Server::run() {
   started_at_ = broker::services::unix_now();
   std::string error;
   journal_ = broker::Journal::open(o_.journal_path, error);
-  if (!journal_) {
+  if (!journal_ || !journal_->set_checkpoint_pages(kServeCheckpointPages, error)) {
     say(error);
     return 2;
   }
@@ -139,6 +139,9 @@ int Server::run() {
 void Server::stop_if_drained() {
   if (!draining_ || active_ != 0 || admitting_ != 0 || stopping_) return;
   stopping_ = true;
+  // The long polls left are on runs that do not move in this server (queued, kept for the
+  // next start): answered with the run as it is, so a POST ?wait= client learns its run's id.
+  for (auto& [id, run] : runs_) answer_waiters(*run);
   http_->after(0.2, [this] { http_->stop(); });
 }
 

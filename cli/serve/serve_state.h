@@ -63,10 +63,16 @@ struct LiveRun {
   struct Waiter {
     std::shared_ptr<Responder> out;
     std::shared_ptr<HttpServer::Timer> timer;
+    int status = 200;  // the answer's: 201 for a POST that waited
+    std::map<std::string, std::string> headers;
   };
   std::vector<Waiter> waiters;
   std::shared_ptr<broker::RunStop> stop = std::make_shared<broker::RunStop>();
 };
+
+// The WAL size past which the server's journal connections checkpoint (Journal::
+// set_checkpoint_pages): SQLite's own default. They stay open, so nothing reads the WAL back.
+inline constexpr int kServeCheckpointPages = 1000;
 
 // The error a cancelled run ends with, in the journal too (status failed there).
 inline constexpr const char* kCancelled = "run cancelled";
@@ -80,6 +86,9 @@ void fail(Responder& out, int status, const std::string& message,
           const std::map<std::string, std::string>& headers = {});
 // The body of a POST as a JSON object, or null after answering why not (serve_api.cpp).
 Json json_body(const HttpRequest& req, Responder& out);
+
+// A request's ?wait=SECONDS (0 to 300; 0 when absent), or false after answering 400.
+bool wait_seconds(const HttpRequest& req, Responder& out, double& wait);
 
 // terminal: no more events come; a waiter is answered, a stream ends.
 bool terminal(const std::string& status);
@@ -111,6 +120,13 @@ class Server {
   void post_answer(const HttpRequest& req, std::shared_ptr<Responder> out, const std::string& id);
   void post_cancel(const HttpRequest& req, std::shared_ptr<Responder> out, const std::string& id);
   Json view(const LiveRun& run) const;
+  // Answers with the run's view now (wait 0, or settled already), or once it settles, or when
+  // wait seconds are over: the long poll of GET and POST ?wait= (run_routes.cpp).
+  void answer_when_settled(LiveRun& run, std::shared_ptr<Responder> out, double wait,
+                           int status = 200, std::map<std::string, std::string> headers = {});
+  // The answer to an Idempotency-Key retry that waits, for a run no longer held in memory: its
+  // view from the journal (serve_api.cpp).
+  void replay_from_journal(const std::string& run_id, std::shared_ptr<Responder> out);
 
   // run_registry.cpp: a run's life
   struct Admission {
@@ -128,8 +144,9 @@ class Server {
   void execute(const std::string& run_id, std::shared_ptr<broker::RunStop> stop);  // a runner
   void add_event(LiveRun& run, const std::string& type, Json data);
   void set_status(LiveRun& run, const std::string& status);
-  void settle(LiveRun& run);  // answers the waiters, ends the streams when terminal
-  void recover();             // at start: the journal's unfinished runs of this server
+  void settle(LiveRun& run);          // answers the waiters, ends the streams when terminal
+  void answer_waiters(LiveRun& run);  // the long polls on run, with its view now
+  void recover();                     // at start: the journal's unfinished runs of this server
   // On the admission thread: the journal's view of a run this server does not hold.
   std::optional<Json> journal_view(const std::string& run_id, std::string& error);
   LiveRun* find(const std::string& run_id);
@@ -145,8 +162,8 @@ class Server {
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<broker::WorkerPool> pool_;
   std::thread refill_;
-  std::unique_ptr<WorkQueue> admission_;  // one thread: owns journal_
-  std::unique_ptr<broker::Journal> journal_;
+  std::unique_ptr<WorkQueue> admission_;      // one thread: admissions, answers, journal reads
+  std::unique_ptr<broker::Journal> journal_;  // the runners' too (thread-safe)
   std::unique_ptr<WorkQueue> runners_;
   std::map<std::string, std::unique_ptr<LiveRun>> runs_;
   std::deque<std::string> queue_, finished_order_;

@@ -53,7 +53,11 @@ int vm_main(int fd, std::uint64_t message_limit) {
 
   RunOutcome outcome;
   std::string error;
-  if (auto vm = Vm::create(limits, &channel, error)) {
+  // Kept past the done message and never closed: this process ends with _exit once vm_main
+  // returns (runtime/jail/child_setup.cpp), which frees the VM's memory at once. lua_close
+  // would free every object one by one first, and before the done message, the run's answer.
+  std::unique_ptr<Vm> vm = Vm::create(limits, &channel, error);
+  if (vm) {
     const Json mode = p.value("mode", Json("run"));
     const std::string m = mode == "validate" || mode == "test" ? mode.get<std::string>() : "run";
     const Json journaled = p.value("journal", Json(false));
@@ -76,6 +80,7 @@ int vm_main(int fd, std::uint64_t message_limit) {
                       reason))
       return protocol::kExitProtocol;
   }
+  (void)vm.release();
   return 0;
 }
 
