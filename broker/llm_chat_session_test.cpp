@@ -5,16 +5,19 @@
 // audit log.
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <optional>
 #include <sstream>
+#include <thread>
 
 #include "broker/llm_providers.h"
 #include "broker/run_session.h"
@@ -42,7 +45,8 @@ struct Sink : broker::OutputSink {
 void write_all(int fd, const std::string& s) {
   std::size_t done = 0;
   while (done < s.size()) {
-    const ssize_t n = ::write(fd, s.data() + done, s.size() - done);
+    // A socket whose peer went: EPIPE, not SIGPIPE (the writer is a thread of the test).
+    const ssize_t n = ::send(fd, s.data() + done, s.size() - done, MSG_NOSIGNAL);
     if (n <= 0) return;
     done += static_cast<std::size_t>(n);
   }
@@ -142,28 +146,45 @@ struct BrokerSide {
   }
 
   // Plays a child that sends one llm.chat request with params, prints the raw answer and
-  // returns it (parsed) as its result.
+  // returns it (parsed) as its result. The child's side of the socket is a thread of this
+  // process; the process the broker watches only waits for that thread to finish. (A child
+  // forked from this process, which has the fake server's thread, must not allocate: a lock
+  // that thread held at the fork stays held in the child, which hung under ASan.)
   broker::RunResult run(const Json& params, Sink& sink, std::uint64_t message_limit = 64 * 1024) {
-    int sv[2];
+    int sv[2], gate[2];
     REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
-    const std::string request =
-        frame(protocol::make_request(1, "llm.chat", params));  // built before the fork
+    REQUIRE(::pipe2(gate, O_CLOEXEC) == 0);
     const pid_t pid = ::fork();
     REQUIRE(pid >= 0);
-    if (pid == 0) {
+    if (pid == 0) {  // async-signal-safe calls only
       ::close(sv[0]);
-      for (int sig : {SIGSEGV, SIGABRT, SIGBUS, SIGILL, SIGFPE}) ::signal(sig, SIG_DFL);
-      const int fd = sv[1];
+      ::close(sv[1]);
+      ::close(gate[1]);
+      char c;
+      while (::read(gate[0], &c, 1) < 0 && errno == EINTR) {
+      }
+      ::_exit(0);
+    }
+    ::close(gate[0]);
+    const std::string request = frame(protocol::make_request(1, "llm.chat", params));
+    std::thread child([fd = sv[1], gate_end = gate[1], request] {
       write_all(fd, frame(R"({"method":"ready","params":{}})"));
       read_frame(fd);  // the run message
       write_all(fd, request);
       const std::string answer = read_frame(fd);
       write_all(fd, frame(protocol::make_notification("print", Json{{"text", answer}})));
       write_all(fd, frame(protocol::make_notification(
-                        "done", Json{{"status", "ok"}, {"result", Json::parse(answer)}})));
-      ::_exit(0);
-    }
-    ::close(sv[1]);
+                        "done",
+                        Json{{"status", "ok"}, {"result", Json::parse(answer, nullptr, false)}})));
+      ::close(fd);
+      ::close(gate_end);  // the waiting process exits
+    });
+    struct Join {
+      std::thread& t;
+      ~Join() { t.join(); }
+    } join{child};
+    // Closed before the join however this returns: the thread's reads then end.
+    UniqueFd broker_end(sv[0]);
     const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
     REQUIRE(pidfd >= 0);
     broker::RunRequest req;
@@ -176,7 +197,7 @@ struct BrokerSide {
     req.audit = &audit;
     // req.policy.allowed_tools stays empty: llm.chat is not a Host.call tool.
     const tools::ToolRegistry tools(ctx);
-    return broker::serve_child(UniqueFd(sv[0]), UniqueFd(pidfd), req, tools, sink);
+    return broker::serve_child(std::move(broker_end), UniqueFd(pidfd), req, tools, sink);
   }
 };
 

@@ -26,6 +26,26 @@ json body_of(const HttpReply& r) {
   return json::parse(r.body.empty() ? "null" : r.body, nullptr, false);
 }
 
+const std::string kKeyEnv = "TACTUS_TEST_LLM_KEY=sk-serve-wait-test-9c2e";
+
+// slow.tac, whose one model call (a fake provider on loopback) takes a second.
+struct SlowProject {
+  SlowProject()
+      : tac("a = Agent { model = \"fake/fake-model\" }\na(\"hi\")\nreturn { slow = true }\n",
+            "slow.tac") {
+    llm.respond_with([](const FakeRequest&) {
+      FakeReply r = FakeReply::say("slowly");
+      r.delay_seconds = 1;
+      return r;
+    });
+    write_file(tac.dir() + "/slow.tac.yml",
+               "providers:\n  fake: {base_url: \"" + llm.base_url() +
+                   "\", api_key: K, api: openai}\nsecrets:\n  K: {env: TACTUS_TEST_LLM_KEY}\n");
+  }
+  FakeLlmServer llm;
+  TempTac tac;
+};
+
 }  // namespace
 
 TEST_CASE("serve: POST ?wait= answers 201 with the settled run, result included", "[serve][cli]") {
@@ -81,18 +101,8 @@ TEST_CASE(
     "serve: POST ?wait= past its wait answers the run as it is, a client that goes leaves it "
     "running",
     "[serve][cli]") {
-  FakeLlmServer llm;
-  llm.respond_with([](const FakeRequest&) {
-    FakeReply r = FakeReply::say("slowly");
-    r.delay_seconds = 1;
-    return r;
-  });
-  TempTac tac("a = Agent { model = \"fake/fake-model\" }\na(\"hi\")\nreturn { slow = true }\n",
-              "slow.tac");
-  write_file(tac.dir() + "/slow.tac.yml",
-             "providers:\n  fake: {base_url: \"" + llm.base_url() +
-                 "\", api_key: K, api: openai}\nsecrets:\n  K: {env: TACTUS_TEST_LLM_KEY}\n");
-  ServeProcess serve(tac.dir(), {"TACTUS_TEST_LLM_KEY=sk-serve-wait-test-9c2e"});
+  SlowProject p;
+  ServeProcess serve(p.tac.dir(), {kKeyEnv});
   const int port = serve.port();
   const std::string slow = json{{"procedure", "slow.tac"}}.dump();
 
@@ -132,19 +142,9 @@ TEST_CASE(
 
 TEST_CASE("serve: a drain answers a POST ?wait= whose run stays queued, with the run's id",
           "[serve][cli]") {
-  FakeLlmServer llm;
-  llm.respond_with([](const FakeRequest&) {
-    FakeReply r = FakeReply::say("slowly");
-    r.delay_seconds = 1;
-    return r;
-  });
-  TempTac tac("a = Agent { model = \"fake/fake-model\" }\na(\"hi\")\nreturn { slow = true }\n",
-              "slow.tac");
-  write_file(tac.dir() + "/slow.tac.yml",
-             "providers:\n  fake: {base_url: \"" + llm.base_url() +
-                 "\", api_key: K, api: openai}\nsecrets:\n  K: {env: TACTUS_TEST_LLM_KEY}\n");
-  write_file(tac.dir() + "/.tactus/config.yml", "serve:\n  max_concurrent: 1\n");
-  ServeProcess serve(tac.dir(), {"TACTUS_TEST_LLM_KEY=sk-serve-wait-test-9c2e"});
+  SlowProject p;
+  write_file(p.tac.dir() + "/.tactus/config.yml", "serve:\n  max_concurrent: 1\n");
+  ServeProcess serve(p.tac.dir(), {kKeyEnv});
   const int port = serve.port();
   // The one runner is busy with this run for a second.
   REQUIRE(http_post(port, "/v1/runs", json{{"procedure", "slow.tac"}}.dump()).status == 201);
