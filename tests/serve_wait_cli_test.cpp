@@ -162,3 +162,29 @@ TEST_CASE("serve: a drain answers a POST ?wait= whose run stays queued, with the
   CHECK(body_of(queued)["status"] == "queued");  // kept for the next start
   CHECK(serve.wait() == 0);
 }
+
+TEST_CASE("serve: after a restart, an Idempotency-Key retry with ?wait= gets the ended run's view",
+          "[serve][cli]") {
+  TempTac tac(kHello, "hello.tac");
+  const std::string hello = json{{"procedure", "hello.tac"}, {"input", {{"name", "Ada"}}}}.dump();
+  const std::map<std::string, std::string> key{{"Idempotency-Key", "order-9"}};
+  json first;
+  {
+    ServeProcess serve(tac.dir());
+    const HttpReply r = http_post(serve.port(), "/v1/runs?wait=20", hello, key);
+    REQUIRE(r.status == 201);
+    first = body_of(r);
+    REQUIRE(first["status"] == "completed");
+    serve.signal(SIGTERM);
+    REQUIRE(serve.wait() == 0);
+  }
+  // The next server holds no ended run in memory: the answer is the journal's.
+  ServeProcess serve(tac.dir());
+  HttpReply again = http_post(serve.port(), "/v1/runs?wait=20", hello, key);
+  INFO(again.body);
+  REQUIRE(again.status == 200);
+  CHECK(again.headers.at("idempotent-replayed") == "true");
+  CHECK(body_of(again)["run_id"] == first["run_id"]);
+  CHECK(body_of(again)["status"] == "completed");
+  CHECK(body_of(again)["result"] == json{{"greeting", "Hello, Ada!"}});
+}
