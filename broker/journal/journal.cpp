@@ -520,7 +520,9 @@ bool Journal::set_checkpoint_pages(int pages, std::string& error) {
 Journal::Batch::Batch(Journal& journal, std::string& error)
     : journal_(journal), lock_(journal.impl_->mutex) {
   open_ = journal_sql::exec(journal.impl_->db.get(), "BEGIN IMMEDIATE", journal.impl_->path, error);
-  journal.impl_->in_batch = open_;
+  // Only when it began: a batch refused inside another (one transaction at a time) leaves the
+  // open one's flag as it was.
+  if (open_) journal.impl_->in_batch = true;
 }
 
 Journal::Batch::~Batch() {

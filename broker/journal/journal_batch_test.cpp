@@ -78,6 +78,27 @@ TEST_CASE("journal batch: its calls commit together, and other connections see n
   CHECK(error.find("is being run by process") != std::string::npos);
 }
 
+TEST_CASE("journal batch: a second batch inside one is refused and the first goes on",
+          "[journal]") {
+  TempDir dir;
+  auto j = open_ok(dir / "journal.db");
+  std::string error;
+  REQUIRE(j->create_run(run_named("r1"), error));
+  Journal::Batch outer(*j, error);
+  REQUIRE(outer.open());
+  REQUIRE(j->set_status("r1", "running", error));
+  {
+    Journal::Batch inner(*j, error);
+    CHECK_FALSE(inner.open());
+    CHECK(error.find("within a transaction") != std::string::npos);
+  }
+  // Still the outer batch's: a call's own transaction is a savepoint in it, and all commit.
+  CHECK(j->append_batch("r1", {entry(1), entry(2)}, error));
+  REQUIRE(outer.commit(error));
+  CHECK(j->entries("r1", error).size() == 2);
+  CHECK(j->find_run("r1", error)->status == "running");
+}
+
 TEST_CASE("journal batch: dropped uncommitted, every call in it is undone, the claim too",
           "[journal]") {
   TempDir dir;
