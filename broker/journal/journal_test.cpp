@@ -17,20 +17,13 @@
 using tactus::broker::Journal;
 using tactus::broker::JournalEntry;
 using tactus::broker::RunRecord;
+using tactus::journal_test::open_ok;
 using tactus::journal_test::RawDb;
 using tactus::journal_test::read_bytes;
 using tactus::journal_test::TempDir;
 using tactus::journal_test::write_bytes;
 
 namespace {
-
-std::unique_ptr<Journal> open_ok(const std::string& path) {
-  std::string error;
-  auto j = Journal::open(path, error);
-  INFO(error);
-  REQUIRE(j != nullptr);
-  return j;
-}
 
 RunRecord run_named(const std::string& id, double started_at = 0) {
   RunRecord r;

@@ -1,5 +1,6 @@
 // Helpers for the journal's tests (broker/journal/*_test.cpp): a temporary directory, a forked
-// child that talks to the test over pipes, and direct SQLite access to inspect or damage a file.
+// child that talks to the test over pipes, direct SQLite access to inspect or damage a file,
+// and a Journal opened or the test failed.
 #pragma once
 
 #include <fcntl.h>
@@ -16,9 +17,13 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
+#include <catch2/catch.hpp>
+
+#include "broker/journal/journal.h"
 #include "runtime/unique_fd.h"
 
 namespace tactus::journal_test {
@@ -186,5 +191,14 @@ class RawDb {
  private:
   sqlite3* db_ = nullptr;
 };
+
+// The journal at path, opened; the test fails (with why) if it cannot be.
+inline std::unique_ptr<broker::Journal> open_ok(const std::string& path) {
+  std::string error;
+  auto j = broker::Journal::open(path, error);
+  INFO(error);
+  REQUIRE(j != nullptr);
+  return j;
+}
 
 }  // namespace tactus::journal_test

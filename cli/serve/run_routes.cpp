@@ -123,13 +123,23 @@ void Server::get_run(const HttpRequest& req, std::shared_ptr<Responder> out,
   double wait = 0;
   if (!wait_seconds(req, *out, wait)) return;
   if (LiveRun* run = find(id)) return answer_when_settled(*run, out, wait);
-  admission_->post([this, id, out] {
+  answer_from_journal(id, out);
+}
+
+void Server::answer_from_journal(const std::string& id, std::shared_ptr<Responder> out,
+                                 std::map<std::string, std::string> headers, bool drain_waits) {
+  if (drain_waits) ++admitting_;
+  admission_->post([this, id, out, headers = std::move(headers), drain_waits] {
     std::string error;
     auto v = journal_view(id, error);
-    http_->post([out, v, error, id] {
+    http_->post([this, out, v, error, id, headers, drain_waits] {
+      if (drain_waits) {
+        --admitting_;
+        stop_if_drained();
+      }
       if (!error.empty()) return fail(*out, 503, error);
       if (!v) return fail(*out, 404, "no run '" + id + "'");
-      out->send(200, protocol::dump_json(*v));
+      out->send(200, protocol::dump_json(*v), "application/json", headers);
     });
   });
 }

@@ -288,7 +288,8 @@ void Server::post_run(const HttpRequest& req, std::shared_ptr<Responder> out,
           return answer_when_settled(*run, out, wait, 200, {{"Idempotent-Replayed", "true"}});
         // Not held here: it ended (unfinished runs are held from the start), and the journal
         // has its outcome.
-        if (!run && waits) return replay_from_journal(a.run_id, out);
+        if (!run && waits)
+          return answer_from_journal(a.run_id, out, {{"Idempotent-Replayed", "true"}}, true);
         return out->send(200,
                          protocol::dump_json(
                              Json{{"run_id", a.run_id}, {"status", run ? run->status : existing}}),
@@ -306,23 +307,6 @@ void Server::post_run(const HttpRequest& req, std::shared_ptr<Responder> out,
       if (waits) return answer_when_settled(ref, out, wait, 201, location);
       out->send(201, protocol::dump_json(Json{{"run_id", a.run_id}, {"status", ref.status}}),
                 "application/json", location);
-    });
-  });
-}
-
-void Server::replay_from_journal(const std::string& run_id, std::shared_ptr<Responder> out) {
-  ++admitting_;  // a drain waits for this answer too
-  admission_->post([this, run_id, out] {
-    std::string error;
-    auto v = journal_view(run_id, error);
-    http_->post([this, out, v, error, run_id] {
-      --admitting_;
-      stop_if_drained();
-      if (!v)
-        return fail(*out, error.empty() ? 404 : 503,
-                    error.empty() ? "no run '" + run_id + "'" : error);
-      out->send(200, protocol::dump_json(*v), "application/json",
-                {{"Idempotent-Replayed", "true"}});
     });
   });
 }

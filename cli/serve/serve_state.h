@@ -124,9 +124,12 @@ class Server {
   // wait seconds are over: the long poll of GET and POST ?wait= (run_routes.cpp).
   void answer_when_settled(LiveRun& run, std::shared_ptr<Responder> out, double wait,
                            int status = 200, std::map<std::string, std::string> headers = {});
-  // The answer to an Idempotency-Key retry that waits, for a run no longer held in memory: its
-  // view from the journal (serve_api.cpp).
-  void replay_from_journal(const std::string& run_id, std::shared_ptr<Responder> out);
+  // The journal's view of a run this server does not hold, read on the admission thread and
+  // sent with headers (run_routes.cpp): GET /v1/runs/{id}, and an Idempotency-Key retry that
+  // waits. drain_waits: counted as an admission, so a drain answers it before it stops.
+  void answer_from_journal(const std::string& id, std::shared_ptr<Responder> out,
+                           std::map<std::string, std::string> headers = {},
+                           bool drain_waits = false);
 
   // run_registry.cpp: a run's life
   struct Admission {
